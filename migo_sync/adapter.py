@@ -1,0 +1,210 @@
+"""The small contract every system adapter implements, and the values that cross it.
+
+The engine speaks only this protocol: it never imports a specific adapter. An adapter is built
+from an `AdapterContext` (base URL, settings, credentials, an HTTP client factory) and
+
+- `catalog()`   returns its static objects and fields (from the adapter folder's catalog.yaml),
+- `describe()`  returns the live schema of one mapped object (for `--remote` checks and drift),
+- `validate()`  checks a mapping's system-specific parts offline (options, field names),
+- `check()`     runs pre-send checks on push units and returns the ones to reject, with reasons,
+- `write()`     sends push units and returns one `UnitResult` per unit,
+- `read()`      streams pull batches, each with the cursor state to save with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import httpx
+
+    from migo_sync.credentials import Credentials
+    from migo_sync.mapping.model import Mapping
+
+Unit = Literal["row", "group", "object"]
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """What the registry knows of a system without importing its code.
+
+    `adapter` and `emulator` are "module:attribute" paths, imported only when used.
+    `default_url` is the production base URL; `MIGO_SYNC_<NAME>_URL` overrides it.
+    """
+
+    name: str
+    title: str
+    adapter: str
+    emulator: str | None
+    default_url: str
+    catalog: Path
+    extra_urls: dict[str, str] = field(default_factory=dict)  # e.g. {"token_url": "..."} → MIGO_SYNC_SHEETS_TOKEN_URL
+
+
+@dataclass(frozen=True)
+class RemoteField:
+    name: str
+    type: str = "string"
+    required: bool = False
+    writable: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    """One object of a system: what it accepts, how pushes are grouped, and its fields.
+
+    `unit` says what one pushed unit is: a `row` (a Zendesk user), a `group` of rows sharing the
+    mapping's `group_by` columns (an Intacct journal), or the whole `object` (a Sheets tab,
+    rewritten whole when anything in it changed). `dynamic_fields` means field names are not
+    known offline (sheet headers, custom fields), so only `--remote` validation can check them.
+    """
+
+    name: str
+    directions: tuple[str, ...]
+    modes: tuple[str, ...]
+    unit: Unit = "row"
+    fields: tuple[RemoteField, ...] = ()
+    dynamic_fields: bool = False
+    description: str = ""
+
+    def field(self, name: str) -> RemoteField | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+@dataclass
+class PushUnit:
+    """One unit to send: remote-shaped records plus the keys that tie it to warehouse rows.
+
+    `idempotency_key` is deterministic (mapping name + unit key), so a resend after a crash
+    carries the same key and the remote refuses the duplicate.
+    """
+
+    key: str
+    idempotency_key: str
+    records: list[dict[str, Any]]
+    row_keys: list[str]
+    delete: bool = False
+
+
+@dataclass
+class UnitResult:
+    """The remote's answer for one unit. `duplicate` means it already had it (a success)."""
+
+    key: str
+    ok: bool
+    remote_id: str | None = None
+    reason: str | None = None
+    duplicate: bool = False
+
+
+@dataclass
+class PullBatch:
+    """Records keyed by remote field name (dotted paths allowed), and the cursor after them."""
+
+    records: list[dict[str, Any]]
+    state: dict[str, Any] | None = None
+    deleted_keys: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class AdapterContext:
+    """Everything an adapter gets from the core: no globals, no environment reading of its own."""
+
+    system: str
+    base_url: str
+    urls: dict[str, str]
+    settings: dict[str, Any]
+    credentials: Credentials
+    http: Callable[..., httpx.Client]
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """The adapter protocol. See the module docstring for what each hook does."""
+
+    name: str
+
+    def catalog(self) -> list[RemoteObject]: ...
+
+    def describe(self, mapping: Mapping) -> RemoteObject: ...
+
+    def validate(self, mapping: Mapping) -> list[tuple[str, str]]:
+        """Offline problems as (field path, message), e.g. ("options.range", "missing")."""
+        ...
+
+    def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
+        """Pre-send checks: {unit key: reason} for every unit that must not be sent."""
+        ...
+
+    def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]: ...
+
+    def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]: ...
+
+    def close(self) -> None: ...
+
+
+class BaseAdapter:
+    """Sensible defaults so an adapter only writes the hooks it needs."""
+
+    name = "base"
+    spec: SystemSpec
+
+    def __init__(self, context: AdapterContext) -> None:
+        self.context = context
+
+    def catalog(self) -> list[RemoteObject]:
+        from migo_sync.catalog import load_catalog
+
+        return load_catalog(self.spec.catalog)
+
+    def catalog_object(self, name: str) -> RemoteObject | None:
+        return next((o for o in self.catalog() if o.name == name), None)
+
+    def describe(self, mapping: Mapping) -> RemoteObject:
+        found = self.catalog_object(mapping.object)
+        if found is None:
+            from migo_sync.errors import ConfigError
+
+            raise ConfigError(f"{self.name}: unknown object '{mapping.object}'")
+        return found
+
+    def validate(self, mapping: Mapping) -> list[tuple[str, str]]:
+        return []
+
+    def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
+        return {}
+
+    def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
+        from migo_sync.errors import ConfigError
+
+        raise ConfigError(f"{self.name}: object '{mapping.object}' cannot be pushed")
+
+    def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
+        from migo_sync.errors import ConfigError
+
+        raise ConfigError(f"{self.name}: object '{mapping.object}' cannot be pulled")
+
+    def close(self) -> None:
+        return None
+
+
+def idempotency_key(mapping_name: str, unit_key: str, length: int = 32) -> str:
+    """Deterministic key for one pushed unit: the same mapping and unit always give the same key."""
+    return hashlib.sha256(f"{mapping_name}\x1f{unit_key}".encode()).hexdigest()[:length]
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Split an iterable into lists of at most `size` items."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

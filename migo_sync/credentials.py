@@ -1,0 +1,60 @@
+"""Credentials come from environment variables or the OS keyring, never from mapping files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from migo_sync.errors import ConfigError
+from migo_sync.redact import register_secret
+
+KEYRING_SERVICE = "migo-sync"
+
+
+class Credentials:
+    """Looks up one system's secrets: `MIGO_SYNC_<SYSTEM>_<NAME>`, then the keyring.
+
+    The keyring entry is service "migo-sync", user "<system>.<name>" (lower case). Every value
+    found is registered for redaction before it is returned.
+    """
+
+    def __init__(self, system: str, environ: Mapping[str, str] | None = None, use_keyring: bool = True) -> None:
+        self.system = system
+        self.environ = os.environ if environ is None else environ
+        self.use_keyring = use_keyring
+
+    def env_name(self, name: str) -> str:
+        return f"MIGO_SYNC_{self.system.upper()}_{name.upper()}"
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value = self.environ.get(self.env_name(name))
+        if value is None and self.use_keyring:
+            value = _from_keyring(f"{self.system}.{name.lower()}")
+        if value is None:
+            value = default
+        register_secret(value)
+        return value
+
+    def require(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            places = [f"environment variable {self.env_name(name)}"]
+            if self.use_keyring:
+                places.append(f"keyring service '{KEYRING_SERVICE}' user '{self.system}.{name.lower()}'")
+            raise ConfigError(f"{self.system}: missing credential '{name}'; looked in: " + ", then ".join(places))
+        return value
+
+
+def _from_keyring(user: str) -> str | None:
+    if os.environ.get("MIGO_SYNC_NO_KEYRING"):
+        return None
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+    except ImportError:
+        return None
+    try:
+        value = keyring.get_password(KEYRING_SERVICE, user)
+    except (KeyringError, RuntimeError):
+        return None
+    return value if isinstance(value, str) else None

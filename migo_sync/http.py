@@ -1,0 +1,266 @@
+"""One HTTP client factory for every adapter: timeouts, retries, rate limits, counting, redaction.
+
+Retries live in a transport (`SystemTransport`) so adapters stay plain: they build requests and
+read responses. What is retried:
+
+- a connection that could not be made (nothing was sent): always;
+- 429 and 503 (the remote refused before doing anything): always, honouring `Retry-After`;
+- 500/502/504/524 and a dropped connection (the outcome is unknown): only for idempotent requests
+  (GET/PUT/DELETE, or a request an adapter marks `extensions={"idempotent": True}` because it
+  carries an idempotency key the remote enforces). Anything else is raised, never blindly resent.
+
+Adapters may pass `classify(response)` to turn an HTTP 200 that is really a throttle or a
+failure into an error (Intacct answers GW-0010 inside a 200 envelope).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import stamina
+
+from migo_sync.errors import (
+    MigoSyncError,
+    OutcomeUnknownError,
+    RateLimited,
+    RetriableError,
+    UnreachableError,
+)
+from migo_sync.redact import redact
+
+log = logging.getLogger("migo_sync.http")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+REFUSED_STATUSES = frozenset({429, 503})          # nothing was done: safe to resend
+UNKNOWN_STATUSES = frozenset({500, 502, 504, 524})  # may have been done: resend only if idempotent
+Classifier = Callable[[httpx.Response], Exception | None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. `MIGO_SYNC_RETRY_ATTEMPTS` / `MIGO_SYNC_RETRY_WAIT_MAX` override it."""
+
+    attempts: int = 8
+    wait_initial: float = 0.2
+    wait_max: float = 30.0
+    wait_jitter: float = 0.5
+    timeout: float = 600.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        policy = cls()
+        attempts = os.environ.get("MIGO_SYNC_RETRY_ATTEMPTS")
+        wait_max = os.environ.get("MIGO_SYNC_RETRY_WAIT_MAX")
+        return cls(
+            attempts=int(attempts) if attempts else policy.attempts,
+            wait_initial=min(policy.wait_initial, float(wait_max)) if wait_max else policy.wait_initial,
+            wait_max=float(wait_max) if wait_max else policy.wait_max,
+            wait_jitter=min(policy.wait_jitter, float(wait_max)) if wait_max else policy.wait_jitter,
+        )
+
+
+class RequestStats:
+    """Counts requests sent per system (retries included): a number we watch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent: Counter[str] = Counter()
+
+    def add(self, system: str) -> None:
+        with self._lock:
+            self.sent[system] += 1
+
+    def get(self, system: str) -> int:
+        with self._lock:
+            return self.sent[system]
+
+
+REQUEST_STATS = RequestStats()
+
+
+class RateLimiter:
+    """A token bucket: at most `rate` requests per second on average, bursts of `burst`."""
+
+    def __init__(self, rate: float | None, burst: int = 1) -> None:
+        self.rate = rate
+        self.capacity = float(max(burst, 1))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        if not self.rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens < 1:
+                wait = (1 - self.tokens) / self.rate
+                time.sleep(wait)
+                self.tokens = 0.0
+                self.updated = time.monotonic()
+            else:
+                self.tokens -= 1
+
+    def slow_down(self, seconds: float) -> None:
+        """Hold the bucket empty for a while (used when a remote says its budget is nearly spent)."""
+        with self._lock:
+            self.tokens = min(self.tokens, -seconds * (self.rate or 1.0))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """`Retry-After` is seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class SystemTransport(httpx.BaseTransport):
+    """Wraps a real transport with rate limiting, counting, logging and safe retries."""
+
+    def __init__(
+        self,
+        system: str,
+        inner: httpx.BaseTransport,
+        *,
+        policy: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        stats: RequestStats = REQUEST_STATS,
+        classify: Classifier | None = None,
+    ) -> None:
+        self.system = system
+        self.inner = inner
+        self.policy = policy or RetryPolicy.from_env()
+        self.limiter = limiter or RateLimiter(None)
+        self.stats = stats
+        self.classify = classify
+
+    def _backoff(self, exc: Exception) -> bool | float:
+        if isinstance(exc, RetriableError):
+            if exc.retry_after is not None:
+                return min(exc.retry_after, self.policy.wait_max)
+            return True
+        return False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        idempotent = request.method in IDEMPOTENT_METHODS or bool(request.extensions.get("idempotent"))
+        last: Exception | None = None
+        try:
+            for attempt in stamina.retry_context(
+                on=self._backoff,
+                attempts=self.policy.attempts,
+                timeout=self.policy.timeout,
+                wait_initial=self.policy.wait_initial,
+                wait_max=self.policy.wait_max,
+                wait_jitter=self.policy.wait_jitter,
+            ):
+                with attempt:
+                    try:
+                        return self._send_once(request, idempotent)
+                    except RetriableError as exc:
+                        last = exc
+                        raise
+        except RetriableError as exc:
+            if isinstance(exc, OutcomeUnknownError) and not idempotent:
+                raise
+            raise UnreachableError(
+                f"{self.system}: gave up after {self.policy.attempts} attempts: {redact(str(exc))}"
+            ) from exc
+        raise UnreachableError(f"{self.system}: no attempt was made ({last})")  # pragma: no cover
+
+    def _send_once(self, request: httpx.Request, idempotent: bool) -> httpx.Response:
+        self.limiter.acquire()
+        self.stats.add(self.system)
+        started = time.perf_counter()
+        url = redact(str(request.url))
+        try:
+            response = self.inner.handle_request(request)
+            response.read()
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            log.debug("%s %s → connection failed: %s", request.method, url, exc)
+            raise RetriableError(self.system, f"could not connect to {url}: {exc}") from exc
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout,
+                httpx.WriteTimeout) as exc:
+            log.debug("%s %s → connection lost: %s", request.method, url, exc)
+            error = OutcomeUnknownError(self.system, f"connection lost during {request.method} {url}: {exc}")
+            if not idempotent:
+                raise MigoSyncError(
+                    f"{self.system}: connection lost during a non-idempotent {request.method}; "
+                    "not resent because the remote may have applied it"
+                ) from error
+            raise error from exc
+        elapsed = (time.perf_counter() - started) * 1000
+        log.debug("%s %s → %s (%.0f ms, %d bytes)", request.method, url, response.status_code, elapsed,
+                  len(response.content))
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429:
+            raise RateLimited(self.system, f"HTTP 429 from {url}", retry_after=retry_after)
+        if status in REFUSED_STATUSES:
+            error = RetriableError(self.system, f"HTTP {status} from {url}", status=status)
+            error.retry_after = retry_after
+            raise error
+        if status in UNKNOWN_STATUSES and idempotent:
+            raise OutcomeUnknownError(self.system, f"HTTP {status} from {url}", status=status)
+        if self.classify is not None:
+            problem = self.classify(response)
+            if problem is not None:
+                if isinstance(problem, OutcomeUnknownError) and not idempotent:
+                    raise MigoSyncError(str(problem)) from problem
+                raise problem
+        return response
+
+
+def make_client(
+    system: str,
+    base_url: str,
+    *,
+    settings: dict[str, Any] | None = None,
+    classify: Classifier | None = None,
+    headers: dict[str, str] | None = None,
+    auth: httpx.Auth | None = None,
+    transport: httpx.BaseTransport | None = None,
+    limiter: RateLimiter | None = None,
+) -> httpx.Client:
+    """Build the httpx.Client an adapter uses. `transport` is the seam tests replace."""
+    settings = settings or {}
+    timeout = float(settings.get("timeout", 120.0))
+    if limiter is None:
+        rate = settings.get("rate_limit")
+        limiter = RateLimiter(float(rate) if rate else None, burst=int(settings.get("rate_burst", 1)))
+    wrapped = SystemTransport(
+        system,
+        transport or httpx.HTTPTransport(retries=0),
+        limiter=limiter,
+        classify=classify,
+    )
+    return httpx.Client(
+        base_url=base_url,
+        transport=wrapped,
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        headers={"User-Agent": "migo-sync/0.1", **(headers or {})},
+        auth=auth,
+        follow_redirects=False,
+    )

@@ -1,0 +1,55 @@
+"""Secret redaction: every credential migo-sync loads is registered here and masked everywhere.
+
+Logs, error messages, `--verbose` output and cassettes pass through `redact()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+MASK = "***"
+_lock = threading.Lock()
+_secrets: set[str] = set()
+SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-key"})
+_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+"),
+    re.compile(r"(?i)((?:password|passwd|secret|token|sessionid|access_token|assertion|api_key)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&<,}]+"),
+    re.compile(r"(?is)(<(?:\w+:)?(?:password|sessionid|Password)[^>]*>)[^<]*"),
+]
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that it is masked wherever it would be shown."""
+    if value and len(value) >= 4:
+        with _lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Mask registered secrets and anything shaped like a credential."""
+    if not text:
+        return text
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    return text
+
+
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: (MASK if k.lower() in SENSITIVE_HEADERS else redact(v)) for k, v in headers.items()}
+
+
+class RedactingFilter(logging.Filter):
+    """Logging filter that masks secrets in every record migo-sync emits."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = ()
+        return True

@@ -1,0 +1,1 @@
+"""The sandbox: every system's emulator on loopback, with persistent state and fault injection."""

@@ -1,0 +1,90 @@
+"""Fault injection for the sandbox: 429 with Retry-After, 500/503, dropped connections, slow answers.
+
+A dropped connection comes in two kinds: `drop` before the request is processed (nothing
+happened) and `drop_after` once it was processed (the remote applied it, the answer was lost),
+which is the case idempotency keys exist for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from migo_sync.sandbox.emulator import Emulator
+
+ALL_KINDS = ("429", "500", "503", "drop", "drop_after", "slow")
+
+
+@dataclass
+class FaultConfig:
+    rate: float = 0.0
+    kinds: tuple[str, ...] = ALL_KINDS
+    retry_after: int = 1
+    slow_seconds: float = 0.3
+    systems: tuple[str, ...] = ()  # empty: every system
+    seed: int = 0
+    injected: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rate": self.rate, "kinds": list(self.kinds), "retry_after": self.retry_after,
+                "slow_seconds": self.slow_seconds, "systems": list(self.systems), "injected": self.injected}
+
+
+class ConnectionDropped(Exception):
+    """Raised inside the ASGI app after a partial response: the server then closes the socket."""
+
+
+class FaultMiddleware:
+    """Wraps the sandbox app; decides per request, with a seeded RNG, whether to misbehave."""
+
+    def __init__(self, app: ASGIApp, emulators: dict[str, Emulator], config: FaultConfig) -> None:
+        self.app = app
+        self.emulators = emulators
+        self.config = config
+        self.rng = random.Random(config.seed)
+
+    def reseed(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        system = scope["path"].strip("/").split("/", 1)[0]
+        config = self.config
+        emulator = self.emulators.get(system)
+        if (emulator is None or config.rate <= 0 or (config.systems and system not in config.systems)
+                or self.rng.random() >= config.rate):
+            await self.app(scope, receive, send)
+            return
+        kind = self.rng.choice(config.kinds)
+        config.injected[kind] = config.injected.get(kind, 0) + 1
+        if kind == "slow":
+            await asyncio.sleep(config.slow_seconds)
+            await self.app(scope, receive, send)
+        elif kind == "drop":
+            await _drop(send)
+        elif kind == "drop_after":
+            async def swallow(message: Message) -> None:
+                return None
+
+            await self.app(scope, receive, swallow)
+            await _drop(send)
+        else:
+            from starlette.requests import Request
+
+            status = int(kind)
+            response = emulator.error_response(status, Request(scope, receive),
+                                               config.retry_after if status in (429, 503) else None)
+            await response(scope, receive, send)
+
+
+async def _drop(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"1000"), (b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b"{", "more_body": True})
+    raise ConnectionDropped("injected dropped connection")

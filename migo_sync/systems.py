@@ -1,0 +1,34 @@
+"""Open a system's adapter for a project: URLs, settings, credentials and the HTTP factory."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import cast
+
+from migo_sync.adapter import Adapter, AdapterContext
+from migo_sync.config import Project
+from migo_sync.credentials import Credentials
+from migo_sync.http import make_client
+from migo_sync.registry import get_system, load_object
+
+
+def adapter_context(project: Project, name: str) -> AdapterContext:
+    spec = get_system(name)
+    defaults = {"url": spec.default_url, **spec.extra_urls}
+    urls = {key: project.system_url(name, default, key) for key, default in defaults.items()}
+    settings = project.system_settings(name)
+    return AdapterContext(
+        system=name,
+        base_url=urls["url"],
+        urls=urls,
+        settings=settings,
+        credentials=Credentials(name, project.environ),
+        http=partial(make_client, name, settings=settings),
+    )
+
+
+def open_adapter(project: Project, name: str) -> Adapter:
+    """Build the adapter of system `name` (its module is imported now, not before)."""
+    spec = get_system(name)
+    cls = load_object(spec.adapter)
+    return cast(Adapter, cls(adapter_context(project, name)))

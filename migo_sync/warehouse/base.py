@@ -1,0 +1,102 @@
+"""The warehouse protocol: the one place the engine touches SQL engines.
+
+Two implementations, DuckDB (`duckdb.py`, the embedded default) and Snowflake (`snowflake.py`),
+hold every SQL difference; the engine and the bookkeeping use only this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from migo_sync.mapping.model import FieldType
+
+
+@dataclass(frozen=True)
+class Column:
+    """A warehouse column. `type` is normalised to a migo-sync FieldType name
+    (string, integer, decimal, number, boolean, date, timestamp) or "other"."""
+
+    name: str
+    type: str
+    raw_type: str
+    nullable: bool = True
+    scale: int | None = None
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+
+@dataclass(frozen=True)
+class ColumnDef:
+    """A column to create: name, migo-sync type and (for decimals) scale."""
+
+    name: str
+    type: FieldType
+    scale: int | None = None
+
+
+class Warehouse(Protocol):
+    """What the engine needs from a warehouse. All names passed in are unquoted identifiers
+    (optionally schema-qualified); implementations quote them."""
+
+    dialect: str
+    state_schema: str
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+    def iter_batches(self, sql: str, params: Sequence[Any] | None = None,
+                     batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result as Arrow record batches: memory stays flat."""
+        ...
+
+    def columns(self, relation: str) -> list[Column] | None:
+        """Columns of a table or view, or None when it does not exist."""
+        ...
+
+    def query_columns(self, sql: str) -> list[Column]:
+        """Columns a query would return (it is not run in full)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """BEGIN … COMMIT, or ROLLBACK when the block raises."""
+        ...
+
+    def ensure_table(self, name: str, columns: Sequence[ColumnDef], key: Sequence[str]) -> None:
+        """Create the table when missing (with schema); add missing columns when it exists."""
+        ...
+
+    def load_arrow(self, table: str, data: pa.Table, *, temporary: bool = False, replace: bool = False) -> int:
+        """Append Arrow data into `table` (created from the Arrow schema when missing; dropped
+        first when replace=True). Returns rows loaded. Temporary tables live for the connection."""
+        ...
+
+    def merge(self, target: str, source: str, key: Sequence[str], columns: Sequence[str], *,
+              delete_missing: bool = False) -> MergeCounts:
+        """Upsert `source` into `target` by `key` (updating only rows that differ); with
+        delete_missing, delete target rows whose key is absent from source."""
+        ...
+
+    def row_hash_sql(self, columns: Sequence[str], alias: str | None = None) -> str:
+        """SQL expression: md5 (hex) of the canonical text of a row: each column cast to text,
+        NULL as '\\N', joined by chr(31). Same canonical text on every dialect."""
+        ...
+
+    def key_sql(self, columns: Sequence[str], alias: str | None = None) -> str:
+        """SQL expression: the canonical text of a row key (columns as text joined by chr(31))."""
+        ...
+
+    def quote(self, name: str) -> str: ...
+
+    def close(self) -> None: ...
