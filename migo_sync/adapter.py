@@ -43,6 +43,9 @@ class SystemSpec:
     default_url: str
     catalog: Path
     extra_urls: dict[str, str] = field(default_factory=dict)  # e.g. {"token_url": "..."} → MIGO_SYNC_SHEETS_TOKEN_URL
+    # "module:function"(state_dir: Path) -> dict[str, str]: the credential environment variables
+    # that let a client talk to this system's emulator (may write files, e.g. a throwaway key).
+    sandbox_credentials: str | None = None
 
 
 @dataclass(frozen=True)
