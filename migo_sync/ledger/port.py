@@ -1,0 +1,120 @@
+"""The ledger port: the small contract every ledger adapter (Intacct, Workday, …) implements.
+
+The engine still drives a ledger through the ordinary `Adapter` hooks; a ledger adapter
+implements them with the helpers below, so the journal checks, the idempotent write and the
+reconciliation are the same code for every ledger:
+
+    check(mapping, units)  → `check_units(self, units)`   (build journals, pull the chart once, check)
+    write(mapping, units)  → `write_units(self, units)`   (unreadable units rejected, the rest posted)
+
+The port itself only speaks ledger: post journals, read journal lines and balances, list
+accounts, dimension values and periods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+from migo_sync.adapter import PushUnit, UnitResult
+from migo_sync.ledger.checks import CHECKS, Account, Chart, Check, Period, check_journals
+from migo_sync.ledger.journal import Journal, JournalLayout, build_journals
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    """Movement of one account over one period (debits and credits as positive numbers)."""
+
+    account: str
+    debits: Decimal
+    credits: Decimal
+    start_balance: Decimal | None = None
+    end_balance: Decimal | None = None
+
+    @property
+    def net(self) -> Decimal:
+        """Debits minus credits: the same sign convention as a journal line."""
+        return self.debits - self.credits
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    """One posted line as read back from a ledger (signed amount, debit positive)."""
+
+    journal: str
+    posting_date: date
+    account: str
+    amount: Decimal
+    dimensions: dict[str, str] = field(default_factory=dict)
+    reference: str | None = None
+    memo: str | None = None
+
+
+@runtime_checkable
+class LedgerPort(Protocol):
+    """What every ledger offers. `journal_object` is the catalog object journals are pushed as
+    (Intacct `GLBATCH`); `journal_layout` names its fields (see `JournalLayout`)."""
+
+    name: str
+    journal_object: str
+    journal_layout: JournalLayout
+
+    def post_journals(self, journals: Sequence[Journal]) -> list[UnitResult]:
+        """Post journals idempotently (keyed by `Journal.idempotency_key`): one result each,
+        `duplicate=True` when the ledger already holds it."""
+        ...
+
+    def read_journal_lines(self, start: date, end: date) -> Iterator[list[LedgerLine]]:
+        """Posted lines with a posting date in [start, end], streamed in pages."""
+        ...
+
+    def read_balances(self, period: Period) -> list[AccountBalance]:
+        """Movement per account over one period, as the ledger computes it."""
+        ...
+
+    def list_accounts(self) -> list[Account]: ...
+
+    def list_dimensions(self) -> dict[str, list[str]]:
+        """Dimension value ids by kind, e.g. {"department": ["OPS", …], "location": [...]}."""
+        ...
+
+    def list_periods(self) -> list[Period]: ...
+
+
+def as_ledger(adapter: Any) -> LedgerPort | None:
+    """The adapter as a ledger, or None when its system is not one."""
+    return adapter if isinstance(adapter, LedgerPort) else None
+
+
+def load_chart(port: LedgerPort) -> Chart:
+    """Pull the live chart (accounts, dimension values, periods) from the ledger."""
+    return Chart(
+        accounts={account.number: account for account in port.list_accounts()},
+        dimensions={kind: frozenset(values) for kind, values in port.list_dimensions().items()},
+        periods=port.list_periods(),
+    )
+
+
+def check_units(port: LedgerPort, units: Sequence[PushUnit], chart: Chart,
+                checks: Sequence[Check] = CHECKS) -> dict[str, str]:
+    """Pre-send checks for the engine's `adapter.check()`: {unit key: reason} to reject."""
+    journals, rejects = build_journals(units, port.journal_layout)
+    rejects.update(check_journals(journals, chart, checks))
+    return rejects
+
+
+def write_units(port: LedgerPort, units: Sequence[PushUnit]) -> list[UnitResult]:
+    """The engine's `adapter.write()` for a ledger: one result per unit, in unit order."""
+    journals, rejects = build_journals(units, port.journal_layout)
+    posted = {result.key: result for result in port.post_journals(journals)} if journals else {}
+    results = []
+    for unit in units:
+        if unit.key in rejects:
+            results.append(UnitResult(key=unit.key, ok=False, reason=rejects[unit.key]))
+        else:
+            results.append(posted.get(unit.key) or UnitResult(key=unit.key, ok=False,
+                                                              reason="the ledger returned no result for it"))
+    return results

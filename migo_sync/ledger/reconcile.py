@@ -1,0 +1,216 @@
+"""Reconciliation: what the warehouse says per account and period versus what the ledger holds.
+
+The warehouse side is one aggregate query over the push mapping's relation, run in the warehouse
+(it scales with Snowflake, not with this machine). The ledger side is the ledger's own movement
+per account over each of its periods (`LedgerPort.read_balances`). The report lists every
+(account, period) pair either side knows, with the difference; it is plain data the engine
+records in the run (`ReconcileReport.as_dict()`).
+
+The ledger side is the whole ledger's movement: journals posted to the same accounts by other
+means show up as differences, as do journals the pre-send checks rejected. That is the point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from migo_sync.errors import ConfigError
+from migo_sync.ledger.checks import Chart, Period
+from migo_sync.ledger.journal import JournalLayout, to_decimal
+from migo_sync.ledger.port import LedgerPort, as_ledger, load_chart
+from migo_sync.mapping.model import FieldSpec, Mapping
+from migo_sync.warehouse.base import Warehouse
+
+Status = Literal["match", "differs", "missing_in_ledger", "only_in_ledger"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileRow:
+    """One account in one period: warehouse total, ledger total (both debit-positive)."""
+
+    account: str
+    period: str
+    warehouse: Decimal
+    ledger: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.warehouse - self.ledger
+
+    @property
+    def status(self) -> Status:
+        if self.warehouse == self.ledger:
+            return "match"
+        if self.ledger == 0:
+            return "missing_in_ledger"
+        if self.warehouse == 0:
+            return "only_in_ledger"
+        return "differs"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"account": self.account, "period": self.period, "warehouse": str(self.warehouse),
+                "ledger": str(self.ledger), "difference": str(self.difference), "status": self.status}
+
+
+@dataclass
+class ReconcileReport:
+    """The outcome of one reconciliation; `ok` when nothing differs."""
+
+    system: str
+    mapping: str
+    periods: list[str]
+    rows: list[ReconcileRow] = field(default_factory=list)
+
+    @property
+    def differences(self) -> list[ReconcileRow]:
+        return [row for row in self.rows if row.status != "match"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe (decimals as strings): what the run records and `--json` prints."""
+        return {"system": self.system, "mapping": self.mapping, "periods": self.periods, "ok": self.ok,
+                "compared": len(self.rows), "differences": [row.as_dict() for row in self.differences],
+                "rows": [row.as_dict() for row in self.rows]}
+
+
+def _find(mapping: Mapping, remote: str | None) -> FieldSpec | None:
+    return next((f for f in mapping.fields if remote is not None and f.remote == remote), None)
+
+
+def _field(mapping: Mapping, remote: str | None, role: str) -> FieldSpec:
+    spec = _find(mapping, remote)
+    if spec is None:
+        raise ConfigError(f"{mapping.label}: cannot reconcile: no field maps to {remote} ({role})")
+    return spec
+
+
+def _column_sql(warehouse: Warehouse, spec: FieldSpec) -> str:
+    """The SQL value of one mapped field (a column, or its constant), with `sign` transforms."""
+    if spec.column is None:
+        value = spec.constant
+        base = str(value) if isinstance(value, int | Decimal) else "'" + str(value).replace("'", "''") + "'"
+    else:
+        base = warehouse.quote(spec.column)
+    for step in spec.transform:
+        if step.sign == -1:
+            base = f"(-({base}))"
+    return base
+
+
+def signed_amount_sql(warehouse: Warehouse, mapping: Mapping, layout: JournalLayout) -> str:
+    """SQL for a line's signed amount (debit positive), whichever amount shape the layout uses."""
+    if layout.amount is not None:
+        amount = _column_sql(warehouse, _field(mapping, layout.amount, "amount"))
+        side = _find(mapping, layout.side)
+        if side is None:
+            return f"CAST({amount} AS DECIMAL(38, 6))"
+        marker = f"LOWER(CAST({_column_sql(warehouse, side)} AS VARCHAR))"
+        return (f"CASE WHEN {marker} IN ('-1', 'credit', 'cr', 'c') THEN -ABS(CAST({amount} AS DECIMAL(38, 6))) "
+                f"ELSE ABS(CAST({amount} AS DECIMAL(38, 6))) END")
+    debit = _column_sql(warehouse, _field(mapping, layout.debit, "debit"))
+    credit = _column_sql(warehouse, _field(mapping, layout.credit, "credit"))
+    return f"(COALESCE(CAST({debit} AS DECIMAL(38, 6)), 0) - COALESCE(CAST({credit} AS DECIMAL(38, 6)), 0))"
+
+
+def relation_sql(warehouse: Warehouse, mapping: Mapping) -> str:
+    if mapping.warehouse.table is not None:
+        return warehouse.quote(mapping.warehouse.table)
+    return f"({mapping.warehouse.query}) AS migo_src"
+
+
+def _date_literal(day: date) -> str:
+    return f"DATE '{day.isoformat()}'"
+
+
+def warehouse_range(warehouse: Warehouse, mapping: Mapping, layout: JournalLayout) -> tuple[date, date] | None:
+    """First and last posting date in the push relation (None when it is empty)."""
+    day = _column_sql(warehouse, _field(mapping, layout.posting_date, "posting date"))
+    rows = warehouse.query(f"SELECT MIN(CAST({day} AS DATE)), MAX(CAST({day} AS DATE)) "
+                           f"FROM {relation_sql(warehouse, mapping)}")
+    if not rows or rows[0][0] is None:
+        return None
+    return rows[0][0], rows[0][1]
+
+
+def warehouse_totals(warehouse: Warehouse, mapping: Mapping, layout: JournalLayout,
+                     periods: Sequence[Period]) -> dict[tuple[str, str], Decimal]:
+    """{(period key, account): signed total} computed in the warehouse, one query for all periods."""
+    if not periods:
+        return {}
+    day = _column_sql(warehouse, _field(mapping, layout.posting_date, "posting date"))
+    account = _column_sql(warehouse, _field(mapping, layout.account, "account"))
+    amount = signed_amount_sql(warehouse, mapping, layout)
+    relation = relation_sql(warehouse, mapping)
+    parts = [
+        f"SELECT {index} AS period_index, CAST({account} AS VARCHAR) AS account, SUM({amount}) AS total "
+        f"FROM {relation} WHERE CAST({day} AS DATE) BETWEEN {_date_literal(p.start)} AND {_date_literal(p.end)} "
+        f"GROUP BY CAST({account} AS VARCHAR)"
+        for index, p in enumerate(periods)
+    ]
+    totals: dict[tuple[str, str], Decimal] = {}
+    for index, account_no, total in warehouse.query(" UNION ALL ".join(parts)):
+        if total is not None:
+            totals[(periods[int(index)].key, str(account_no))] = to_decimal(total, "warehouse total")
+    return totals
+
+
+def ledger_totals(port: LedgerPort, periods: Sequence[Period]) -> dict[tuple[str, str], Decimal]:
+    """{(period key, account): debits - credits} as the ledger holds them."""
+    totals: dict[tuple[str, str], Decimal] = {}
+    for period in periods:
+        for balance in port.read_balances(period):
+            if balance.debits or balance.credits:
+                totals[(period.key, balance.account)] = balance.net
+    return totals
+
+
+def select_periods(chart: Chart, keys: Sequence[str] | None, span: tuple[date, date] | None) -> list[Period]:
+    """The ledger periods to compare: the ones asked for, or every one the warehouse data touches."""
+    if keys:
+        found = [chart.period(key) for key in keys]
+        unknown = [key for key, period in zip(keys, found, strict=True) if period is None]
+        if unknown:
+            known = ", ".join(p.key for p in chart.periods) or "none"
+            raise ConfigError(f"unknown ledger period {', '.join(unknown)} (known: {known})")
+        return [p for p in found if p is not None]
+    if span is None:
+        return []
+    first, last = span
+    return [p for p in chart.periods if p.end >= first and p.start <= last]
+
+
+def reconcile(warehouse: Warehouse, mapping: Mapping, port: LedgerPort, *,
+              periods: Sequence[str] | None = None, chart: Chart | None = None) -> ReconcileReport:
+    """Compare the push relation of `mapping` with the ledger, per account and period."""
+    layout = port.journal_layout
+    chart = chart or load_chart(port)
+    span = None if periods else warehouse_range(warehouse, mapping, layout)
+    chosen = select_periods(chart, periods, span)
+    ours = warehouse_totals(warehouse, mapping, layout, chosen)
+    theirs = ledger_totals(port, chosen)
+    quantum = Decimal(1).scaleb(-layout.scale)
+    order = {p.key: i for i, p in enumerate(chosen)}
+    rows = [
+        ReconcileRow(account=account, period=period,
+                     warehouse=ours.get((period, account), Decimal(0)).quantize(quantum),
+                     ledger=theirs.get((period, account), Decimal(0)).quantize(quantum))
+        for period, account in sorted(set(ours) | set(theirs), key=lambda pa: (order[pa[0]], pa[1]))
+    ]
+    return ReconcileReport(system=port.name, mapping=mapping.name, periods=[p.key for p in chosen], rows=rows)
+
+
+def reconcile_push(warehouse: Warehouse, mapping: Mapping, adapter: Any, *,
+                   periods: Sequence[str] | None = None) -> ReconcileReport | None:
+    """What the engine calls after a push: a report when `mapping` pushes journals to a ledger,
+    None for any other mapping (so the engine can call it after every push)."""
+    port = as_ledger(adapter)
+    if port is None or mapping.direction != "push" or mapping.object != port.journal_object:
+        return None
+    return reconcile(warehouse, mapping, port, periods=periods)
