@@ -32,3 +32,21 @@ def open_adapter(project: Project, name: str) -> Adapter:
     spec = get_system(name)
     cls = load_object(spec.adapter)
     return cast(Adapter, cls(adapter_context(project, name)))
+
+
+class AdapterPool:
+    """One adapter per system for the whole run (sessions and caches are reused)."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.adapters: dict[str, Adapter] = {}
+
+    def __call__(self, system: str) -> Adapter:
+        if system not in self.adapters:
+            self.adapters[system] = open_adapter(self.project, system)
+        return self.adapters[system]
+
+    def close(self) -> None:
+        for adapter in self.adapters.values():
+            adapter.close()
+        self.adapters.clear()

@@ -166,20 +166,23 @@ class Mapping(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Mapping:
+        # Messages starting with "@path: " are placed on that path's line by the loader.
         if self.direction == "pull" and self.warehouse.query is not None:
-            raise ValueError("a pull writes into warehouse.table; warehouse.query is for pushes")
-        columns = [f.column for f in self.fields if f.column]
-        duplicates = sorted({c for c in columns if columns.count(c) > 1})
-        if duplicates:
-            raise ValueError(f"column mapped twice: {', '.join(duplicates)}")
-        remotes = [f.remote for f in self.fields]
-        dup_remote = sorted({r for r in remotes if remotes.count(r) > 1})
-        if dup_remote:
-            raise ValueError(f"remote field mapped twice: {', '.join(dup_remote)}")
+            raise ValueError("@warehouse.query: a pull writes into warehouse.table; query is for pushes")
+        seen_columns: set[str] = set()
+        seen_remotes: set[str] = set()
+        for i, f in enumerate(self.fields):
+            if f.column is not None:
+                if f.column in seen_columns:
+                    raise ValueError(f"@fields[{i}].column: column '{f.column}' is mapped twice")
+                seen_columns.add(f.column)
+            if f.remote in seen_remotes:
+                raise ValueError(f"@fields[{i}].remote: remote field '{f.remote}' is mapped twice")
+            seen_remotes.add(f.remote)
         if self.direction == "pull":
-            missing = [k for k in self.key if k not in columns]
-            if missing:
-                raise ValueError(f"key column not among the fields: {', '.join(missing)}")
+            for j, k in enumerate(self.key):
+                if k not in seen_columns:
+                    raise ValueError(f"@key[{j}]: key column '{k}' is not among the fields' columns")
         return self
 
     @property

@@ -6,6 +6,7 @@ the admin calls (dump, reset, faults, stats).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -92,10 +93,8 @@ class SandboxProcess(SandboxHandle):
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 self.save()
-            except httpx.HTTPError:
-                pass
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)

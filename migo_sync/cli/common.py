@@ -1,0 +1,37 @@
+"""Options shared by every command, and how a failure becomes output and an exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from migo_sync.config import Project
+from migo_sync.console import Terminal
+from migo_sync.errors import MappingError, MigoSyncError
+
+ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project folder (holds migo-sync.toml).",
+                                          file_okay=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for cron/CI).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every request (never secrets).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")]
+
+
+def terminal(json_output: bool = False, verbose: bool = False, quiet: bool = False) -> Terminal:
+    return Terminal(json_output=json_output, verbose=verbose, quiet=quiet)
+
+
+def load_project(path: Path) -> Project:
+    return Project.load(path)
+
+
+def fail(term: Terminal, exc: MigoSyncError) -> int:
+    """Show an error (one line per problem) and return its exit code; JSON too with --json."""
+    if term.json_output:
+        doc: dict[str, Any] = {"ok": False, "error": str(exc), "exit_code": exc.exit_code}
+        if isinstance(exc, MappingError):
+            doc["problems"] = [p.as_dict() for p in exc.problems]
+        term.json(doc)
+    term.error(str(exc))
+    return exc.exit_code

@@ -1,0 +1,68 @@
+"""`migo-sync demo`: a throwaway (or kept) project, seeded, synced against the sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from migo_sync.cli.common import JsonOpt, VerboseOpt, fail, terminal
+from migo_sync.console import Terminal
+from migo_sync.errors import MigoSyncError
+
+
+def demo_command(
+    project: Annotated[Path | None, typer.Option("--project", "-p", help="Keep the project, its warehouse and "
+                                                 "the sandbox state here; run again to rerun on the same state.",
+                                                 file_okay=False)] = None,
+    fault_rate: Annotated[float, typer.Option("--fault-rate", help="Inject faults into this share of requests.",
+                                              min=0.0, max=1.0)] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data and the sandbox.")] = 42,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Seed a DuckDB warehouse with a synthetic lending dataset, start the sandbox, run every shipped
+    mapping (the real nightly job) and print a summary."""
+    from migo_sync.cli.run import show_report
+    from migo_sync.demo.dataset import seed as seed_dataset
+    from migo_sync.demo.project import create_project, demo_root, sandbox_credentials
+    from migo_sync.engine.runner import RunOptions, run
+    from migo_sync.sandbox.process import SandboxProcess
+    from migo_sync.warehouse import open_warehouse
+
+    term = terminal(json_output, verbose)
+    try:
+        with demo_root(project) as paths:
+            proj = create_project(paths.root)
+            warehouse = open_warehouse(proj)
+            try:
+                fresh = warehouse.columns("lending.customers") is None
+                if fresh:
+                    counts = seed_dataset(warehouse, seed)
+                    term.info("seeded the warehouse: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            finally:
+                warehouse.close()
+            state_dir = proj.state_dir / "sandbox"
+            with SandboxProcess(state_dir=state_dir, fault_rate=fault_rate, seed=seed) as sandbox:
+                term.info(f"sandbox on {sandbox.url} (fault rate {fault_rate})")
+                proj.environ.update(sandbox.env)
+                proj.environ.update(sandbox_credentials(proj.state_dir))
+                with term.progress() as progress:
+                    report = run(proj, RunOptions(command="demo"), progress)
+            show_report(term, report)
+            if not json_output:
+                _extras(term, proj.root, report.as_json())
+                if paths.keep:
+                    term.info(f"project kept in {proj.root}; see what reached a system with: "
+                              f"migo-sync sandbox dump SYSTEM --project {proj.root}")
+    except MigoSyncError as exc:
+        return fail(term, exc)
+    return report.exit_code
+
+
+def _extras(term: Terminal, root: Path, report: dict[str, Any]) -> None:
+    """Reports that adapters contribute to the demo (plan versus actual, reconciliation)."""
+    from migo_sync.demo.reports import show_reports
+
+    show_reports(term, root, report)

@@ -1,0 +1,164 @@
+"""`migo-sync mapping validate|diff|schema`: what reviewers run on every mapping change."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from migo_sync.cli.common import JsonOpt, ProjectOpt, VerboseOpt, fail, load_project, terminal
+from migo_sync.errors import ConfigError, MappingError, MigoSyncError, Problem
+from migo_sync.mapping.loader import LoadedMapping, load_mappings, mapping_files, parse_mapping_text
+
+app = typer.Typer(help="Validate, diff and describe mapping files.", no_args_is_help=True)
+
+RemoteOpt = Annotated[bool, typer.Option("--remote", help="Also check against the live remote schema.")]
+
+
+@app.command("validate")
+def validate_command(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Mapping files or folders (default: the project's).")] = None,
+    remote: RemoteOpt = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Skip the warehouse checks.")] = False,
+    project: ProjectOpt = Path("."),
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Check mappings: YAML and model, the system catalog, the warehouse, and with --remote the live remote.
+    Every problem is reported at once as FILE:LINE: path: message (hint)."""
+    from migo_sync.mapping.validate import validate_catalog, validate_remote, validate_warehouse
+    from migo_sync.systems import AdapterPool
+
+    term = terminal(json_output, verbose)
+    try:
+        proj = load_project(project)
+        targets = paths or [proj.mappings_dir]
+        loaded = load_mappings(targets)
+        pool = AdapterPool(proj)
+        try:
+            problems = validate_catalog(loaded, pool)
+            if not problems and not offline:
+                from migo_sync.warehouse import open_warehouse
+
+                warehouse = open_warehouse(proj)
+                try:
+                    problems = validate_warehouse(loaded, warehouse)
+                finally:
+                    warehouse.close()
+            if not problems and remote:
+                problems = validate_remote(loaded, pool)
+        finally:
+            pool.close()
+        if problems:
+            raise MappingError(problems)
+    except MigoSyncError as exc:
+        return fail(term, exc)
+    if json_output:
+        term.json({"ok": True, "mappings": [m.mapping.name for m in loaded], "problems": []})
+    else:
+        term.success(f"{len(loaded)} mapping(s) valid: " + ", ".join(m.mapping.name for m in loaded))
+    return 0
+
+
+@app.command("diff")
+def diff_command(
+    base: Annotated[str, typer.Option("--base", help="Git revision to compare the working tree with.")] = "HEAD",
+    remote: RemoteOpt = False,
+    project: ProjectOpt = Path("."),
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Show field by field what changed in the mappings since a git revision; with --remote,
+    the drift between each mapping and the live remote schema."""
+    from migo_sync.mapping.diff import Change, diff_mappings, drift
+
+    term = terminal(json_output, verbose)
+    try:
+        proj = load_project(project)
+        current = load_mappings([proj.mappings_dir])
+        before = _mappings_at(base, proj.mappings_dir)
+        changes: list[Change] = diff_mappings([m.mapping for m in before], [m.mapping for m in current])
+        if remote:
+            from migo_sync.systems import AdapterPool
+
+            pool = AdapterPool(proj)
+            try:
+                for item in current:
+                    adapter = pool(item.mapping.system)
+                    expected = next((o for o in adapter.catalog() if o.name == item.mapping.object), None)
+                    if expected is not None:
+                        changes.extend(drift(item.mapping, expected, adapter.describe(item.mapping)))
+            finally:
+                pool.close()
+    except MigoSyncError as exc:
+        return fail(term, exc)
+    if json_output:
+        term.json({"base": base, "changes": [c.as_dict() for c in changes]})
+    elif not changes:
+        term.success(f"no mapping changes since {base}" + (" and no remote drift" if remote else ""))
+    else:
+        term.table(f"Mapping changes since {base}", ["mapping", "change", "path", "before", "after"],
+                   [(c.mapping, c.kind, c.path, _show(c.before), _show(c.after)) for c in changes])
+    return 0
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _mappings_at(rev: str, folder: Path) -> list[LoadedMapping]:
+    """Load the mappings as they were at a git revision (files that fail to parse are reported)."""
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], cwd=folder.parent if not folder.exists() else folder,
+                                  capture_output=True, text=True, check=True)
+        except FileNotFoundError as exc:
+            raise ConfigError("mapping diff needs git on PATH") from exc
+        except subprocess.CalledProcessError as exc:
+            raise ConfigError(f"git {' '.join(args)}: {exc.stderr.strip() or exc}") from exc
+        return done.stdout
+
+    top = Path(git("rev-parse", "--show-toplevel").strip())
+    rel = folder.resolve().relative_to(top.resolve())
+    git("rev-parse", "--verify", f"{rev}^{{commit}}")
+    names = [n for n in git("ls-tree", "-r", "--name-only", rev, "--", str(rel)).splitlines()
+             if n.endswith((".yaml", ".yml"))]
+    loaded: list[LoadedMapping] = []
+    problems: list[Problem] = []
+    for name in names:
+        text = git("show", f"{rev}:{name}")
+        try:
+            loaded.append(parse_mapping_text(text, top / name, display=f"{rev}:{name}"))
+        except MappingError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise MappingError(problems)
+    return loaded
+
+
+@app.command("schema")
+def schema_command(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+) -> int:
+    """Print the JSON Schema of mapping files (for editors' completion and linting)."""
+    from migo_sync.mapping.model import Mapping
+
+    schema = Mapping.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "migo-sync mapping"
+    schema.get("properties", {}).pop("source_file", None)
+    schema["required"] = [r for r in schema.get("required", []) if r != "name"]  # defaults to the file name
+    text = json.dumps(schema, indent=2)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        typer.echo(text)
+    return 0
+
+
+__all__ = ["app", "mapping_files"]

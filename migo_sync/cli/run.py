@@ -1,0 +1,122 @@
+"""`migo-sync run`, `push NAME`, `pull NAME`: execute mappings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from migo_sync.cli.common import JsonOpt, ProjectOpt, QuietOpt, VerboseOpt, fail, load_project, terminal
+from migo_sync.console import Terminal
+from migo_sync.errors import MigoSyncError
+
+if TYPE_CHECKING:
+    from migo_sync.engine.runner import RunOptions, RunReport
+
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing anywhere.")]
+FullOpt = Annotated[bool, typer.Option("--full", help="Push: resend every row, not only changed ones.")]
+FullRefreshOpt = Annotated[bool, typer.Option("--full-refresh", help="Pull: ignore saved cursors, start over.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)
+    app.command("push")(push_command)
+    app.command("pull")(pull_command)
+
+
+def run_command(
+    names: Annotated[list[str] | None, typer.Argument(help="Mappings to run (default: all enabled).")] = None,
+    dry_run: DryRunOpt = False,
+    full: FullOpt = False,
+    full_refresh: FullRefreshOpt = False,
+    project: ProjectOpt = Path("."),
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> int:
+    """Run the nightly job: pushes, then pulls, in dependency order, then reconciliation."""
+    from migo_sync.engine.runner import RunOptions
+
+    options = RunOptions(names=names or [], dry_run=dry_run, full=full, full_refresh=full_refresh)
+    return execute(project, options, terminal(json_output, verbose, quiet))
+
+
+def push_command(
+    name: Annotated[str, typer.Argument(help="The push mapping to run.")],
+    dry_run: DryRunOpt = False,
+    full: FullOpt = False,
+    project: ProjectOpt = Path("."),
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> int:
+    """Push one mapping: send new and changed warehouse rows to its system."""
+    from migo_sync.engine.runner import RunOptions
+
+    options = RunOptions(names=[name], direction="push", dry_run=dry_run, full=full, command="push")
+    return execute(project, options, terminal(json_output, verbose, quiet), expect=name)
+
+
+def pull_command(
+    name: Annotated[str, typer.Argument(help="The pull mapping to run.")],
+    dry_run: DryRunOpt = False,
+    full_refresh: FullRefreshOpt = False,
+    project: ProjectOpt = Path("."),
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> int:
+    """Pull one mapping: read its remote object into the warehouse, from the saved cursor."""
+    from migo_sync.engine.runner import RunOptions
+
+    options = RunOptions(names=[name], direction="pull", dry_run=dry_run, full_refresh=full_refresh, command="pull")
+    return execute(project, options, terminal(json_output, verbose, quiet), expect=name)
+
+
+def execute(project_dir: Path, options: RunOptions, term: Terminal, expect: str | None = None) -> int:
+    from migo_sync.engine.runner import run
+
+    try:
+        project = load_project(project_dir)
+        with term.progress() as progress:
+            report = run(project, options, progress)
+        if expect and not report.results:
+            from migo_sync.errors import ConfigError
+
+            raise ConfigError(f"mapping '{expect}' is not a {options.direction} mapping")
+    except MigoSyncError as exc:
+        return fail(term, exc)
+    show_report(term, report, dry_run=options.dry_run)
+    return report.exit_code
+
+
+def show_report(term: Terminal, report: RunReport, *, dry_run: bool = False) -> None:
+    if term.json_output:
+        term.json(report.as_json())
+        return
+    rows = [(r.name, r.system, r.direction, r.status, f"{r.rows_read:,}", f"{r.rows_changed:,}",
+             f"{r.rows_written:,}", f"{r.rows_rejected:,}", f"{r.requests:,}", f"{r.seconds:.2f}")
+            for r in report.results]
+    title = "Dry run: nothing was written" if dry_run else f"Run {report.run_id}"
+    right = dict.fromkeys(["read", "changed", "written", "rejected", "requests", "seconds"], "right")
+    term.table(title, ["mapping", "system", "direction", "status", "read", "changed", "written", "rejected",
+                       "requests", "seconds"], rows, justify=right)
+    for r in report.results:
+        if r.error:
+            term.error(f"{r.name}: {r.error}")
+        if dry_run and (r.sample or r.details.get("invalid_sample")):
+            d = r.details
+            if r.direction == "push":
+                term.info(f"{r.name}: {d.get('new', 0)} new, {d.get('changed', 0)} changed, "
+                          f"{d.get('deleted', 0)} deleted, {d.get('invalid', 0)} invalid")
+            for row in r.sample[:3]:
+                term.info(f"  sample: {row}")
+            for bad in d.get("invalid_sample", [])[:3]:
+                term.info(f"  invalid: {bad['key']}: {bad['reason']}")
+    for rec in report.reconciliation:
+        diffs = rec.get("differences") or []
+        if diffs:
+            term.warn(f"reconciliation {rec.get('mapping', '')}: {len(diffs)} difference(s)")
+    if any(r.rows_rejected for r in report.results) and report.run_id:
+        term.info(f"rejected rows are recorded: migo-sync runs show {report.run_id}")

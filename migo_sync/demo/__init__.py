@@ -1,0 +1,1 @@
+"""`migo-sync demo`: the real nightly job against DuckDB and the local emulators."""

@@ -1,0 +1,70 @@
+"""Build a demo project, seed its warehouse, start the sandbox and run every shipped mapping."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from migo_sync.config import CONFIG_FILE, Project
+from migo_sync.errors import ConfigError
+from migo_sync.registry import load_object, systems
+
+DEMO_CONFIG = """\
+# A demo project made by `migo-sync demo`: DuckDB warehouse, every system in the local sandbox.
+name = "migo-sync demo"
+mappings = "mappings"
+
+[warehouse]
+type = "duckdb"
+path = "warehouse.duckdb"
+"""
+
+
+def shipped_mappings() -> Path:
+    """The repository's `mappings/` folder (the examples the demo runs)."""
+    here = Path(__file__).resolve().parents[2] / "mappings"
+    if here.is_dir():
+        return here
+    raise ConfigError("the shipped mappings/ folder was not found next to the migo_sync package")
+
+
+def create_project(root: Path) -> Project:
+    """Lay out a demo project in `root` (kept as it is when it exists already)."""
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / CONFIG_FILE).exists():
+        (root / CONFIG_FILE).write_text(DEMO_CONFIG, encoding="utf-8")
+    target = root / "mappings"
+    if not target.exists():
+        shutil.copytree(shipped_mappings(), target)
+    return Project.load(root)
+
+
+def sandbox_credentials(state_dir: Path) -> dict[str, str]:
+    """The environment every system needs to talk to its emulator (throwaway demo credentials)."""
+    env: dict[str, str] = {}
+    for spec in systems().values():
+        if spec.sandbox_credentials:
+            env.update(load_object(spec.sandbox_credentials)(state_dir))
+    return env
+
+
+@dataclass
+class DemoPaths:
+    root: Path
+    keep: bool
+
+
+@contextmanager
+def demo_root(project: Path | None) -> Iterator[DemoPaths]:
+    if project is not None:
+        yield DemoPaths(project.resolve(), keep=True)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="migo-sync-demo-"))
+    try:
+        yield DemoPaths(tmp, keep=False)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""The sync engine: diff-based pushes, incremental pulls, and the nightly run that orders them."""

@@ -1,0 +1,166 @@
+"""Change detection for pushes, done inside the warehouse.
+
+Each source row gets a key (canonical text of the key columns) and a hash (md5 of the canonical
+text of the mapped columns), computed in SQL. Anti-joined with the ledger of what was last
+confirmed sent, that gives new and changed rows; ledger rows whose key vanished are deletes.
+For grouped units (a journal) or whole-object units (a sheet tab), every row of a unit that has
+any change is sent again, because the remote takes the unit whole.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from migo_sync.adapter import Unit
+from migo_sync.mapping.model import Check, Mapping
+from migo_sync.warehouse.base import Warehouse
+
+UNIT_ALL = "*"
+
+
+@dataclass
+class PushPlan:
+    """What a push will send. `send_table` holds the rows to send, `invalid_table` the rows that
+    failed a mapping check (with a reason), `deleted` the ledger rows whose source row is gone."""
+
+    mapping: str
+    snapshot_table: str
+    send_table: str
+    total: int = 0
+    new: int = 0
+    changed: int = 0
+    deleted: int = 0
+    invalid: int = 0
+    in_flight: int = 0
+    units: int = 0
+    deleted_keys: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def rows_changed(self) -> int:
+        return self.new + self.changed + self.deleted
+
+
+def temp_name(mapping: str, what: str) -> str:
+    return f"migo_{what}_{re.sub(r'[^a-z0-9_]', '_', mapping.lower())}"
+
+
+def source_sql(mapping: Mapping) -> str:
+    if mapping.warehouse.query is not None:
+        return f"({mapping.warehouse.query.strip().rstrip(';')})"
+    assert mapping.warehouse.table is not None
+    return mapping.warehouse.table
+
+
+def unit_sql(warehouse: Warehouse, mapping: Mapping, unit: Unit) -> str:
+    if unit == "object":
+        return f"'{UNIT_ALL}'"
+    if unit == "group":
+        return warehouse.key_sql(mapping.group_by or mapping.key, alias="s")
+    return warehouse.key_sql(mapping.key, alias="s")
+
+
+def check_sql(warehouse: Warehouse, check: Check) -> tuple[str, str]:
+    """(SQL condition that is TRUE for a failing row, reason)."""
+    q = warehouse.quote
+    if check.not_null:
+        cond = " OR ".join(f"{q(c)} IS NULL" for c in check.not_null)
+        return cond, check.message or f"missing value in {', '.join(check.not_null)}"
+    if check.accepted_values:
+        parts, names = [], []
+        for column, values in check.accepted_values.items():
+            listed = ", ".join(_literal(v) for v in values)
+            parts.append(f"({q(column)} IS NOT NULL AND {q(column)} NOT IN ({listed}))")
+            names.append(column)
+        return " OR ".join(parts), check.message or f"value not accepted in {', '.join(names)}"
+    if check.max_length:
+        cond = " OR ".join(f"LENGTH(CAST({q(c)} AS VARCHAR)) > {int(n)}" for c, n in check.max_length.items())
+        return cond, check.message or "value too long: " + ", ".join(
+            f"{c} > {n} characters" for c, n in check.max_length.items())
+    if check.expression:
+        return f"NOT COALESCE(({check.expression}), FALSE)", check.message or f"check failed: {check.expression}"
+    assert check.unique
+    cols = ", ".join(q(c) for c in check.unique)
+    return (f"({cols}) IN (SELECT {cols} FROM {{snapshot}} GROUP BY {cols} HAVING COUNT(*) > 1)",
+            check.message or f"not unique: {', '.join(check.unique)}")
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: Unit, *,
+              full: bool = False) -> PushPlan:
+    """Build the temp tables of a push and count what it will do. Reads only; sends nothing."""
+    q = warehouse.quote
+    name = mapping.name
+    snap = temp_name(name, "snap")
+    send = temp_name(name, "send")
+    columns = list(dict.fromkeys([*mapping.key, *mapping.group_by, *mapping.columns]))
+    hashed = list(dict.fromkeys([*mapping.key, *mapping.columns]))
+    select_cols = ", ".join(f"s.{q(c)}" for c in columns)
+    warehouse.execute(f"DROP TABLE IF EXISTS {snap}")
+    warehouse.execute(
+        f"CREATE TEMPORARY TABLE {snap} AS SELECT {select_cols}, "
+        f"{warehouse.key_sql(mapping.key, alias='s')} AS migo_row_key, "
+        f"{warehouse.row_hash_sql(hashed, alias='s')} AS migo_row_hash, "
+        f"{unit_sql(warehouse, mapping, unit)} AS migo_unit_key, "
+        f"CAST(NULL AS VARCHAR) AS migo_invalid "
+        f"FROM {source_sql(mapping)} s"
+    )
+    # Mapping checks, plus the key's own uniqueness: failing rows are marked, never sent.
+    key_cols = ", ".join(q(c) for c in mapping.key)
+    conditions = [(f"migo_row_key IN (SELECT migo_row_key FROM {snap} GROUP BY migo_row_key HAVING COUNT(*) > 1)",
+                   f"duplicate key ({key_cols})")]
+    conditions += [check_sql(warehouse, c) for c in mapping.checks]
+    for condition, reason in conditions:
+        warehouse.execute(
+            f"UPDATE {snap} SET migo_invalid = ? WHERE migo_invalid IS NULL AND ({condition.format(snapshot=snap)})",
+            [reason],
+        )
+    led = ledger_table
+    sent_hash = "CAST(NULL AS VARCHAR)" if full else "l.sent_hash"
+    changed_rows = (f"SELECT s.migo_row_key, s.migo_unit_key, CASE WHEN {sent_hash} IS NULL THEN 'new' ELSE 'changed' END AS migo_change "
+                    f"FROM {snap} s LEFT JOIN {led} l ON l.mapping = '{name}' AND l.row_key = s.migo_row_key "
+                    f"WHERE {sent_hash} IS NULL OR {sent_hash} <> s.migo_row_hash")
+    deleted_rows = (f"SELECT l.row_key, l.unit_key FROM {led} l WHERE l.mapping = '{name}' AND l.sent_hash IS NOT NULL "
+                    f"AND NOT EXISTS (SELECT 1 FROM {snap} s WHERE s.migo_row_key = l.row_key)")
+    warehouse.execute(f"DROP TABLE IF EXISTS {send}")
+    if unit == "row":
+        warehouse.execute(
+            f"CREATE TEMPORARY TABLE {send} AS SELECT s.*, c.migo_change FROM {snap} s "
+            f"JOIN ({changed_rows}) c ON c.migo_row_key = s.migo_row_key"
+        )
+    else:
+        warehouse.execute(
+            f"CREATE TEMPORARY TABLE {send} AS SELECT s.*, COALESCE(c.migo_change, 'unchanged') AS migo_change "
+            f"FROM {snap} s LEFT JOIN ({changed_rows}) c ON c.migo_row_key = s.migo_row_key "
+            f"WHERE s.migo_unit_key IN (SELECT migo_unit_key FROM ({changed_rows}) x "
+            f"UNION SELECT unit_key FROM ({deleted_rows}) y)"
+        )
+    plan = PushPlan(mapping=name, snapshot_table=snap, send_table=send)
+    counts = warehouse.query(
+        f"SELECT COUNT(*), "
+        f"SUM(CASE WHEN migo_invalid IS NOT NULL THEN 1 ELSE 0 END) FROM {snap}"
+    )[0]
+    plan.total, plan.invalid = int(counts[0] or 0), int(counts[1] or 0)
+    sent_counts = warehouse.query(
+        f"SELECT SUM(CASE WHEN migo_change = 'new' THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN migo_change = 'changed' THEN 1 ELSE 0 END), COUNT(DISTINCT migo_unit_key) FROM {send}"
+    )[0]
+    plan.new, plan.changed, plan.units = (int(x or 0) for x in sent_counts)
+    if not full:
+        plan.deleted_keys = [(str(r[0]), str(r[1])) for r in warehouse.query(deleted_rows)]
+    plan.deleted = len(plan.deleted_keys)
+    plan.in_flight = int(warehouse.query(
+        f"SELECT COUNT(*) FROM {led} WHERE mapping = '{name}' AND pending_hash IS NOT NULL")[0][0] or 0)
+    return plan
+
+
+def drop_plan(warehouse: Warehouse, plan: PushPlan) -> None:
+    warehouse.execute(f"DROP TABLE IF EXISTS {plan.send_table}")
+    warehouse.execute(f"DROP TABLE IF EXISTS {plan.snapshot_table}")

@@ -1,0 +1,183 @@
+"""Pull: read a remote object into a warehouse table, incrementally.
+
+Each batch is cast to the mapping's types, loaded into a staging table through Arrow and MERGEd
+into the target by key; the batch's cursor is saved in the same transaction, so a run that dies
+resumes from the last committed batch with no gap and no duplicate. A mirror pull stages every
+batch and swaps at the end (deleting rows the remote no longer has) in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from migo_sync.adapter import Adapter, PullBatch
+from migo_sync.engine.plan import temp_name
+from migo_sync.engine.result import MappingResult
+from migo_sync.http import REQUEST_STATS
+from migo_sync.mapping.model import FieldSpec, FieldType, Mapping
+from migo_sync.mapping.transforms import compile_pull, get_path
+from migo_sync.warehouse.base import ColumnDef, Warehouse
+from migo_sync.warehouse.bookkeeping import Bookkeeping
+
+Progress = Callable[[int], None]
+
+
+def arrow_type(field: FieldSpec) -> pa.DataType:
+    return {
+        FieldType.string: pa.string(),
+        FieldType.integer: pa.int64(),
+        FieldType.decimal: pa.decimal128(38, field.scale if field.scale is not None else 6),
+        FieldType.number: pa.float64(),
+        FieldType.boolean: pa.bool_(),
+        FieldType.date: pa.date32(),
+        FieldType.timestamp: pa.timestamp("us"),
+    }[field.type]
+
+
+def arrow_schema(mapping: Mapping) -> pa.Schema:
+    return pa.schema([pa.field(f.column, arrow_type(f)) for f in mapping.fields if f.column])
+
+
+class Puller:
+    def __init__(self, warehouse: Warehouse, book: Bookkeeping, adapter: Adapter, mapping: Mapping,
+                 run_id: str, *, full_refresh: bool = False, dry_run: bool = False,
+                 progress: Progress | None = None) -> None:
+        self.warehouse = warehouse
+        self.book = book
+        self.adapter = adapter
+        self.mapping = mapping
+        self.run_id = run_id
+        self.full_refresh = full_refresh
+        self.dry_run = dry_run
+        self.progress = progress or (lambda n: None)
+        self.fields = [(f, f.remote, f.column, compile_pull(f)) for f in mapping.fields if f.column]
+        self.schema = arrow_schema(mapping)
+        self.result = MappingResult(mapping.name, mapping.system, "pull")
+        assert mapping.warehouse.table is not None
+        self.target = mapping.warehouse.table
+
+    def run(self) -> MappingResult:
+        started = time.perf_counter()
+        before = REQUEST_STATS.get(self.mapping.system)
+        state = None if self.full_refresh else (None if self.dry_run and not self._book_ready()
+                                                else self.book.get_cursor(self.mapping.name))
+        mirror = self.mapping.mode == "mirror"
+        if not self.dry_run:
+            self.warehouse.ensure_table(
+                self.target, [ColumnDef(f.column, f.type, f.scale) for f in self.mapping.fields if f.column],
+                self.mapping.key)
+        staging = temp_name(self.mapping.name, "stage")
+        mirror_staging = temp_name(self.mapping.name, "mirror")
+        if mirror and not self.dry_run:
+            self.warehouse.load_arrow(mirror_staging, self.schema.empty_table(), temporary=True, replace=True)
+        last_state = state
+        for batch in self.adapter.read(self.mapping, state):
+            table, rejects = self._to_arrow(batch)
+            self.result.rows_read += len(batch.records)
+            self.progress(len(batch.records))
+            if self.dry_run:
+                self.result.rows_changed += table.num_rows
+                self.result.rows_rejected += len(rejects)
+                if len(self.result.sample) < 5:
+                    self.result.sample.extend(
+                        {k: (v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
+                         for k, v in row.items()} for row in table.slice(0, 5 - len(self.result.sample)).to_pylist())
+                continue
+            last_state = batch.state
+            with self.warehouse.transaction():
+                if mirror:
+                    self.warehouse.load_arrow(mirror_staging, table, temporary=True)
+                else:
+                    self._merge(staging, table)
+                    self._delete(batch)
+                    self.book.set_cursor(self.mapping.name, batch.state, self.run_id)
+                if rejects:
+                    self.book.add_rejects(self.run_id, self.mapping.name, rejects)
+            self.result.rows_rejected += len(rejects)
+        if mirror and not self.dry_run:
+            with self.warehouse.transaction():
+                counts = self.warehouse.merge(self.target, mirror_staging, self.mapping.key,
+                                              self.mapping.columns, delete_missing=True)
+                self.book.set_cursor(self.mapping.name, last_state, self.run_id)
+            self.result.rows_changed += counts.inserted + counts.updated + counts.deleted
+            self.result.rows_written += counts.inserted + counts.updated
+            self.warehouse.execute(f"DROP TABLE IF EXISTS {mirror_staging}")
+        self.result.requests = REQUEST_STATS.get(self.mapping.system) - before
+        self.result.seconds = time.perf_counter() - started
+        if self.dry_run:
+            self.result.status = "dry-run"
+        elif self.result.rows_rejected:
+            self.result.status = "rejected"
+        return self.result
+
+    def _book_ready(self) -> bool:
+        return self.warehouse.columns(self.book.table_name("cursors")) is not None
+
+    def _merge(self, staging: str, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self.warehouse.load_arrow(staging, table, temporary=True, replace=True)
+        if self.mapping.mode == "insert":
+            counts = self.warehouse.merge(self.target, staging, self.mapping.key, self.mapping.key)
+        else:
+            counts = self.warehouse.merge(self.target, staging, self.mapping.key, self.mapping.columns)
+        self.result.rows_changed += counts.inserted + counts.updated
+        self.result.rows_written += counts.inserted + counts.updated
+
+    def _delete(self, batch: PullBatch) -> None:
+        if not batch.deleted_keys:
+            return
+        key_fields = [(c, r, fn) for f, r, c, fn in self.fields if c in self.mapping.key]
+        rows = [{c: fn(get_path(rec, r)) for c, r, fn in key_fields} for rec in batch.deleted_keys]
+        table = pa.Table.from_pylist(rows, schema=pa.schema([self.schema.field(c) for c, _r, _fn in key_fields]))
+        staging = temp_name(self.mapping.name, "deleted")
+        self.warehouse.load_arrow(staging, table, temporary=True, replace=True)
+        keys = " AND ".join(f"t.{self.warehouse.quote(c)} = d.{self.warehouse.quote(c)}" for c in self.mapping.key)
+        before = self.warehouse.query(f"SELECT COUNT(*) FROM {self.target}")[0][0]
+        self.warehouse.execute(
+            f"DELETE FROM {self.target} t WHERE EXISTS (SELECT 1 FROM {staging} d WHERE {keys})")
+        after = self.warehouse.query(f"SELECT COUNT(*) FROM {self.target}")[0][0]
+        self.result.rows_changed += int(before) - int(after)
+
+    def _to_arrow(self, batch: PullBatch) -> tuple[pa.Table, list[tuple[str, str, str | None]]]:
+        """Cast records to the mapping's types; a record that does not cast is a reject.
+        Within a batch the last record of a key wins (incremental exports may repeat one)."""
+        rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+        rejects: list[tuple[str, str, str | None]] = []
+        key = self.mapping.key
+        for record in batch.records:
+            row: dict[str, Any] = {}
+            try:
+                for field, remote, column, fn in self.fields:
+                    try:
+                        row[column] = fn(get_path(record, remote))
+                    except (ValueError, TypeError, ArithmeticError) as exc:
+                        raise ValueError(f"{remote}: {exc}") from None
+                    if field.type is FieldType.decimal and isinstance(row[column], Decimal) and field.scale is None:
+                        row[column] = row[column].quantize(Decimal("0.000001"))
+            except ValueError as exc:
+                rejects.append((_key_text(record, self.fields, key), str(exc), _payload(record)))
+                continue
+            key_value = tuple(row.get(k) for k in key)
+            if any(v is None for v in key_value):
+                rejects.append((_key_text(record, self.fields, key), "missing key value", _payload(record)))
+                continue
+            rows[key_value] = row
+        table = pa.Table.from_pylist(list(rows.values()), schema=self.schema)
+        return table, rejects
+
+
+def _key_text(record: dict[str, Any], fields: list[Any], key: list[str]) -> str:
+    parts = [str(get_path(record, remote)) for _f, remote, column, _fn in fields if column in key]
+    return "\x1f".join(parts) or "?"
+
+
+def _payload(record: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(record, default=str)[:4000]

@@ -1,0 +1,240 @@
+"""Push: send new and changed warehouse rows to a system, exactly once.
+
+For each batch of units: pre-send checks → intent recorded in the ledger → adapter.write →
+per-unit results confirmed (ledger) or rejected (rejects table), in one transaction. A crash
+between intent and confirmation leaves `pending` rows; the next run sends those units again with
+the same idempotency keys, and the remote refuses the duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from migo_sync.adapter import Adapter, PushUnit, RemoteObject, Unit, UnitResult, chunked, idempotency_key
+from migo_sync.engine.plan import UNIT_ALL, PushPlan, drop_plan, plan_push
+from migo_sync.engine.result import MappingResult, Reject
+from migo_sync.http import REQUEST_STATS
+from migo_sync.mapping.model import Mapping
+from migo_sync.mapping.transforms import compile_push
+from migo_sync.warehouse.base import Warehouse
+from migo_sync.warehouse.bookkeeping import Bookkeeping
+
+DEFAULT_BATCH_UNITS = {"row": 1000, "group": 500, "object": 1}
+SAMPLE_SIZE = 5
+Progress = Callable[[int], None]
+
+
+@dataclass
+class _Unit:
+    unit: PushUnit
+    hashes: list[str] = field(default_factory=list)
+    invalid: list[Reject] = field(default_factory=list)
+    whole_invalid: str | None = None
+    deleted_row_keys: list[str] = field(default_factory=list)
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+class Pusher:
+    def __init__(self, warehouse: Warehouse, book: Bookkeeping, adapter: Adapter, mapping: Mapping,
+                 remote: RemoteObject, run_id: str, *, dry_run: bool = False, full: bool = False,
+                 progress: Progress | None = None) -> None:
+        self.warehouse = warehouse
+        self.book = book
+        self.adapter = adapter
+        self.mapping = mapping
+        self.unit: Unit = remote.unit
+        self.run_id = run_id
+        self.dry_run = dry_run
+        self.full = full
+        self.progress = progress or (lambda n: None)
+        self.fields = [(f.remote, f.column, compile_push(f)) for f in mapping.fields]
+        self.result = MappingResult(mapping.name, mapping.system, "push")
+
+    def run(self) -> MappingResult:
+        started = time.perf_counter()
+        requests_before = REQUEST_STATS.get(self.mapping.system)
+        ledger = self.book.table_name("sent")
+        if self.dry_run and self.warehouse.columns(ledger) is None:
+            ledger = self.book.empty_ledger_for_dry_run()
+        if self.full and not self.dry_run:
+            self.book.reset(self.mapping.name)
+        plan = plan_push(self.warehouse, ledger, self.mapping, self.unit, full=self.full)
+        try:
+            self._execute(plan)
+        finally:
+            drop_plan(self.warehouse, plan)
+        self.result.requests = REQUEST_STATS.get(self.mapping.system) - requests_before
+        self.result.seconds = time.perf_counter() - started
+        if self.dry_run:
+            self.result.status = "dry-run"
+        elif self.result.rows_rejected:
+            self.result.status = "rejected"
+        return self.result
+
+    # -- plan execution -------------------------------------------------------------------------
+
+    def _execute(self, plan: PushPlan) -> None:
+        mirror = self.mapping.mode == "mirror"
+        result = self.result
+        result.rows_read = plan.total
+        acted_deletes = plan.deleted if (mirror or self.unit != "row") else 0
+        result.rows_changed = plan.new + plan.changed + acted_deletes
+        result.details = {"new": plan.new, "changed": plan.changed, "deleted": acted_deletes,
+                          "invalid": plan.invalid, "units": plan.units, "in_flight_resumed": plan.in_flight}
+        deleted_by_unit: dict[str, list[str]] = {}
+        for row_key, unit_key in plan.deleted_keys:
+            deleted_by_unit.setdefault(unit_key, []).append(row_key)
+        units = self._units(plan, deleted_by_unit)
+        if mirror and self.unit == "row":
+            units = _chain_units(units, self._delete_units(plan))
+        elif self.unit == "object" and plan.deleted and plan.units == 0:
+            empty = PushUnit(UNIT_ALL, idempotency_key(self.mapping.name, UNIT_ALL), [], [])
+            units = _chain_units(units, iter([_Unit(empty, deleted_row_keys=deleted_by_unit.get(UNIT_ALL, []))]))
+        size = self.mapping.batch_size or DEFAULT_BATCH_UNITS[self.unit]
+        for batch in chunked(units, size):
+            self._push_batch(batch)
+
+    def _rows(self, plan: PushPlan) -> Iterator[dict[str, Any]]:
+        sql = f"SELECT * FROM {plan.send_table} ORDER BY migo_unit_key, migo_row_key"
+        for record_batch in self.warehouse.iter_batches(sql, batch_size=5000):
+            yield from record_batch.to_pylist()
+
+    def _record(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {remote: fn(row.get(column) if column else None) for remote, column, fn in self.fields}
+
+    def _units(self, plan: PushPlan, deleted_by_unit: dict[str, list[str]]) -> Iterator[_Unit]:
+        current: _Unit | None = None
+        name = self.mapping.name
+        for row in self._rows(plan):
+            unit_key = str(row["migo_unit_key"])
+            if current is None or current.unit.key != unit_key:
+                if current is not None:
+                    yield current
+                current = _Unit(PushUnit(unit_key, idempotency_key(name, unit_key), [], []),
+                                deleted_row_keys=deleted_by_unit.get(unit_key, []))
+            row_key = str(row["migo_row_key"])
+            invalid = row.get("migo_invalid")
+            if invalid:
+                current.invalid.append(Reject(row_key, str(invalid), _payload(row)))
+                if self.unit == "group":
+                    current.whole_invalid = f"line {row_key}: {invalid}"
+                continue
+            try:
+                record = self._record(row)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                current.invalid.append(Reject(row_key, f"transform failed: {exc}", _payload(row)))
+                if self.unit == "group":
+                    current.whole_invalid = f"line {row_key}: transform failed: {exc}"
+                continue
+            current.unit.records.append(record)
+            current.unit.row_keys.append(row_key)
+            current.hashes.append(str(row["migo_row_hash"]))
+        if current is not None:
+            yield current
+
+    def _delete_units(self, plan: PushPlan) -> Iterator[_Unit]:
+        for row_key, _unit_key in plan.deleted_keys:
+            unit = PushUnit(row_key, idempotency_key(self.mapping.name, row_key), [], [row_key], delete=True)
+            yield _Unit(unit, deleted_row_keys=[row_key])
+
+    def _push_batch(self, batch: list[_Unit]) -> None:
+        result = self.result
+        rejects: list[Reject] = []
+        candidates: list[_Unit] = []
+        for item in batch:
+            rejects.extend(item.invalid)
+            if item.whole_invalid is not None:
+                rejects.extend(Reject(k, f"not sent: {item.unit.key} has an invalid {item.whole_invalid}")
+                               for k in item.unit.row_keys)
+                continue
+            if item.unit.records or item.unit.delete or self.unit == "object":
+                candidates.append(item)
+        reasons = self.adapter.check(self.mapping, [c.unit for c in candidates]) if candidates else {}
+        sendable: list[_Unit] = []
+        for item in candidates:
+            reason = reasons.get(item.unit.key)
+            if reason is not None:
+                rejects.extend(Reject(k, reason, json.dumps(r, default=str))
+                               for k, r in zip(item.unit.row_keys, item.unit.records or [{}], strict=False))
+            else:
+                sendable.append(item)
+        if self.dry_run:
+            result.rows_rejected += len(rejects)
+            for item in sendable:
+                for record in item.unit.records:
+                    if len(result.sample) < SAMPLE_SIZE:
+                        result.sample.append({k: _jsonable(v) for k, v in record.items()})
+            if rejects:
+                result.details.setdefault("invalid_sample", [])
+                for r in rejects[: SAMPLE_SIZE]:
+                    result.details["invalid_sample"].append({"key": r.row_key, "reason": r.reason})
+            self.progress(sum(len(i.unit.records) + len(i.invalid) for i in batch))
+            return
+        if sendable:
+            self.book.record_intent(self.mapping.name, self.run_id, _intent_table(sendable))
+            results = self.adapter.write(self.mapping, [i.unit for i in sendable])
+            by_key: dict[str, UnitResult] = {r.key: r for r in results}
+        else:
+            by_key = {}
+        confirmed: list[tuple[str, str, str | None]] = []
+        failed_keys: list[str] = []
+        forget: list[str] = []
+        for item in sendable:
+            answer = by_key.get(item.unit.key)
+            if answer is not None and answer.ok:
+                confirmed.extend((k, item.unit.key, answer.remote_id) for k in item.unit.row_keys)
+                forget.extend(item.deleted_row_keys)
+                result.rows_written += len(item.unit.row_keys) if not item.unit.delete else len(item.deleted_row_keys)
+            else:
+                reason = answer.reason if answer is not None and answer.reason else "the remote returned no result"
+                failed_keys.extend(item.unit.row_keys)
+                rejects.extend(Reject(k, reason) for k in item.unit.row_keys)
+                if not item.unit.row_keys:
+                    rejects.append(Reject(item.unit.key, reason))
+        with self.warehouse.transaction():
+            if confirmed:
+                self.book.confirm(self.mapping.name, self.run_id, pa.table({
+                    "row_key": [c[0] for c in confirmed], "unit_key": [c[1] for c in confirmed],
+                    "remote_id": pa.array([c[2] for c in confirmed], pa.string())}))
+            if failed_keys:
+                self.book.clear_pending(self.mapping.name, failed_keys)
+            if forget:
+                self.book.forget(self.mapping.name, forget)
+            if rejects:
+                self.book.add_rejects(self.run_id, self.mapping.name,
+                                      [(r.row_key, r.reason, r.payload) for r in rejects])
+        result.rows_rejected += len(rejects)
+        self.progress(sum(len(i.unit.records) + len(i.invalid) for i in batch))
+
+
+def _payload(row: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in row.items() if not k.startswith("migo_")}, default=str)
+
+
+def _intent_table(units: list[_Unit]) -> pa.Table:
+    row_keys: list[str] = []
+    hashes: list[str | None] = []
+    unit_keys: list[str] = []
+    idem: list[str] = []
+    for item in units:
+        keys = item.unit.row_keys if not item.unit.delete else []
+        row_keys.extend(keys)
+        hashes.extend(item.hashes)
+        unit_keys.extend([item.unit.key] * len(keys))
+        idem.extend([item.unit.idempotency_key] * len(keys))
+    return pa.table({"row_key": pa.array(row_keys, pa.string()), "row_hash": pa.array(hashes, pa.string()),
+                     "unit_key": pa.array(unit_keys, pa.string()), "idempotency_key": pa.array(idem, pa.string())})
+
+
+def _chain_units(*iterators: Iterator[_Unit]) -> Iterator[_Unit]:
+    for iterator in iterators:
+        yield from iterator

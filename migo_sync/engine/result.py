@@ -1,0 +1,40 @@
+"""What one mapping's sync did, in the shape `run --json` prints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class MappingResult:
+    name: str
+    system: str
+    direction: str
+    status: str = "ok"  # ok | rejected | failed | skipped | dry-run
+    rows_read: int = 0
+    rows_changed: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    exit_code: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k not in ("details", "sample", "exit_code")}
+        data["seconds"] = round(self.seconds, 3)
+        if self.details:
+            data["details"] = self.details
+        if self.sample:
+            data["sample"] = self.sample
+        return data
+
+
+@dataclass
+class Reject:
+    row_key: str
+    reason: str
+    payload: str | None = None

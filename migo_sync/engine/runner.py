@@ -1,0 +1,193 @@
+"""The nightly job: validate every selected mapping, then push, then pull, in dependency order.
+
+Nothing is sent before every selected mapping has passed its catalog and warehouse checks
+(exit 2 otherwise). A failing mapping does not stop the others; mappings that depend on it are
+skipped. Every run and its per-mapping results are recorded in the warehouse.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from migo_sync.config import Project
+from migo_sync.engine.pull import Puller
+from migo_sync.engine.push import Pusher
+from migo_sync.engine.result import MappingResult
+from migo_sync.errors import ConfigError, MappingError, MigoSyncError, UnreachableError
+from migo_sync.mapping.loader import LoadedMapping, did_you_mean, load_mappings
+from migo_sync.mapping.validate import validate_catalog, validate_warehouse
+from migo_sync.systems import AdapterPool
+from migo_sync.warehouse import open_warehouse
+from migo_sync.warehouse.base import Warehouse
+from migo_sync.warehouse.bookkeeping import Bookkeeping
+
+ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
+
+
+@dataclass
+class RunOptions:
+    names: Sequence[str] = ()
+    direction: str | None = None  # only "push" or only "pull"
+    dry_run: bool = False
+    full: bool = False  # push: resend everything
+    full_refresh: bool = False  # pull: start over from no cursor
+    command: str = "run"
+
+
+@dataclass
+class RunReport:
+    run_id: str | None
+    results: list[MappingResult] = field(default_factory=list)
+    reconciliation: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in ("ok", "dry-run") for r in self.results) and not any(
+            r.get("differences") for r in self.reconciliation)
+
+    @property
+    def exit_code(self) -> int:
+        if any(r.exit_code == 3 for r in self.results):
+            return 3
+        return 0 if self.ok else 1
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"run_id": self.run_id, "ok": self.ok,
+                                "mappings": [r.as_json() for r in self.results]}
+        if self.reconciliation:
+            data["reconciliation"] = self.reconciliation
+        return data
+
+
+def select(loaded: Sequence[LoadedMapping], names: Sequence[str], direction: str | None) -> list[LoadedMapping]:
+    by_name = {m.mapping.name: m for m in loaded}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        hint = did_you_mean(unknown[0], by_name)
+        raise ConfigError(f"unknown mapping '{unknown[0]}'" + (f" ({hint})" if hint else "")
+                          + f"; known: {', '.join(sorted(by_name)) or 'none'}")
+    chosen = [by_name[n] for n in names] if names else [m for m in loaded if m.mapping.enabled]
+    if direction:
+        chosen = [m for m in chosen if m.mapping.direction == direction]
+    return chosen
+
+
+def order(chosen: Sequence[LoadedMapping]) -> list[LoadedMapping]:
+    """Dependencies first; otherwise pushes before pulls, then file order."""
+    names = {m.mapping.name for m in chosen}
+    position = {m.mapping.name: i for i, m in enumerate(chosen)}
+    by_name = {m.mapping.name: m for m in chosen}
+    waiting = {m.mapping.name: {d for d in m.mapping.depends_on if d in names} for m in chosen}
+    heap = [(0 if by_name[n].mapping.direction == "push" else 1, position[n], n)
+            for n, deps in waiting.items() if not deps]
+    heapq.heapify(heap)
+    ordered: list[LoadedMapping] = []
+    while heap:
+        _, _, name = heapq.heappop(heap)
+        ordered.append(by_name[name])
+        for other, deps in waiting.items():
+            if name in deps:
+                deps.discard(name)
+                if not deps:
+                    heapq.heappush(heap, (0 if by_name[other].mapping.direction == "push" else 1,
+                                          position[other], other))
+    return ordered
+
+
+@contextmanager
+def opened(project: Project) -> Iterator[tuple[Warehouse, AdapterPool]]:
+    warehouse = open_warehouse(project)
+    pool = AdapterPool(project)
+    try:
+        yield warehouse, pool
+    finally:
+        pool.close()
+        warehouse.close()
+
+
+def prepare(project: Project, options: RunOptions, warehouse: Warehouse,
+            pool: AdapterPool) -> list[LoadedMapping]:
+    """Load, select and validate mappings; raise MappingError (exit 2) before anything is sent."""
+    loaded = load_mappings([project.mappings_dir])
+    chosen = select(loaded, options.names, options.direction)
+    problems = validate_catalog(chosen, pool)
+    if not problems:
+        problems = validate_warehouse(chosen, warehouse)
+    if problems:
+        raise MappingError(problems)
+    return order(chosen)
+
+
+def run(project: Project, options: RunOptions, progress: ProgressFactory | None = None) -> RunReport:
+    with opened(project) as (warehouse, pool):
+        mappings = prepare(project, options, warehouse, pool)
+        book = Bookkeeping(warehouse)
+        run_id: str | None = None
+        if not options.dry_run:
+            book.ensure()
+            run_id = book.start_run(options.command, {
+                "names": list(options.names), "dry_run": options.dry_run, "full": options.full,
+                "full_refresh": options.full_refresh, "direction": options.direction})
+        report = RunReport(run_id)
+        failed: set[str] = set()
+        for item in mappings:
+            mapping = item.mapping
+            blocked = [d for d in mapping.depends_on if d in failed]
+            if blocked:
+                result = MappingResult(mapping.name, mapping.system, mapping.direction, status="skipped",
+                                       error=f"skipped: depends on failed mapping {', '.join(blocked)}")
+                failed.add(mapping.name)
+            else:
+                result = _run_one(warehouse, book, pool, item, run_id or "dry-run", options, progress)
+                if result.status == "failed":
+                    failed.add(mapping.name)
+            report.results.append(result)
+            if run_id is not None:
+                book.record_result(run_id, result.as_json())
+        report.reconciliation = _reconcile(warehouse, pool, mappings, report, options)
+        if run_id is not None:
+            book.finish_run(run_id, report.ok)
+        return report
+
+
+def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: LoadedMapping, run_id: str,
+             options: RunOptions, progress: ProgressFactory | None) -> MappingResult:
+    mapping = item.mapping
+    try:
+        adapter = pool(mapping.system)
+        remote = adapter.describe(mapping) if mapping.direction == "push" else None
+        tick = progress(mapping.name, None) if progress else None
+        if mapping.direction == "push":
+            assert remote is not None
+            return Pusher(warehouse, book, adapter, mapping, remote, run_id, dry_run=options.dry_run,
+                          full=options.full, progress=tick).run()
+        return Puller(warehouse, book, adapter, mapping, run_id, full_refresh=options.full_refresh,
+                      dry_run=options.dry_run, progress=tick).run()
+    except MigoSyncError as exc:
+        from migo_sync.redact import redact
+
+        return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
+                             error=redact(str(exc)), exit_code=3 if isinstance(exc, UnreachableError) else 1)
+
+
+def _reconcile(warehouse: Warehouse, pool: AdapterPool, mappings: Sequence[LoadedMapping], report: RunReport,
+               options: RunOptions) -> list[dict[str, Any]]:
+    """After pushes to a ledger, compare warehouse totals with what the ledger now holds."""
+    if options.dry_run:
+        return []
+    try:
+        from migo_sync.ledger.reconcile import reconcile_after_push
+    except ImportError:
+        return []
+    pushed_ok = {r.name for r in report.results if r.direction == "push" and r.status in ("ok", "rejected")}
+    out: list[dict[str, Any]] = []
+    for item in mappings:
+        if item.mapping.name in pushed_ok:
+            found = reconcile_after_push(warehouse, pool(item.mapping.system), item.mapping)
+            if found is not None:
+                out.append(found)
+    return out

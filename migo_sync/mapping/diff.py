@@ -1,0 +1,99 @@
+"""Field-by-field differences between two versions of the mappings, and drift from the remote.
+
+Pure functions over loaded models; `git show` and the remote calls live in the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from migo_sync.adapter import RemoteObject
+from migo_sync.mapping.model import FieldSpec, Mapping
+
+TOP_LEVEL = ("system", "object", "direction", "warehouse", "key", "group_by", "mode", "options", "checks",
+             "depends_on", "batch_size", "enabled", "description")
+FIELD_ATTRS = ("remote", "column", "type", "scale", "transform", "constant", "required")
+
+
+@dataclass(frozen=True)
+class Change:
+    mapping: str
+    kind: str  # added | removed | changed | drift-added | drift-removed | drift-retyped
+    path: str
+    before: Any = None
+    after: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mapping": self.mapping, "kind": self.kind, "path": self.path,
+                "before": self.before, "after": self.after}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(exclude_none=True, exclude_defaults=True, mode="json")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _field_id(field: FieldSpec) -> str:
+    return field.column or f"={field.remote}"
+
+
+def diff_mappings(before: Sequence[Mapping], after: Sequence[Mapping]) -> list[Change]:
+    changes: list[Change] = []
+    old = {m.name: m for m in before}
+    new = {m.name: m for m in after}
+    for name in sorted(old.keys() | new.keys()):
+        if name not in old:
+            changes.append(Change(name, "added", "", None, f"{new[name].system} {new[name].object}"))
+            continue
+        if name not in new:
+            changes.append(Change(name, "removed", "", f"{old[name].system} {old[name].object}", None))
+            continue
+        changes.extend(diff_mapping(old[name], new[name]))
+    return changes
+
+
+def diff_mapping(a: Mapping, b: Mapping) -> list[Change]:
+    changes: list[Change] = []
+    for attr in TOP_LEVEL:
+        va, vb = _plain(getattr(a, attr)), _plain(getattr(b, attr))
+        if va != vb:
+            changes.append(Change(a.name, "changed", attr, va, vb))
+    fa = {_field_id(f): f for f in a.fields}
+    fb = {_field_id(f): f for f in b.fields}
+    for fid in [*fa, *[k for k in fb if k not in fa]]:
+        if fid not in fb:
+            changes.append(Change(a.name, "removed", f"fields[{fid}]", f"{fa[fid].remote} ({fa[fid].type.value})", None))
+        elif fid not in fa:
+            changes.append(Change(a.name, "added", f"fields[{fid}]", None, f"{fb[fid].remote} ({fb[fid].type.value})"))
+        else:
+            for attr in FIELD_ATTRS:
+                va, vb = _plain(getattr(fa[fid], attr)), _plain(getattr(fb[fid], attr))
+                if va != vb:
+                    changes.append(Change(a.name, "changed", f"fields[{fid}].{attr}", va, vb))
+    return changes
+
+
+def drift(mapping: Mapping, expected: RemoteObject, live: RemoteObject) -> list[Change]:
+    """What changed on the remote since the catalog the mapping was written against, and which
+    mapped fields the live remote no longer has."""
+    changes: list[Change] = []
+    known = {f.name: f for f in expected.fields}
+    now = {f.name: f for f in live.fields}
+    mapped = {f.remote for f in mapping.fields}
+    for name in sorted(now.keys() - known.keys()):
+        changes.append(Change(mapping.name, "drift-added", name, None, now[name].type))
+    for name in sorted(known.keys() - now.keys()):
+        if not live.dynamic_fields or name in mapped:
+            changes.append(Change(mapping.name, "drift-removed", name, known[name].type, None))
+    for name in sorted(known.keys() & now.keys()):
+        if known[name].type != now[name].type:
+            changes.append(Change(mapping.name, "drift-retyped", name, known[name].type, now[name].type))
+    for name in sorted(mapped - now.keys() - known.keys()):
+        if live.fields:
+            changes.append(Change(mapping.name, "drift-removed", name, "mapped", None))
+    return changes
