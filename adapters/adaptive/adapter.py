@@ -1,0 +1,240 @@
+"""The Adaptive Planning adapter: push cells into a version, pull versions' cells and metadata.
+
+Push (`data`, unit = group): the engine hands over only new or changed cells, grouped by the
+mapping's `group_by`; the shipped mapping groups by (account_code, level_name), so one unit is
+one import row: an account on a level over the months that changed. Adaptive has no idempotency
+key, but a standard/cube import overwrites the cells it names, so a resent slice leaves the same
+state. Before anything is sent, `check()` compares each cell with the live exportVersions /
+exportAccounts / exportLevels / exportDimensions: unknown or rollup accounts and levels, values
+holding `|`, months outside the version and months in a locked version are rejected by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from migo_sync.adapter import (
+    AdapterContext,
+    BaseAdapter,
+    PullBatch,
+    PushUnit,
+    RemoteField,
+    RemoteObject,
+    UnitResult,
+)
+from migo_sync.adapters.adaptive import SYSTEM
+from migo_sync.adapters.adaptive.client import AdaptiveClient, classify
+from migo_sync.adapters.adaptive.config import (
+    AdaptiveSettings,
+    DataPullOptions,
+    MetadataOptions,
+    Options,
+    PushOptions,
+)
+from migo_sync.adapters.adaptive.pull import read_data
+from migo_sync.adapters.adaptive.push import (
+    Target,
+    check_units,
+    mapping_dimensions,
+    require_fields,
+    write_units,
+)
+from migo_sync.errors import ConfigError
+from migo_sync.mapping.model import Mapping
+
+METADATA = ("versions", "accounts", "levels", "dimensions")
+PUSH_FIELDS = frozenset({"account", "level", "period", "value"})
+PULL_FIELDS = frozenset({"version", "account", "account_name", "level", "period", "value"})
+
+
+class AdaptiveAdapter(BaseAdapter):
+    name = "adaptive"
+    spec = SYSTEM
+
+    def __init__(self, context: AdapterContext) -> None:
+        super().__init__(context)
+        try:
+            self.settings = AdaptiveSettings.model_validate(context.settings)
+        except ValidationError as exc:
+            raise ConfigError(f"adaptive: [systems.adaptive] {_first_error(exc)}") from exc
+        self._client: AdaptiveClient | None = None
+        self._cache: dict[Any, Any] = {}
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> AdaptiveClient:
+        """Built on first use, so offline validation needs no credentials."""
+        if self._client is None:
+            creds = self.context.credentials
+            login, password = creds.require("login"), creds.require("password")
+            endpoint = self.settings.endpoint(self.context.base_url)
+            self._client = AdaptiveClient(
+                self.context.http(endpoint, classify=classify), endpoint, login=login, password=password,
+                caller_name=self.settings.caller_name, instance_code=self.settings.instance_code,
+                locale=self.settings.locale, api_version=self.settings.effective_api_version(self.context.base_url))
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.http.close()
+            self._client = None
+
+    def _cached(self, key: Any, load: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = load()
+        return self._cache[key]
+
+    def versions(self) -> dict[str, dict[str, Any]]:
+        return self._cached("versions", lambda: {v["name"]: v for v in self.client.export_versions()})  # type: ignore[no-any-return]
+
+    # --- offline validation ---------------------------------------------------------------------
+
+    def validate(self, mapping: Mapping) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        obj = self.catalog_object(mapping.object)
+        if obj is None:
+            names = ", ".join(o.name for o in self.catalog())
+            return [("object", f"unknown object '{mapping.object}' (valid: {names})")]
+        if mapping.direction not in obj.directions:
+            problems.append(("direction", f"'{mapping.object}' cannot be a {mapping.direction}"))
+        if mapping.mode not in obj.modes:
+            problems.append(("mode", f"'{mapping.mode}' is not a mode of '{mapping.object}' "
+                                     f"(valid: {', '.join(obj.modes)})"))
+        try:
+            self._options(mapping)
+        except ValidationError as exc:
+            problems.extend((f"options.{'.'.join(str(p) for p in e['loc'])}".rstrip("."), e["msg"])
+                            for e in exc.errors())
+        remotes = [f.remote for f in mapping.fields]
+        if mapping.object == "data":
+            push = mapping.direction == "push"
+            allowed = PUSH_FIELDS if push else PULL_FIELDS
+            if push:
+                problems.extend(("fields", f"a push of data needs a field with remote '{name}'")
+                                for name in require_fields(remotes))
+            for index, name in enumerate(remotes):
+                if name not in allowed and not mapping_dimensions([name]):
+                    problems.append((f"fields[{index}].remote", f"unknown remote field '{name}' "
+                                     f"(valid: {', '.join(sorted(allowed))}, dimensions.<Name>)"))
+            asked = mapping.options.get("dimensions") or []
+            if not push and isinstance(asked, list):
+                problems.extend(("options.dimensions", f"field dimensions.{d} needs '{d}' in options.dimensions")
+                                for d in mapping_dimensions(remotes) if d not in asked)
+        else:
+            known = {f.name for f in obj.fields}
+            problems.extend((f"fields[{i}].remote", f"unknown remote field '{f.remote}' of '{mapping.object}' "
+                             f"(valid: {', '.join(sorted(known))})")
+                            for i, f in enumerate(mapping.fields) if f.remote not in known)
+        return problems
+
+    def _options(self, mapping: Mapping) -> Options:
+        if mapping.object == "data":
+            model: type[Options] = PushOptions if mapping.direction == "push" else DataPullOptions
+        else:
+            model = MetadataOptions
+        return model.model_validate(mapping.options)
+
+    def _options_or_fail(self, mapping: Mapping) -> Any:
+        try:
+            return self._options(mapping)
+        except ValidationError as exc:
+            raise ConfigError(f"{mapping.label}: options: {_first_error(exc)}") from exc
+
+    def describe(self, mapping: Mapping) -> RemoteObject:
+        """The catalog object; for `data`, plus one `dimensions.<Name>` field per live dimension."""
+        obj = super().describe(mapping)
+        if obj.name != "data":
+            return obj
+        names = sorted({r["dimension"] for r in self.client.export_dimensions()})
+        extra = tuple(RemoteField(name=f"dimensions.{n}", description=f"value of dimension {n}") for n in names)
+        return replace(obj, fields=obj.fields + extra)
+
+    # --- push ----------------------------------------------------------------------------------
+
+    def target(self, mapping: Mapping) -> Target:
+        options: PushOptions = self._options_or_fail(mapping)
+        return self._cached(("target", mapping.name), lambda: self._load_target(mapping, options))  # type: ignore[no-any-return]
+
+    def _load_target(self, mapping: Mapping, options: PushOptions) -> Target:
+        client = self.client
+        versions = self.versions()
+        version = versions.get(options.version)
+        if version is None or version["type"] == "VERSION_FOLDER":
+            known = ", ".join(sorted(n for n, v in versions.items() if v["type"] != "VERSION_FOLDER"))
+            raise ConfigError(f"{mapping.label}: options.version: '{options.version}' does not exist in Adaptive "
+                              f"(known: {known})")
+        sheet = None
+        if options.sheet_type == "cube":
+            sheets = {s["name"]: s for s in client.export_sheets()}
+            sheet = sheets.get(options.sheet or "")
+            if sheet is None:
+                raise ConfigError(f"{mapping.label}: options.sheet: no cube sheet '{options.sheet}' "
+                                  f"(known: {', '.join(sorted(sheets))})")
+        dims = mapping_dimensions([f.remote for f in mapping.fields])
+        dimensions: dict[str, dict[str, Any]] = {}
+        if dims:
+            for record in client.export_dimensions():
+                entry = dimensions.setdefault(record["dimension"], {"auto_create": record["auto_create"],
+                                                                    "values": set()})
+                entry["values"].add(record["name"])
+            missing = [d for d in dims if d not in dimensions]
+            if missing:
+                raise ConfigError(f"{mapping.label}: fields: no dimension {', '.join(missing)} in Adaptive "
+                                  f"(known: {', '.join(sorted(dimensions))})")
+            if sheet is not None and set(dims) - set(sheet["dimensions"]):
+                raise ConfigError(f"{mapping.label}: cube sheet '{sheet['name']}' has dimensions "
+                                  f"{', '.join(sheet['dimensions'])}; not {', '.join(set(dims) - set(sheet['dimensions']))}")
+        accounts = {a["code"]: a for a in client.export_accounts(options.version)}
+        levels = {lv["name"]: lv for lv in client.export_levels(options.version)}
+        return Target(version=version, accounts=accounts, levels=levels, dimensions=dimensions, sheet=sheet)
+
+    def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
+        self._push_only(mapping)
+        return check_units(self.target(mapping), units, self._dims(mapping))
+
+    def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
+        self._push_only(mapping)
+        options: PushOptions = self._options_or_fail(mapping)
+        target = self.target(mapping)
+        plan_or_actuals = options.plan_or_actuals or ("Actuals" if target.version["type"] == "ACTUALS" else "Plan")
+        return write_units(self.client, units, self._dims(mapping), version=options.version,
+                           plan_or_actuals=plan_or_actuals, sheet=options.sheet, row_limit=self.settings.import_rows)
+
+    def _dims(self, mapping: Mapping) -> list[str]:
+        return mapping_dimensions([f.remote for f in mapping.fields])
+
+    def _push_only(self, mapping: Mapping) -> None:
+        if mapping.object != "data" or mapping.direction != "push":
+            raise ConfigError(f"{mapping.label}: only object 'data' can be pushed to Adaptive")
+
+    # --- pull ----------------------------------------------------------------------------------
+
+    def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
+        options = self._options_or_fail(mapping)
+        if mapping.object == "data":
+            yield from read_data(self.client, options, self.versions(), state)
+            return
+        if mapping.object not in METADATA:
+            raise ConfigError(f"{mapping.label}: unknown object '{mapping.object}' of adaptive")
+        client = self.client
+        version = getattr(options, "version", None)
+        if mapping.object == "versions":
+            records = client.export_versions()
+        elif mapping.object == "accounts":
+            records = client.export_accounts(version)
+        elif mapping.object == "levels":
+            records = client.export_levels(version)
+        else:
+            records = client.export_dimensions()
+        yield PullBatch(records, state=None)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
