@@ -4,8 +4,8 @@ The engine still drives a ledger through the ordinary `Adapter` hooks; a ledger 
 implements them with the helpers below, so the journal checks, the idempotent write and the
 reconciliation are the same code for every ledger:
 
-    check(mapping, units)  → `check_units(self, units)`   (build journals, pull the chart once, check)
-    write(mapping, units)  → `write_units(self, units)`   (unreadable units rejected, the rest posted)
+    check(mapping, units)  → `check_units(self, mapping, units, chart)`  (build journals, check them)
+    write(mapping, units)  → `write_units(self, mapping, units)`         (unreadable ones rejected, rest posted)
 
 The port itself only speaks ledger: post journals, read journal lines and balances, list
 accounts, dimension values and periods.
@@ -17,11 +17,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from migo_sync.adapter import PushUnit, UnitResult
 from migo_sync.ledger.checks import CHECKS, Account, Chart, Check, Period, check_journals
 from migo_sync.ledger.journal import Journal, JournalLayout, build_journals
+
+if TYPE_CHECKING:
+    from migo_sync.mapping.model import Mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +59,14 @@ class LedgerLine:
 @runtime_checkable
 class LedgerPort(Protocol):
     """What every ledger offers. `journal_object` is the catalog object journals are pushed as
-    (Intacct `GLBATCH`); `journal_layout` names its fields (see `JournalLayout`)."""
+    (Intacct `GLBATCH`); `journal_layout(mapping)` names its fields for one mapping."""
 
     name: str
     journal_object: str
-    journal_layout: JournalLayout
+
+    def journal_layout(self, mapping: Mapping) -> JournalLayout:
+        """Which remote fields of `mapping` carry date, account, amount, dimensions, …"""
+        ...
 
     def post_journals(self, journals: Sequence[Journal]) -> list[UnitResult]:
         """Post journals idempotently (keyed by `Journal.idempotency_key`): one result each,
@@ -98,17 +104,17 @@ def load_chart(port: LedgerPort) -> Chart:
     )
 
 
-def check_units(port: LedgerPort, units: Sequence[PushUnit], chart: Chart,
+def check_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit], chart: Chart,
                 checks: Sequence[Check] = CHECKS) -> dict[str, str]:
     """Pre-send checks for the engine's `adapter.check()`: {unit key: reason} to reject."""
-    journals, rejects = build_journals(units, port.journal_layout)
+    journals, rejects = build_journals(units, port.journal_layout(mapping))
     rejects.update(check_journals(journals, chart, checks))
     return rejects
 
 
-def write_units(port: LedgerPort, units: Sequence[PushUnit]) -> list[UnitResult]:
+def write_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
     """The engine's `adapter.write()` for a ledger: one result per unit, in unit order."""
-    journals, rejects = build_journals(units, port.journal_layout)
+    journals, rejects = build_journals(units, port.journal_layout(mapping))
     posted = {result.key: result for result in port.post_journals(journals)} if journals else {}
     results = []
     for unit in units:

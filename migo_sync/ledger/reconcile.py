@@ -189,7 +189,7 @@ def select_periods(chart: Chart, keys: Sequence[str] | None, span: tuple[date, d
 def reconcile(warehouse: Warehouse, mapping: Mapping, port: LedgerPort, *,
               periods: Sequence[str] | None = None, chart: Chart | None = None) -> ReconcileReport:
     """Compare the push relation of `mapping` with the ledger, per account and period."""
-    layout = port.journal_layout
+    layout = port.journal_layout(mapping)
     chart = chart or load_chart(port)
     span = None if periods else warehouse_range(warehouse, mapping, layout)
     chosen = select_periods(chart, periods, span)

@@ -1,0 +1,247 @@
+"""Wire calls to the Intacct XML gateway: sessions, envelopes, errors, paging. Takes an httpx.Client.
+
+Every request is marked idempotent for the HTTP layer: reads change nothing, and every write is
+sent with `uniqueid=true` and a deterministic function controlid, so a resend after a 524 or a
+lost answer is refused by the gateway as an already-executed controlid rather than posted twice
+(`is_duplicate()` turns that refusal into success).
+
+Errors are read at the three levels the gateway answers on:
+    control         the whole request was refused (sender, parse, throttle)  → raised
+    authentication  no function ran (bad login, expired session)             → renew once, else raised
+    result          one function failed                                      → returned to the caller
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from migo_sync.errors import AuthError, FatalRemoteError, RateLimited
+from migo_sync.http import parse_retry_after
+from migo_sync.redact import register_secret
+
+from .xml import Envelope, ErrorDetail, Function, Login, Result, XmlError, describe, function, parse_response
+from .xml import record as record_of
+from .xml import request as build_request
+from .xml import sub as xml_sub
+
+SYSTEM = "intacct"
+AUTH_ERRORS = frozenset({"XL03000006", "PL04000055"})
+THROTTLE = "GW-0010"
+DUPLICATE_TEXT = re.compile(r"(controlid|control id).*(already|duplicate)|already (been )?(executed|processed)", re.I)
+
+
+def classify(response: httpx.Response) -> Exception | None:
+    """For the HTTP layer: a GW-0010 throttle inside an HTTP 200 envelope is still a 429."""
+    if b"GW-0010" not in response.content:
+        return None
+    try:
+        envelope = parse_response(response.content)
+    except XmlError:
+        return None
+    if any(e.errorno == THROTTLE for e in envelope.control_errors):
+        return RateLimited(SYSTEM, f"throttled ({describe(envelope.control_errors)})",
+                           retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                           status=response.status_code, code=THROTTLE)
+    return None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a readByQuery/readMore answer."""
+
+    records: list[dict[str, Any]]
+    totalcount: int
+    numremaining: int
+    result_id: str
+
+
+@dataclass
+class Session:
+    session_id: str
+    endpoint: str
+    expires: datetime | None
+
+
+class IntacctClient:
+    """One company, one sender, one session at a time."""
+
+    def __init__(self, http: httpx.Client, *, url: str, sender_id: str, sender_password: str, login: Login,
+                 session_margin: float = 60.0, duplicate_errornos: Sequence[str] = ("XL03000011",),
+                 now: Callable[[], datetime] | None = None,
+                 controlid: Callable[[], str] | None = None) -> None:
+        self.http = http
+        self.url = url
+        self.sender_id = sender_id
+        self.sender_password = sender_password
+        self.login = login
+        self.session_margin = timedelta(seconds=session_margin)
+        self.duplicate_errornos = frozenset(duplicate_errornos)
+        self.now = now or (lambda: datetime.now(UTC))
+        self.new_controlid = controlid or (lambda: uuid.uuid4().hex)
+        self._session: Session | None = None
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def session(self) -> Session:
+        """The current session, renewed when it expires (or is about to)."""
+        current = self._session
+        if current is not None and (current.expires is None or self.now() + self.session_margin < current.expires):
+            return current
+        self._session = None
+        body = build_request(sender_id=self.sender_id, sender_password=self.sender_password,
+                             controlid=self.new_controlid(), functions=[function("session", "getAPISession")],
+                             login=self.login)
+        envelope = self._post(self.url, body)
+        result = self._single(envelope, "getAPISession")
+        api = result.data.find("api") if result.data is not None else None
+        session_id = (api.findtext("sessionid") or "").strip() if api is not None else ""
+        if not session_id:
+            raise FatalRemoteError(SYSTEM, "getAPISession returned no session id")
+        register_secret(session_id)
+        endpoint = ((api.findtext("endpoint") or "").strip() if api is not None else "") or self.url
+        self._session = Session(session_id, endpoint, envelope.session_timeout)
+        return self._session
+
+    def _single(self, envelope: Envelope, name: str) -> Result:
+        if envelope.auth_status == "failure":
+            raise AuthError(SYSTEM, f"login refused: {describe(envelope.auth_errors)}")
+        if not envelope.results:
+            raise FatalRemoteError(SYSTEM, f"{name} returned no result")
+        result = envelope.results[0]
+        if not result.ok:
+            raise FatalRemoteError(SYSTEM, f"{name} failed: {describe(result.errors)}")
+        return result
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def execute(self, functions: Sequence[Function], *, unique: bool = False,
+                transaction: bool = False) -> dict[str, Result]:
+        """Send functions in one request; results keyed by function controlid.
+
+        A session the gateway no longer accepts is renewed and the same request resent once:
+        an authentication failure means no function ran.
+        """
+        for attempt in (1, 2):
+            session = self.session()
+            body = build_request(sender_id=self.sender_id, sender_password=self.sender_password,
+                                 controlid=self.new_controlid(), functions=functions, session_id=session.session_id,
+                                 unique=unique, transaction=transaction)
+            envelope = self._post(session.endpoint, body)
+            if envelope.auth_status == "failure":
+                self._session = None
+                if attempt == 1:
+                    continue
+                raise AuthError(SYSTEM, f"session refused: {describe(envelope.auth_errors)}")
+            if envelope.session_timeout is not None and self._session is not None:
+                self._session.expires = envelope.session_timeout  # the timeout slides with every call
+            return {result.controlid: result for result in envelope.results}
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _post(self, url: str, body: bytes) -> Envelope:
+        response = self.http.post(url, content=body, headers={"Content-Type": "application/xml"},
+                                  extensions={"idempotent": True})
+        try:
+            envelope = parse_response(response.content)
+        except XmlError as exc:
+            raise FatalRemoteError(SYSTEM, f"HTTP {response.status_code} with an unreadable body: {exc}",
+                                   status=response.status_code) from None
+        if envelope.control_status != "success":
+            raise control_error(envelope.control_errors, response.status_code)
+        return envelope
+
+    def is_duplicate(self, result: Result) -> bool:
+        """The gateway refused this function because its controlid already ran (uniqueid=true)."""
+        return not result.ok and any(
+            e.errorno in self.duplicate_errornos or DUPLICATE_TEXT.search(f"{e.description} {e.description2}")
+            for e in result.errors)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def read_by_query(self, obj: str, query: str = "", fields: str = "*", pagesize: int = 1000) -> Iterator[Page]:
+        """Every page of one readByQuery: readMore by resultId until numremaining is 0."""
+        fn = read_by_query_function("q", obj, query, fields, pagesize)
+        page = page_of(self._only(self.execute([fn]), fn.controlid, "readByQuery"))
+        yield page
+        while page.numremaining > 0:
+            more = function("more", "readMore", resultId=page.result_id)
+            following = page_of(self._only(self.execute([more]), more.controlid, "readMore"))
+            if following.numremaining >= page.numremaining:
+                raise FatalRemoteError(SYSTEM, f"readMore on {obj} did not advance "
+                                               f"(numremaining {following.numremaining})")
+            page = following
+            yield page
+
+    def read_lists(self, queries: dict[str, tuple[str, str, str]], pagesize: int = 1000) -> dict[str, list[dict[str, Any]]]:
+        """Several whole lists at once: {name: (object, fields, query)} → {name: records}.
+
+        One request carries every readByQuery; the lists still open are continued together,
+        one readMore per list per request.
+        """
+        found: dict[str, list[dict[str, Any]]] = {name: [] for name in queries}
+        functions = [read_by_query_function(name, obj, query, fields, pagesize)
+                     for name, (obj, fields, query) in queries.items()]
+        while functions:
+            results = self.execute(functions)
+            sent, functions = functions, []
+            for fn in sent:
+                page = page_of(self._only(results, fn.controlid, fn.body.tag))
+                found[fn.controlid].extend(page.records)
+                if page.numremaining > 0:
+                    functions.append(function(fn.controlid, "readMore", resultId=page.result_id))
+        return found
+
+    def trial_balance(self, start: date, end: date, *, reportingbook: str = "ACCRUAL",
+                      show_zero: bool = False) -> list[dict[str, Any]]:
+        """get_trialbalance for [start, end]: one row per account."""
+        fn = function("tb", "get_trialbalance")
+        for tag, day in (("startdate", start), ("enddate", end)):
+            node = xml_sub(fn.body, tag)
+            xml_sub(node, "year", f"{day.year:04d}")
+            xml_sub(node, "month", f"{day.month:02d}")
+            xml_sub(node, "day", f"{day.day:02d}")
+        xml_sub(fn.body, "showzerobalances", "true" if show_zero else "false")
+        xml_sub(fn.body, "reportingbook", reportingbook)
+        result = self._only(self.execute([fn]), fn.controlid, "get_trialbalance")
+        return [record_of(row) for row in result.data] if result.data is not None else []
+
+    @staticmethod
+    def _only(results: dict[str, Result], controlid: str, name: str) -> Result:
+        result = results.get(controlid)
+        if result is None:
+            raise FatalRemoteError(SYSTEM, f"{name}: no result came back for controlid {controlid}")
+        if not result.ok:
+            raise FatalRemoteError(SYSTEM, f"{name} failed: {describe(result.errors)}",
+                                   code=result.errors[0].errorno if result.errors else None)
+        return result
+
+
+def control_error(errors: Sequence[ErrorDetail], status: int) -> Exception:
+    """The exception for a request refused as a whole (control status failure)."""
+    codes = {e.errorno for e in errors}
+    message = describe(errors)
+    if THROTTLE in codes:
+        return RateLimited(SYSTEM, f"throttled ({message})", status=status, code=THROTTLE)
+    if codes & AUTH_ERRORS:
+        return AuthError(SYSTEM, f"sender refused: {message}", status=status, code=next(iter(codes & AUTH_ERRORS)))
+    return FatalRemoteError(SYSTEM, f"request refused: {message}", status=status,
+                            code=next(iter(codes), None) if codes else None)
+
+
+def read_by_query_function(controlid: str, obj: str, query: str, fields: str, pagesize: int) -> Function:
+    # `query` is always sent, empty to match everything (the XSD requires the element).
+    return function(controlid, "readByQuery", object=obj, fields=fields or "*", query=query, pagesize=str(pagesize))
+
+
+def page_of(result: Result) -> Page:
+    data = result.data
+    if data is None:
+        return Page([], 0, 0, "")
+    return Page(records=[record_of(node) for node in data], totalcount=int(data.get("totalcount") or 0),
+                numremaining=int(data.get("numremaining") or 0), result_id=data.get("resultId") or "")
