@@ -206,11 +206,12 @@ def reconcile(warehouse: Warehouse, mapping: Mapping, port: LedgerPort, *,
     return ReconcileReport(system=port.name, mapping=mapping.name, periods=[p.key for p in chosen], rows=rows)
 
 
-def reconcile_push(warehouse: Warehouse, mapping: Mapping, adapter: Any, *,
-                   periods: Sequence[str] | None = None) -> ReconcileReport | None:
-    """What the engine calls after a push: a report when `mapping` pushes journals to a ledger,
-    None for any other mapping (so the engine can call it after every push)."""
+def reconcile_after_push(warehouse: Warehouse, adapter: Any, mapping: Mapping, *,
+                         periods: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """What the engine calls after every push: for a push of journals to a ledger, the
+    reconciliation as JSON-safe data to record in the run (`ReconcileReport.as_dict()`; its
+    "differences" list is empty when everything matches); None for any other mapping."""
     port = as_ledger(adapter)
     if port is None or mapping.direction != "push" or mapping.object != port.journal_object:
         return None
-    return reconcile(warehouse, mapping, port, periods=periods)
+    return reconcile(warehouse, mapping, port, periods=periods).as_dict()
