@@ -1,0 +1,176 @@
+"""The Zendesk adapter: tickets, users and organizations pulled; users and organizations pushed.
+
+See `pull.py` (incremental exports, one committed cursor per page) and `push.py` (bulk jobs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+import httpx
+
+from migo_sync.adapter import (
+    AdapterContext,
+    BaseAdapter,
+    PullBatch,
+    PushUnit,
+    RemoteField,
+    RemoteObject,
+    UnitResult,
+)
+from migo_sync.adapters.zendesk import SYSTEM
+from migo_sync.adapters.zendesk.client import PacedTransport, Pacing, ZendeskClient, classify
+from migo_sync.adapters.zendesk.config import PullOptions, PushOptions, ZendeskSettings, option_problems
+from migo_sync.adapters.zendesk.pull import CURSOR_EXPORTS, Shaper, cursor_pages, read_ahead, time_pages
+from migo_sync.adapters.zendesk.push import JobRunner, nest, organization_jobs, user_jobs
+from migo_sync.errors import ConfigError
+from migo_sync.mapping.loader import did_you_mean
+from migo_sync.mapping.model import Mapping
+
+# Custom fields per object: where they live in the JSON, and what names them.
+DYNAMIC = {"tickets": ("custom_fields", "ticket"), "users": ("user_fields", "user"),
+           "organizations": ("organization_fields", "organization")}
+PUSH_KEY = "external_id"
+
+
+class ZendeskAdapter(BaseAdapter):
+    """Zendesk Support over its REST API (api-reference §3)."""
+
+    name = "zendesk"
+    spec = SYSTEM
+
+    def __init__(self, context: AdapterContext) -> None:
+        super().__init__(context)
+        self.settings = ZendeskSettings.parse(context.settings)
+        self._client: ZendeskClient | None = None
+        self._http: httpx.Client | None = None
+
+    # ---- connection ----------------------------------------------------------------------------
+
+    @property
+    def client(self) -> ZendeskClient:
+        """Built on first use: validating mappings needs no credentials."""
+        if self._client is None:
+            base_url = self._base_url()
+            pacing = Pacing(self.settings.incremental_limit_per_minute, self.settings.slow_down_below)
+            self._http = self.context.http(base_url, classify=classify,
+                                           transport=PacedTransport(httpx.HTTPTransport(retries=0), pacing),
+                                           **self._auth())
+            self._client = ZendeskClient(self._http)
+        return self._client
+
+    def _base_url(self) -> str:
+        url: str = self.context.base_url
+        if "{subdomain}" in url:
+            if not self.settings.subdomain:
+                raise ConfigError("zendesk: set subdomain in [systems.zendesk] of migo-sync.toml "
+                                  "(https://{subdomain}.zendesk.com) or the URL in MIGO_SYNC_ZENDESK_URL")
+            url = url.replace("{subdomain}", self.settings.subdomain)
+        return url.rstrip("/")
+
+    def _auth(self) -> dict[str, Any]:
+        """OAuth when MIGO_SYNC_ZENDESK_OAUTH_TOKEN is set, else API token: `{email}/token:{token}`."""
+        credentials = self.context.credentials
+        token = credentials.get("oauth_token")
+        if token:
+            return {"headers": {"Authorization": f"Bearer {token}"}}
+        email, api_token = credentials.get("email"), credentials.get("api_token")
+        if not (email and api_token):
+            raise ConfigError(
+                "zendesk: no credentials; set MIGO_SYNC_ZENDESK_OAUTH_TOKEN, or MIGO_SYNC_ZENDESK_EMAIL and "
+                "MIGO_SYNC_ZENDESK_API_TOKEN (or keyring service 'migo-sync' users 'zendesk.oauth_token', "
+                "'zendesk.email', 'zendesk.api_token')")
+        return {"auth": httpx.BasicAuth(f"{email}/token", api_token)}
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+        self._http = self._client = None
+
+    # ---- schema and checks ---------------------------------------------------------------------
+
+    def describe(self, mapping: Mapping) -> RemoteObject:
+        """The catalog object plus the account's active custom fields (network)."""
+        obj = super().describe(mapping)
+        where, kind = DYNAMIC[obj.name]
+        extra = []
+        for field in self.client.fields(kind):
+            if not field.get("active", True):
+                continue
+            if obj.name == "tickets":
+                if field.get("removable", True):  # system fields (subject, status, ...) are in the catalog
+                    extra.append(RemoteField(f"{where}.{field['id']}", str(field.get("type", "string")),
+                                             writable=False, description=str(field.get("title", ""))))
+            else:
+                extra.append(RemoteField(f"{where}.{field['key']}", str(field.get("type", "string")),
+                                         description=str(field.get("title", ""))))
+        return replace(obj, fields=obj.fields + tuple(extra), dynamic_fields=False)
+
+    def validate(self, mapping: Mapping) -> list[tuple[str, str]]:
+        """Options, field names (custom ones by shape; `--remote` checks them against the account),
+        and the push key."""
+        obj = self.catalog_object(mapping.object)
+        if obj is None:
+            return []  # the core reports an unknown object
+        push = mapping.direction == "push"
+        problems = option_problems(PushOptions if push else PullOptions, mapping.options)
+        where, _kind = DYNAMIC[obj.name]
+        names = [f.name for f in obj.fields]
+        for i, field in enumerate(mapping.fields):
+            path = f"fields[{i}].remote"
+            head, _, rest = field.remote.partition(".")
+            if head == where and rest:
+                if obj.name == "tickets" and not rest.isdigit():
+                    problems.append((path, f"custom ticket fields are named by id: {where}.<id>, "
+                                           f"e.g. {where}.360001234561"))
+                continue
+            known = obj.field(field.remote)
+            if known is None:
+                hint = did_you_mean(field.remote, names)
+                problems.append((path, f"zendesk {obj.name} has no field '{field.remote}'"
+                                       + (f" ({hint})" if hint else "")))
+            elif push and not known.writable:
+                problems.append((path, f"zendesk {obj.name}.{field.remote} is read-only"))
+        if push and PUSH_KEY not in {f.remote for f in mapping.fields}:
+            problems.append(("fields", f"pushing zendesk {obj.name} needs a field with remote: {PUSH_KEY} "
+                                       "(the upsert key, e.g. column customer_id)"))
+        return problems
+
+    def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
+        """Refuse units that cannot be matched: one record each, with an external_id."""
+        reasons: dict[str, str] = {}
+        for unit in units:
+            if unit.delete:
+                reasons[unit.key] = f"deleting zendesk {mapping.object} is not supported (mode upsert only)"
+            elif len(unit.records) != 1:
+                reasons[unit.key] = f"expected one record per zendesk {mapping.object} unit, got {len(unit.records)}"
+            elif unit.records[0].get(PUSH_KEY) in (None, ""):
+                reasons[unit.key] = f"{PUSH_KEY} is empty: it is the key Zendesk matches {mapping.object} on"
+        return reasons
+
+    # ---- push and pull -------------------------------------------------------------------------
+
+    def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
+        if mapping.object not in ("users", "organizations"):
+            return super().write(mapping, units)
+        refused = self.check(mapping, units)
+        results = {k: UnitResult(k, ok=False, reason=r) for k, r in refused.items()}
+        prepared = [(u, nest(u.records[0])) for u in units if u.key not in refused]
+        for _unit, payload in prepared:
+            payload[PUSH_KEY] = str(payload[PUSH_KEY])
+        if prepared:
+            build = user_jobs if mapping.object == "users" else organization_jobs
+            results.update(JobRunner(self.client, self.settings).run(build(self.client, prepared)))
+        return [results[u.key] for u in units]
+
+    def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
+        resource = mapping.object
+        if resource not in DYNAMIC:
+            return super().read(mapping, state)
+        options = PullOptions.model_validate(mapping.options)
+        walk = cursor_pages if resource in CURSOR_EXPORTS else time_pages
+        shape = Shaper(mapping, resource, options)
+        batches = map(shape, walk(self.client, resource, state, options.start_time, self.settings.page_size))
+        return read_ahead(batches) if self.settings.read_ahead else batches

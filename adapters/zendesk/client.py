@@ -1,0 +1,316 @@
+"""Zendesk Support wire calls: one method per endpoint, JSON in and out (orjson: ids stay exact ints).
+
+Pacing lives in `PacedTransport`, under the core's retrying transport, so that every attempt
+(retries included) is counted and spaced:
+
+- the incremental export endpoints allow N requests per rolling minute (10; 30 with High Volume):
+  `WindowLimiter` never sends the N+1th inside a minute of the first's answer;
+- `X-Rate-Limit-Remaining` (or `ratelimit-remaining`) below a share of `X-Rate-Limit` spreads the
+  remaining budget over the rest of the window (`ratelimit-reset`), instead of hitting the wall;
+- 429 + `Retry-After` is left to the core HTTP layer, which honours it.
+
+`classify()` turns Zendesk's JSON errors into the error tree: 401/403 → AuthError, 422 →
+RecordInvalid (record-level reasons), 400 `TooManyValues` and other 4xx → FatalRemoteError.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import orjson
+
+from migo_sync.errors import AuthError, FatalRemoteError, OutcomeUnknownError
+from migo_sync.redact import redact
+
+SYSTEM = "zendesk"
+MAX_BULK = 100  # users/organizations per bulk job, ids per show_many
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+IDEMPOTENT = {"idempotent": True}  # upserts keyed by external_id: a resend changes nothing more
+
+
+class RecordInvalid(FatalRemoteError):
+    """HTTP 422: Zendesk refused the record(s); `reason` is its own explanation, for the rejects."""
+
+    def __init__(self, message: str, reason: str, *, code: str | None = None) -> None:
+        super().__init__(SYSTEM, message, status=422, code=code)
+        self.reason = reason
+
+
+class WindowLimiter:
+    """At most `limit` requests in any `period` seconds, counted from each request's answer
+    (later than its arrival at the server, so the window is never undercounted)."""
+
+    def __init__(self, limit: int, period: float = 60.0, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.limit = limit
+        self.period = period
+        self.clock = clock
+        self.sleep = sleep
+        self.done: deque[float] = deque()
+        self.in_flight = 0
+        self._lock = threading.Condition()
+
+    def acquire(self) -> None:
+        if self.limit <= 0:
+            return
+        with self._lock:
+            while True:
+                now = self.clock()
+                while self.done and now - self.done[0] >= self.period:
+                    self.done.popleft()
+                if len(self.done) + self.in_flight < self.limit:
+                    self.in_flight += 1
+                    return
+                wait = self.period - (now - self.done[0]) if self.done else 0.05
+                self._lock.release()
+                try:
+                    self.sleep(max(wait, 0.0))
+                finally:
+                    self._lock.acquire()
+
+    def release(self) -> None:
+        if self.limit <= 0:
+            return
+        with self._lock:
+            self.in_flight -= 1
+            self.done.append(self.clock())
+
+
+class Pacing:
+    """Client-side pacing shared by every request of one adapter (see the module docstring)."""
+
+    def __init__(self, incremental_per_minute: int, slow_down_below: float, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.incremental = WindowLimiter(incremental_per_minute, clock=clock, sleep=sleep)
+        self.slow_down_below = slow_down_below
+        self.clock = clock
+        self.sleep = sleep
+        self.not_before = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            delay = self.not_before - self.clock()
+        if delay > 0:
+            self.sleep(delay)
+
+    def observe(self, headers: httpx.Headers) -> None:
+        """Slow down once the remaining budget runs low: spread it over the rest of the window."""
+        if not self.slow_down_below:
+            return
+        limit = _int(headers.get("x-rate-limit") or headers.get("ratelimit-limit"))
+        remaining = _int(headers.get("x-rate-limit-remaining") or headers.get("ratelimit-remaining"))
+        if not limit or remaining is None or remaining >= limit * self.slow_down_below:
+            return
+        reset = _int(headers.get("ratelimit-reset"))
+        window = float(reset) if reset is not None else 60.0
+        with self._lock:
+            self.not_before = max(self.not_before, self.clock() + window / (remaining + 1))
+
+
+class PacedTransport(httpx.BaseTransport):
+    """Wraps the network transport: waits as `Pacing` says before each attempt, learns after it."""
+
+    def __init__(self, inner: httpx.BaseTransport, pacing: Pacing) -> None:
+        self.inner = inner
+        self.pacing = pacing
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        incremental = "/incremental/" in request.url.path
+        if incremental:
+            self.pacing.incremental.acquire()
+        try:
+            self.pacing.wait()
+            response = self.inner.handle_request(request)
+        finally:
+            if incremental:
+                self.pacing.incremental.release()
+        self.pacing.observe(response.headers)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def classify(response: httpx.Response) -> Exception | None:
+    """Zendesk's JSON error envelope → the error tree (429/503 never get here: the core retries them)."""
+    status = response.status_code
+    if status < 400:
+        return None
+    code, description, details = _error_body(response)
+    request = response.request
+    where = f"{request.method} {request.url.path}"
+    text = f"HTTP {status} {code or ''}{': ' if code and description else ''}{description or ''}".strip()
+    if status in (401, 403):
+        hint = ("check MIGO_SYNC_ZENDESK_EMAIL and MIGO_SYNC_ZENDESK_API_TOKEN (token access must be enabled "
+                "in Admin Center), or MIGO_SYNC_ZENDESK_OAUTH_TOKEN" if status == 401 else
+                "the user lacks permission (bulk user imports may need enabling by Zendesk support)")
+        return AuthError(SYSTEM, f"{text} on {where}; {hint}", status=status, code=code)
+    if status == 422:
+        reason = details or description or code or "record invalid"
+        return RecordInvalid(f"{text} on {where}: {reason}", reason, code=code)
+    if status >= 500:
+        return OutcomeUnknownError(SYSTEM, f"{text} on {where}", status=status, code=code)
+    return FatalRemoteError(SYSTEM, f"{text} on {where}", status=status, code=code)
+
+
+def _error_body(response: httpx.Response) -> tuple[str | None, str | None, str | None]:
+    """(code, description, details text) from `{"error": ..., "description": ..., "details": ...}`;
+    `error` may also be `{"title", "message"}`, and some bodies are plain text."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        text = response.text.strip()[:200]
+        return None, redact(text) if text else None, None
+    if not isinstance(body, dict):
+        return None, None, None
+    error = body.get("error")
+    description = body.get("description")
+    if isinstance(error, dict):
+        nested = error
+        error, description = nested.get("title"), nested.get("message") or description
+    code = str(error) if error is not None else None
+    return code, redact(str(description)) if description else None, _details_text(body.get("details"))
+
+
+def _details_text(details: Any) -> str | None:
+    """`details` is {field: [{"description": ..., "error": ...}]} (or text): one readable line."""
+    if not details:
+        return None
+    if isinstance(details, dict):
+        parts = []
+        for field, problems in details.items():
+            for problem in problems if isinstance(problems, list) else [problems]:
+                text = problem.get("description") if isinstance(problem, dict) else problem
+                parts.append(str(text or field))
+        return redact("; ".join(parts))
+    return redact(str(details))
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _default(value: Any) -> Any:
+    """JSON for warehouse values: Decimal as text (exact), dates and datetimes as ISO 8601."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} to Zendesk")
+
+
+def dumps(body: Any) -> bytes:
+    return orjson.dumps(body, default=_default)
+
+
+class ZendeskClient:
+    """One method per Zendesk endpoint migo-sync uses. Takes a configured httpx.Client."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.http.get(path, params=params, headers={"Accept": "application/json"})
+        return _parse(response)
+
+    def _send(self, method: str, path: str, body: Any, *, idempotent: bool = False) -> dict[str, Any]:
+        response = self.http.request(method, path, content=dumps(body), headers=JSON_HEADERS,
+                                     extensions=IDEMPOTENT if idempotent else None)
+        return _parse(response)
+
+    def me(self) -> dict[str, Any]:
+        user: dict[str, Any] = self._get("/api/v2/users/me.json")["user"]
+        return user
+
+    def cursor_export(self, resource: str, *, cursor: str | None = None, start_time: int | None = None,
+                      per_page: int | None = None, exclude_deleted: bool = False) -> dict[str, Any]:
+        """GET /api/v2/incremental/{resource}/cursor.json: `start_time` on the first call, then `cursor`."""
+        params: dict[str, Any] = {"cursor": cursor} if cursor is not None else {"start_time": start_time or 0}
+        if per_page:
+            params["per_page"] = per_page
+        if exclude_deleted:
+            params["exclude_deleted"] = "true"
+        return self._get(f"/api/v2/incremental/{resource}/cursor.json", params)
+
+    def time_export(self, resource: str, *, start_time: int, per_page: int | None = None) -> dict[str, Any]:
+        """GET /api/v2/incremental/{resource}.json?start_time=: the time-based export."""
+        params: dict[str, Any] = {"start_time": start_time}
+        if per_page:
+            params["per_page"] = per_page
+        return self._get(f"/api/v2/incremental/{resource}.json", params)
+
+    def upsert_users(self, users: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """POST /api/v2/users/create_or_update_many.json (≤100 users) → its queued job_status."""
+        _check_size(users)
+        return _job(self._send("POST", "/api/v2/users/create_or_update_many.json", {"users": list(users)},
+                               idempotent=True))
+
+    def organizations_by_external_id(self, external_ids: Sequence[str]) -> list[dict[str, Any]]:
+        _check_size(external_ids)
+        body = self._get("/api/v2/organizations/show_many.json", {"external_ids": ",".join(external_ids)})
+        return list(body.get("organizations") or [])
+
+    def create_organizations(self, organizations: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """POST /api/v2/organizations/create_many.json: external_id is unique, so a resend is refused."""
+        _check_size(organizations)
+        return _job(self._send("POST", "/api/v2/organizations/create_many.json",
+                               {"organizations": list(organizations)}, idempotent=True))
+
+    def update_organizations(self, organizations: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """PUT /api/v2/organizations/update_many.json (each item carries its id)."""
+        _check_size(organizations)
+        return _job(self._send("PUT", "/api/v2/organizations/update_many.json",
+                               {"organizations": list(organizations)}))
+
+    def job_statuses(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """GET /api/v2/job_statuses/show_many.json?ids=: expired jobs are simply absent."""
+        _check_size(ids)
+        body = self._get("/api/v2/job_statuses/show_many.json", {"ids": ",".join(ids)})
+        return list(body.get("job_statuses") or [])
+
+    def fields(self, kind: str) -> list[dict[str, Any]]:
+        """GET /api/v2/{ticket,user,organization}_fields.json (custom field definitions)."""
+        name = f"{kind}_fields"
+        out: list[dict[str, Any]] = []
+        page: str | None = f"/api/v2/{name}.json"
+        while page:
+            body = self._get(page)
+            out.extend(body.get(name) or [])
+            page = body.get("next_page")
+        return out
+
+
+def _check_size(items: Sequence[Any]) -> None:
+    if len(items) > MAX_BULK:
+        raise ValueError(f"at most {MAX_BULK} items per Zendesk bulk request, got {len(items)}")
+
+
+def _job(body: dict[str, Any]) -> dict[str, Any]:
+    status = body.get("job_status")
+    if not isinstance(status, dict) or not status.get("id"):
+        raise FatalRemoteError(SYSTEM, "a bulk request was accepted without a job_status id")
+    return status
+
+
+def _parse(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
+        raise FatalRemoteError(SYSTEM, f"HTTP {response.status_code} from {response.request.url.path} is not JSON "
+                                  f"({len(response.content)} bytes)", status=response.status_code) from exc
+    if not isinstance(body, dict):
+        raise FatalRemoteError(SYSTEM, f"unexpected JSON from {response.request.url.path}")
+    return body
