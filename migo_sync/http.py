@@ -164,6 +164,10 @@ class SystemTransport(httpx.BaseTransport):
             return True
         return False
 
+    def close(self) -> None:
+        """Close the wrapped transport too (its pooled sockets), when the client is closed."""
+        self.inner.close()
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         idempotent = request.method in IDEMPOTENT_METHODS or bool(request.extensions.get("idempotent"))
         last: Exception | None = None
