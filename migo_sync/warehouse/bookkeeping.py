@@ -1,0 +1,374 @@
+"""migo-sync's own tables, in the warehouse schema `state_schema` (default `migo_sync`).
+
+    runs          one row per run: run_id (sortable, 'r20261130-004354-1a2b3c'), command, started_at,
+                  finished_at, ok, args (JSON)
+    run_mappings  one row per mapping per run: the `run --json` counters, seconds, error
+    rejects       one row per refused row: run_id, mapping, row_key, reason, payload (JSON), created_at
+    cursors       one row per pulled mapping: its resume state (JSON), updated_at, run_id
+    sent          the push ledger, one row per (mapping, row_key): sent_hash (last confirmed),
+                  pending_hash (intent recorded, not yet confirmed), unit_key, idempotency_key,
+                  remote_id, run_id, updated_at
+
+Only the Warehouse protocol is used, so this runs on DuckDB and Snowflake alike. Ledger updates
+are set-based: the rows go into a temporary staging table (one Arrow load) and one statement
+applies them, so 100k rows cost the same handful of statements as ten. The staging tables are
+created by `ensure()`, before any transaction, so that the callers' transactions never need DDL.
+Timestamps are stored as UTC without zone.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+import pyarrow as pa
+
+from migo_sync.mapping.model import FieldType
+from migo_sync.warehouse.base import ColumnDef, Warehouse
+
+TABLES = ("runs", "run_mappings", "rejects", "cursors", "sent")
+S, N, B, D, T = FieldType.string, FieldType.integer, FieldType.boolean, FieldType.number, FieldType.timestamp
+SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
+    "runs": ([ColumnDef("run_id", S), ColumnDef("command", S), ColumnDef("started_at", T),
+              ColumnDef("finished_at", T), ColumnDef("ok", B), ColumnDef("args", S)], ["run_id"]),
+    "run_mappings": ([ColumnDef("run_id", S), ColumnDef("name", S), ColumnDef("system", S),
+                      ColumnDef("direction", S), ColumnDef("status", S), ColumnDef("rows_read", N),
+                      ColumnDef("rows_changed", N), ColumnDef("rows_written", N), ColumnDef("rows_rejected", N),
+                      ColumnDef("requests", N), ColumnDef("seconds", D), ColumnDef("error", S),
+                      ColumnDef("recorded_at", T)], ["run_id", "name"]),
+    "rejects": ([ColumnDef("run_id", S), ColumnDef("mapping", S), ColumnDef("row_key", S), ColumnDef("reason", S),
+                 ColumnDef("payload", S), ColumnDef("created_at", T)], []),
+    "cursors": ([ColumnDef("mapping", S), ColumnDef("state", S), ColumnDef("updated_at", T),
+                 ColumnDef("run_id", S)], ["mapping"]),
+    "sent": ([ColumnDef("mapping", S), ColumnDef("row_key", S), ColumnDef("sent_hash", S),
+              ColumnDef("pending_hash", S), ColumnDef("unit_key", S), ColumnDef("idempotency_key", S),
+              ColumnDef("remote_id", S), ColumnDef("run_id", S), ColumnDef("updated_at", T)], ["mapping", "row_key"]),
+}
+COUNTERS = ("rows_read", "rows_changed", "rows_written", "rows_rejected", "requests")
+STAGE_INTENT = "migo_sync_stage_intent"
+STAGE_CONFIRM = "migo_sync_stage_confirm"
+STAGE_KEYS = "migo_sync_stage_keys"
+_STR = pa.string()
+_TS = pa.timestamp("us")
+STAGES = {
+    STAGE_INTENT: pa.schema([("mapping", _STR), ("row_key", _STR), ("pending_hash", _STR), ("unit_key", _STR),
+                             ("idempotency_key", _STR), ("run_id", _STR), ("updated_at", _TS)]),
+    STAGE_CONFIRM: pa.schema([("row_key", _STR), ("unit_key", _STR), ("remote_id", _STR)]),
+    STAGE_KEYS: pa.schema([("row_key", _STR)]),
+}
+INTENT_COLUMNS = ("row_key", "row_hash", "unit_key", "idempotency_key")
+CONFIRM_COLUMNS = ("row_key", "unit_key", "remote_id")
+REJECTS_SCHEMA = pa.schema([("run_id", _STR), ("mapping", _STR), ("row_key", _STR), ("reason", _STR),
+                            ("payload", _STR), ("created_at", _TS)])
+
+Rows: TypeAlias = "pa.Table | Sequence[Sequence[Any]]"
+Keys: TypeAlias = "pa.Table | pa.Array | pa.ChunkedArray | Sequence[str]"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable by start time: 'r20261130-004354-1a2b3c'."""
+    return f"r{(now or utcnow()):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class Bookkeeping:
+    """Runs, results, rejects, cursors and the push ledger of one project's warehouse."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.wh = warehouse
+        self.schema = warehouse.state_schema
+        self._ready = False
+
+    def table_name(self, table: str) -> str:
+        """The qualified (unquoted) name of one bookkeeping table, e.g. 'migo_sync.sent'."""
+        if table not in SCHEMAS:
+            raise ValueError(f"no bookkeeping table '{table}' (one of {', '.join(TABLES)})")
+        return f"{self.schema}.{table}"
+
+    def ensure(self) -> None:
+        """Create the schema, the tables (adding columns new in this version) and the session's
+        staging tables. Idempotent; call it before any transaction."""
+        for table, (columns, key) in SCHEMAS.items():
+            self.wh.ensure_table(self.table_name(table), columns, key)
+        for stage, schema in STAGES.items():
+            self.wh.load_arrow(stage, schema.empty_table(), temporary=True, replace=True)
+        self._ready = True
+
+    def empty_ledger_for_dry_run(self) -> str:
+        """A relation shaped like `sent` with no rows, for a dry run before ensure() ever ran."""
+        cols = ", ".join(f"CAST(NULL AS {'TIMESTAMP' if c.type is T else 'VARCHAR'}) AS {self.wh.quote(c.name)}"
+                         for c in SCHEMAS["sent"][0])
+        return f"(SELECT {cols} FROM (SELECT 1 AS x) AS one WHERE 1 = 0)"
+
+    def _name(self, table: str) -> str:
+        """The table's qualified name, creating the bookkeeping tables on first use."""
+        if not self._ready:
+            self.ensure()
+        return self.table_name(table)
+
+    def _t(self, table: str) -> str:
+        return self.wh.quote(self._name(table))
+
+    def _c(self, *names: str) -> str:
+        return ", ".join(self.wh.quote(n) for n in names)
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def start_run(self, command: str, args: dict[str, Any]) -> str:
+        run_id = new_run_id()
+        self.wh.execute(
+            f"INSERT INTO {self._t('runs')} ({self._c('run_id', 'command', 'started_at', 'args')}) "
+            f"VALUES (?, ?, CAST(? AS TIMESTAMP), ?)",
+            [run_id, command, _ts(utcnow()), json.dumps(args, sort_keys=True, default=str)])
+        return run_id
+
+    def finish_run(self, run_id: str, ok: bool) -> None:
+        q = self.wh.quote
+        self.wh.execute(f"UPDATE {self._t('runs')} SET {q('finished_at')} = CAST(? AS TIMESTAMP), {q('ok')} = ? "
+                        f"WHERE {q('run_id')} = ?", [_ts(utcnow()), bool(ok), run_id])
+
+    def record_result(self, run_id: str, result: dict[str, Any]) -> None:
+        """Store one mapping's result (the `run --json` mapping object); recording again replaces it."""
+        q = self.wh.quote
+        table = self._t("run_mappings")
+        cols = ["run_id", "name", "system", "direction", "status", *COUNTERS, "seconds", "error"]
+        values: list[Any] = [run_id, str(result["name"]), result.get("system"), result.get("direction"),
+                             result.get("status")]
+        values += [int(result.get(c) or 0) for c in COUNTERS]
+        values += [float(result.get("seconds") or 0.0), result.get("error"), _ts(utcnow())]
+        with self.wh.transaction():
+            self.wh.execute(f"DELETE FROM {table} WHERE {q('run_id')} = ? AND {q('name')} = ?", [run_id, values[1]])
+            self.wh.execute(f"INSERT INTO {table} ({self._c(*cols, 'recorded_at')}) "
+                            f"VALUES ({', '.join('?' for _ in cols)}, CAST(? AS TIMESTAMP))", values)
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest runs first, with their mapping count and summed counters."""
+        q = self.wh.quote
+        rows = self.wh.query(
+            f"SELECT r.{q('run_id')}, r.{q('command')}, CAST(r.{q('started_at')} AS VARCHAR), "
+            f"CAST(r.{q('finished_at')} AS VARCHAR), r.{q('ok')}, r.{q('args')}, m.n, m.w, m.j "
+            f"FROM {self._t('runs')} AS r LEFT JOIN (SELECT {q('run_id')}, COUNT(*) AS n, "
+            f"SUM({q('rows_written')}) AS w, SUM({q('rows_rejected')}) AS j FROM {self._t('run_mappings')} "
+            f"GROUP BY {q('run_id')}) AS m ON m.{q('run_id')} = r.{q('run_id')} "
+            f"ORDER BY r.{q('started_at')} DESC, r.{q('run_id')} DESC LIMIT {int(limit)}")
+        return [{"run_id": r[0], "command": r[1], "started_at": _iso(r[2]), "finished_at": _iso(r[3]),
+                 "ok": r[4], "args": _json(r[5]), "mappings": int(r[6] or 0), "rows_written": int(r[7] or 0),
+                 "rows_rejected": int(r[8] or 0)} for r in rows]
+
+    def get_run(self, run_id: str, limit: int = 100) -> dict[str, Any] | None:
+        """One run with its mapping results and (at most `limit` of) its rejects."""
+        q = self.wh.quote
+        rows = self.wh.query(
+            f"SELECT {q('run_id')}, {q('command')}, CAST({q('started_at')} AS VARCHAR), "
+            f"CAST({q('finished_at')} AS VARCHAR), {q('ok')}, {q('args')} FROM {self._t('runs')} "
+            f"WHERE {q('run_id')} = ?", [run_id])
+        if not rows:
+            return None
+        r = rows[0]
+        run: dict[str, Any] = {"run_id": r[0], "command": r[1], "started_at": _iso(r[2]),
+                               "finished_at": _iso(r[3]), "ok": r[4], "args": _json(r[5])}
+        cols = ["name", "system", "direction", "status", *COUNTERS, "seconds", "error"]
+        results = self.wh.query(f"SELECT {self._c(*cols)} FROM {self._t('run_mappings')} WHERE {q('run_id')} = ? "
+                                f"ORDER BY {q('recorded_at')}, {q('name')}", [run_id])
+        run["mappings"] = [_result(dict(zip(cols, m, strict=True))) for m in results]
+        total = self.wh.query(f"SELECT COUNT(*) FROM {self._t('rejects')} WHERE {q('run_id')} = ?", [run_id])
+        run["rejects_total"] = int(total[0][0] or 0)
+        rejects = self.wh.query(
+            f"SELECT {self._c('mapping', 'row_key', 'reason', 'payload')}, CAST({q('created_at')} AS VARCHAR) "
+            f"FROM {self._t('rejects')} WHERE {q('run_id')} = ? ORDER BY {self._c('created_at', 'mapping', 'row_key')} "
+            f"LIMIT {max(int(limit), 0)}", [run_id])
+        run["rejects"] = [{"mapping": j[0], "row_key": j[1], "reason": j[2], "payload": j[3],
+                           "created_at": _iso(j[4])} for j in rejects]
+        return run
+
+    # -- rejects --------------------------------------------------------------------------------
+
+    def add_rejects(self, run_id: str, mapping: str, rejects: Sequence[tuple[str, str, str | None]]) -> int:
+        """Record refused rows as (row_key, reason, payload JSON or None); one load for all."""
+        if not rejects:
+            return 0
+        now = utcnow()
+        n = len(rejects)
+        data = pa.table([pa.array([run_id] * n, _STR), pa.array([mapping] * n, _STR),
+                         pa.array([str(r[0]) for r in rejects], _STR), pa.array([str(r[1]) for r in rejects], _STR),
+                         pa.array([r[2] if len(r) > 2 else None for r in rejects], _STR),
+                         pa.array([now] * n, _TS)], schema=REJECTS_SCHEMA)
+        return self.wh.load_arrow(self._name("rejects"), data)
+
+    def open_rejects(self, mapping: str) -> int:
+        """Rejects of the mapping's latest run (they are retried by the next run)."""
+        q = self.wh.quote
+        rows = self.wh.query(
+            f"SELECT COUNT(*) FROM {self._t('rejects')} WHERE {q('mapping')} = ? AND {q('run_id')} = "
+            f"(SELECT MAX(x.{q('run_id')}) FROM (SELECT {q('run_id')} FROM {self._t('run_mappings')} "
+            f"WHERE {q('name')} = ? UNION ALL SELECT {q('run_id')} FROM {self._t('rejects')} "
+            f"WHERE {q('mapping')} = ?) AS x)", [mapping, mapping, mapping])
+        return int(rows[0][0] or 0)
+
+    # -- cursors --------------------------------------------------------------------------------
+
+    def get_cursor(self, mapping: str) -> dict[str, Any] | None:
+        q = self.wh.quote
+        rows = self.wh.query(f"SELECT {q('state')} FROM {self._t('cursors')} WHERE {q('mapping')} = ?", [mapping])
+        if not rows or rows[0][0] is None:
+            return None
+        state = json.loads(rows[0][0])
+        return state if isinstance(state, dict) else {"value": state}
+
+    def set_cursor(self, mapping: str, state: dict[str, Any] | None, run_id: str) -> None:
+        """Save (None: forget) a pull's resume state. Joins the caller's transaction, so data and
+        cursor commit together."""
+        q = self.wh.quote
+        table = self._t("cursors")
+        with self.wh.transaction():
+            self.wh.execute(f"DELETE FROM {table} WHERE {q('mapping')} = ?", [mapping])
+            if state is not None:
+                self.wh.execute(f"INSERT INTO {table} ({self._c('mapping', 'state', 'updated_at', 'run_id')}) "
+                                f"VALUES (?, ?, CAST(? AS TIMESTAMP), ?)",
+                                [mapping, json.dumps(state, sort_keys=True, default=str), _ts(utcnow()), run_id])
+
+    # -- the push ledger ------------------------------------------------------------------------
+
+    def record_intent(self, mapping: str, run_id: str, rows: Rows) -> int:
+        """Before sending: rows of (row_key, row_hash, unit_key, idempotency_key) become pending."""
+        data = _table(rows, INTENT_COLUMNS)
+        n = data.num_rows
+        if not n:
+            return 0
+        staged = pa.table([pa.array([mapping] * n, _STR), data.column("row_key").cast(_STR),
+                           data.column("row_hash").cast(_STR), data.column("unit_key").cast(_STR),
+                           data.column("idempotency_key").cast(_STR), pa.array([run_id] * n, _STR),
+                           pa.array([utcnow()] * n, _TS)], schema=STAGES[STAGE_INTENT])
+        target = self._name("sent")
+        with self.wh.transaction():
+            self.wh.load_arrow(STAGE_INTENT, staged, temporary=True, replace=True)
+            counts = self.wh.merge(target, STAGE_INTENT, ["mapping", "row_key"],
+                                   ["pending_hash", "unit_key", "idempotency_key", "run_id", "updated_at"])
+        return counts.inserted + counts.updated
+
+    def confirm(self, mapping: str, run_id: str, rows: Rows) -> int:
+        """After the remote accepted: rows of (row_key, unit_key, remote_id); the pending hash becomes
+        the sent hash. Returns the number of ledger rows confirmed."""
+        data = _table(rows, CONFIRM_COLUMNS)
+        if not data.num_rows:
+            return 0
+        staged = pa.table([data.column(c).cast(_STR) for c in CONFIRM_COLUMNS], schema=STAGES[STAGE_CONFIRM])
+        q = self.wh.quote
+        sent = self._t("sent")
+        with self.wh.transaction():
+            self.wh.load_arrow(STAGE_CONFIRM, staged, temporary=True, replace=True)
+            rows_updated = self.wh.query(
+                f"UPDATE {sent} AS t SET {q('sent_hash')} = COALESCE(t.{q('pending_hash')}, t.{q('sent_hash')}), "
+                f"{q('pending_hash')} = NULL, {q('remote_id')} = COALESCE(s.{q('remote_id')}, t.{q('remote_id')}), "
+                f"{q('run_id')} = ?, {q('updated_at')} = CAST(? AS TIMESTAMP) "
+                f"FROM {q(STAGE_CONFIRM)} AS s WHERE t.{q('mapping')} = ? AND t.{q('row_key')} = s.{q('row_key')}",
+                [run_id, _ts(utcnow()), mapping])
+        return _count(rows_updated)
+
+    def clear_pending(self, mapping: str, row_keys: Keys) -> int:
+        """The remote refused these rows: drop the intent, keep the last confirmed hash."""
+        q = self.wh.quote
+        return self._by_keys(
+            mapping, row_keys,
+            f"UPDATE {self._t('sent')} SET {q('pending_hash')} = NULL, {q('updated_at')} = CAST(? AS TIMESTAMP) "
+            f"WHERE {q('mapping')} = ? AND {q('row_key')} IN (SELECT {q('row_key')} FROM {q(STAGE_KEYS)})",
+            [_ts(utcnow())])
+
+    def forget(self, mapping: str, row_keys: Keys) -> int:
+        """Deletes confirmed by the remote (mirror mode): the rows leave the ledger."""
+        q = self.wh.quote
+        return self._by_keys(
+            mapping, row_keys,
+            f"DELETE FROM {self._t('sent')} WHERE {q('mapping')} = ? AND "
+            f"{q('row_key')} IN (SELECT {q('row_key')} FROM {q(STAGE_KEYS)})", [])
+
+    def _by_keys(self, mapping: str, row_keys: Keys, sql: str, params: list[Any]) -> int:
+        keys = _keys(row_keys)
+        if not len(keys):
+            return 0
+        with self.wh.transaction():
+            self.wh.load_arrow(STAGE_KEYS, pa.table([keys], schema=STAGES[STAGE_KEYS]), temporary=True, replace=True)
+            return _count(self.wh.query(sql, [*params, mapping]))
+
+    def reset(self, mapping: str) -> int:
+        """For --full: forget everything sent for the mapping."""
+        q = self.wh.quote
+        return _count(self.wh.query(f"DELETE FROM {self._t('sent')} WHERE {q('mapping')} = ?", [mapping]))
+
+    def pending(self, mapping: str) -> list[tuple[str, str, str, str]]:
+        """Units a crashed run recorded as intended but never confirmed:
+        (row_key, unit_key, idempotency_key, run_id)."""
+        q = self.wh.quote
+        rows = self.wh.query(
+            f"SELECT {self._c('row_key', 'unit_key', 'idempotency_key', 'run_id')} FROM {self._t('sent')} "
+            f"WHERE {q('mapping')} = ? AND {q('pending_hash')} IS NOT NULL "
+            f"ORDER BY {self._c('unit_key', 'row_key')}", [mapping])
+        return [(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    def ledger(self, mapping: str) -> dict[str, dict[str, Any]]:
+        """The ledger rows of one mapping by row key (for tests and `runs show`-style inspection)."""
+        names = [c.name for c in SCHEMAS["sent"][0]]
+        rows = self.wh.query(f"SELECT {self._c(*names)} FROM {self._t('sent')} WHERE {self.wh.quote('mapping')} = ?",
+                             [mapping])
+        return {str(r[1]): dict(zip(names, r, strict=True)) for r in rows}
+
+
+def _table(rows: Rows, names: Sequence[str]) -> pa.Table:
+    if isinstance(rows, pa.Table):
+        missing = [n for n in names if n not in rows.column_names]
+        if missing:
+            raise ValueError(f"ledger rows need columns {', '.join(names)}; missing {', '.join(missing)}")
+        return rows.select(list(names))
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    if len(columns) != len(names):
+        raise ValueError(f"ledger rows are tuples of ({', '.join(names)})")
+    return pa.table({n: pa.array(list(c), _STR) for n, c in zip(names, columns, strict=True)})
+
+
+def _keys(row_keys: Keys) -> pa.Array:
+    if isinstance(row_keys, pa.Table):
+        row_keys = row_keys.column("row_key")
+    if isinstance(row_keys, pa.ChunkedArray):
+        return row_keys.combine_chunks().cast(_STR)
+    if isinstance(row_keys, pa.Array):
+        return row_keys.cast(_STR)
+    return pa.array([str(k) for k in row_keys], _STR)
+
+
+def _count(rows: list[tuple[Any, ...]]) -> int:
+    """Rows affected, from the result row both engines return for DML."""
+    return int(rows[0][0] or 0) if rows and rows[0] else 0
+
+
+def _ts(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _iso(value: Any) -> str | None:
+    """Stored UTC timestamp (read back as text: the same on every engine) → '2026-11-30T00:43:54Z'."""
+    if value is None:
+        return None
+    head = str(value).strip().replace("T", " ").partition(".")[0]
+    return datetime.strptime(head, "%Y-%m-%d %H:%M:%S").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _result(row: dict[str, Any]) -> dict[str, Any]:
+    for c in COUNTERS:
+        row[c] = int(row[c] or 0)
+    row["seconds"] = float(row["seconds"] or 0.0)
+    return row

@@ -1,0 +1,206 @@
+"""DuckDB, the embedded default warehouse: one file in the project (`:memory:` in tests).
+
+Loads register the Arrow table and run one INSERT … SELECT from it (never executemany). Upserts
+are one MERGE … RETURNING merge_action, counted per action. `iter_batches` streams through a
+cursor of its own, so the caller may write while it reads; a query that needs this connection
+(a temporary table, or uncommitted writes of the open transaction) is first snapshotted into a
+temporary table and read back page by page, which keeps the connection free between pages.
+Identifiers are quoted as given; DuckDB matches them case-insensitively.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from migo_sync.errors import UnreachableError, WarehouseError
+from migo_sync.warehouse._sql import SQLWarehouse, first_line
+from migo_sync.warehouse.base import Column, MergeCounts
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
+          "timestamp": "TIMESTAMP"}
+_INTEGERS = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                       "UINTEGER", "UBIGINT", "UHUGEINT", "INT", "INT1", "INT2", "INT4", "INT8", "LONG", "SHORT"})
+_STRINGS = frozenset({"VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR"})
+_NUMBERS = frozenset({"DOUBLE", "FLOAT", "REAL", "FLOAT4", "FLOAT8"})
+_DECIMAL = re.compile(r"^(?:DECIMAL|NUMERIC)\((\d+),\s*(\d+)\)$")
+
+
+def normalise_type(raw: str) -> tuple[str, int | None]:
+    """DuckDB type name → (migo-sync type, decimal scale)."""
+    t = raw.upper().strip()
+    base = t.split("(")[0].strip()
+    if base in _STRINGS:
+        return "string", None
+    if base in _INTEGERS:
+        return "integer", None
+    if (m := _DECIMAL.match(t)) is not None:
+        return "decimal", int(m.group(2))
+    if base in _NUMBERS:
+        return "number", None
+    if base in ("BOOLEAN", "BOOL", "LOGICAL"):
+        return "boolean", None
+    if base == "DATE":
+        return "date", None
+    if base.startswith("TIMESTAMP") or base == "DATETIME":
+        return "timestamp", None
+    return "other", None
+
+
+def _column(name: str, raw: str, nullable: Any = True) -> Column:
+    type_, scale = normalise_type(raw)
+    return Column(name=name, type=type_, raw_type=raw, nullable=nullable not in ("NO", False), scale=scale)
+
+
+class DuckDBWarehouse(SQLWarehouse):
+    dialect = "duckdb"
+    types = _TYPES
+    decimal_type = "DECIMAL(38, {scale})"
+
+    def __init__(self, path: str | Path = ":memory:", *, state_schema: str = "migo_sync",
+                 schema: str | None = None) -> None:
+        super().__init__(state_schema)
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = duckdb.connect(self.path)
+        except duckdb.Error as exc:
+            raise UnreachableError(f"could not open the DuckDB warehouse {self.path}: {first_line(exc)}") from exc
+        with suppress(duckdb.Error):  # tz-aware values load as UTC wall time, whatever the machine's zone
+            self._conn.execute("SET TimeZone = 'UTC'")
+        if schema:
+            self._create_schema(self.quote_part(schema))
+            self.execute(f"USE {self.quote_part(schema)}")
+
+    # -- engine hooks ---------------------------------------------------------------------------
+
+    def _run(self, sql: str, params: Sequence[Any] | None, fetch: bool) -> list[tuple[Any, ...]]:
+        try:
+            result = self._conn.execute(sql, list(params) if params is not None else None)
+            return list(result.fetchall()) if fetch else []
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB: {first_line(exc)}") from exc
+
+    def _begin(self) -> None:
+        self._conn.begin()
+
+    def _commit(self) -> None:
+        try:
+            self._conn.commit()
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB: commit failed: {first_line(exc)}") from exc
+
+    def _rollback(self) -> None:
+        with suppress(duckdb.Error):  # nothing to roll back (the engine already aborted it)
+            self._conn.rollback()
+
+    def quote_part(self, part: str) -> str:
+        return '"' + part.replace('"', '""') + '"'
+
+    # -- metadata -------------------------------------------------------------------------------
+
+    def columns(self, relation: str) -> list[Column] | None:
+        try:
+            rows = self._conn.execute(f"DESCRIBE {self.quote(relation)}").fetchall()
+        except duckdb.CatalogException:
+            return None
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB: {relation}: {first_line(exc)}") from exc
+        return [_column(r[0], r[1], r[2]) for r in rows]
+
+    def query_columns(self, sql: str) -> list[Column]:
+        body = sql.strip().rstrip(";")
+        try:
+            rows = self._conn.execute(f"DESCRIBE SELECT * FROM ({body}) AS q").fetchall()
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB: {first_line(exc)}") from exc
+        return [_column(r[0], r[1], r[2]) for r in rows]
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def iter_batches(self, sql: str, params: Sequence[Any] | None = None,
+                     batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
+        args = list(params) if params is not None else None
+        if not self.in_transaction:
+            cursor = self._conn.cursor()
+            try:
+                reader = cursor.sql(sql, params=args).to_arrow_reader(batch_size)
+            except duckdb.CatalogException:  # needs this connection's temporary tables
+                cursor.close()
+            except duckdb.Error as exc:
+                cursor.close()
+                raise WarehouseError(f"DuckDB: {first_line(exc)}") from exc
+            else:
+                return _stream(reader, cursor)
+        snapshot = f"migo_iter_{uuid.uuid4().hex[:12]}"
+        try:
+            self._conn.execute(f"CREATE TEMPORARY TABLE {snapshot} AS {sql}", args)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB: {first_line(exc)}") from exc
+        return self._pages(snapshot, batch_size)
+
+    def _pages(self, snapshot: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+        """Read a snapshot table by rowid ranges; the connection is free between pages."""
+        try:
+            total = int(self._conn.execute(f"SELECT COUNT(*) FROM {snapshot}").fetchall()[0][0])
+            for start in range(0, total, batch_size):
+                page = self._conn.sql(f"SELECT * FROM {snapshot} WHERE rowid >= {start} AND "
+                                      f"rowid < {start + batch_size} ORDER BY rowid").to_arrow_table()
+                yield from page.to_batches(max_chunksize=batch_size)
+        finally:
+            with suppress(duckdb.Error):  # gone with a rolled-back transaction
+                self._conn.execute(f"DROP TABLE IF EXISTS {snapshot}")
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def load_arrow(self, table: str, data: pa.Table, *, temporary: bool = False, replace: bool = False) -> int:
+        view = f"migo_arrow_{uuid.uuid4().hex[:12]}"
+        self._conn.register(view, data)
+        try:
+            existing = self._prepare_load(table, data, temporary, replace,
+                                          other_type=lambda f: self._inferred_type(view, f.name))
+            if data.num_rows:
+                names = ([c.name for c in self._target_columns(table, existing, data.schema)]
+                         if existing is not None else [f.name for f in data.schema])
+                target_cols = ", ".join(self.quote_part(n) for n in names)
+                source_cols = ", ".join(self.quote_part(f.name) for f in data.schema)
+                self.execute(f"INSERT INTO {self.quote(table)} ({target_cols}) SELECT {source_cols} FROM {view}")
+        finally:
+            self._conn.unregister(view)
+        return int(data.num_rows)
+
+    def _inferred_type(self, view: str, column: str) -> str:
+        row = self._conn.execute(f"DESCRIBE SELECT {self.quote_part(column)} FROM {view}").fetchall()[0]
+        return str(row[1])
+
+    def _merge_statement(self, target: str, source: str, key: Sequence[str], insert_cols: Sequence[str],
+                         update_cols: Sequence[str], delete_missing: bool) -> MergeCounts:
+        sql = self.merge_sql(target, self.quote(source), key, insert_cols, update_cols,
+                             delete_clause=delete_missing) + " RETURNING merge_action"
+        actions = Counter(str(r[0]) for r in self.query(sql))
+        return MergeCounts(inserted=actions["INSERT"], updated=actions["UPDATE"], deleted=actions["DELETE"])
+
+    def close(self) -> None:
+        if self.in_transaction:
+            self._rollback()
+        self._conn.close()
+
+
+def _stream(reader: Any, cursor: Any) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from reader
+    except duckdb.Error as exc:
+        raise WarehouseError(f"DuckDB: {first_line(exc)}") from exc
+    finally:
+        cursor.close()
