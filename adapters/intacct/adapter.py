@@ -140,12 +140,7 @@ class IntacctAdapter(BaseAdapter):
     # -- the ledger port ----------------------------------------------------------------------
 
     def journal_layout(self, mapping: Mapping) -> JournalLayout:
-        """Intacct's names; TRX_AMOUNT is signed unless the mapping also maps TR_TYPE."""
-        side = "TR_TYPE" if any(f.remote == "TR_TYPE" for f in mapping.fields) else None
-        return JournalLayout(posting_date="BATCH_DATE", account="ACCOUNTNO", amount="TRX_AMOUNT", side=side,
-                             symbol="JOURNAL", title="BATCH_TITLE", reference="REFERENCENO", memo="DESCRIPTION",
-                             dimensions={"department": "DEPARTMENT", "location": "LOCATION"},
-                             header_fields=frozenset({"REVERSEDATE", "HISTORY_COMMENT", "STATE"}))
+        return journal_layout(mapping)
 
     def _fetch_lists(self) -> dict[str, list[dict[str, Any]]]:
         """Accounts, dimensions and periods in one request (cached for the adapter's life: one run)."""
@@ -318,6 +313,15 @@ class IntacctAdapter(BaseAdapter):
                         for r in page.records]
             self._typed(rows, converters)
             yield PullBatch(records=rows, state=None)
+
+
+def journal_layout(mapping: Mapping) -> JournalLayout:
+    """Intacct's names for journal parts; TRX_AMOUNT is signed unless the mapping also maps TR_TYPE."""
+    side = "TR_TYPE" if any(f.remote == "TR_TYPE" for f in mapping.fields) else None
+    return JournalLayout(posting_date="BATCH_DATE", account="ACCOUNTNO", amount="TRX_AMOUNT", side=side,
+                         symbol="JOURNAL", title="BATCH_TITLE", reference="REFERENCENO", memo="DESCRIPTION",
+                         dimensions={"department": "DEPARTMENT", "location": "LOCATION"},
+                         header_fields=frozenset({"REVERSEDATE", "HISTORY_COMMENT", "STATE"}))
 
 
 def controlid_for(journal: Journal) -> str:

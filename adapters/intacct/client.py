@@ -200,14 +200,7 @@ class IntacctClient:
     def trial_balance(self, start: date, end: date, *, reportingbook: str = "ACCRUAL",
                       show_zero: bool = False) -> list[dict[str, Any]]:
         """get_trialbalance for [start, end]: one row per account."""
-        fn = function("tb", "get_trialbalance")
-        for tag, day in (("startdate", start), ("enddate", end)):
-            node = xml_sub(fn.body, tag)
-            xml_sub(node, "year", f"{day.year:04d}")
-            xml_sub(node, "month", f"{day.month:02d}")
-            xml_sub(node, "day", f"{day.day:02d}")
-        xml_sub(fn.body, "showzerobalances", "true" if show_zero else "false")
-        xml_sub(fn.body, "reportingbook", reportingbook)
+        fn = trial_balance_function("tb", start, end, reportingbook, show_zero)
         result = self._only(self.execute([fn]), fn.controlid, "get_trialbalance")
         return [record_of(row) for row in result.data] if result.data is not None else []
 
@@ -237,6 +230,20 @@ def control_error(errors: Sequence[ErrorDetail], status: int) -> Exception:
 def read_by_query_function(controlid: str, obj: str, query: str, fields: str, pagesize: int) -> Function:
     # `query` is always sent, empty to match everything (the XSD requires the element).
     return function(controlid, "readByQuery", object=obj, fields=fields or "*", query=query, pagesize=str(pagesize))
+
+
+def trial_balance_function(controlid: str, start: date, end: date, reportingbook: str = "ACCRUAL",
+                           show_zero: bool = False) -> Function:
+    """get_trialbalance over [start, end]; its dates are {year, month, day} elements."""
+    fn = function(controlid, "get_trialbalance")
+    for tag, day in (("startdate", start), ("enddate", end)):
+        node = xml_sub(fn.body, tag)
+        xml_sub(node, "year", f"{day.year:04d}")
+        xml_sub(node, "month", f"{day.month:02d}")
+        xml_sub(node, "day", f"{day.day:02d}")
+    xml_sub(fn.body, "showzerobalances", "true" if show_zero else "false")
+    xml_sub(fn.body, "reportingbook", reportingbook)
+    return fn
 
 
 def page_of(result: Result) -> Page:
