@@ -7,8 +7,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import duckdb
-
 from migo_sync.adapter import PushUnit, UnitResult, idempotency_key
 from migo_sync.ledger import Account, AccountBalance, Chart, Journal, JournalLayout, LedgerLine, Period
 from migo_sync.mapping.model import Mapping
@@ -100,25 +98,3 @@ class MemoryLedger:
 
     def list_periods(self) -> list[Period]:
         return list(self.the_chart.periods)
-
-
-class DuckWarehouse:
-    """The two Warehouse methods reconciliation uses, over a real in-memory DuckDB."""
-
-    dialect = "duckdb"
-    state_schema = "migo_sync"
-
-    def __init__(self) -> None:
-        self.con = duckdb.connect()
-
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql, params or []).fetchall()
-
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        self.con.execute(sql, params or [])
-
-    def quote(self, name: str) -> str:
-        return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
-
-    def close(self) -> None:
-        self.con.close()

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from ledger.ledger_support import LAYOUT, DuckWarehouse, MemoryLedger, journal_mapping, unit
+from ledger.ledger_support import LAYOUT, MemoryLedger, journal_mapping, unit
 
+from migo_sync.config import Project, ProjectConfig, WarehouseConfig
 from migo_sync.errors import ConfigError
 from migo_sync.ledger import build_journal
 from migo_sync.ledger.journal import JournalLayout
 from migo_sync.ledger.reconcile import reconcile, reconcile_after_push
+from migo_sync.warehouse import Warehouse, open_warehouse
 
 ROWS = [  # journal_id, line_no, posting_date, account_no, amount
     ("J1", 1, date(2026, 10, 5), "1100", Decimal("100.00")), ("J1", 2, date(2026, 10, 5), "1000", Decimal("-100.00")),
@@ -21,8 +24,9 @@ ROWS = [  # journal_id, line_no, posting_date, account_no, amount
 
 
 @pytest.fixture
-def warehouse() -> Iterator[DuckWarehouse]:
-    wh = DuckWarehouse()
+def warehouse() -> Iterator[Warehouse]:
+    project = Project(root=Path("."), config=ProjectConfig(warehouse=WarehouseConfig(path=":memory:")), environ={})
+    wh = open_warehouse(project)
     wh.execute("CREATE SCHEMA lending")
     wh.execute("CREATE TABLE lending.journal_lines (journal_id VARCHAR, line_no INTEGER, posting_date DATE, "
                "account_no VARCHAR, amount DECIMAL(18, 2))")
@@ -42,7 +46,7 @@ def posted(ledger: MemoryLedger, *keys: str) -> MemoryLedger:
     return ledger
 
 
-def test_everything_posted_matches(warehouse: DuckWarehouse) -> None:
+def test_everything_posted_matches(warehouse: Warehouse) -> None:
     report = reconcile(warehouse, journal_mapping(), posted(MemoryLedger(), "J1", "J2"))
     assert report.ok and report.periods == ["2026-10", "2026-11"]
     assert [(r.period, r.account, str(r.warehouse)) for r in report.rows] == [
@@ -50,31 +54,31 @@ def test_everything_posted_matches(warehouse: DuckWarehouse) -> None:
         ("2026-11", "1100", "40.25"), ("2026-11", "4000", "-40.25")]
 
 
-def test_a_journal_missing_from_the_ledger_is_a_difference(warehouse: DuckWarehouse) -> None:
+def test_a_journal_missing_from_the_ledger_is_a_difference(warehouse: Warehouse) -> None:
     report = reconcile(warehouse, journal_mapping(), posted(MemoryLedger(), "J1"))
     assert not report.ok
     assert {(r.period, r.account, r.status, str(r.difference)) for r in report.differences} == {
         ("2026-11", "1100", "missing_in_ledger", "40.25"), ("2026-11", "4000", "missing_in_ledger", "-40.25")}
 
 
-def test_ledger_entries_made_elsewhere_show_up(warehouse: DuckWarehouse) -> None:
+def test_ledger_entries_made_elsewhere_show_up(warehouse: Warehouse) -> None:
     ledger = posted(MemoryLedger(), "J1", "J2")
     ledger.extra += [(date(2026, 10, 9), "1100", Decimal("5")), (date(2026, 10, 9), "6000", Decimal("-5"))]
     statuses = {(r.account, r.status) for r in reconcile(warehouse, journal_mapping(), ledger).differences}
     assert statuses == {("1100", "differs"), ("6000", "only_in_ledger")}
 
 
-def test_one_period_on_demand(warehouse: DuckWarehouse) -> None:
+def test_one_period_on_demand(warehouse: Warehouse) -> None:
     report = reconcile(warehouse, journal_mapping(), posted(MemoryLedger(), "J1"), periods=["2026-10"])
     assert report.ok and report.periods == ["2026-10"] and len(report.rows) == 2
 
 
-def test_unknown_period_is_a_config_error(warehouse: DuckWarehouse) -> None:
+def test_unknown_period_is_a_config_error(warehouse: Warehouse) -> None:
     with pytest.raises(ConfigError, match="unknown ledger period 2031-01"):
         reconcile(warehouse, journal_mapping(), MemoryLedger(), periods=["2031-01"])
 
 
-def test_sign_transform_and_query_relation(warehouse: DuckWarehouse) -> None:
+def test_sign_transform_and_query_relation(warehouse: Warehouse) -> None:
     fields = [{"column": "journal_id", "remote": "ref"}, {"column": "posting_date", "remote": "date", "type": "date"},
               {"column": "account_no", "remote": "account"},
               {"column": "neg", "remote": "amount", "type": "decimal", "transform": [{"sign": -1}]}]
@@ -83,7 +87,7 @@ def test_sign_transform_and_query_relation(warehouse: DuckWarehouse) -> None:
     assert reconcile(warehouse, mapping, posted(MemoryLedger(), "J1", "J2")).ok
 
 
-def test_debit_credit_layout(warehouse: DuckWarehouse) -> None:
+def test_debit_credit_layout(warehouse: Warehouse) -> None:
     class Split(MemoryLedger):
         def journal_layout(self, mapping: object) -> JournalLayout:
             return JournalLayout(posting_date="date", account="account", debit="dr", credit="cr")
@@ -96,19 +100,19 @@ def test_debit_credit_layout(warehouse: DuckWarehouse) -> None:
     assert reconcile(warehouse, mapping, posted(Split(), "J1", "J2")).ok
 
 
-def test_report_is_json_safe_data(warehouse: DuckWarehouse) -> None:
+def test_report_is_json_safe_data(warehouse: Warehouse) -> None:
     data = reconcile_after_push(warehouse, posted(MemoryLedger(), "J1"), journal_mapping())
     assert data is not None and data["ok"] is False and data["system"] == "memory"
     assert data["differences"][0] == {"account": "1100", "period": "2026-11", "warehouse": "40.25",
                                       "ledger": "0.00", "difference": "40.25", "status": "missing_in_ledger"}
 
 
-def test_after_push_ignores_other_mappings_and_systems(warehouse: DuckWarehouse) -> None:
+def test_after_push_ignores_other_mappings_and_systems(warehouse: Warehouse) -> None:
     assert reconcile_after_push(warehouse, object(), journal_mapping()) is None
     assert reconcile_after_push(warehouse, MemoryLedger(), journal_mapping(object="OTHER")) is None
 
 
-def test_empty_relation_compares_nothing(warehouse: DuckWarehouse) -> None:
+def test_empty_relation_compares_nothing(warehouse: Warehouse) -> None:
     warehouse.execute("DELETE FROM lending.journal_lines")
     report = reconcile(warehouse, journal_mapping(), MemoryLedger())
     assert report.ok and report.periods == [] and report.rows == []
