@@ -102,7 +102,10 @@ class AdaptiveAdapter(BaseAdapter):
             return [("object", f"unknown object '{mapping.object}' (valid: {names})")]
         if mapping.direction not in obj.directions:
             problems.append(("direction", f"'{mapping.object}' cannot be a {mapping.direction}"))
-        if mapping.mode not in obj.modes:
+        if mapping.object == "data" and mapping.direction == "push" and mapping.mode == "mirror":
+            problems.append(("mode", "a push to Adaptive cannot mirror: a row removed from the warehouse "
+                                     "leaves its cells in place (push 0 to clear a cell); use upsert"))
+        elif mapping.mode not in obj.modes:
             problems.append(("mode", f"'{mapping.mode}' is not a mode of '{mapping.object}' "
                                      f"(valid: {', '.join(obj.modes)})"))
         try:
@@ -146,9 +149,10 @@ class AdaptiveAdapter(BaseAdapter):
             raise ConfigError(f"{mapping.label}: options: {_first_error(exc)}") from exc
 
     def describe(self, mapping: Mapping) -> RemoteObject:
-        """The catalog object; for `data`, plus one `dimensions.<Name>` field per live dimension."""
+        """The catalog object; for `data` with dimension fields, plus one `dimensions.<Name>` field
+        per live dimension (the engine calls this on every push: no request unless needed)."""
         obj = super().describe(mapping)
-        if obj.name != "data":
+        if obj.name != "data" or not self._dims(mapping):
             return obj
         names = sorted({r["dimension"] for r in self.client.export_dimensions()})
         extra = tuple(RemoteField(name=f"dimensions.{n}", description=f"value of dimension {n}") for n in names)
@@ -158,7 +162,8 @@ class AdaptiveAdapter(BaseAdapter):
 
     def target(self, mapping: Mapping) -> Target:
         options: PushOptions = self._options_or_fail(mapping)
-        return self._cached(("target", mapping.name), lambda: self._load_target(mapping, options))  # type: ignore[no-any-return]
+        key = ("target", mapping.name, options.model_dump_json(), tuple(self._dims(mapping)))
+        return self._cached(key, lambda: self._load_target(mapping, options))  # type: ignore[no-any-return]
 
     def _load_target(self, mapping: Mapping, options: PushOptions) -> Target:
         client = self.client

@@ -115,12 +115,13 @@ class Target:
     def problems(self, cell: Cell, dims: Sequence[str]) -> list[str]:
         found: list[str] = []
         name = self.version["name"]
+        locked = bool(self.version["is_locked"])  # then nothing is importable: say why once, below
         account = self.accounts.get(cell.account)
         if account is None:
             found.append(f"account '{cell.account}' does not exist in Adaptive")
         elif account["is_rollup"]:
             found.append(f"account '{cell.account}' is a rollup account; Adaptive imports only into leaf accounts")
-        elif account.get("is_importable") is False:
+        elif account.get("is_importable") is False and not locked:
             found.append(f"account '{cell.account}' is not importable into version '{name}'")
         elif self.sheet is None and account.get("owning_sheet_id") is not None:
             found.append(f"account '{cell.account}' belongs to a cube sheet; push it with sheet_type: cube")
@@ -131,7 +132,7 @@ class Target:
             found.append(f"level '{cell.level}' does not exist in Adaptive")
         elif level["is_rollup"]:
             found.append(f"level '{cell.level}' is a rollup level; Adaptive imports only into leaf levels")
-        elif level.get("is_importable") is False:
+        elif level.get("is_importable") is False and not locked:
             found.append(f"level '{cell.level}' is not importable into version '{name}'")
         for dim, value in zip(dims, cell.dims, strict=True):
             known = self.dimensions[dim]
@@ -139,7 +140,7 @@ class Target:
                 found.append(f"'{value}' is not a value of dimension '{dim}'")
         month = periods.to_iso(cell.period)
         start, end = self.version.get("start"), self.version.get("end")
-        if self.version["is_locked"]:
+        if locked:
             found.append(f"month {month} is inside locked version '{name}'; unlock it in Adaptive and rerun")
         elif (start and month < start) or (end and month > end):
             found.append(f"month {month} is outside version '{name}' ({start or '…'}..{end or '…'})")
