@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sheets.sheets_support import emulator_of
 
 from migo_sync.adapters.sheets.adapter import SheetsAdapter
 from migo_sync.adapters.sheets.auth import ServiceAccountAuth, clear_token_cache, load_key
 from migo_sync.adapters.sheets.client import SheetsClient
-from migo_sync.adapters.sheets.emulator import SheetsEmulator
 from migo_sync.adapters.sheets.sandbox import credentials
 from migo_sync.config import Project, ProjectConfig
 from migo_sync.credentials import Credentials
@@ -26,12 +26,6 @@ def sheets_server() -> Iterator[SandboxThread]:
     handle = SandboxThread(seed=7, only=["sheets"])
     yield handle
     handle.stop()
-
-
-def emulator_of(handle: SandboxThread) -> SheetsEmulator:
-    emulator = handle.sandbox.emulators["sheets"]
-    assert isinstance(emulator, SheetsEmulator)
-    return emulator
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from migo_sync.adapter import PushUnit, idempotency_key
+from migo_sync.adapters.sheets.emulator import SheetsEmulator
 from migo_sync.mapping.model import Mapping
+from migo_sync.sandbox.process import SandboxThread
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "push": {"name": "test-push", "mode": "mirror", "table": "lending.collections", "key": ["loan_id"],
@@ -38,3 +40,10 @@ def unit(records: list[dict[str, Any]], key_field: str = "Loan ID", name: str = 
     """The one unit of a `unit: object` push: every record."""
     return PushUnit(key="*", idempotency_key=idempotency_key(name, "*"), records=records,
                     row_keys=[str(r.get(key_field)) for r in records])
+
+
+def emulator_of(handle: SandboxThread) -> SheetsEmulator:
+    """The emulator object inside a sandbox thread (to set its knobs)."""
+    emulator = handle.sandbox.emulators["sheets"]
+    assert isinstance(emulator, SheetsEmulator)
+    return emulator
