@@ -142,6 +142,19 @@ class SQLWarehouse:
     def columns(self, relation: str) -> list[Column] | None:
         raise NotImplementedError
 
+    def query_columns(self, sql: str) -> list[Column]:
+        raise NotImplementedError
+
+    def iter_batches(self, sql: str, params: Sequence[Any] | None = None,
+                     batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
+        raise NotImplementedError
+
+    def load_arrow(self, table: str, data: pa.Table, *, temporary: bool = False, replace: bool = False) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
     def _create_schema(self, schema: str) -> None:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 

@@ -1,6 +1,6 @@
 """migo-sync's own tables, in the warehouse schema `state_schema` (default `migo_sync`).
 
-    runs          one row per run: run_id (sortable, 'r20261130-004354-1a2b3c'), command, started_at,
+    runs          one row per run: run_id (sortable, 'r20261130-004354-1e2403'), command, started_at,
                   finished_at, ok, args (JSON)
     run_mappings  one row per mapping per run: the `run --json` counters, seconds, error
     rejects       one row per refused row: run_id, mapping, row_key, reason, payload (JSON), created_at
@@ -73,8 +73,10 @@ def utcnow() -> datetime:
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    """Sortable by start time: 'r20261130-004354-1a2b3c'."""
-    return f"r{(now or utcnow()):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    """Sortable by start time to the microsecond: 'r20261130-004354-1e2403' (five hex digits of
+    microseconds, then one random digit against two runs starting in the same microsecond)."""
+    now = now or utcnow()
+    return f"r{now:%Y%m%d-%H%M%S}-{now.microsecond:05x}{secrets.randbelow(16):x}"
 
 
 class Bookkeeping:
@@ -204,11 +206,15 @@ class Bookkeeping:
     def open_rejects(self, mapping: str) -> int:
         """Rejects of the mapping's latest run (they are retried by the next run)."""
         q = self.wh.quote
-        rows = self.wh.query(
-            f"SELECT COUNT(*) FROM {self._t('rejects')} WHERE {q('mapping')} = ? AND {q('run_id')} = "
-            f"(SELECT MAX(x.{q('run_id')}) FROM (SELECT {q('run_id')} FROM {self._t('run_mappings')} "
-            f"WHERE {q('name')} = ? UNION ALL SELECT {q('run_id')} FROM {self._t('rejects')} "
-            f"WHERE {q('mapping')} = ?) AS x)", [mapping, mapping, mapping])
+        latest = self.wh.query(
+            f"SELECT r.{q('run_id')} FROM {self._t('runs')} AS r WHERE r.{q('run_id')} IN "
+            f"(SELECT {q('run_id')} FROM {self._t('run_mappings')} WHERE {q('name')} = ? UNION ALL "
+            f"SELECT {q('run_id')} FROM {self._t('rejects')} WHERE {q('mapping')} = ?) "
+            f"ORDER BY r.{q('started_at')} DESC, r.{q('run_id')} DESC LIMIT 1", [mapping, mapping])
+        if not latest:
+            return 0
+        rows = self.wh.query(f"SELECT COUNT(*) FROM {self._t('rejects')} WHERE {q('mapping')} = ? "
+                             f"AND {q('run_id')} = ?", [mapping, latest[0][0]])
         return int(rows[0][0] or 0)
 
     # -- cursors --------------------------------------------------------------------------------

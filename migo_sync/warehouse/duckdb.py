@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from migo_sync.errors import UnreachableError, WarehouseError
-from migo_sync.warehouse._sql import SQLWarehouse, first_line
+from migo_sync.warehouse._sql import SQLWarehouse, first_line, split_name
 from migo_sync.warehouse.base import Column, MergeCounts
 
 if TYPE_CHECKING:
@@ -111,13 +111,27 @@ class DuckDBWarehouse(SQLWarehouse):
     # -- metadata -------------------------------------------------------------------------------
 
     def columns(self, relation: str) -> list[Column] | None:
+        # From the catalog rather than DESCRIBE: a failed statement would abort an open transaction.
+        parts = [p.lower() for p in split_name(relation)]
         try:
-            rows = self._conn.execute(f"DESCRIBE {self.quote(relation)}").fetchall()
-        except duckdb.CatalogException:
-            return None
+            home = self._conn.execute("SELECT current_database(), current_schema()").fetchall()[0]
+            rows = self._conn.execute(
+                "SELECT lower(database_name), lower(schema_name), column_name, data_type, is_nullable "
+                "FROM duckdb_columns() WHERE lower(table_name) = ? ORDER BY column_index", [parts[-1]]).fetchall()
         except duckdb.Error as exc:
             raise WarehouseError(f"DuckDB: {relation}: {first_line(exc)}") from exc
-        return [_column(r[0], r[1], r[2]) for r in rows]
+        database, schema = str(home[0]).lower(), str(home[1]).lower()
+        if len(parts) == 1:
+            places = [("temp", "main"), (database, schema)]
+        elif len(parts) == 2:
+            places = [(database, parts[0]), (parts[0], "main")]
+        else:
+            places = [(parts[0], parts[1])]
+        for place in places:
+            found = [_column(r[2], r[3], r[4]) for r in rows if (r[0], r[1]) == place]
+            if found:
+                return found
+        return None
 
     def query_columns(self, sql: str) -> list[Column]:
         body = sql.strip().rstrip(";")
@@ -153,8 +167,9 @@ class DuckDBWarehouse(SQLWarehouse):
     def _pages(self, snapshot: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         """Read a snapshot table by rowid ranges; the connection is free between pages."""
         try:
-            total = int(self._conn.execute(f"SELECT COUNT(*) FROM {snapshot}").fetchall()[0][0])
-            for start in range(0, total, batch_size):
+            # Row ids are consecutive in insertion order; inside a transaction they start high.
+            first, total = self._conn.execute(f"SELECT MIN(rowid), COUNT(*) FROM {snapshot}").fetchall()[0]
+            for start in range(int(first or 0), int(first or 0) + int(total), batch_size):
                 page = self._conn.sql(f"SELECT * FROM {snapshot} WHERE rowid >= {start} AND "
                                       f"rowid < {start + batch_size} ORDER BY rowid").to_arrow_table()
                 yield from page.to_batches(max_chunksize=batch_size)

@@ -280,15 +280,16 @@ class SnowflakeWarehouse(SQLWarehouse):
             return 0
         columns = self._target_columns(table, existing if existing is not None else self._must_columns(table),
                                        data.schema)
+        # Parquet columns get positional names (c0, c1, …): any table column name stays safe.
         casts = []
-        for field, column in zip(data.schema, columns, strict=True):
-            value = f"$1:{_json_key(field.name)}"
+        for i, column in enumerate(columns):
+            value = f"$1:c{i}"
             casts.append(value if column.raw_type in _SEMI_STRUCTURED else f"{value}::{column.raw_type}")
         folder = uuid.uuid4().hex
         stage = f"{self._stage(table)}/{folder}"
         with tempfile.TemporaryDirectory(prefix="migo-sync-") as tmp:
             path = Path(tmp) / f"{folder}.parquet"
-            _write_parquet(data, path)
+            _write_parquet(data.rename_columns([f"c{i}" for i in range(data.num_columns)]), path)
             self.execute(f"PUT '{_file_url(path)}' @{stage} AUTO_COMPRESS=FALSE OVERWRITE=TRUE")
         target_cols = ", ".join(self.quote_part(c.name) for c in columns)
         rows = self._copy(
@@ -360,10 +361,6 @@ class SnowflakeWarehouse(SQLWarehouse):
 def _affected(rows: list[tuple[Any, ...]]) -> int:
     """Rows a DML statement changed: the first value of its result row."""
     return int(rows[0][0] or 0) if rows and rows[0] else 0
-
-
-def _json_key(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _file_url(path: Path) -> str:

@@ -1,0 +1,281 @@
+"""migo-sync's bookkeeping tables, on DuckDB and on Snowflake (fakesnow server)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from migo_sync.errors import WarehouseError
+from migo_sync.warehouse._sql import SQLWarehouse
+from migo_sync.warehouse.bookkeeping import TABLES, Bookkeeping
+
+OpenWarehouse = Callable[..., SQLWarehouse]
+RESULT = {"name": "sheets_accounts", "system": "sheets", "direction": "push", "status": "ok", "rows_read": 10,
+          "rows_changed": 4, "rows_written": 3, "rows_rejected": 1, "requests": 2, "seconds": 0.25}
+
+
+@pytest.fixture
+def book(wh: SQLWarehouse) -> Bookkeeping:
+    book = Bookkeeping(wh)
+    book.ensure()
+    return book
+
+
+def intents(n: int, prefix: str = "k", hash_: str = "h1") -> pa.Table:
+    keys = [f"{prefix}{i:06d}" for i in range(n)]
+    return pa.table({"row_key": keys, "row_hash": [f"{hash_}-{k}" for k in keys], "unit_key": keys,
+                     "idempotency_key": [f"idem-{k}" for k in keys]})
+
+
+# -- schema ------------------------------------------------------------------------------------------
+
+
+def test_ensure_creates_every_table_idempotently(wh: SQLWarehouse) -> None:
+    book = Bookkeeping(wh)
+    book.ensure()
+    book.ensure()
+    for table in TABLES:
+        assert wh.columns(book.table_name(table)) is not None, table
+    assert book.table_name("sent") == "migo_sync.sent"
+    sent = {c.name: c.type for c in wh.columns("migo_sync.sent") or []}
+    assert sent == {"mapping": "string", "row_key": "string", "sent_hash": "string", "pending_hash": "string",
+                    "unit_key": "string", "idempotency_key": "string", "remote_id": "string", "run_id": "string",
+                    "updated_at": "timestamp"}
+    with pytest.raises(ValueError, match="no bookkeeping table"):
+        book.table_name("nope")
+
+
+def test_state_schema_is_configurable(open_wh: OpenWarehouse) -> None:
+    book = Bookkeeping(open_wh(state_schema="ops_state"))
+    book.ensure()
+    assert book.table_name("runs") == "ops_state.runs"
+    assert book.wh.columns("ops_state.runs") is not None
+
+
+def test_bookkeeping_creates_its_tables_on_first_use(wh: SQLWarehouse) -> None:
+    book = Bookkeeping(wh)
+    assert book.get_cursor("m") is None
+    assert wh.columns("migo_sync.cursors") is not None
+
+
+def test_empty_ledger_for_a_dry_run_writes_nothing(wh: SQLWarehouse) -> None:
+    book = Bookkeeping(wh)
+    ledger = book.empty_ledger_for_dry_run()
+    assert wh.query(f"SELECT COUNT(*), MAX(l.sent_hash) FROM {ledger} l WHERE l.mapping = 'x'") == [(0, None)]
+    assert wh.columns("migo_sync.sent") is None
+
+
+# -- runs --------------------------------------------------------------------------------------------
+
+
+def test_runs_are_recorded_listed_newest_first_and_shown(book: Bookkeeping) -> None:
+    first = book.start_run("run", {"names": ["a"], "dry_run": False})
+    second = book.start_run("push", {"name": "sheets_accounts"})
+    assert re.fullmatch(r"r\d{8}-\d{6}-[0-9a-f]{6}", first)
+    assert sorted([second, first]) == [first, second]
+    book.record_result(second, RESULT)
+    book.record_result(second, {**RESULT, "rows_written": 4, "rows_rejected": 0})  # recorded again: replaced
+    book.record_result(second, {**RESULT, "name": "zendesk_users", "system": "zendesk", "status": "failed",
+                                "error": "zendesk: unreachable"})
+    book.add_rejects(second, "sheets_accounts", [(f"row{i}", "bad account", '{"a": 1}') for i in range(5)])
+    book.finish_run(second, False)
+
+    runs = book.list_runs()
+    assert [r["run_id"] for r in runs] == [second, first]
+    assert runs[0]["ok"] is False and runs[0]["mappings"] == 2 and runs[0]["rows_written"] == 7
+    assert runs[1]["ok"] is None and runs[1]["finished_at"] is None and runs[1]["args"] == {
+        "dry_run": False, "names": ["a"]}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", runs[0]["started_at"])
+    assert book.list_runs(limit=1) == runs[:1]
+
+    shown = book.get_run(second, limit=3)
+    assert shown is not None
+    assert shown["command"] == "push" and shown["args"] == {"name": "sheets_accounts"}
+    assert [m["name"] for m in shown["mappings"]] == ["sheets_accounts", "zendesk_users"]
+    assert shown["mappings"][0] == {**RESULT, "rows_written": 4, "rows_rejected": 0, "error": None}
+    assert shown["mappings"][1]["error"] == "zendesk: unreachable"
+    assert shown["rejects_total"] == 5
+    assert [r["row_key"] for r in shown["rejects"]] == ["row0", "row1", "row2"]
+    assert shown["rejects"][0]["reason"] == "bad account" and shown["rejects"][0]["payload"] == '{"a": 1}'
+    assert book.get_run("r19990101-000000-000000") is None
+
+
+def test_open_rejects_are_those_of_the_latest_run(book: Bookkeeping) -> None:
+    first = book.start_run("run", {})
+    book.add_rejects(first, "m", [("a", "no", None), ("b", "no", None)])
+    book.add_rejects(first, "other", [("a", "no", None)])
+    assert book.open_rejects("m") == 2
+    second = book.start_run("run", {})
+    book.record_result(second, {**RESULT, "name": "m"})
+    assert book.open_rejects("m") == 0
+    assert book.open_rejects("other") == 1
+
+
+# -- cursors -----------------------------------------------------------------------------------------
+
+
+def test_cursor_round_trip_and_forget(book: Bookkeeping) -> None:
+    run = book.start_run("pull", {})
+    assert book.get_cursor("zendesk_tickets") is None
+    book.set_cursor("zendesk_tickets", {"start_time": 1767225600, "cursor": "abc"}, run)
+    book.set_cursor("zendesk_tickets", {"start_time": 1767229200, "cursor": "def"}, run)
+    assert book.get_cursor("zendesk_tickets") == {"cursor": "def", "start_time": 1767229200}
+    book.set_cursor("zendesk_tickets", None, run)
+    assert book.get_cursor("zendesk_tickets") is None
+
+
+def test_data_and_cursor_commit_together_or_not_at_all(wh: SQLWarehouse, book: Bookkeeping) -> None:
+    """The pull pattern: stage a batch, MERGE it and save the cursor in one transaction."""
+    run = book.start_run("pull", {})
+    wh.execute("CREATE TABLE tickets (id VARCHAR, subject VARCHAR)")
+    batch = pa.table({"id": ["1", "2"], "subject": ["a", "b"]})
+    wh.load_arrow("tickets_stage", batch.slice(0, 0), temporary=True, replace=True)
+    with pytest.raises(RuntimeError), wh.transaction():
+        wh.load_arrow("tickets_stage", batch, temporary=True, replace=True)
+        wh.merge("tickets", "tickets_stage", ["id"], ["id", "subject"])
+        book.set_cursor("tickets", {"page": 2}, run)
+        raise RuntimeError("killed before commit")
+    assert wh.query("SELECT COUNT(*) FROM tickets") == [(0,)]
+    assert book.get_cursor("tickets") is None
+    with wh.transaction():
+        wh.load_arrow("tickets_stage", batch, temporary=True, replace=True)
+        wh.merge("tickets", "tickets_stage", ["id"], ["id", "subject"])
+        book.set_cursor("tickets", {"page": 2}, run)
+    assert wh.query("SELECT COUNT(*) FROM tickets") == [(2,)]
+    assert book.get_cursor("tickets") == {"page": 2}
+
+
+# -- the push ledger ---------------------------------------------------------------------------------
+
+
+def test_intent_without_confirm_is_pending_after_a_crash(open_wh: OpenWarehouse) -> None:
+    crashed = Bookkeeping(open_wh())
+    crashed.ensure()
+    run = crashed.start_run("push", {})
+    assert crashed.record_intent("journals", run, [("JE-1|1", "h1", "JE-1", "idem-JE-1"),
+                                                   ("JE-1|2", "h2", "JE-1", "idem-JE-1"),
+                                                   ("JE-2|1", "h3", "JE-2", "idem-JE-2")]) == 3
+    crashed.wh.close()  # the process dies between sending and confirming
+
+    resumed = Bookkeeping(open_wh())
+    assert resumed.pending("journals") == [("JE-1|1", "JE-1", "idem-JE-1", run), ("JE-1|2", "JE-1", "idem-JE-1", run),
+                                           ("JE-2|1", "JE-2", "idem-JE-2", run)]
+    ledger = resumed.ledger("journals")
+    assert ledger["JE-1|1"]["sent_hash"] is None and ledger["JE-1|1"]["pending_hash"] == "h1"
+    assert resumed.pending("other") == []
+
+
+def test_confirm_moves_the_pending_hash_and_keeps_remote_ids(book: Bookkeeping) -> None:
+    run = book.start_run("push", {})
+    book.record_intent("users", run, intents(3))
+    assert book.confirm("users", run, [("k000000", "k000000", "Z-1"), ("k000001", "k000001", None),
+                                       ("unknown", "unknown", "Z-9")]) == 2
+    ledger = book.ledger("users")
+    assert (ledger["k000000"]["sent_hash"], ledger["k000000"]["pending_hash"]) == ("h1-k000000", None)
+    assert ledger["k000000"]["remote_id"] == "Z-1" and ledger["k000001"]["remote_id"] is None
+    assert ledger["k000002"]["sent_hash"] is None
+    assert [p[0] for p in book.pending("users")] == ["k000002"]
+
+    later = book.start_run("push", {})
+    book.record_intent("users", later, intents(1, hash_="h2"))  # changed row: intent to resend
+    ledger = book.ledger("users")
+    assert (ledger["k000000"]["sent_hash"], ledger["k000000"]["pending_hash"]) == ("h1-k000000", "h2-k000000")
+    assert book.confirm("users", later, pa.table({"row_key": ["k000000"], "unit_key": ["k000000"],
+                                                  "remote_id": pa.array([None], pa.string())})) == 1
+    ledger = book.ledger("users")
+    assert (ledger["k000000"]["sent_hash"], ledger["k000000"]["remote_id"]) == ("h2-k000000", "Z-1")
+    assert ledger["k000000"]["run_id"] == later
+
+
+def test_rejected_units_clear_their_intent_only(book: Bookkeeping) -> None:
+    run = book.start_run("push", {})
+    book.record_intent("m", run, intents(2))
+    book.confirm("m", run, [("k000000", "k000000", "R0")])
+    book.record_intent("m", run, intents(2, hash_="h2"))
+    assert book.clear_pending("m", ["k000000", "k000001"]) == 2
+    ledger = book.ledger("m")
+    assert (ledger["k000000"]["sent_hash"], ledger["k000000"]["pending_hash"]) == ("h1-k000000", None)
+    assert (ledger["k000001"]["sent_hash"], ledger["k000001"]["pending_hash"]) == (None, None)
+    assert book.pending("m") == []
+
+
+def test_forget_and_reset(book: Bookkeeping) -> None:
+    run = book.start_run("push", {})
+    book.record_intent("m", run, intents(4))
+    book.record_intent("other", run, intents(2))
+    assert book.forget("m", pa.array(["k000000", "k000001"])) == 2
+    assert sorted(book.ledger("m")) == ["k000002", "k000003"]
+    assert book.reset("m") == 2
+    assert book.ledger("m") == {}
+    assert len(book.ledger("other")) == 2
+    assert book.forget("m", []) == 0
+
+
+def test_batch_bookkeeping_is_one_transaction(wh: SQLWarehouse, book: Bookkeeping) -> None:
+    """The push engine confirms, clears, forgets and records rejects of one batch together."""
+    run = book.start_run("push", {})
+    book.record_intent("m", run, intents(3))
+    with pytest.raises(RuntimeError), wh.transaction():
+        book.confirm("m", run, [("k000000", "k000000", "R0")])
+        book.clear_pending("m", ["k000001"])
+        book.forget("m", ["k000002"])
+        book.add_rejects(run, "m", [("k000001", "refused", None)])
+        raise RuntimeError("crash")
+    assert len(book.pending("m")) == 3
+    assert book.get_run(run)["rejects_total"] == 0  # type: ignore[index]
+    with wh.transaction():
+        book.confirm("m", run, [("k000000", "k000000", "R0")])
+        book.clear_pending("m", ["k000001"])
+        book.forget("m", ["k000002"])
+        book.add_rejects(run, "m", [("k000001", "refused", None)])
+    assert book.pending("m") == [] and sorted(book.ledger("m")) == ["k000000", "k000001"]
+    assert book.get_run(run)["rejects_total"] == 1  # type: ignore[index]
+
+
+def count_calls(wh: SQLWarehouse, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    calls: Counter[str] = Counter()
+    for name in ("execute", "query", "load_arrow", "merge", "iter_batches"):
+        original = getattr(wh, name)
+
+        def wrapper(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(wh, name, wrapper)
+    return calls
+
+
+def test_ledger_updates_are_set_based(wh: SQLWarehouse, book: Bookkeeping, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten rows or twenty thousand: the same statements, never one per row."""
+    run = book.start_run("push", {})
+    calls = count_calls(wh, monkeypatch)
+    seen = []
+    for n, prefix in ((10, "a"), (20_000, "b")):
+        calls.clear()
+        rows = intents(n, prefix)
+        book.record_intent("m", run, rows)
+        book.confirm("m", run, rows.select(["row_key", "unit_key"]).append_column("remote_id", rows.column("row_key")))
+        book.record_intent("m", run, intents(n, prefix, hash_="h2"))
+        book.clear_pending("m", rows.column("row_key"))
+        book.forget("m", rows)
+        book.add_rejects(run, "m", [(k, "r", None) for k in rows.column("row_key").to_pylist()])
+        seen.append(dict(calls))
+    assert seen[0] == seen[1]
+    assert sum(seen[0].values()) < 40
+    assert book.ledger("m") == {}
+    assert book.get_run(run, limit=0)["rejects_total"] == 20_010  # type: ignore[index]
+
+
+def test_ledger_rows_must_have_the_documented_shape(book: Bookkeeping) -> None:
+    with pytest.raises(ValueError, match="missing idempotency_key"):
+        book.record_intent("m", "r", pa.table({"row_key": ["a"], "row_hash": ["h"], "unit_key": ["a"]}))
+    with pytest.raises(ValueError, match="tuples of"):
+        book.confirm("m", "r", [("a", "b")])
+    with pytest.raises(WarehouseError, match="more than once"):
+        book.record_intent("m", "r", [("a", "h", "a", "i"), ("a", "h2", "a", "i")])
+    assert book.ledger("m") == {}
