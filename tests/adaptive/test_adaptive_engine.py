@@ -1,0 +1,148 @@
+"""The shipped Adaptive mappings through the real engine: DuckDB warehouse, emulator over loopback.
+
+Push actuals, rerun (nothing sent), change one cell (one slice sent), reject bad rows by name,
+faults (same final state); pull forecast, budget and accounts; the plan-versus-actual query.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from adaptive.adaptive_support import cells, sandbox_environ
+from helpers.projects import make_project
+
+from migo_sync.adapters.adaptive.report import plan_vs_actual
+from migo_sync.config import Project
+from migo_sync.engine.result import MappingResult
+from migo_sync.engine.runner import RunOptions, RunReport, run
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.warehouse import open_warehouse
+from migo_sync.warehouse.base import Warehouse
+
+SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
+ACCOUNTS = ("4000", "4100", "5000", "6000")
+LEVELS = ("OPS", "RISK", "COLL", "FIN")
+
+
+def actuals() -> list[dict[str, object]]:
+    return [{"account_code": a, "level_name": lv, "period": f"2026-{m:02d}",
+             "amount": Decimal(f"{1000 * (i + 1) + m}.{j}5")}
+            for i, a in enumerate(ACCOUNTS) for j, lv in enumerate(LEVELS) for m in range(1, 11)]
+
+
+@pytest.fixture
+def project(adaptive_sandbox: SandboxThread, tmp_path: Path) -> Iterator[Project]:
+    root = make_project(tmp_path / "project")
+    for mapping in SHIPPED.glob("adaptive_*.yaml"):
+        shutil.copy(mapping, root / "mappings" / mapping.name)
+    loaded = Project.load(root)
+    loaded.environ = sandbox_environ(adaptive_sandbox, tmp_path)
+    warehouse = open_warehouse(loaded)
+    try:
+        warehouse.execute("CREATE SCHEMA IF NOT EXISTS lending")
+        schema = pa.schema([("account_code", pa.string()), ("level_name", pa.string()), ("period", pa.string()),
+                            ("amount", pa.decimal128(18, 2))])
+        warehouse.load_arrow("lending.monthly_actuals", pa.Table.from_pylist(actuals(), schema=schema))
+    finally:
+        warehouse.close()
+    yield loaded
+
+
+def sync(project: Project, *names: str) -> dict[str, MappingResult]:
+    report: RunReport = run(project, RunOptions(names=list(names)))
+    return {r.name: r for r in report.results}
+
+
+def sql(project: Project, statement: str) -> list[tuple[object, ...]]:
+    warehouse = open_warehouse(project)
+    try:
+        return warehouse.query(statement)
+    finally:
+        warehouse.close()
+
+
+def test_push_rerun_and_one_changed_cell(project: Project, adaptive_sandbox: SandboxThread) -> None:
+    first = sync(project, "adaptive_actuals_push")["adaptive_actuals_push"]
+    assert (first.status, first.rows_written, first.rows_rejected) == ("ok", 160, 0)
+    assert first.requests == 4  # exportVersions, exportAccounts, exportLevels, one importStandardData
+    sent = cells(adaptive_sandbox)
+    assert len(sent) == 160 and sent[("5000", "COLL", "2026-07")] == "3007.25"
+
+    again = sync(project, "adaptive_actuals_push")["adaptive_actuals_push"]
+    assert (again.status, again.rows_changed, again.rows_written, again.requests) == ("ok", 0, 0, 0)
+
+    sql(project, "UPDATE lending.monthly_actuals SET amount = 99.99 "
+                 "WHERE account_code = '4100' AND level_name = 'FIN' AND period = '2026-04'")
+    changed = sync(project, "adaptive_actuals_push")["adaptive_actuals_push"]
+    assert (changed.rows_changed, changed.rows_written) == (1, 10)  # the slice 4100/FIN, one import row
+    after = cells(adaptive_sandbox)
+    assert after.pop(("4100", "FIN", "2026-04")) == "99.99"
+    sent.pop(("4100", "FIN", "2026-04"))
+    assert after == sent
+
+
+def test_bad_rows_are_rejected_by_name_and_never_sent(project: Project, adaptive_sandbox: SandboxThread) -> None:
+    sql(project, "INSERT INTO lending.monthly_actuals VALUES ('9999', 'OPS', '2026-01', 1), "
+                 "('4000', 'OPS|FIN', '2026-01', 2), ('Revenue', 'OPS', '2026-01', 3), ('4000', 'HQ', '2026-02', 4)")
+    result = sync(project, "adaptive_actuals_push")["adaptive_actuals_push"]
+    assert (result.status, result.rows_written, result.rows_rejected) == ("rejected", 160, 4)
+    reasons = dict(sql(project, "SELECT row_key, reason FROM migo_sync.rejects ORDER BY row_key"))
+    assert any("account '9999' does not exist in Adaptive" in r for r in reasons.values())
+    assert any("contains '|', the import delimiter" in r for r in reasons.values())
+    assert any("account 'Revenue' is a rollup account" in r for r in reasons.values())
+    assert any("level 'HQ' does not exist in Adaptive" in r for r in reasons.values())
+    assert {k[0] for k in cells(adaptive_sandbox)} == set(ACCOUNTS)
+
+
+def test_faults_leave_the_same_final_state(project: Project, adaptive_sandbox: SandboxThread) -> None:
+    sync(project, "adaptive_actuals_push")
+    clean = cells(adaptive_sandbox)
+    adaptive_sandbox.reset()
+    sql(project, "DELETE FROM migo_sync.sent")
+    project.config.systems["adaptive"] = {"import_rows": 2}  # 8 import calls: more chances to fail
+    adaptive_sandbox.faults(rate=0.3, kinds=["429", "500", "503", "drop", "drop_after"], seed=11)
+    result = sync(project, "adaptive_actuals_push")["adaptive_actuals_push"]
+    injected = adaptive_sandbox.faults()["injected"]
+    adaptive_sandbox.faults(rate=0.0)
+    assert result.status == "ok", result.error
+    assert sum(injected.values()) >= 1
+    assert cells(adaptive_sandbox) == clean
+    assert sync(project, "adaptive_actuals_push")["adaptive_actuals_push"].rows_written == 0
+
+
+def test_pulls_and_plan_versus_actual(project: Project, adaptive_sandbox: SandboxThread) -> None:
+    results = sync(project, "adaptive_actuals_push", "adaptive_forecast_pull", "adaptive_budget_pull",
+                   "adaptive_accounts_pull")
+    assert all(r.status == "ok" for r in results.values()), {n: r.error for n, r in results.items()}
+    forecast = results["adaptive_forecast_pull"]
+    assert (forecast.rows_read, forecast.requests) == (192, 4)  # 4 quarters (versions known from the push)
+    remote = cells(adaptive_sandbox, "Forecast Q4 2026")
+    rows = sql(project, "SELECT account_code, level_name, period, amount, account_name FROM planning.forecast")
+    assert len(rows) == 192
+    assert all(Decimal(remote[(a, lv, p)]) == amount for a, lv, p, amount, _ in rows)  # type: ignore[index]
+    assert ("4000", "OPS", "2026-01", Decimal("943104.000000"), "Interest Income") in rows
+    assert sql(project, "SELECT count(*) FROM planning.budget")[0][0] == 192
+    accounts = dict(sql(project, "SELECT account_code, parent_code FROM planning.accounts"))
+    assert accounts["4000"] == "Revenue" and accounts["NetIncome"] is None
+
+    rerun = sync(project, "adaptive_forecast_pull")["adaptive_forecast_pull"]
+    assert (rerun.status, rerun.rows_read, rerun.rows_changed) == ("ok", 192, 0)
+
+    warehouse: Warehouse = open_warehouse(project)
+    try:
+        columns, table = plan_vs_actual(warehouse, version="Forecast Q4 2026")
+    finally:
+        warehouse.close()
+    assert columns == ["period", "account_code", "account_name", "plan", "actual", "variance", "variance_pct"]
+    assert len(table) == 12 * 4
+    jan = next(r for r in table if r[0] == "2026-01" and r[1] == "4000")
+    plan_jan = sum(Decimal(remote[("4000", lv, "2026-01")]) for lv in LEVELS)
+    actual_jan = sum(Decimal(f"{1000 + 1}.{j}5") for j in range(4))
+    assert jan[2] == "Interest Income" and jan[3] == plan_jan and jan[4] == actual_jan
+    assert jan[5] == actual_jan - plan_jan
+    assert all(r[4] is None for r in table if r[0] in ("2026-11", "2026-12"))
