@@ -1,0 +1,183 @@
+"""The adapter against the emulator over loopback: validation, checks, batched writes, pulls."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from intacct.intacct_support import PUSH_FIELDS, balanced, journal, pull_mapping, push_mapping
+
+from migo_sync.adapters.intacct.adapter import IntacctAdapter
+from migo_sync.adapters.intacct.emulator import IntacctEmulator
+from migo_sync.ledger import LedgerPort, as_ledger, build_journal
+from migo_sync.sandbox.process import SandboxThread
+
+GLENTRY = {"RECORDNO": "integer", "TRX_AMOUNT": "decimal", "TR_TYPE": "integer", "ENTRY_DATE": "date",
+           "ACCOUNTNO": "string"}
+
+
+def test_it_is_a_ledger(adapter: IntacctAdapter) -> None:
+    assert isinstance(adapter, LedgerPort) and as_ledger(adapter) is adapter
+
+
+@pytest.mark.parametrize(("mapping", "problem"), [
+    (push_mapping(object="NOPE"), ("object", "unknown Intacct object 'NOPE'")),
+    (push_mapping(group_by=[]), ("group_by", "GLBATCH pushes one journal per group")),
+    (push_mapping(fields=[f for f in PUSH_FIELDS if f["remote"] != "BATCH_TITLE"]),
+     ("fields", "GLBATCH needs a field mapped to BATCH_TITLE")),
+    (push_mapping(fields=[*PUSH_FIELDS, {"column": "x", "remote": "NOT_A_FIELD"}]),
+     ("fields[9].remote", "GLBATCH has no field 'NOT_A_FIELD'")),
+    (push_mapping(fields=[*PUSH_FIELDS, {"column": "x", "remote": "RECORDNO"}]),
+     ("fields[9].remote", "GLBATCH.RECORDNO is read-only")),
+    (push_mapping(options={"functions_per_request": 500}), ("options.functions_per_request",
+                                                           "Input should be less than or equal to 100")),
+    (pull_mapping("TRIALBALANCE", {"period": "string"}, periods=["2026-13"]),
+     ("options.periods", "Value error, not a YYYY-MM period: 2026-13")),
+    (pull_mapping("GLENTRY", GLENTRY, bogus=1), ("options.bogus", "Extra inputs are not permitted")),
+    (pull_mapping("GLACCOUNT", {"ACCOUNTNO": "string"}).model_copy(update={"direction": "push"}),
+     ("direction", "GLACCOUNT cannot be pushed")),
+])
+def test_validate_reports_problems_offline(adapter: IntacctAdapter, mapping: object, problem: tuple[str, str]) -> None:
+    found = adapter.validate(mapping)  # type: ignore[arg-type]
+    assert any(path == problem[0] and message.startswith(problem[1]) for path, message in found), found
+
+
+def test_shipped_style_mapping_is_valid(adapter: IntacctAdapter) -> None:
+    assert adapter.validate(push_mapping()) == []
+    assert adapter.validate(pull_mapping("GLENTRY", GLENTRY, lookback_minutes=5)) == []
+
+
+def test_checks_use_the_live_chart_and_name_each_reason(adapter: IntacctAdapter, intacct: SandboxThread) -> None:
+    units = [balanced("OK"),
+             journal("DEPT", [("1100", "1"), ("1000", "-1")], dept="HR"),
+             journal("LOC", [("1100", "1"), ("1000", "-1")], loc="LON"),
+             journal("CLOSED", [("1100", "1"), ("1000", "-1")], date(2025, 6, 30)),
+             journal("FAR", [("1100", "1"), ("1000", "-1")], date(2031, 1, 1)),
+             journal("SHORT", [("1100", "0")]),
+             journal("CENTS", [("1100", "1.001"), ("1000", "-1.001")])]
+    reasons = adapter.check(push_mapping(), units)
+    assert reasons == {
+        "DEPT": "line 1: unknown department 'HR'; line 2: unknown department 'HR'",
+        "LOC": "line 1: unknown location 'LON'; line 2: unknown location 'LON'",
+        "CLOSED": "posting date 2025-06-30 falls in closed period 2025-06",
+        "FAR": "posting date 2031-01-01 is in no ledger period",
+        "SHORT": "journal has 1 line; at least 2 are required",
+        "CENTS": "line 1: amount 1.001 has more than 2 decimal places"}
+    before = intacct.stats()["intacct"]
+    adapter.check(push_mapping(), units)
+    assert intacct.stats()["intacct"] == before  # the chart is pulled once per run (adapter)
+
+
+def test_header_fields_must_agree_across_lines(adapter: IntacctAdapter) -> None:
+    unit = balanced("MIXED")
+    unit.records[1]["BATCH_TITLE"] = "something else"
+    assert adapter.check(push_mapping(), [unit]) == {
+        "MIXED": "lines disagree on journal field BATCH_TITLE: Journal MIXED, something else"}
+
+
+def test_many_journals_per_request(adapter: IntacctAdapter, intacct: SandboxThread, emulator: IntacctEmulator) -> None:
+    units = [balanced(f"J{i:03d}") for i in range(250)]
+    results = adapter.write(push_mapping(), units)
+    assert all(r.ok and not r.duplicate for r in results) and [r.key for r in results] == [u.key for u in units]
+    assert intacct.stats()["intacct"] == 1 + 3  # one session, then 100 + 100 + 50 journals
+    assert len(emulator.company.batches) == 250
+    assert {r.remote_id for r in results} == {b["RECORDNO"] for b in emulator.company.batches}
+
+
+def test_a_rerun_is_refused_as_duplicates_and_counts_as_success(adapter: IntacctAdapter,
+                                                                emulator: IntacctEmulator) -> None:
+    units = [balanced("A"), balanced("B")]
+    adapter.write(push_mapping(), units)
+    again = adapter.write(push_mapping(), units)
+    assert [(r.ok, r.duplicate) for r in again] == [(True, True), (True, True)]
+    assert len(emulator.company.batches) == 2
+
+
+def test_one_bad_journal_does_not_sink_the_others(adapter: IntacctAdapter, emulator: IntacctEmulator) -> None:
+    bad = balanced("BAD")
+    for record in bad.records:
+        record["JOURNAL"] = "ZZ"  # not pre-checked: the ledger refuses it
+    results = adapter.write(push_mapping(), [balanced("A"), bad, balanced("C")])
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].reason == ("BL01001973: Invalid Journal 'ZZ' (correction: Correct the journal and resend.)")
+    assert [b["REFERENCENO"] for b in emulator.company.batches] == ["A", "C"]
+
+
+def test_a_524_after_commit_is_resent_and_not_posted_twice(adapter: IntacctAdapter, emulator: IntacctEmulator) -> None:
+    emulator.options["fault_524_next"] = 1
+    results = adapter.write(push_mapping(), [balanced("A"), balanced("B")])
+    assert [(r.ok, r.duplicate) for r in results] == [(True, True), (True, True)]
+    assert [b["REFERENCENO"] for b in emulator.company.batches] == ["A", "B"]
+
+
+def test_dropped_answers_and_throttles_on_writes(adapter: IntacctAdapter, intacct: SandboxThread,
+                                                 emulator: IntacctEmulator) -> None:
+    adapter.client.session()
+    intacct.faults(rate=0.5, kinds=["drop_after", "429", "503", "500"], systems=["intacct"], seed=3)
+    units = [balanced(f"F{i}") for i in range(40)]
+    adapter._functions_per_request = 2
+    layout = adapter.journal_layout(push_mapping())
+    results = adapter.post_journals([build_journal(u, layout) for u in units])
+    assert all(r.ok for r in results)
+    assert sorted(b["REFERENCENO"] for b in emulator.company.batches) == sorted(u.key for u in units)
+    assert intacct.faults()["injected"]
+
+
+def test_pull_pages_until_numremaining_is_zero_and_saves_the_cursor_last(
+        adapter: IntacctAdapter, intacct: SandboxThread, emulator: IntacctEmulator) -> None:
+    emulator.options["bulk_gl_lines"] = 2_500
+    emulator.reset()
+    batches = list(adapter.read(pull_mapping("GLENTRY", GLENTRY), None))
+    assert [len(b.records) for b in batches] == [1000, 1000, 500]
+    assert [b.state for b in batches[:-1]] == [None, None]
+    assert batches[-1].state == {"whenmodified": "2025-12-31T23:00:00"}
+    first = batches[0].records[0]
+    assert isinstance(first["TRX_AMOUNT"], Decimal) and isinstance(first["ENTRY_DATE"], date)
+    assert isinstance(first["RECORDNO"], int) and isinstance(first["WHENMODIFIED"], datetime)
+    assert len({r["RECORDNO"] for b in batches for r in b.records}) == 2_500
+    assert intacct.stats()["intacct"] == 1 + 3
+
+
+def test_incremental_pull_with_lookback(adapter: IntacctAdapter, emulator: IntacctEmulator) -> None:
+    emulator.options["bulk_gl_lines"] = 50
+    emulator.reset()
+    mapping = pull_mapping("GLENTRY", GLENTRY, lookback_minutes=10)
+    state = list(adapter.read(mapping, None))[-1].state
+    # rows at the cursor (and within the lookback) are read again: the MERGE by key absorbs them
+    assert sum(len(b.records) for b in adapter.read(mapping, state)) == 50
+    adapter.write(push_mapping(), [balanced("NEW")])
+    later = list(adapter.read(mapping, state))
+    assert sum(len(b.records) for b in later) == 52
+    newer = later[-1].state
+    assert newer is not None and newer["whenmodified"] > state["whenmodified"]  # type: ignore[index]
+    assert [r["ACCOUNTNO"] for b in adapter.read(mapping, newer) for r in b.records] == ["1100", "1000"]
+
+
+def test_trial_balance_and_account_balances(adapter: IntacctAdapter) -> None:
+    adapter.write(push_mapping(), [balanced("A", "70.00", date(2026, 10, 3)), balanced("B", "5.00", date(2026, 11, 3))])
+    tb = list(adapter.read(pull_mapping("TRIALBALANCE", {"period": "string", "glaccountno": "string",
+                                                         "debits": "decimal"}, periods=["2026-10", "2026-11"]), None))
+    assert [len(b.records) for b in tb] == [10, 10]  # every account, zero balances included
+    nov = {r["glaccountno"]: r for r in tb[1].records}
+    assert nov["1100"]["startbalance"] == Decimal("70.00") and nov["1100"]["endbalance"] == Decimal("75.00")
+    assert nov["1100"]["period"] == "2026-11"
+    balances = list(adapter.read(pull_mapping("GLACCOUNTBALANCE", {"ACCOUNTNO": "string", "TOTDEBIT": "decimal"},
+                                              periods=["2026-10"]), None))
+    oct_ = {r["ACCOUNTNO"]: r for r in balances[0].records}
+    assert oct_["1100"]["TOTDEBIT"] == Decimal("70.00") and oct_["1000"]["ENDBAL"] == Decimal("-70.00")
+
+
+def test_ledger_port_reads(adapter: IntacctAdapter) -> None:
+    adapter.write(push_mapping(), [balanced("A", "12.34", date(2026, 10, 3))])
+    assert [a.number for a in adapter.list_accounts()][:3] == ["1000", "1100", "1150"]
+    assert adapter.list_dimensions() == {"department": ["OPS", "RISK", "COLL", "FIN"], "location": ["NBO", "MSA", "KSM"]}
+    periods = adapter.list_periods()
+    assert len(periods) == 24 and not periods[11].open and periods[12].open and periods[12].key == "2026-01"
+    lines = [line for page in adapter.read_journal_lines(date(2026, 10, 1), date(2026, 10, 31)) for line in page]
+    assert [(line.account, line.amount, line.reference) for line in lines] == [
+        ("1100", Decimal("12.34"), "A"), ("1000", Decimal("-12.34"), "A")]
+    october = adapter.chart().period("2026-10")
+    assert october is not None
+    assert {b.account: b.net for b in adapter.read_balances(october)} == {"1000": Decimal("-12.34"),
+                                                                          "1100": Decimal("12.34")}
