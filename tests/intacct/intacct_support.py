@@ -14,6 +14,8 @@ from migo_sync.adapters.intacct.sandbox import credentials
 from migo_sync.mapping.model import Mapping
 from migo_sync.sandbox.process import SandboxThread
 
+GLENTRY_FIELDS = {"RECORDNO": "integer", "TRX_AMOUNT": "decimal", "TR_TYPE": "integer", "ENTRY_DATE": "date",
+                  "ACCOUNTNO": "string"}
 PUSH_FIELDS = [
     {"column": "journal_symbol", "remote": "JOURNAL"},
     {"column": "posting_date", "remote": "BATCH_DATE", "type": "date"},
