@@ -146,3 +146,17 @@ def test_pulls_and_plan_versus_actual(project: Project, adaptive_sandbox: Sandbo
     assert jan[2] == "Interest Income" and jan[3] == plan_jan and jan[4] == actual_jan
     assert jan[5] == actual_jan - plan_jan
     assert all(r[4] is None for r in table if r[0] in ("2026-11", "2026-12"))
+
+
+def test_a_pull_under_faults_gives_the_same_table(project: Project, adaptive_sandbox: SandboxThread) -> None:
+    sync(project, "adaptive_forecast_pull")
+    clean = sorted(sql(project, "SELECT * FROM planning.forecast"))
+    sql(project, "DELETE FROM planning.forecast")
+    adaptive_sandbox.faults(rate=0.4, kinds=["429", "500", "503", "drop", "drop_after", "slow"], seed=4)
+    project.config.systems["adaptive"] = {"timeout": 5}
+    result = sync(project, "adaptive_forecast_pull")["adaptive_forecast_pull"]
+    injected = adaptive_sandbox.faults()["injected"]
+    adaptive_sandbox.faults(rate=0.0)
+    assert result.status == "ok", result.error
+    assert sum(injected.values()) >= 1
+    assert sorted(sql(project, "SELECT * FROM planning.forecast")) == clean
