@@ -128,6 +128,7 @@ class SQLWarehouse:
     def quote_part(self, part: str) -> str:
         raise NotImplementedError
 
+    primary_keys = True  # declare the key as PRIMARY KEY in ensure_table (key columns are NOT NULL anyway)
     types: dict[str, str] = {}  # migo-sync type → column type; decimals use decimal_type
     decimal_type = "DECIMAL(38, {scale})"
 
@@ -259,7 +260,7 @@ class SQLWarehouse:
             keys = {k.lower() for k in key}
             defs = [f"{self.quote_part(c.name)} {self.sql_type(str(c.type), c.scale)}"
                     + (" NOT NULL" if c.name.lower() in keys else "") for c in columns]
-            if key:
+            if key and self.primary_keys:
                 defs.append(f"PRIMARY KEY ({', '.join(self.quote_part(k) for k in key)})")
             self.execute(f"CREATE TABLE IF NOT EXISTS {self.quote(name)} ({', '.join(defs)})")
             return

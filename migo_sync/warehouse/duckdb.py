@@ -5,7 +5,8 @@ are one MERGE … RETURNING merge_action, counted per action. `iter_batches` str
 cursor of its own, so the caller may write while it reads; a query that needs this connection
 (a temporary table, or uncommitted writes of the open transaction) is first snapshotted into a
 temporary table and read back page by page, which keeps the connection free between pages.
-Identifiers are quoted as given; DuckDB matches them case-insensitively.
+Identifiers are quoted as given; DuckDB matches them case-insensitively. Tables get no PRIMARY
+KEY (its index makes MERGE 25x slower); key columns are NOT NULL and merge() refuses duplicates.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def _column(name: str, raw: str, nullable: Any = True) -> Column:
 
 class DuckDBWarehouse(SQLWarehouse):
     dialect = "duckdb"
+    # An ART index makes DuckDB's MERGE rewrite rows: 100k into 1M takes 3.5 s instead of 0.13 s.
+    # Keys stay NOT NULL, and merge() refuses duplicate source keys, so no PRIMARY KEY here.
+    primary_keys = False
     types = _TYPES
     decimal_type = "DECIMAL(38, {scale})"
 

@@ -167,11 +167,11 @@ def test_ensure_table_creates_schema_then_adds_missing_columns(wh: SQLWarehouse)
     assert wh.query("SELECT COUNT(*) FROM home_table") == [(0,)]
 
 
-def test_ensure_table_key_is_a_primary_key(wh: SQLWarehouse) -> None:
+def test_ensure_table_key_columns_are_not_null(wh: SQLWarehouse) -> None:
     seed(wh)
-    if wh.dialect == "duckdb":  # Snowflake keeps primary keys as information only
-        with pytest.raises(WarehouseError):
-            wh.execute("INSERT INTO fin.accounts (account_no) VALUES ('1000')")
+    with pytest.raises(WarehouseError):
+        wh.execute("INSERT INTO fin.accounts (title) VALUES ('no key')")
+    assert len(table_rows(wh)) == 3
 
 
 # -- loading -----------------------------------------------------------------------------------------
