@@ -1,0 +1,105 @@
+"""Settings of the Workday Financials adapter (`[systems.workday]`) and of its mappings' `options:`."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Workday answers at most 999 objects per page (Response_Filter/Count).
+MAX_COUNT = 999
+VERSION = re.compile(r"^v\d+\.\d+$")
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+DEFAULT_DUPLICATE = r"already (exists|in use)"
+
+
+class WorkdaySettings(BaseModel):
+    """`[systems.workday]` in migo-sync.toml. Credentials never go here (see `credentials`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant: str | None = Field(default=None, description="tenant name: fills {tenant} in the default URL "
+                                                          "and completes a username given without @tenant")
+    version: str = Field(default="v45.0", description="WWS version sent as wd:version")
+    company: str | None = Field(default=None, description="default Company_Reference_ID of pushed journals")
+    currency: str | None = Field(default=None, description="default Currency_ID (else the company's)")
+    ledger_type: str = Field(default="Actuals", description="default Ledger_Type_ID")
+    journal_source: str | None = Field(default=None, description="default Journal_Source_ID")
+    account_set: str = Field(default="Standard", description="Account_Set_ID that scopes Ledger_Account_ID")
+    fiscal_schedule: str | None = Field(default=None, description="Fiscal_Schedule_ID whose periods are "
+                                                                  "checked (default: every schedule)")
+    submit: bool = Field(default=True, description="Submit=true: post the journal, not only save it")
+    page_size: int = Field(default=MAX_COUNT, ge=1, le=MAX_COUNT)
+    max_concurrency: int = Field(default=4, ge=1, le=32, description="journals submitted at once "
+                                                                     "(one journal per request)")
+    closed_through: str | None = Field(default=None, description="YYYY-MM: periods up to this month count "
+                                                                 "as closed whatever the tenant says")
+    duplicate_pattern: str = Field(default=DEFAULT_DUPLICATE, description="regex on a Validation_Error "
+                                   "message that means: this Accounting_Journal_ID is already taken")
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not VERSION.match(value):
+            raise ValueError(f"'{value}' is not a WWS version like v45.0")
+        return value
+
+    @field_validator("closed_through")
+    @classmethod
+    def _month(cls, value: str | None) -> str | None:
+        if value is not None and not MONTH.match(value):
+            raise ValueError(f"'{value}' is not a YYYY-MM month")
+        return value
+
+    @field_validator("duplicate_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    @property
+    def closed_through_date(self) -> date | None:
+        """The last day of `closed_through`'s month."""
+        if self.closed_through is None:
+            return None
+        year, month = (int(part) for part in self.closed_through.split("-"))
+        first_next = date(year + month // 12, month % 12 + 1, 1)
+        return date.fromordinal(first_next.toordinal() - 1)
+
+
+class PushOptions(BaseModel):
+    """`options:` of a push mapping of Accounting_Journal."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    submit: bool | None = Field(default=None, description="override the system's `submit`")
+    max_concurrency: int | None = Field(default=None, ge=1, le=32)
+
+
+class PullOptions(BaseModel):
+    """`options:` of a pull mapping (Journal_Entry_Line, Ledger_Account)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    incremental: bool = Field(default=True, description="Journal_Entry_Line: only journals updated since "
+                                                        "the last run (Updated_From_Date)")
+    lookback_minutes: int = Field(default=60, ge=0, le=60 * 24 * 31)
+    page_size: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    accounting_from: date | None = Field(default=None, description="only lines dated on or after")
+    accounting_to: date | None = Field(default=None, description="only lines dated on or before")
+    company: str | None = Field(default=None, description="only this company's journals")
+
+
+def option_problems(model: type[BaseModel], options: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every problem in a mapping's options, as (path, message), all at once."""
+    try:
+        model.model_validate(options)
+    except ValidationError as exc:
+        return [("options." + ".".join(str(p) for p in error["loc"]) if error["loc"] else "options", error["msg"])
+                for error in exc.errors()]
+    return []

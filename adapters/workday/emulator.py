@@ -1,0 +1,478 @@
+"""A protocol-faithful stand-in for Workday's Financial_Management service, mounted at `/workday`.
+
+    GET  /workday/ccx/service/{tenant}/Financial_Management/{version}?wsdl   the WSDL subset (one file)
+    POST /workday/ccx/service/{tenant}/Financial_Management/{version}        SOAP 1.1 envelopes
+
+Every POST is parsed safely (no entities, no network), must carry a WS-Security UsernameToken
+for `user@tenant` (else a Client.authenticationError fault), and is validated against the XSD
+(else a Client.validationError fault naming the element, as the tenant does). Faults are SOAP
+1.1 faults over HTTP 500 with Workday's detail (`wd:Validation_Fault/wd:Validation_Error` with
+Message and Xpath, or `wd:Processing_Fault`).
+
+Knobs (`self.options`, read on every call so tests may flip them):
+    username, password, tenant   the integration user accepted (default: sandbox.py's)
+    duplicate_message   the Validation_Error for a taken Accounting_Journal_ID under Add_Only
+                        ({id} is replaced) [UNV: the real wording is not published]
+    closed_through      YYYY-MM: the last closed month (default 2025-12; 2026 is open)
+    busy_rate           share of calls answered with a Processing_Fault "server busy" (default 0)
+    validate_schema     check every request against the XSD (default true)
+    default_count       page size when Response_Filter/Count is absent (default 100)
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from lxml import etree
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from migo_sync.sandbox.emulator import Emulator
+
+from .emulator_store import (
+    ACCOUNT_SET,
+    COMPANIES,
+    FISCAL_SCHEDULE,
+    Books,
+    Problem,
+    SubmittedJournal,
+    SubmittedLine,
+)
+from .sandbox import SANDBOX_PASSWORD, SANDBOX_TENANT, SANDBOX_USER
+from .soap import SOAP_ENV, WD, WSDL_PATH, XSD_PATH, safe_parser
+
+XML = "text/xml; charset=utf-8"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+Q = f"{{{WD}}}"
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+XSD_NS = "http://www.w3.org/2001/XMLSchema"
+OPERATIONS = ("Submit_Accounting_Journal", "Get_Journals", "Get_Account_Sets", "Get_Cost_Centers", "Get_Regions",
+              "Get_Fiscal_Schedules")
+
+
+class Refusal(Exception):
+    """A request the tenant refuses with a SOAP fault."""
+
+    def __init__(self, code: str, message: str, problems: list[Problem] | None = None,
+                 processing: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.problems = problems or []
+        self.processing = processing
+
+
+class WorkdayEmulator(Emulator):
+    system: ClassVar[str] = "workday"
+    url_suffixes: ClassVar[dict[str, str]] = {"url": f"/ccx/service/{SANDBOX_TENANT}/Financial_Management/v45.0"}
+
+    books: Books
+    _schema: ClassVar[etree.XMLSchema | None] = None
+
+    def reset(self) -> None:
+        self.books = Books(closed_through=str(self.options.get("closed_through", "2025-12")))
+        self.wids = 0
+
+    def state(self) -> dict[str, Any]:
+        return {**self.books.state(), "wids": self.wids}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.books.load(state)
+        self.wids = int(state.get("wids", len(self.books.journals)))
+
+    def dump(self) -> dict[str, Any]:
+        return {"tenant": self.options.get("tenant", SANDBOX_TENANT), **self.books.dump()}
+
+    def routes(self) -> list[BaseRoute]:
+        path = "/ccx/service/{tenant}/Financial_Management/{version}"
+        return [Route(path, self.wsdl, methods=["GET"]), Route(path, self.call, methods=["POST"])]
+
+    def error_response(self, status: int, request: Request, retry_after: int | None = None) -> Response:
+        """Injected 429/5xx in the tenant's own shape: a SOAP fault."""
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        texts = {429: ("SOAP-ENV:Client", "Too many requests; retry later."),
+                 500: ("SOAP-ENV:Server", "Internal Server Error"),
+                 503: ("SOAP-ENV:Server", "Service Unavailable: the tenant is not accepting requests now.")}
+        code, message = texts.get(status, ("SOAP-ENV:Server", f"HTTP {status}"))
+        return Response(fault_envelope(code, message), status_code=status, media_type=XML, headers=headers)
+
+    # -- HTTP --------------------------------------------------------------------------------------
+
+    async def wsdl(self, request: Request) -> Response:
+        """`?wsdl`: the subset as one document (schema inlined, address = this endpoint)."""
+        if "wsdl" not in request.query_params:
+            return Response(fault_envelope("SOAP-ENV:Client", "Use POST for SOAP requests or ?wsdl for the WSDL."),
+                            status_code=500, media_type=XML)
+        return Response(single_wsdl(str(request.url.remove_query_params("wsdl"))), media_type=XML)
+
+    async def call(self, request: Request) -> Response:
+        body = await request.body()
+        try:
+            envelope = etree.fromstring(body, parser=safe_parser())
+        except etree.XMLSyntaxError as exc:
+            return refused(Refusal("SOAP-ENV:Client", f"Invalid XML: {exc}"))
+        try:
+            if envelope.getroottree().docinfo.doctype:
+                raise Refusal("SOAP-ENV:Client", "DTDs are not allowed in requests.")
+            self._authenticate(envelope, request.path_params["tenant"])
+            operation = self._operation(envelope)
+            busy = float(self.options.get("busy_rate", 0.0))
+            if busy and self.rng.random() < busy:
+                raise Refusal("SOAP-ENV:Server.processingError",
+                              "The server is busy processing other requests. Please try again later.", processing=True)
+            answer = getattr(self, f"_{operation[0].lower()}")(operation[1])
+        except Refusal as refusal:
+            return refused(refusal)
+        return Response(success_envelope(answer), media_type=XML)
+
+    def _authenticate(self, envelope: etree._Element, tenant: str) -> None:
+        token = envelope.find(f"{{{SOAP_ENV}}}Header/{{{WSSE}}}Security/{{{WSSE}}}UsernameToken")
+        username = token.findtext(f"{{{WSSE}}}Username") if token is not None else None
+        password = token.findtext(f"{{{WSSE}}}Password") if token is not None else None
+        expected_tenant = self.options.get("tenant", SANDBOX_TENANT)
+        expected = f"{self.options.get('username', SANDBOX_USER)}@{expected_tenant}"
+        if tenant != expected_tenant or username != expected or password != self.options.get("password",
+                                                                                              SANDBOX_PASSWORD):
+            raise Refusal("SOAP-ENV:Client.authenticationError", "invalid username or password")
+
+    def _operation(self, envelope: etree._Element) -> tuple[str, etree._Element]:
+        body = envelope.find(f"{{{SOAP_ENV}}}Body")
+        element = next(iter(body), None) if body is not None else None
+        if element is None or not isinstance(element.tag, str) or not element.tag.startswith(Q):
+            raise Refusal("SOAP-ENV:Client", "The SOAP Body holds no Workday request element.")
+        name = etree.QName(element).localname
+        operation = name.removesuffix("_Request")
+        if not name.endswith("_Request") or operation not in OPERATIONS:
+            raise Refusal("SOAP-ENV:Client.validationError", f"Validation error occurred. Unknown operation {name}",
+                          [Problem(f"Element '{name}' is not a request of this service.", f"/ns0:{name}[1]")])
+        if self.options.get("validate_schema", True):
+            schema = self.schema()
+            if not schema.validate(element):
+                error = schema.error_log.last_error
+                message = str(error.message) if error is not None else "the request does not match the schema"
+                raise Refusal("SOAP-ENV:Client.validationError", f"Validation error occurred. {message}",
+                              [Problem(message, _xpath(element, error.path if error is not None else None))])
+        return operation, element
+
+    @classmethod
+    def schema(cls) -> etree.XMLSchema:
+        if cls._schema is None:
+            cls._schema = etree.XMLSchema(etree.parse(str(XSD_PATH), parser=safe_parser()))
+        return cls._schema
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def _submit_accounting_journal(self, request: etree._Element) -> etree._Element:
+        journal = read_journal(request)
+        self.wids += 1
+        wid = uuid.UUID(int=self.rng.getrandbits(128) ^ self.wids).hex
+        stored, problems = self.books.submit(journal, now=datetime.now(UTC), wid=wid)
+        if stored is None:
+            first = problems[0].message
+            raise Refusal("SOAP-ENV:Client.validationError", f"Validation error occurred. {first}", problems)
+        response = wd("Submit_Accounting_Journal_Response", version=_version(request))
+        reference = sub(response, "Accounting_Journal_Reference", Descriptor=stored["number"])
+        sub(reference, "ID", stored["wid"], type="WID")
+        if stored["id"]:
+            sub(reference, "ID", stored["id"], type="Accounting_Journal_ID")
+        return response
+
+    def _get_journals(self, request: etree._Element) -> etree._Element:
+        criteria = request.find(f"{Q}Request_Criteria")
+        page, count, as_of = self._paging(request)
+
+        def text(name: str) -> str | None:
+            return criteria.findtext(f"{Q}{name}") if criteria is not None else None
+
+        found = self.books.find(
+            companies={i.text or "" for i in criteria.iterfind(f"{Q}Organization_Reference/{Q}ID")}
+            if criteria is not None else set(),
+            accounting_from=_date(text("Accounting_From_Date")), accounting_to=_date(text("Accounting_To_Date")),
+            updated_from=_moment(text("Updated_From_Date")), updated_to=_moment(text("Updated_To_Date")),
+            number=text("Journal_Number"),
+            statuses={i.text or "" for i in criteria.iterfind(f"{Q}Status_Reference/{Q}ID")}
+            if criteria is not None else set(),
+            as_of=as_of)
+        response = wd("Get_Journals_Response", version=_version(request))
+        if criteria is not None:
+            response.append(_copy(criteria))
+        chunk = self._page(response, found, page, count, as_of)
+        data = sub(response, "Response_Data")
+        for journal in chunk:
+            render_journal(data, journal)
+        return response
+
+    def _get_account_sets(self, request: etree._Element) -> etree._Element:
+        response, details = self._single(request, "Account_Set", ACCOUNT_SET, "Standard Chart of Accounts")
+        if details is not None:
+            sub(details, "Chart_of_Accounts", "true")
+            for number, account in self.books.accounts.items():
+                entry = sub(details, "Ledger_Account_Data")
+                sub(entry, "Ledger_Account_Identifier", number)
+                sub(entry, "Ledger_Account_Name", account["name"])
+                sub(sub(entry, "Ledger_Account_Type_Reference"), "ID", account["type"], type="Ledger_Account_Type_ID")
+                sub(entry, "Retired", "true" if account["retired"] else "false")
+        return response
+
+    def _get_cost_centers(self, request: etree._Element) -> etree._Element:
+        return self._organizations(request, "Cost_Center", self.books.cost_centers)
+
+    def _get_regions(self, request: etree._Element) -> etree._Element:
+        return self._organizations(request, "Region", self.books.regions)
+
+    def _organizations(self, request: etree._Element, item: str, values: dict[str, Any]) -> etree._Element:
+        page, count, as_of = self._paging(request)
+        response = wd(f"Get_{item}s_Response", version=_version(request))
+        chunk = self._page(response, list(values.items()), page, count, as_of)
+        data = sub(response, "Response_Data")
+        for code, value in chunk:
+            entry = sub(data, item)
+            reference = sub(entry, f"{item}_Reference", Descriptor=value["name"])
+            sub(reference, "ID", uuid.uuid5(uuid.NAMESPACE_OID, f"{item}:{code}").hex, type="WID")
+            sub(reference, "ID", code, type="Organization_Reference_ID")
+            sub(reference, "ID", code, type=f"{item}_Reference_ID")
+            org = sub(sub(entry, f"{item}_Data"), "Organization_Data")
+            sub(org, "ID", code)
+            sub(org, "Organization_Name", value["name"])
+            sub(org, "Organization_Code", code)
+            sub(org, "Organization_Active", "true" if value["active"] else "false")
+        return response
+
+    def _get_fiscal_schedules(self, request: etree._Element) -> etree._Element:
+        response, details = self._single(request, "Fiscal_Schedule", FISCAL_SCHEDULE, "Calendar Year")
+        years: dict[str, etree._Element] = {}
+        for period in self.books.periods if details is not None else []:
+            if period["year"] not in years:
+                years[period["year"]] = sub(details, "Fiscal_Year_Data")
+                sub(years[period["year"]], "Fiscal_Year_Name", f"FY{period['year']}")
+            entry = sub(years[period["year"]], "Fiscal_Period_Data")
+            sub(entry, "Fiscal_Period_Name", period["name"])
+            sub(entry, "Period_Start_Date", period["start"].isoformat())
+            sub(entry, "Period_End_Date", period["end"].isoformat())
+            sub(sub(entry, "Period_Status_Reference"), "ID", period["status"], type="Period_Status_ID")
+        return response
+
+    def _single(self, request: etree._Element, kind: str, object_id: str,
+                name: str) -> tuple[etree._Element, etree._Element | None]:
+        """Get_<kind>s of the tenant's one <kind>: the response, and its <kind>_Data to fill
+        (None when Request_References asked for another one)."""
+        wanted = {i.text for i in request.iterfind(f"{Q}Request_References/{Q}{kind}_Reference/{Q}ID")}
+        page, count, as_of = self._paging(request)
+        response = wd(f"Get_{kind}s_Response", version=_version(request))
+        chunk = self._page(response, [object_id] if not wanted or object_id in wanted else [], page, count, as_of)
+        data = sub(response, "Response_Data")
+        if not chunk:
+            return response, None
+        item = sub(data, kind)
+        sub(sub(item, f"{kind}_Reference"), "ID", object_id, type=f"{kind}_ID")
+        details = sub(item, f"{kind}_Data")
+        sub(details, f"{kind}_ID", object_id)
+        sub(details, f"{kind}_Name", name)
+        return response, details
+
+    # -- paging -----------------------------------------------------------------------------------
+
+    def _paging(self, request: etree._Element) -> tuple[int, int, datetime]:
+        flt = request.find(f"{Q}Response_Filter")
+        page = int(Decimal(flt.findtext(f"{Q}Page") or "1")) if flt is not None else 1
+        count = int(Decimal(flt.findtext(f"{Q}Count") or "0")) if flt is not None else 0
+        as_of = _moment(flt.findtext(f"{Q}As_Of_Entry_DateTime")) if flt is not None else None
+        return page, count or int(self.options.get("default_count", 100)), as_of or datetime.now(UTC)
+
+    @staticmethod
+    def _page(response: etree._Element, items: list[Any], page: int, count: int, as_of: datetime) -> list[Any]:
+        """Echo Response_Filter, add Response_Results, and return the items of `page`."""
+        total_pages = (len(items) + count - 1) // count
+        flt = sub(response, "Response_Filter")
+        sub(flt, "As_Of_Effective_Date", as_of.date().isoformat())
+        sub(flt, "As_Of_Entry_DateTime", as_of.isoformat())
+        sub(flt, "Page", str(page))
+        sub(flt, "Count", str(count))
+        chunk = items[(page - 1) * count: page * count]
+        results = sub(response, "Response_Results")
+        sub(results, "Total_Results", str(len(items)))
+        sub(results, "Total_Pages", str(total_pages))
+        sub(results, "Page_Results", str(len(chunk)))
+        sub(results, "Page", str(page))
+        return chunk
+
+
+# -- reading requests ------------------------------------------------------------------------------
+
+def _ids(element: etree._Element | None) -> list[tuple[str, str]]:
+    if element is None:
+        return []
+    return [(node.get(f"{Q}type", ""), (node.text or "").strip()) for node in element.iterfind(f"{Q}ID")]
+
+
+def _id(element: etree._Element | None, id_type: str) -> str | None:
+    return next((value for kind, value in _ids(element) if kind == id_type), None)
+
+
+def _true(text: str | None) -> bool:
+    return (text or "").strip() in ("true", "1")
+
+
+def read_journal(request: etree._Element) -> SubmittedJournal:
+    data = request.find(f"{Q}Accounting_Journal_Data")
+    assert data is not None  # the schema requires it
+
+    def text(name: str, node: etree._Element = data) -> str | None:
+        value = node.findtext(f"{Q}{name}")
+        return value.strip() if value is not None and value.strip() else None
+
+    journal = SubmittedJournal(
+        journal_id=text("Accounting_Journal_ID"), add_only=_true(request.get(f"{Q}Add_Only")),
+        submit=_true(text("Submit")), company=_id(data.find(f"{Q}Company_Reference"), "Company_Reference_ID"),
+        currency=_id(data.find(f"{Q}Currency_Reference"), "Currency_ID"),
+        ledger_type=_id(data.find(f"{Q}Ledger_Type_Reference"), "Ledger_Type_ID"),
+        accounting_date=text("Accounting_Date"),
+        source=_id(data.find(f"{Q}Journal_Source_Reference"), "Journal_Source_ID"),
+        memo=text("Journal_Entry_Memo"), external_reference=text("External_Reference_ID"))
+    for line in data.iterfind(f"{Q}Journal_Entry_Line_Replacement_Data"):
+        account = line.find(f"{Q}Ledger_Account_Reference/{Q}ID[@{Q}type='Ledger_Account_ID']")
+        worktags = [pair for tag in line.iterfind(f"{Q}Worktags_Reference") for pair in _ids(tag)]
+        journal.lines.append(SubmittedLine(
+            order=text("Line_Order", line), account=(account.text or "").strip() if account is not None else None,
+            account_set=account.get(f"{Q}parent_id") if account is not None else None,
+            debit=text("Debit_Amount", line), credit=text("Credit_Amount", line),
+            currency=_id(line.find(f"{Q}Currency_Reference"), "Currency_ID"), memo=text("Memo", line),
+            worktags=worktags))
+    return journal
+
+
+def _version(request: etree._Element) -> str:
+    return request.get(f"{Q}version") or "v45.0"
+
+
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text.strip()[:10]) if text and text.strip() else None
+
+
+def _moment(text: str | None) -> datetime | None:
+    if not text or not text.strip():
+        return None
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _xpath(element: etree._Element, path: str | None) -> str:
+    """lxml's error path (/wd:A/wd:B[2]) in the tenant's form (/ns0:A[1]/ns0:B[2])."""
+    if not path:
+        return f"/ns0:{etree.QName(element).localname}[1]"
+    steps = []
+    for step in path.strip("/").split("/"):
+        name = step.split(":", 1)[-1]
+        steps.append(f"ns0:{name}" if "[" in name else f"ns0:{name}[1]")
+    return "/" + "/".join(steps)
+
+
+# -- writing responses -----------------------------------------------------------------------------
+
+def wd(name: str, **attributes: str) -> etree._Element:
+    return etree.Element(f"{Q}{name}", {f"{Q}{k}": v for k, v in attributes.items()}, nsmap={"wd": WD})
+
+
+def sub(parent: etree._Element, name: str, text: str | None = None, **attributes: str) -> etree._Element:
+    element = etree.SubElement(parent, f"{Q}{name}", {f"{Q}{k}": v for k, v in attributes.items()})
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _copy(element: etree._Element) -> etree._Element:
+    copied = etree.fromstring(etree.tostring(element), parser=safe_parser())
+    return copied
+
+
+def render_journal(parent: etree._Element, journal: dict[str, Any]) -> None:
+    entry = sub(parent, "Journal_Entry")
+    reference = sub(entry, "Journal_Entry_Reference", Descriptor=journal["number"])
+    sub(reference, "ID", journal["wid"], type="WID")
+    if journal["id"]:
+        sub(reference, "ID", journal["id"], type="Accounting_Journal_ID")
+    data = sub(entry, "Journal_Entry_Data")
+    sub(data, "Journal_Number", journal["number"])
+    sub(sub(data, "Journal_Status_Reference", Descriptor=journal["status"]), "ID", journal["status"],
+        type="Journal_Entry_Status_ID")
+    company = sub(data, "Company_Reference", Descriptor=COMPANIES.get(journal["company"], ("", ""))[0])
+    sub(company, "ID", journal["company"], type="Company_Reference_ID")
+    sub(sub(data, "Currency_Reference"), "ID", journal["currency"], type="Currency_ID")
+    sub(data, "Accounting_Date", journal["date"])
+    if journal["source"]:
+        sub(sub(data, "Journal_Source_Reference"), "ID", journal["source"], type="Journal_Source_ID")
+    if journal["memo"]:
+        sub(data, "Memo", journal["memo"])
+    if journal["external_reference"]:
+        sub(data, "External_Reference_ID", journal["external_reference"])
+    debits = sum((Decimal(line["debit"]) for line in journal["lines"] if line["debit"]), Decimal(0))
+    credits = sum((Decimal(line["credit"]) for line in journal["lines"] if line["credit"]), Decimal(0))
+    sub(data, "Total_Ledger_Debits", f"{debits:f}")
+    sub(data, "Total_Ledger_Credits", f"{credits:f}")
+    sub(data, "Creation_Date", journal["created"])
+    sub(data, "Last_Updated_Date", journal["updated"])
+    for line in journal["lines"]:
+        node = sub(data, "Journal_Entry_Line_Data")
+        sub(node, "Line_Order", line["order"])
+        sub(sub(node, "Ledger_Account_Reference"), "ID", line["account"], type="Ledger_Account_ID",
+            parent_id=ACCOUNT_SET, parent_type="Account_Set_ID")
+        if line["debit"] is not None:
+            sub(node, "Debit_Amount", line["debit"])
+        if line["credit"] is not None:
+            sub(node, "Credit_Amount", line["credit"])
+        sub(sub(node, "Currency_Reference"), "ID", line["currency"] or journal["currency"], type="Currency_ID")
+        if line["memo"]:
+            sub(node, "Memo", line["memo"])
+        for id_type, value in line["worktags"].items():
+            sub(sub(node, "Worktags_Reference"), "ID", value, type=id_type)
+
+
+def success_envelope(payload: etree._Element) -> bytes:
+    envelope = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"env": SOAP_ENV})
+    etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body").append(payload)
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+
+
+def fault_envelope(code: str, message: str, problems: list[Problem] | None = None,
+                   processing: bool = False) -> bytes:
+    envelope = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"SOAP-ENV": SOAP_ENV})
+    body = etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body")
+    fault = etree.SubElement(body, f"{{{SOAP_ENV}}}Fault", nsmap={"wd": WD})
+    etree.SubElement(fault, "faultcode").text = code
+    etree.SubElement(fault, "faultstring").text = message
+    if problems or processing:
+        detail = etree.SubElement(fault, "detail")
+        if problems:
+            holder = sub(detail, "Validation_Fault")
+            for problem in problems:
+                error = sub(holder, "Validation_Error")
+                sub(error, "Message", problem.message)
+                sub(error, "Detail_Message", problem.detail or problem.message)
+                sub(error, "Xpath", problem.xpath)
+        else:
+            sub(sub(detail, "Processing_Fault"), "Detail_Message", message)
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+
+
+def refused(refusal: Refusal) -> Response:
+    return Response(fault_envelope(refusal.code, refusal.message, refusal.problems, refusal.processing),
+                    status_code=500, media_type=XML)
+
+
+def single_wsdl(address: str) -> bytes:
+    """The packaged WSDL with its XSD inlined and the port bound to `address`."""
+    wsdl = etree.parse(str(WSDL_PATH), parser=safe_parser()).getroot()
+    schema = etree.parse(str(XSD_PATH), parser=safe_parser()).getroot()
+    types = wsdl.find(f"{{{WSDL_NS}}}types")
+    assert types is not None
+    for child in list(types):
+        types.remove(child)
+    types.append(schema)
+    location = wsdl.find(f".//{{{WSDL_NS}}}service/{{{WSDL_NS}}}port/{{http://schemas.xmlsoap.org/wsdl/soap/}}address")
+    if location is not None:
+        location.set("location", address)
+    return bytes(etree.tostring(wsdl, xml_declaration=True, encoding="UTF-8"))
