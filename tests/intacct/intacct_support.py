@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,8 +13,11 @@ import httpx
 from migo_sync.adapter import PushUnit, idempotency_key
 from migo_sync.adapters.intacct.emulator import DEFAULTS, IntacctEmulator
 from migo_sync.adapters.intacct.sandbox import credentials
+from migo_sync.config import Project
+from migo_sync.demo.dataset import Sizes, seed
 from migo_sync.mapping.model import Mapping
 from migo_sync.sandbox.process import SandboxThread
+from migo_sync.warehouse import open_warehouse
 
 GLENTRY_FIELDS = {"RECORDNO": "integer", "TRX_AMOUNT": "decimal", "TR_TYPE": "integer", "ENTRY_DATE": "date",
                   "ACCOUNTNO": "string"}
@@ -27,6 +32,38 @@ PUSH_FIELDS = [
     {"column": "location_id", "remote": "LOCATION"},
     {"column": "memo", "remote": "DESCRIPTION"},
 ]
+
+
+REPO = Path(__file__).resolve().parents[2]
+SIZES = Sizes(customers=200, loans=300)
+
+
+def make_project(root: Path, env: dict[str, str], settings: str = "") -> Project:
+    (root / "mappings").mkdir(parents=True)
+    for path in (REPO / "mappings").glob("intacct_*.yaml"):
+        shutil.copy(path, root / "mappings" / path.name)
+    (root / "migo-sync.toml").write_text(
+        '[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n\n[systems.intacct]\n' + settings)
+    project = Project.load(root)
+    project.environ = env
+    warehouse = open_warehouse(project)
+    try:
+        seed(warehouse, sizes=SIZES)
+    finally:
+        warehouse.close()
+    return project
+
+
+def journal_ids(project: Project) -> list[str]:
+    warehouse = open_warehouse(project)
+    try:
+        return [r[0] for r in warehouse.query("SELECT DISTINCT journal_id FROM lending.journal_lines ORDER BY 1")]
+    finally:
+        warehouse.close()
+
+
+def posted(handle: SandboxThread) -> Counter[str]:
+    return Counter(j["referenceno"] for j in handle.dump("intacct")["journals"])
 
 
 def emulator_of(handle: SandboxThread) -> IntacctEmulator:

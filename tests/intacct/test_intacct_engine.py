@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,44 +14,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from intacct.intacct_support import emulator_of, sandbox_environ
+from intacct.intacct_support import emulator_of, journal_ids, make_project, posted, sandbox_environ
 
 from migo_sync.config import Project
-from migo_sync.demo.dataset import Sizes, seed
 from migo_sync.engine.runner import RunOptions, run
 from migo_sync.sandbox.process import SandboxThread
 from migo_sync.warehouse import open_warehouse
-
-REPO = Path(__file__).resolve().parents[2]
-SIZES = Sizes(customers=200, loans=300)
-
-
-def make_project(root: Path, env: dict[str, str], settings: str = "") -> Project:
-    (root / "mappings").mkdir(parents=True)
-    for path in (REPO / "mappings").glob("intacct_*.yaml"):
-        shutil.copy(path, root / "mappings" / path.name)
-    (root / "migo-sync.toml").write_text(
-        '[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n\n[systems.intacct]\n' + settings)
-    project = Project.load(root)
-    project.environ = env
-    warehouse = open_warehouse(project)
-    try:
-        seed(warehouse, sizes=SIZES)
-    finally:
-        warehouse.close()
-    return project
-
-
-def journal_ids(project: Project) -> list[str]:
-    warehouse = open_warehouse(project)
-    try:
-        return [r[0] for r in warehouse.query("SELECT DISTINCT journal_id FROM lending.journal_lines ORDER BY 1")]
-    finally:
-        warehouse.close()
-
-
-def posted(handle: SandboxThread) -> Counter[str]:
-    return Counter(j["referenceno"] for j in handle.dump("intacct")["journals"])
 
 
 @pytest.fixture

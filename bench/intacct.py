@@ -1,0 +1,192 @@
+"""Benchmark the Intacct adapter against the sandbox running in its own process.
+
+1. pre-send checks of 10,000 journals of 5 lines (build + balance + period + chart lookups);
+2. push those 10,000 journals (100 journals per request, uniqueid + controlids);
+3. pull GL lines (GLENTRY readByQuery + readMore, 1000 per page) at 100,000 and 1,000,000 lines,
+   each in a child process so that its peak RSS is its own: a streaming pull keeps it flat.
+
+Figures: rows/s, peak RSS, requests sent versus the minimum (journals / 100, lines / 1000, plus
+one getAPISession and, for a push, one request for the chart).
+
+    python bench/intacct.py                  # everything
+    python bench/intacct.py --pull-only 250000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+JOURNALS, LINES_PER_JOURNAL = 10_000, 5
+PULL_SIZES = (100_000, 1_000_000)
+
+
+def adapter_for(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    from migo_sync.adapters.intacct.sandbox import credentials
+    from migo_sync.config import Project, ProjectConfig
+    from migo_sync.systems import open_adapter
+
+    environ = {**env, **credentials(Path(".")), "MIGO_SYNC_NO_KEYRING": "1"}
+    return open_adapter(Project(root=Path("."), config=ProjectConfig(), environ=environ), "intacct")
+
+
+def units(count: int):  # type: ignore[no-untyped-def]
+    """`count` balanced journals of 5 lines spread over Oct-Nov 2026 (4 debits, 1 credit)."""
+    from migo_sync.adapter import PushUnit, idempotency_key
+
+    out = []
+    accounts = ("1100", "1150", "5000", "6000")
+    for i in range(count):
+        key = f"BENCH-{i:06d}"
+        day = date(2026, 10, 1) + timedelta(days=i % 60)
+        amounts = [Decimal(10 + (i * 7 + n) % 9000) / 100 for n in range(LINES_PER_JOURNAL - 1)]
+        lines = [(accounts[n], amount) for n, amount in enumerate(amounts)] + [("1000", -sum(amounts))]
+        records = [{"JOURNAL": "GJ", "BATCH_DATE": day, "BATCH_TITLE": f"Bench {key}", "REFERENCENO": key,
+                    "ACCOUNTNO": account, "TRX_AMOUNT": amount, "DEPARTMENT": "OPS", "LOCATION": "NBO",
+                    "DESCRIPTION": f"line {n}"} for n, (account, amount) in enumerate(lines, start=1)]
+        out.append(PushUnit(key, idempotency_key("bench", key), records, [f"{key}-{n}" for n in range(5)]))
+    return out
+
+
+def push(env: dict[str, str]) -> dict[str, float]:
+    from migo_sync.http import REQUEST_STATS
+
+    from migo_sync.mapping.loader import load_mappings
+
+    shipped = Path(__file__).resolve().parents[1] / "mappings" / "intacct_journals_push.yaml"
+    mapping = load_mappings([shipped])[0].mapping
+    work = units(JOURNALS)
+    adapter = adapter_for(env)
+    started = time.perf_counter()
+    adapter.chart()  # the live chart: one request (accounts, departments, locations, periods)
+    chart_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    rejects = adapter.check(mapping, work)
+    check_seconds = time.perf_counter() - started
+    assert not rejects, rejects
+    before = REQUEST_STATS.get("intacct")
+    started = time.perf_counter()
+    results = adapter.write(mapping, work)
+    push_seconds = time.perf_counter() - started
+    requests = REQUEST_STATS.get("intacct") - before
+    assert all(r.ok and not r.duplicate for r in results)
+    before = REQUEST_STATS.get("intacct")
+    started = time.perf_counter()
+    again = adapter.write(mapping, work)
+    rerun_seconds = time.perf_counter() - started
+    assert all(r.duplicate for r in again)
+    adapter.close()
+    return {"chart_seconds": chart_seconds, "check_seconds": check_seconds, "push_seconds": push_seconds,
+            "push_requests": requests, "push_minimum": math.ceil(JOURNALS / 100),
+            "rerun_seconds": rerun_seconds, "rerun_requests": REQUEST_STATS.get("intacct") - before}
+
+
+def pull(env: dict[str, str]) -> dict[str, float]:
+    """In a child process: stream every GLENTRY line, keep nothing."""
+    from common import peak_rss_mb
+
+    from migo_sync.http import REQUEST_STATS
+    from migo_sync.mapping.model import Mapping
+
+    fields = {"RECORDNO": "integer", "BATCHNO": "integer", "LINE_NO": "integer", "ENTRY_DATE": "date",
+              "ACCOUNTNO": "string", "TR_TYPE": "integer", "TRX_AMOUNT": "decimal", "DEPARTMENT": "string",
+              "LOCATION": "string", "DESCRIPTION": "string", "WHENMODIFIED": "timestamp"}
+    mapping = Mapping.model_validate({
+        "name": "bench_gl", "system": "intacct", "object": "GLENTRY", "direction": "pull",
+        "warehouse": {"table": "finance.gl_detail"}, "key": ["recordno"],
+        "fields": [{"column": name.lower(), "remote": name, "type": kind} for name, kind in fields.items()]})
+    adapter = adapter_for(env)
+    rows, total = 0, Decimal(0)
+    started = time.perf_counter()
+    for batch in adapter.read(mapping, None):
+        rows += len(batch.records)
+        total += sum(r["TRX_AMOUNT"] for r in batch.records)
+    seconds = time.perf_counter() - started
+    adapter.close()
+    return {"rows": rows, "seconds": seconds, "requests": REQUEST_STATS.get("intacct"),
+            "minimum": 1 + math.ceil(rows / 1000), "peak_rss_mb": peak_rss_mb(), "checksum": float(total)}
+
+
+def pull_in_child(env: dict[str, str], admin: httpx.Client, size: int) -> dict[str, float]:
+    admin.post("/_sandbox/reset/intacct").raise_for_status()
+    admin.post("/intacct/_options", json={"bulk_gl_lines": size}).raise_for_status()
+    out = subprocess.run([sys.executable, __file__, "--child-pull"], env={**os.environ, **env},
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def sandbox_process() -> Iterator[tuple[str, dict[str, str]]]:
+    """The sandbox (the Intacct emulator only) in a child process: its CPU is not ours."""
+    ready = Path(tempfile.mkdtemp(prefix="migo-bench-intacct-")) / "ready.json"
+    child = subprocess.Popen([sys.executable, __file__, "--serve", str(ready)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the sandbox did not start")
+            time.sleep(0.05)
+        info = json.loads(ready.read_text())
+        yield info["url"], info["env"]
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child-pull", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--pull-only", type=int, nargs="*", help="only pull these sizes")
+    args = parser.parse_args()
+    if args.child_pull:
+        print(json.dumps(pull(dict(os.environ))))
+        return
+    if args.serve:
+        from migo_sync.sandbox.server import bind, build_sandbox, serve
+
+        serve(build_sandbox(only=["intacct"], seed=1), bind(0), args.serve)
+        return
+    with sandbox_process() as (url, env):
+        admin = httpx.Client(base_url=url, timeout=600)
+        if args.pull_only is None:
+            figures = push(env)
+            lines = JOURNALS * LINES_PER_JOURNAL
+            print(f"pre-send checks: {JOURNALS:,} journals × {LINES_PER_JOURNAL} lines in "
+                  f"{figures['check_seconds']:.3f} s (chart pulled once: {figures['chart_seconds']:.3f} s)")
+            print(f"push: {JOURNALS:,} journals ({lines:,} lines) in {figures['push_seconds']:.2f} s = "
+                  f"{JOURNALS / figures['push_seconds']:,.0f} journals/s, {lines / figures['push_seconds']:,.0f} lines/s; "
+                  f"requests {figures['push_requests']:.0f} (minimum {figures['push_minimum']:.0f}: {JOURNALS:,}/100; "
+                  f"the session and the chart took 2 more before the checks)")
+            print(f"rerun of the same push: {figures['rerun_requests']:.0f} requests, "
+                  f"{figures['rerun_seconds']:.2f} s, every journal refused as a duplicate, none posted twice")
+        sizes = args.pull_only or PULL_SIZES
+        results = {size: pull_in_child(env, admin, size) for size in sizes}
+        for size, r in results.items():
+            print(f"pull: {r['rows']:,.0f} GL lines in {r['seconds']:.2f} s = {r['rows'] / r['seconds']:,.0f} rows/s; "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB; requests {r['requests']:.0f} "
+                  f"(minimum {r['minimum']:.0f}: 1 session + {r['rows']:,.0f}/1000)")
+        if len(results) == 2:
+            small, large = (results[s] for s in sorted(results))
+            print(f"streaming: peak RSS ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f}× "
+                  f"for {max(results) // min(results)}× the lines (target ≤ 1.2×)")
+        admin.close()
+
+
+if __name__ == "__main__":
+    main()

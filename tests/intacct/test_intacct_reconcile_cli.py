@@ -1,0 +1,67 @@
+"""`migo-sync reconcile intacct [--period YYYY-MM]` on a project whose journals were pushed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from intacct.intacct_support import balanced, make_project, push_mapping, sandbox_environ
+
+from migo_sync.adapters.intacct.adapter import IntacctAdapter
+from migo_sync.cli import run_cli
+from migo_sync.config import Project
+from migo_sync.engine.runner import RunOptions, run
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.systems import open_adapter
+
+
+@pytest.fixture
+def pushed(intacct: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    env = sandbox_environ(intacct, tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    project = make_project(tmp_path / "project", env)
+    assert run(project, RunOptions(names=["intacct_journals_push"])).results[0].status == "ok"
+    return project
+
+
+def reconcile(project: Project, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
+    capsys.readouterr()
+    code = run_cli(["reconcile", "intacct", "--project", str(project.root), "--json", *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_everything_matches(pushed: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    code, doc = reconcile(pushed, capsys)
+    assert code == 0 and doc["ok"] is True
+    [report] = doc["reports"]  # type: ignore[misc]
+    assert report["mapping"] == "intacct_journals_push" and report["periods"] == ["2026-10", "2026-11"]
+
+
+def test_one_period_and_a_difference(pushed: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    adapter = open_adapter(pushed, "intacct")
+    assert isinstance(adapter, IntacctAdapter)
+    adapter.write(push_mapping(name="manual"), [balanced("MANUAL", "12.50")])  # posted outside migo-sync
+    adapter.close()
+    code, doc = reconcile(pushed, capsys, "--period", "2026-10")
+    [report] = doc["reports"]  # type: ignore[misc]
+    assert code == 1 and report["periods"] == ["2026-10"]
+    assert {(d["account"], d["difference"]) for d in report["differences"]} == {("1000", "12.50"), ("1100", "-12.50")}
+    code, _ = reconcile(pushed, capsys, "--period", "2026-11")
+    assert code == 0
+
+
+def test_table_output(pushed: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["reconcile", "intacct", "--project", str(pushed.root)]) == 0
+    captured = capsys.readouterr()
+    assert "intacct_journals_push ↔ intacct" in captured.out and "match" in captured.out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--period", "2026-13"], "--period '2026-13' is not a YYYY-MM period"),
+    (["--period", "2031-01"], "unknown ledger period 2031-01"),
+])
+def test_usage_errors(pushed: Project, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    code = run_cli(["reconcile", "intacct", "--project", str(pushed.root), *args])
+    assert code == 2 and message in capsys.readouterr().err
