@@ -65,7 +65,6 @@ def units(count: int):  # type: ignore[no-untyped-def]
 
 def push(env: dict[str, str]) -> dict[str, float]:
     from migo_sync.http import REQUEST_STATS
-
     from migo_sync.mapping.loader import load_mappings
 
     shipped = Path(__file__).resolve().parents[1] / "mappings" / "intacct_journals_push.yaml"
@@ -167,7 +166,7 @@ def main() -> None:
         if args.pull_only is None:
             figures = push(env)
             lines = JOURNALS * LINES_PER_JOURNAL
-            print(f"pre-send checks: {JOURNALS:,} journals × {LINES_PER_JOURNAL} lines in "
+            print(f"pre-send checks: {JOURNALS:,} journals x {LINES_PER_JOURNAL} lines in "
                   f"{figures['check_seconds']:.3f} s (chart pulled once: {figures['chart_seconds']:.3f} s)")
             print(f"push: {JOURNALS:,} journals ({lines:,} lines) in {figures['push_seconds']:.2f} s = "
                   f"{JOURNALS / figures['push_seconds']:,.0f} journals/s, {lines / figures['push_seconds']:,.0f} lines/s; "
@@ -177,14 +176,14 @@ def main() -> None:
                   f"{figures['rerun_seconds']:.2f} s, every journal refused as a duplicate, none posted twice")
         sizes = args.pull_only or PULL_SIZES
         results = {size: pull_in_child(env, admin, size) for size in sizes}
-        for size, r in results.items():
+        for r in results.values():
             print(f"pull: {r['rows']:,.0f} GL lines in {r['seconds']:.2f} s = {r['rows'] / r['seconds']:,.0f} rows/s; "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB; requests {r['requests']:.0f} "
                   f"(minimum {r['minimum']:.0f}: 1 session + {r['rows']:,.0f}/1000)")
         if len(results) == 2:
             small, large = (results[s] for s in sorted(results))
-            print(f"streaming: peak RSS ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f}× "
-                  f"for {max(results) // min(results)}× the lines (target ≤ 1.2×)")
+            print(f"streaming: peak RSS ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x "
+                  f"for {max(results) // min(results)}x the lines (target ≤ 1.2x)")
         admin.close()
 
 
