@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Literal
 
 WIRE = re.compile(r"^(\d{2})/(\d{4})$")
@@ -25,7 +26,11 @@ def parse(value: object) -> int:
     """A period from `YYYY-MM`, `MM/YYYY`, `YYYY-MM-DD` or a date; ValueError otherwise."""
     if isinstance(value, dt.date):  # datetime is a date too
         return ordinal(value.year, value.month)
-    text = str(value).strip()
+    return _parse_text(str(value).strip())
+
+
+@lru_cache(maxsize=4096)  # a push repeats the same few months many thousand times
+def _parse_text(text: str) -> int:
     if iso := ISO_OR_DATE.match(text):
         year, month = int(iso.group(1)), int(iso.group(2))
     elif wire := WIRE.match(text):
