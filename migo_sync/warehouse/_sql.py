@@ -156,6 +156,10 @@ class SQLWarehouse:
     def close(self) -> None:
         raise NotImplementedError
 
+    def _temporary_columns(self, table: str) -> list[Column] | None:
+        """Columns of this session's temporary table `table` (not of a permanent namesake)."""
+        raise NotImplementedError
+
     def _create_schema(self, schema: str) -> None:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
@@ -309,7 +313,7 @@ class SQLWarehouse:
     def _prepare_load(self, table: str, data: pa.Table, temporary: bool, replace: bool,
                       other_type: Callable[[pa.Field], str]) -> list[Column] | None:
         """Create, empty or recreate `table` for a load; returns its columns (None: just created)."""
-        existing = self.columns(table)
+        existing = self._temporary_columns(table) if temporary else self.columns(table)
         if existing is not None and replace:
             if self._arrow_matches(existing, data.schema):
                 self.execute(f"DELETE FROM {self.quote(table)}")  # a write: fine inside a transaction

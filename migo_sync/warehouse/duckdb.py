@@ -3,8 +3,9 @@
 Loads register the Arrow table and run one INSERT … SELECT from it (never executemany). Upserts
 are one MERGE … RETURNING merge_action, counted per action. `iter_batches` streams through a
 cursor of its own, so the caller may write while it reads; a query that needs this connection
-(a temporary table, or uncommitted writes of the open transaction) is first snapshotted into a
-temporary table and read back page by page, which keeps the connection free between pages.
+(it names a temporary table, or the open transaction holds uncommitted writes) is first
+snapshotted into a temporary table and read back page by page, which keeps the connection free
+between pages.
 Identifiers are quoted as given; DuckDB matches them case-insensitively. Tables get no PRIMARY
 KEY (its index makes MERGE 25x slower); key columns are NOT NULL and merge() refuses duplicates.
 """
@@ -115,6 +116,12 @@ class DuckDBWarehouse(SQLWarehouse):
     # -- metadata -------------------------------------------------------------------------------
 
     def columns(self, relation: str) -> list[Column] | None:
+        return self._lookup(relation, temporary_only=False)
+
+    def _temporary_columns(self, table: str) -> list[Column] | None:
+        return self._lookup(table, temporary_only=True)
+
+    def _lookup(self, relation: str, temporary_only: bool) -> list[Column] | None:
         # From the catalog rather than DESCRIBE: a failed statement would abort an open transaction.
         parts = [p.lower() for p in split_name(relation)]
         try:
@@ -125,8 +132,8 @@ class DuckDBWarehouse(SQLWarehouse):
         except duckdb.Error as exc:
             raise WarehouseError(f"DuckDB: {relation}: {first_line(exc)}") from exc
         database, schema = str(home[0]).lower(), str(home[1]).lower()
-        if len(parts) == 1:
-            places = [("temp", "main"), (database, schema)]
+        if temporary_only or len(parts) == 1:
+            places = [("temp", "main")] if temporary_only else [("temp", "main"), (database, schema)]
         elif len(parts) == 2:
             places = [(database, parts[0]), (parts[0], "main")]
         else:
@@ -150,23 +157,25 @@ class DuckDBWarehouse(SQLWarehouse):
     def iter_batches(self, sql: str, params: Sequence[Any] | None = None,
                      batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
         args = list(params) if params is not None else None
-        if not self.in_transaction:
+        if not self.in_transaction and not self._mentions_temporary(sql):
             cursor = self._conn.cursor()
             try:
                 reader = cursor.sql(sql, params=args).to_arrow_reader(batch_size)
-            except duckdb.CatalogException:  # needs this connection's temporary tables
-                cursor.close()
             except duckdb.Error as exc:
                 cursor.close()
                 raise WarehouseError(f"DuckDB: {first_line(exc)}") from exc
-            else:
-                return _stream(reader, cursor)
+            return _stream(reader, cursor)
         snapshot = f"migo_iter_{uuid.uuid4().hex[:12]}"
         try:
             self._conn.execute(f"CREATE TEMPORARY TABLE {snapshot} AS {sql}", args)
         except duckdb.Error as exc:
             raise WarehouseError(f"DuckDB: {first_line(exc)}") from exc
         return self._pages(snapshot, batch_size)
+
+    def _mentions_temporary(self, sql: str) -> bool:
+        """Does the query name one of this connection's temporary tables (invisible to a cursor)?"""
+        names = self._conn.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+        return any(re.search(rf"(?<![\w$]){re.escape(str(n[0]))}(?![\w$])", sql, re.I) for n in names)
 
     def _pages(self, snapshot: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         """Read a snapshot table by rowid ranges; the connection is free between pages."""

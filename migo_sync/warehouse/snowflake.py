@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from migo_sync.config import Project
 
 PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_TEMP_DDL = re.compile(r"^\s*(CREATE\s+(?:OR\s+REPLACE\s+)?(?:LOCAL\s+|GLOBAL\s+)?TEMP(?:ORARY)?\s+TABLE"
+                       r"(?:\s+IF\s+NOT\s+EXISTS)?|DROP\s+TABLE(?:\s+IF\s+EXISTS)?)\s+(\"[^\"]+\"|[\w$]+)\s*(?:[(\s]|AS\b|$)",
+                       re.I)
 SESSION_PARAMETERS: dict[str, Any] = {
     "DATE_OUTPUT_FORMAT": "YYYY-MM-DD",
     "TIMESTAMP_NTZ_OUTPUT_FORMAT": "YYYY-MM-DD HH24:MI:SS.FF6",
@@ -175,7 +178,13 @@ class SnowflakeWarehouse(SQLWarehouse):
             raise UnreachableError(f"could not connect to the Snowflake warehouse ({where}): "
                                    f"{redact(first_line(exc))}") from None
         row = self.query("SELECT CURRENT_DATABASE(), CURRENT_SCHEMA()")[0]
-        self._home: tuple[str | None, str | None] = (row[0], row[1])
+        if not row[0] or not row[1]:
+            self.close()
+            raise ConfigError(f"the Snowflake warehouse ({where}) has no current database and schema: set "
+                              "SNOWFLAKE_DATABASE and SNOWFLAKE_SCHEMA, database and schema in the connection, "
+                              "or database and schema under [warehouse] in migo-sync.toml")
+        self._home: tuple[str, str] = (str(row[0]), str(row[1]))
+        self._temporary: set[str] = set()  # this session's temporary tables (describe cannot tell)
 
     @classmethod
     def from_project(cls, project: Project) -> SnowflakeWarehouse:
@@ -202,9 +211,23 @@ class SnowflakeWarehouse(SQLWarehouse):
     def _run(self, sql: str, params: Sequence[Any] | None, fetch: bool) -> list[tuple[Any, ...]]:
         cursor = self._cursor(sql, params)
         try:
-            return [tuple(r) for r in cursor.fetchall()] if fetch else []
+            rows = [tuple(r) for r in cursor.fetchall()] if fetch else []
         finally:
             cursor.close()
+        self._track_temporary(sql)
+        return rows
+
+    def _track_temporary(self, sql: str) -> None:
+        if (m := _TEMP_DDL.match(sql)) is None:
+            return
+        key = m.group(2).strip('"').lower()
+        if m.group(1).upper().startswith("DROP"):
+            self._temporary.discard(key)
+        else:
+            self._temporary.add(key)
+
+    def _temporary_columns(self, table: str) -> list[Column] | None:
+        return self.columns(table) if table.lower() in self._temporary else None
 
     def _begin(self) -> None:
         self._run("BEGIN TRANSACTION", None, False)
@@ -225,8 +248,7 @@ class SnowflakeWarehouse(SQLWarehouse):
         # CREATE SCHEMA also makes it the session's current schema: go back home afterwards.
         super()._create_schema(schema)
         database, current = self._home
-        if database and current:
-            self.execute(f"USE SCHEMA {self.quote_part(database)}.{self.quote_part(current)}")
+        self.execute(f"USE SCHEMA {_name_as_stored(database)}.{_name_as_stored(current)}")
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -356,6 +378,11 @@ class SnowflakeWarehouse(SQLWarehouse):
             self._rollback()
         with suppress(self._errors.Error):  # already gone
             self._conn.close()
+
+
+def _name_as_stored(name: str) -> str:
+    """A name exactly as Snowflake reported it (CURRENT_SCHEMA() gives the stored spelling)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _affected(rows: list[tuple[Any, ...]]) -> int:

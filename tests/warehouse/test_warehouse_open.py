@@ -175,3 +175,12 @@ def test_a_missing_connector_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "snowflake.connector", None)
     with pytest.raises(MissingExtraError, match=re.escape("pip install 'migo-sync[snowflake]'")):
         SnowflakeWarehouse({"account": "a"})
+
+
+def test_a_snowflake_session_without_a_schema_is_a_config_error(fakesnow_kwargs: dict[str, Any],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # fakesnow reports DuckDB's 'memory'/'main' here; Snowflake reports NULLs.
+    monkeypatch.setattr(SnowflakeWarehouse, "query", lambda self, sql, params=None: [(None, None)])
+    with pytest.raises(ConfigError, match="no current database and schema") as info:
+        SnowflakeWarehouse(dict(fakesnow_kwargs), source="account fakesnow")
+    assert "SNOWFLAKE_SCHEMA" in str(info.value)

@@ -350,3 +350,19 @@ def test_canonical_text_agrees_with_python_for_loaded_values(wh: SQLWarehouse) -
     assert [g[1] for g in got] == [hashlib.md5(e.encode()).hexdigest() for e in expected]
     assert wh.query(f"SELECT {wh.key_sql(['account_no', 'active'])} FROM fin.accounts ORDER BY 1") == [
         ("1000\x1ftrue",), ("2000\x1ffalse",), ("3000\x1f\\N",)]
+
+
+def test_iter_batches_reads_the_temporary_table_that_shadows_a_permanent_one(wh: SQLWarehouse) -> None:
+    wh.load_arrow("shadowed", accounts(BASE[:1]))
+    wh.load_arrow("shadowed", accounts(BASE), temporary=True)
+    assert wh.query("SELECT COUNT(*) FROM shadowed") == [(3,)]
+    assert sum(b.num_rows for b in wh.iter_batches("SELECT * FROM shadowed")) == 3
+
+
+def test_temporary_tables_made_by_plain_sql_are_reused_by_load_arrow(wh: SQLWarehouse) -> None:
+    wh.execute("CREATE TEMPORARY TABLE migo_snap_x AS SELECT CAST('a' AS VARCHAR) AS k")
+    assert wh.load_arrow("migo_snap_x", pa.table({"k": ["b", "c"]}), temporary=True) == 2
+    assert wh.query("SELECT COUNT(*) FROM migo_snap_x") == [(3,)]
+    wh.execute("DROP TABLE IF EXISTS migo_snap_x")
+    assert wh.load_arrow("migo_snap_x", pa.table({"k": ["d"]}), temporary=True) == 1
+    assert wh.query("SELECT k FROM migo_snap_x") == [("d",)]
