@@ -25,6 +25,14 @@ from typing import Any
 import httpx
 
 from migo_sync.adapters.adaptive import periods
+from migo_sync.adapters.adaptive.metadata import (
+    account_record,
+    dimension_value_record,
+    flatten,
+    level_record,
+    to_int,
+    version_record,
+)
 from migo_sync.adapters.adaptive.xml import (
     Envelope,
     Message,
@@ -136,32 +144,32 @@ class AdaptiveClient:
 
     def export_versions(self) -> list[dict[str, Any]]:
         root = self._output("exportVersions").find("versions")
-        return list(_flatten(root, "version", _version_record)) if root is not None else []
+        return list(flatten(root, "version", version_record)) if root is not None else []
 
     def export_accounts(self, version: str | None = None) -> list[dict[str, Any]]:
         include = [element("include", {"versionName": version, "inaccessibleValues": False})] if version else []
         root = self._output("exportAccounts", include).find("accounts")
-        return list(_flatten(root, "account", _account_record)) if root is not None else []
+        return list(flatten(root, "account", account_record)) if root is not None else []
 
     def export_levels(self, version: str | None = None) -> list[dict[str, Any]]:
         include = [element("include", {"versionName": version, "inaccessibleValues": False})] if version else []
         root = self._output("exportLevels", include).find("levels")
-        return list(_flatten(root, "level", _level_record)) if root is not None else []
+        return list(flatten(root, "level", level_record)) if root is not None else []
 
     def export_dimensions(self) -> list[dict[str, Any]]:
         """One record per dimension value (a dimension without values gives none)."""
         root = self._output("exportDimensions", [element("include", {"dimensionValues": True})]).find("dimensions")
         records: list[dict[str, Any]] = []
         for dim in root.iterfind("dimension") if root is not None else ():
-            head = {"dimension": dim.get("name"), "dimension_id": _int(dim.get("id")),
+            head = {"dimension": dim.get("name"), "dimension_id": to_int(dim.get("id")),
                     "auto_create": is_true(dim.get("autoCreate"))}
-            for value in _flatten(dim, "dimensionValue", _dimension_value_record):
+            for value in flatten(dim, "dimensionValue", dimension_value_record):
                 records.append({**head, **value})
         return records
 
     def export_sheets(self) -> list[dict[str, Any]]:
         root = self._output("exportSheets").find("sheets")
-        return [{"id": _int(s.get("id")), "name": s.get("name"), "type": (s.get("type") or "").lower(),
+        return [{"id": to_int(s.get("id")), "name": s.get("name"), "type": (s.get("type") or "").lower(),
                  "dimensions": [d.get("name") for d in s.iterfind("dimension")]}
                 for s in (root.iterfind("sheet") if root is not None else ())]
 
@@ -259,62 +267,3 @@ def _decimal(text: str, line: int) -> Decimal | None:
     if not value.is_finite():
         raise FatalRemoteError(SYSTEM, f"exportData: CSV line {line}: '{text}' is not a number")
     return value
-
-
-# --- metadata trees → flat records with parent keys ------------------------------------------------
-
-def _flatten(root: Any, tag: str, convert: Any, parent: Any = None, depth: int = 0) -> Iterator[dict[str, Any]]:
-    for node in root.iterfind(tag):
-        children = node.findall(tag)
-        yield convert(node, parent, depth, bool(children))
-        yield from _flatten(node, tag, convert, node, depth + 1)
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value not in (None, "") else None
-
-
-def _bool_or_none(value: str | None) -> bool | None:
-    return None if value is None else is_true(value)
-
-
-def _month(value: str | None) -> str | None:
-    period = periods.parse_wire(value or "")
-    return periods.to_iso(period) if period is not None else None
-
-
-def _version_record(node: Any, parent: Any, depth: int, has_children: bool) -> dict[str, Any]:
-    return {"id": _int(node.get("id")), "name": node.get("name"), "type": node.get("type"),
-            "parent_name": parent.get("name") if parent is not None else None, "depth": depth,
-            "is_locked": is_true(node.get("isLocked")), "is_default": is_true(node.get("isDefaultVersion")),
-            "is_importable": _bool_or_none(node.get("isImportable")),
-            "start": _month(node.get("startVersion") or node.get("startPlan")), "end": _month(node.get("endVersion")),
-            "completed_through": _month(node.get("completedValuesThru")),
-            "description": node.get("description") or "", "short_name": node.get("shortName") or ""}
-
-
-def _account_record(node: Any, parent: Any, depth: int, has_children: bool) -> dict[str, Any]:
-    return {"id": _int(node.get("id")), "code": node.get("code"), "name": node.get("name"),
-            "parent_code": parent.get("code") if parent is not None else None,
-            "parent_id": _int(parent.get("id")) if parent is not None else None, "depth": depth,
-            "is_rollup": has_children, "account_type": node.get("accountTypeCode"),
-            "balance_type": node.get("balanceType"), "display_as": node.get("displayAs"),
-            "time_rollup": node.get("timeRollup"), "decimal_precision": _int(node.get("decimalPrecision")),
-            "is_assumption": is_true(node.get("isAssumption")), "is_importable": _bool_or_none(node.get("isImportable")),
-            "owning_sheet_id": _int(node.get("owningSheetId")), "short_name": node.get("shortName") or "",
-            "description": node.get("description") or ""}
-
-
-def _level_record(node: Any, parent: Any, depth: int, has_children: bool) -> dict[str, Any]:
-    return {"id": _int(node.get("id")), "name": node.get("name"),
-            "parent_name": parent.get("name") if parent is not None else None,
-            "parent_id": _int(parent.get("id")) if parent is not None else None, "depth": depth,
-            "is_rollup": has_children or is_true(node.get("hasChildren")), "currency": node.get("currency"),
-            "short_name": node.get("shortName") or "", "is_importable": _bool_or_none(node.get("isImportable")),
-            "is_elimination": is_true(node.get("isElimination")), "workflow_status": node.get("workflowStatus")}
-
-
-def _dimension_value_record(node: Any, parent: Any, depth: int, has_children: bool) -> dict[str, Any]:
-    return {"id": _int(node.get("id")), "name": node.get("name"),
-            "parent_name": parent.get("name") if parent is not None else None, "depth": depth,
-            "description": node.get("description") or "", "short_name": node.get("shortName") or ""}
