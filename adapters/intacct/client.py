@@ -106,6 +106,8 @@ class IntacctClient:
             raise FatalRemoteError(SYSTEM, "getAPISession returned no session id")
         register_secret(session_id)
         endpoint = ((api.findtext("endpoint") or "").strip() if api is not None else "") or self.url
+        if not trusted_endpoint(self.url, endpoint):
+            raise FatalRemoteError(SYSTEM, f"getAPISession named an endpoint on an unexpected host: {endpoint}")
         self._session = Session(session_id, endpoint, envelope.session_timeout)
         return self._session
 
@@ -213,6 +215,16 @@ class IntacctClient:
             raise FatalRemoteError(SYSTEM, f"{name} failed: {describe(result.errors)}",
                                    code=result.errors[0].errorno if result.errors else None)
         return result
+
+
+def trusted_endpoint(configured: str, endpoint: str) -> bool:
+    """A session endpoint is used only on the configured host, or, for Intacct's own gateway, on
+    another intacct.com host over HTTPS (as the vendor SDKs insist): a session id is a credential."""
+    ours, theirs = httpx.URL(configured), httpx.URL(endpoint)
+    if theirs.host == ours.host and theirs.scheme == ours.scheme:
+        return True
+    return (ours.host == "intacct.com" or ours.host.endswith(".intacct.com")) and theirs.scheme == "https" and (
+        theirs.host == "intacct.com" or theirs.host.endswith(".intacct.com"))
 
 
 def control_error(errors: Sequence[ErrorDetail], status: int) -> Exception:

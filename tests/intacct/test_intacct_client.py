@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from migo_sync.adapters.intacct.client import IntacctClient, classify, read_by_query_function
+from migo_sync.adapters.intacct.client import (
+    IntacctClient,
+    classify,
+    read_by_query_function,
+    trusted_endpoint,
+)
 from migo_sync.adapters.intacct.emulator import DEFAULTS, IntacctEmulator
 from migo_sync.adapters.intacct.xml import Login, function, parse
 from migo_sync.errors import AuthError, FatalRemoteError, UnreachableError
@@ -202,4 +207,23 @@ def test_server_errors_on_reads_are_retried_then_give_up() -> None:
     gateway = Gateway()
     gateway.before = lambda request: httpx.Response(502, content=b"bad gateway")
     with pytest.raises(UnreachableError, match="gave up"):
+        read_accounts(client(gateway))
+
+
+@pytest.mark.parametrize(("configured", "endpoint", "trusted"), [
+    ("https://api.intacct.com/ia/xml/xmlgw.phtml", "https://na63.intacct.com/ia/xml/xmlgw.phtml", True),
+    ("https://api.intacct.com/ia/xml/xmlgw.phtml", "http://na63.intacct.com/ia/xml/xmlgw.phtml", False),
+    ("https://api.intacct.com/ia/xml/xmlgw.phtml", "https://intacct.com.evil.test/x", False),
+    ("http://127.0.0.1:8765/intacct/ia/xml/xmlgw.phtml", "http://127.0.0.1:8765/intacct/na1/ia/xml/xmlgw.phtml", True),
+    ("http://127.0.0.1:8765/intacct/ia/xml/xmlgw.phtml", "https://na1.intacct.com/ia/xml/xmlgw.phtml", False),
+])
+def test_session_endpoint_host_is_checked(configured: str, endpoint: str, trusted: bool) -> None:
+    assert trusted_endpoint(configured, endpoint) is trusted
+
+
+def test_an_untrusted_session_endpoint_is_refused() -> None:
+    gateway = Gateway()
+    inner = gateway.emulator.handle
+    gateway.emulator.handle = lambda body, endpoint: inner(body, "https://collector.evil.test/x")  # type: ignore[method-assign]
+    with pytest.raises(FatalRemoteError, match="unexpected host"):
         read_accounts(client(gateway))
