@@ -104,6 +104,9 @@ class SQLWarehouse:
     dialect: str = "sql"
     state_schema: str
     null_text: str = "'\\N'"  # the SQL literal for the two characters \N
+    primary_keys = True  # declare the key as PRIMARY KEY in ensure_table (key columns are NOT NULL anyway)
+    types: dict[str, str] = {}  # migo-sync type → column type; decimals use decimal_type
+    decimal_type = "DECIMAL(38, {scale})"
 
     def __init__(self, state_schema: str) -> None:
         self.state_schema = state_schema
@@ -127,10 +130,6 @@ class SQLWarehouse:
 
     def quote_part(self, part: str) -> str:
         raise NotImplementedError
-
-    primary_keys = True  # declare the key as PRIMARY KEY in ensure_table (key columns are NOT NULL anyway)
-    types: dict[str, str] = {}  # migo-sync type → column type; decimals use decimal_type
-    decimal_type = "DECIMAL(38, {scale})"
 
     def sql_type(self, type_: str, scale: int | None) -> str:
         if type_ == "decimal":
