@@ -18,11 +18,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from migo_sync.errors import ConfigError
+from migo_sync.errors import ConfigError, MigoSyncError
 from migo_sync.ledger.checks import Chart, Period
 from migo_sync.ledger.journal import JournalLayout, to_decimal
 from migo_sync.ledger.port import LedgerPort, as_ledger, load_chart
 from migo_sync.mapping.model import FieldSpec, Mapping
+from migo_sync.redact import redact
 from migo_sync.warehouse.base import Warehouse
 
 Status = Literal["match", "differs", "missing_in_ledger", "only_in_ledger"]
@@ -214,4 +215,10 @@ def reconcile_after_push(warehouse: Warehouse, adapter: Any, mapping: Mapping, *
     port = as_ledger(adapter)
     if port is None or mapping.direction != "push" or mapping.object != port.journal_object:
         return None
-    return reconcile(warehouse, mapping, port, periods=periods).as_dict()
+    try:
+        return reconcile(warehouse, mapping, port, periods=periods).as_dict()
+    except MigoSyncError as exc:  # the run is recorded all the same, as not reconciled
+        message = redact(str(exc))
+        return {"system": port.name, "mapping": mapping.name, "periods": list(periods or []), "ok": False,
+                "error": message, "compared": 0, "differences": [{"status": "error", "message": message}],
+                "rows": []}

@@ -11,7 +11,7 @@ import pytest
 from ledger.ledger_support import LAYOUT, MemoryLedger, journal_mapping, unit
 
 from migo_sync.config import Project, ProjectConfig, WarehouseConfig
-from migo_sync.errors import ConfigError
+from migo_sync.errors import ConfigError, UnreachableError
 from migo_sync.ledger import build_journal
 from migo_sync.ledger.journal import JournalLayout
 from migo_sync.ledger.reconcile import reconcile, reconcile_after_push
@@ -116,3 +116,13 @@ def test_empty_relation_compares_nothing(warehouse: Warehouse) -> None:
     warehouse.execute("DELETE FROM lending.journal_lines")
     report = reconcile(warehouse, journal_mapping(), MemoryLedger())
     assert report.ok and report.periods == [] and report.rows == []
+
+
+def test_after_push_reports_a_failed_reconciliation_as_data(warehouse: Warehouse) -> None:
+    class Down(MemoryLedger):
+        def read_balances(self, period: object) -> list[object]:  # type: ignore[override]
+            raise UnreachableError("memory: gave up after 8 attempts")
+
+    data = reconcile_after_push(warehouse, Down(), journal_mapping())
+    assert data is not None and data["ok"] is False and data["error"] == "memory: gave up after 8 attempts"
+    assert data["differences"] == [{"status": "error", "message": "memory: gave up after 8 attempts"}]
