@@ -41,9 +41,11 @@ class ZendeskAdapter(BaseAdapter):
     name = "zendesk"
     spec = SYSTEM
 
-    def __init__(self, context: AdapterContext) -> None:
+    def __init__(self, context: AdapterContext, *, transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(context)
         self.settings = ZendeskSettings.parse(context.settings)
+        self.transport = transport  # the network seam: tests pass an httpx.MockTransport
+        self.pacing = Pacing(self.settings.incremental_limit_per_minute, self.settings.slow_down_below)
         self._client: ZendeskClient | None = None
         self._http: httpx.Client | None = None
 
@@ -54,9 +56,9 @@ class ZendeskAdapter(BaseAdapter):
         """Built on first use: validating mappings needs no credentials."""
         if self._client is None:
             base_url = self._base_url()
-            pacing = Pacing(self.settings.incremental_limit_per_minute, self.settings.slow_down_below)
+            inner = self.transport or httpx.HTTPTransport(retries=0)
             self._http = self.context.http(base_url, classify=classify,
-                                           transport=PacedTransport(httpx.HTTPTransport(retries=0), pacing),
+                                           transport=PacedTransport(inner, self.pacing),
                                            **self._auth())
             self._client = ZendeskClient(self._http)
         return self._client

@@ -15,6 +15,7 @@ RecordInvalid (record-level reasons), 400 `TooManyValues` and other 4xx → Fata
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -30,6 +31,7 @@ from migo_sync.errors import AuthError, FatalRemoteError, OutcomeUnknownError
 from migo_sync.redact import redact
 
 SYSTEM = "zendesk"
+log = logging.getLogger("migo_sync.zendesk")
 MAX_BULK = 100  # users/organizations per bulk job, ids per show_many
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 IDEMPOTENT = {"idempotent": True}  # upserts keyed by external_id: a resend changes nothing more
@@ -69,6 +71,9 @@ class WindowLimiter:
                     self.in_flight += 1
                     return
                 wait = self.period - (now - self.done[0]) if self.done else 0.05
+                if wait >= 1:
+                    log.info("zendesk: %d incremental export requests in the last %.0f s (the limit); waiting %.0f s",
+                             self.limit, self.period, wait)
                 self._lock.release()
                 try:
                     self.sleep(max(wait, 0.0))
@@ -133,6 +138,7 @@ class PacedTransport(httpx.BaseTransport):
             if incremental:
                 self.pacing.incremental.release()
         self.pacing.observe(response.headers)
+        response.request = request  # httpx sets it only later; classify() names the request it failed
         return response
 
     def close(self) -> None:

@@ -163,6 +163,11 @@ class ZendeskEmulator(Emulator):
 
     def reset(self) -> None:
         opts = self.options = {**DEFAULTS, **self.options}
+        self._account_window: tuple[float, int] = (0.0, 0)
+        self._incremental: deque[float] = deque()
+        pristine = (self.seed, tuple(opts[k] for k in RESEED))
+        if getattr(self, "_pristine", None) == pristine:
+            return  # nothing changed since the last seeding: seeding again would give the same state
         self.records: dict[str, dict[int, dict[str, Any]]] = {r: {} for r in RESOURCES}
         self.blobs: dict[str, dict[int, bytes]] = {r: {} for r in RESOURCES}
         self.feeds = {r: Feed(int(opts["bulk_tickets"]) if r == "tickets" else 0) for r in RESOURCES}
@@ -172,8 +177,6 @@ class ZendeskEmulator(Emulator):
         self.user_by_ext: dict[str, int] = {}
         self.user_by_email: dict[str, int] = {}
         self.job_counter = 0
-        self._account_window: tuple[float, int] = (0.0, 0)
-        self._incremental: deque[float] = deque()
         orgs = seed.seed_organizations(self.rng, int(opts["organizations"]))
         users = seed.seed_users(self.rng, int(opts["users"]), int(opts["agents"]), [o["id"] for o in orgs],
                                 SANDBOX_EMAIL)
@@ -186,6 +189,7 @@ class ZendeskEmulator(Emulator):
                 self._store(resource, item, _epoch(item[stamp]))
         self.next_id = {"users": users[-1]["id"] + 1, "organizations": seed.ORG_ID_BASE + len(orgs) + 1000,
                         "tickets": first_ticket + len(tickets)}
+        self._pristine: tuple[Any, ...] | None = pristine
 
     def state(self) -> dict[str, Any]:
         return {
@@ -197,6 +201,7 @@ class ZendeskEmulator(Emulator):
         }
 
     def load(self, state: dict[str, Any]) -> None:
+        self._pristine = None
         self.records = {r: {int(i["id"]): i for i in state["records"][r]} for r in RESOURCES}
         self.blobs = {r: {rid: orjson.dumps(item) for rid, item in self.records[r].items()} for r in RESOURCES}
         self.user_by_ext, self.user_by_email = {}, {}
@@ -222,6 +227,7 @@ class ZendeskEmulator(Emulator):
 
     def _store(self, resource: str, item: dict[str, Any], ts: int) -> None:
         """Save a record and log the change (stamping its time) so the exports see it."""
+        self._pristine = None
         ts = self.feeds[resource].append(item["id"], ts)
         if resource == "tickets":
             item["generated_timestamp"] = ts
@@ -562,6 +568,7 @@ class ZendeskEmulator(Emulator):
         if active >= int(self.options["job_limit"]):
             raise ApiError(429, {"error": "TooManyJobs",
                                  "description": f"Number of allowed jobs: {self.options['job_limit']}"})
+        self._pristine = None
         self.job_counter += 1
         digest = hashlib.md5(f"{self.seed}:{self.job_counter}".encode(), usedforsecurity=False).hexdigest()
         job: dict[str, Any] = {"id": f"V3-{digest}", "kind": kind, "items": items, "total": len(items), "done": 0,
@@ -583,15 +590,16 @@ class ZendeskEmulator(Emulator):
         if job["done"] >= job["total"]:
             job.update(status="completed", finished=time.time(),
                        message=f"Completed at {seed.iso(time.time()).replace('T', ' ').replace('Z', ' +0000')}")
-        elif job["done"]:
+        else:
             noun = "User" if job["kind"] == "users_upsert" else "Organization"
             job.update(status="working", message=f"Updating {noun} #{job['done']}")
 
     def _poll(self, job: dict[str, Any]) -> None:
+        """Each poll moves a job on: queued → working (part done) → ... → completed."""
         if job["status"] in ("queued", "working"):
             job["polls"] += 1
             steps = max(1, int(self.options["job_polls_to_complete"]))
-            self._run(job, math.ceil(job["total"] * min(job["polls"], steps) / steps))
+            self._run(job, job["total"] if job["polls"] >= steps else job["total"] * job["polls"] // steps)
 
     def _age_jobs(self, now: float) -> None:
         """Jobs finish on their own after `job_seconds`; finished jobs expire after the retention."""

@@ -1,0 +1,165 @@
+"""Pulls straight through the adapter against the emulator: pages, cursors, deletes, custom fields."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from zendesk.zendesk_support import (
+    configure,
+    dump,
+    emulator_of,
+    make_adapter,
+    pull_mapping,
+    push_mapping,
+    user_unit,
+)
+
+from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
+from migo_sync.adapters.zendesk.seed import AMOUNT_FIELD, LOAN_ID_FIELD
+from migo_sync.errors import FatalRemoteError
+from migo_sync.sandbox.process import SandboxThread
+
+TICKET_FIELDS = [{"column": "id", "remote": "id", "type": "integer"},
+                 {"column": "loan_id", "remote": f"custom_fields.{LOAN_ID_FIELD}"},
+                 {"column": "amount", "remote": f"custom_fields.{AMOUNT_FIELD}", "type": "decimal", "scale": 2},
+                 {"column": "is_deleted", "remote": "deleted", "type": "boolean"}]
+
+
+def test_tickets_pull_one_batch_per_page_each_with_its_own_cursor(adapter: ZendeskAdapter,
+                                                                   zd: SandboxThread) -> None:
+    batches = list(adapter.read(pull_mapping(fields=TICKET_FIELDS), None))
+    assert [len(b.records) for b in batches] == [1000] * 5
+    assert len({b.state["after_cursor"] for b in batches if b.state}) == 5
+    dumped = {t["id"]: t for t in dump(zd)["tickets"]}
+    for record in (r for b in batches for r in b.records):
+        custom = {c["id"]: c["value"] for c in dumped[record["id"]]["custom_fields"]}
+        assert record[f"custom_fields.{LOAN_ID_FIELD}"] == custom[LOAN_ID_FIELD]
+        assert record[f"custom_fields.{AMOUNT_FIELD}"] == custom[AMOUNT_FIELD]
+        assert record["deleted"] is (dumped[record["id"]]["status"] == "deleted")
+    assert zd.stats()["zendesk"] == 5 + 1  # five pages (and the knob set by the fixture)
+
+
+def test_resuming_from_any_batch_state_yields_exactly_the_rest(adapter: ZendeskAdapter) -> None:
+    mapping = pull_mapping()
+    batches = list(adapter.read(mapping, None))
+    ids = [r["id"] for b in batches for r in b.records]
+    for k in (0, 2, 4):
+        rest = [r["id"] for b in adapter.read(mapping, batches[k].state) for r in b.records]
+        assert rest == ids[(k + 1) * 1000:]
+
+
+def test_deleted_delete_mode_yields_keys_instead_of_records(adapter: ZendeskAdapter, zd: SandboxThread) -> None:
+    batches = list(adapter.read(pull_mapping(deleted="delete"), None))
+    gone = [k for b in batches for k in b.deleted_keys]
+    deleted = {t["id"] for t in dump(zd)["tickets"] if t["status"] == "deleted"}
+    assert {k["id"] for k in gone} == deleted and gone[0] == {"id": gone[0]["id"]}
+    assert sum(len(b.records) for b in batches) == 5000 - len(deleted)
+    assert all(r["status"] != "deleted" and "deleted" not in r for b in batches for r in b.records)
+
+
+def test_users_keep_64_bit_ids_and_later_runs_see_only_changes(adapter: ZendeskAdapter, zd: SandboxThread) -> None:
+    mapping = pull_mapping("users")
+    batches = list(adapter.read(mapping, None))
+    users = [r for b in batches for r in b.records]
+    assert len(users) == 2013 and all(type(u["id"]) is int and u["id"] > 2**53 for u in users)
+    assert {u["id"] for u in users} == {u["id"] for u in dump(zd)["users"]}
+    results = adapter.write(push_mapping(), [user_unit(3, loan_status="default"), user_unit(900_001)])
+    assert all(r.ok for r in results)
+    later_batches = list(adapter.read(mapping, batches[-1].state))
+    later = [r for b in later_batches for r in b.records]
+    assert sorted(u["external_id"] for u in later) == ["C000003", "C900001"]
+    assert next(u for u in later if u["external_id"] == "C000003")["user_fields"]["loan_status"] == "default"
+    assert list(adapter.read(mapping, later_batches[-1].state)) == []
+
+
+def test_organizations_use_the_time_based_export(adapter: ZendeskAdapter) -> None:
+    mapping = pull_mapping("organizations")
+    [batch] = list(adapter.read(mapping, None))
+    assert len(batch.records) == 8 and batch.state is not None
+    again = [r["id"] for b in adapter.read(mapping, batch.state) for r in b.records]
+    assert again == [batch.records[-1]["id"]]  # inclusive: the boundary repeats, the MERGE absorbs it
+
+
+def test_read_ahead_stops_fetching_when_the_consumer_stops(adapter: ZendeskAdapter, zd: SandboxThread) -> None:
+    before = zd.stats()["zendesk"]
+    stream = adapter.read(pull_mapping(), None)
+    first = next(stream)
+    assert len(first.records) == 1000
+    stream.close()  # type: ignore[attr-defined]
+    assert not any(t.name == "zendesk-read-ahead" for t in threading.enumerate())
+    assert zd.stats()["zendesk"] - before <= 3  # the page handed over, one queued, one in flight at most
+
+
+def test_errors_on_the_read_ahead_thread_surface_in_the_caller(adapter: ZendeskAdapter) -> None:
+    with pytest.raises(FatalRemoteError, match="InvalidPaginationParameter"):
+        list(adapter.read(pull_mapping(), {"after_cursor": "bm90IGEgY3Vyc29y"}))
+
+
+def test_without_read_ahead_the_batches_are_the_same(zd: SandboxThread, tmp_path: Path) -> None:
+    plain = make_adapter(zd, tmp_path, read_ahead=False)
+    ahead = make_adapter(zd, tmp_path)
+    mapping = pull_mapping(fields=TICKET_FIELDS)
+    try:
+        assert [(b.records, b.state) for b in plain.read(mapping, None)] == \
+               [(b.records, b.state) for b in ahead.read(mapping, None)]
+    finally:
+        plain.close()
+        ahead.close()
+
+
+def test_the_client_side_limiter_keeps_under_the_emulators_export_limit(zd: SandboxThread, tmp_path: Path) -> None:
+    """Both limits at 3 per minute: a 5-page pull would meet 429s without the limiter. The limiter's
+    waits run on a fake clock; each one also lets the emulator's minute pass."""
+    configure(zd, incremental_limit_per_minute=3)
+    slow = make_adapter(zd, tmp_path, incremental_limit_per_minute=3)
+    clock = [time.monotonic()]
+    waits: list[float] = []
+
+    def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+        emulator_of(zd)._incremental.clear()
+
+    slow.pacing.incremental.clock = lambda: clock[0]
+    slow.pacing.incremental.sleep = fake_sleep
+    before = zd.stats()["zendesk"]
+    try:
+        batches = list(slow.read(pull_mapping(), None))
+    finally:
+        slow.close()
+    assert sum(len(b.records) for b in batches) == 5000
+    assert zd.stats()["zendesk"] - before == 5  # no 429 was met: not one request was repeated
+    assert len(waits) == 1 and 55 < waits[0] <= 60
+
+
+def test_describe_adds_the_accounts_custom_fields(adapter: ZendeskAdapter) -> None:
+    tickets = adapter.describe(pull_mapping())
+    names = {f.name for f in tickets.fields}
+    assert f"custom_fields.{LOAN_ID_FIELD}" in names and "custom_fields.360000000001" not in names
+    assert not tickets.dynamic_fields
+    users = adapter.describe(push_mapping())
+    assert {"user_fields.loan_status", "user_fields.credit_tier", "user_fields.recovery_offer"} <= {
+        f.name for f in users.fields}
+
+
+def test_validate_reports_every_problem(adapter: ZendeskAdapter) -> None:
+    bad_pull = pull_mapping(fields=[{"column": "id", "remote": "id", "type": "integer"},
+                                    {"column": "subj", "remote": "subjct"},
+                                    {"column": "loan", "remote": "custom_fields.loan_id"}],
+                            deleted="purge", start_time="yesterday", page=3)
+    problems = dict(adapter.validate(bad_pull))
+    assert "did you mean 'subject'" in problems["fields[1].remote"]
+    assert "named by id" in problems["fields[2].remote"]
+    assert {"options.deleted", "options.start_time", "options.page"} <= set(problems)
+    push = push_mapping().model_copy(update={"fields": [f for f in push_mapping().fields
+                                                        if f.remote != "external_id"]})
+    push_problems = dict(adapter.validate(push))
+    assert "external_id" in push_problems["fields"]
+    readonly = push_mapping().model_copy(update={"fields": [*push_mapping().fields,
+                                                            push_mapping().fields[0].model_copy(
+                                                                update={"column": "x", "remote": "created_at"})]})
+    assert "read-only" in dict(adapter.validate(readonly))["fields[6].remote"]
+    assert adapter.validate(pull_mapping(fields=TICKET_FIELDS, start_time="2026-01-01", deleted="flag")) == []
