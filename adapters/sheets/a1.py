@@ -166,7 +166,7 @@ def parse_range(text: str) -> GridRange:
         try:
             start_row, start_col, end_row, end_col = parse_cells(cells, text)
         except A1Error:
-            if not cells:
+            if not cells or ":" in cells:  # 'A1:ZZZZ9' is a bad range, not a tab (quote such a title)
                 raise
             return GridRange(cells)  # a bare sheet title
         return GridRange(None, start_row, start_col, end_row, end_col)

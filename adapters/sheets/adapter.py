@@ -431,6 +431,11 @@ def _converter(field_type: FieldType) -> Any:
             return Decimal(repr(value))  # the shortest text of the double: what the sheet shows
         if isinstance(value, int) and not isinstance(value, bool):
             return Decimal(value)
+        if isinstance(value, str) and value.strip():
+            try:  # a value pushed as exact text (too precise for a double) comes back as text
+                return Decimal(value.strip())
+            except ArithmeticError:
+                return value
         return plain(value)
 
     return {FieldType.date: as_date, FieldType.timestamp: as_timestamp,

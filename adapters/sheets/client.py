@@ -7,9 +7,9 @@ Every call returns the decoded JSON body or raises from the one error tree:
     400 and the rest     → FatalRemoteError  (carries Google's own message)
     429 / 5xx            → handled by the HTTP layer (retried, then UnreachableError)
 
-Writes that land on fixed ranges (values update/batchUpdate/clear/batchClear) are idempotent by
-construction and are marked so, letting the HTTP layer resend them after a lost answer; append
-and the structure batchUpdate (addSheet) are not.
+Writes that land on fixed ranges (values update/batchUpdate/clear/batchClear, a grid resize) are
+idempotent by construction and are marked so, letting the HTTP layer resend them after a lost
+answer; append and addSheet are not.
 """
 
 from __future__ import annotations
@@ -58,9 +58,14 @@ class SheetsClient:
         return self._json(self.http.post("/v4/spreadsheets", content=orjson.dumps(body), headers=JSON), title)
 
     def structure(self, spreadsheet_id: str, requests: list[dict[str, Any]]) -> dict[str, Any]:
-        """The spreadsheet `:batchUpdate` (addSheet, updateSheetProperties, ...), applied atomically."""
+        """The spreadsheet `:batchUpdate` (addSheet, updateSheetProperties, ...), applied atomically.
+
+        Only a batch of updateSheetProperties (absolute sizes and titles) may be resent safely.
+        """
         body = orjson.dumps({"requests": requests, "includeSpreadsheetInResponse": False})
-        response = self.http.post(f"{self._base(spreadsheet_id)}:batchUpdate", content=body, headers=JSON)
+        resendable = all(set(r) == {"updateSheetProperties"} for r in requests)
+        response = self.http.post(f"{self._base(spreadsheet_id)}:batchUpdate", content=body, headers=JSON,
+                                  extensions=IDEMPOTENT if resendable else {})
         return self._json(response, spreadsheet_id)
 
     # --- values: reads -------------------------------------------------------------------------
