@@ -101,30 +101,15 @@ class WorkdayClient:
             return SubmitResult(fault=exc.fault)
         return SubmitResult(ids=reference_ids(getattr(response, "Accounting_Journal_Reference", None)))
 
-    def journals_message(self, data: dict[str, Any], *, add_only: bool = True) -> etree._Element:
-        """The Submit_Accounting_Journal envelope zeep would send (golden tests, no network)."""
-        message: etree._Element = self.zeep.create_message(self.service, "Submit_Accounting_Journal",
-                                                           Accounting_Journal_Data=data, Add_Only=add_only,
-                                                           version=self.version)
-        return message
+    def message(self, operation: str, **kwargs: Any) -> etree._Element:
+        """The envelope zeep would send for `operation`, UsernameToken included (golden tests)."""
+        envelope: etree._Element = self.zeep.create_message(self.service, operation, version=self.version, **kwargs)
+        return envelope
 
-    def get_journals(self, *, page: int, count: int, accounting_from: date | None = None,
-                     accounting_to: date | None = None, updated_from: datetime | None = None,
-                     updated_to: datetime | None = None, as_of: datetime | None = None,
-                     company: str | None = None) -> JournalPage:
-        """One page of Get_Journals. `as_of` (As_Of_Entry_DateTime) pins the result set so that
-        pages stay stable while the run walks them."""
-        criteria: dict[str, Any] = {
-            "Organization_Reference": [ref(company, "Company_Reference_ID")] if company else None,
-            "Accounting_From_Date": accounting_from, "Accounting_To_Date": accounting_to,
-            "Updated_From_Date": updated_from, "Updated_To_Date": updated_to,
-        }
-        criteria = {k: v for k, v in criteria.items() if v is not None}
-        response_filter = {"As_Of_Entry_DateTime": as_of, "Page": page, "Count": count}
+    def get_journals(self, **criteria: Any) -> JournalPage:
+        """One page of Get_Journals (`journals_query` names the criteria)."""
         with self.zeep.settings(raw_response=True):
-            raw = self._call("Get_Journals", Request_Criteria=criteria or None,
-                             Response_Filter={k: v for k, v in response_filter.items() if v is not None},
-                             Response_Group={"Include_Reference": True})
+            raw = self._call("Get_Journals", **journals_query(**criteria))
         return parse_journals_page(raw.content)
 
     def iter_journals(self, *, count: int, start_page: int = 1, **criteria: Any) -> Iterator[JournalPage]:
@@ -192,6 +177,23 @@ class WorkdayClient:
                                     "Start": period.Period_Start_Date, "End": period.Period_End_Date,
                                     "Status": next(iter(reference_ids(period.Period_Status_Reference).values()), None)})
         return periods
+
+
+def journals_query(*, page: int, count: int, accounting_from: date | None = None,
+                   accounting_to: date | None = None, updated_from: datetime | None = None,
+                   updated_to: datetime | None = None, as_of: datetime | None = None,
+                   company: str | None = None) -> dict[str, Any]:
+    """Get_Journals arguments. `as_of` (As_Of_Entry_DateTime) pins the result set so that pages
+    stay stable while a run walks them; Count is at most 999."""
+    criteria: dict[str, Any] = {
+        "Organization_Reference": [ref(company, "Company_Reference_ID")] if company else None,
+        "Accounting_From_Date": accounting_from, "Accounting_To_Date": accounting_to,
+        "Updated_From_Date": updated_from, "Updated_To_Date": updated_to,
+    }
+    response_filter = {"As_Of_Entry_DateTime": as_of, "Page": page, "Count": count}
+    return {"Request_Criteria": {k: v for k, v in criteria.items() if v is not None} or None,
+            "Response_Filter": {k: v for k, v in response_filter.items() if v is not None},
+            "Response_Group": {"Include_Reference": True}}
 
 
 def _items(response: Any, name: str) -> list[Any]:

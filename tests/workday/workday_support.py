@@ -1,0 +1,159 @@
+"""Helpers for the Workday tests: projects, mappings, journals as push units, raw SOAP calls."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from lxml import etree
+
+from migo_sync.adapter import PushUnit, idempotency_key
+from migo_sync.adapters.workday.emulator import WorkdayEmulator
+from migo_sync.adapters.workday.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, credentials
+from migo_sync.config import Project
+from migo_sync.demo.dataset import Sizes, seed
+from migo_sync.mapping.model import Mapping
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.warehouse import open_warehouse
+
+REPO = Path(__file__).resolve().parents[2]
+SIZES = Sizes(customers=200, loans=300)
+PUSH = "workday_journals_push"
+WD = "urn:com.workday/bsvc"
+ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+
+
+def emulator_of(handle: SandboxThread) -> WorkdayEmulator:
+    emulator = handle.sandbox.emulators["workday"]
+    assert isinstance(emulator, WorkdayEmulator)
+    return emulator
+
+
+def sandbox_environ(handle: SandboxThread, tmp_path: Path) -> dict[str, str]:
+    return {**handle.env, **credentials(tmp_path), "MIGO_SYNC_NO_KEYRING": "1"}
+
+
+def make_project(root: Path, env: dict[str, str], settings: str = "") -> Project:
+    """A project with the shipped Workday mappings and a small seeded lending dataset."""
+    (root / "mappings").mkdir(parents=True)
+    for path in (REPO / "mappings").glob("workday_*.yaml"):
+        shutil.copy(path, root / "mappings" / path.name)
+    (root / "migo-sync.toml").write_text(
+        '[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n\n[systems.workday]\n' + settings)
+    project = Project.load(root)
+    project.environ = env
+    warehouse = open_warehouse(project)
+    try:
+        seed(warehouse, sizes=SIZES)
+    finally:
+        warehouse.close()
+    return project
+
+
+def journal_ids(project: Project) -> list[str]:
+    warehouse = open_warehouse(project)
+    try:
+        return [r[0] for r in warehouse.query("SELECT DISTINCT journal_id FROM lending.journal_lines ORDER BY 1")]
+    finally:
+        warehouse.close()
+
+
+def posted(handle: SandboxThread) -> Counter[str]:
+    """How many journals the tenant holds per External_Reference_ID (the warehouse journal id)."""
+    return Counter(j["external_reference"] for j in handle.dump("workday")["journals"])
+
+
+def shipped(name: str) -> Mapping:
+    from migo_sync.mapping.loader import load_mappings
+
+    [loaded] = [m for m in load_mappings([REPO / "mappings"]) if m.mapping.name == name]
+    return loaded.mapping
+
+
+def push_mapping(**options: Any) -> Mapping:
+    return shipped(PUSH).model_copy(update={"options": options})
+
+
+def split_mapping() -> Mapping:
+    """The journal push with Workday's two amount columns instead of the signed Amount."""
+    data = shipped(PUSH).model_dump(exclude={"source_file"})
+    data["fields"] = [f for f in data["fields"] if f["remote"] != "Amount"] + [
+        {"column": "debit", "remote": "Debit_Amount", "type": "decimal"},
+        {"column": "credit", "remote": "Credit_Amount", "type": "decimal"}]
+    return Mapping.model_validate(data)
+
+
+def line(account: str, amount: str, *, day: date = date(2026, 10, 14), cost_center: str | None = "OPS",
+         region: str | None = "NBO", memo: str = "memo", key: str = "JE-1", **extra: Any) -> dict[str, Any]:
+    record = {"Company_Reference_ID": "MIGO_KE", "Accounting_Date": day, "Journal_Entry_Memo": f"journal {key}",
+              "External_Reference_ID": key, "Ledger_Account_ID": account, "Amount": Decimal(amount),
+              "Cost_Center_Reference_ID": cost_center, "Region_Reference_ID": region, "Memo": memo}
+    return {**record, **extra}
+
+
+def journal(key: str, lines: list[tuple[str, str]], *, day: date = date(2026, 10, 14), mapping: str = PUSH,
+            **extra: Any) -> PushUnit:
+    records = [line(account, amount, day=day, key=key, Line_Order=str(n), **extra)
+               for n, (account, amount) in enumerate(lines, start=1)]
+    return PushUnit(key=key, idempotency_key=idempotency_key(mapping, key), records=records,
+                    row_keys=[f"{key}\x1f{n}" for n in range(1, len(lines) + 1)])
+
+
+def balanced(key: str, amount: str = "100.00", day: date = date(2026, 10, 14)) -> PushUnit:
+    return journal(key, [("1100", amount), ("1000", f"-{amount}")], day=day)
+
+
+# -- raw SOAP, for the emulator's own tests ---------------------------------------------------------
+
+def envelope(body: str, *, username: str | None = None, password: str | None = None, header: bool = True) -> bytes:
+    user = username if username is not None else f"{SANDBOX_USER}@migo_sandbox"
+    secret = password if password is not None else SANDBOX_PASSWORD
+    security = (f'<env:Header><wsse:Security xmlns:wsse="{WSSE}"><wsse:UsernameToken>'
+                f"<wsse:Username>{user}</wsse:Username>"
+                f'<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">'
+                f"{secret}</wsse:Password></wsse:UsernameToken></wsse:Security></env:Header>") if header else ""
+    return (f'<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="{ENV}" xmlns:wd="{WD}">'
+            f"{security}<env:Body>{body}</env:Body></env:Envelope>").encode()
+
+
+def submit_body(journal_id: str, lines: str, *, day: str = "2026-10-14", add_only: bool = True,
+                company: str = "MIGO_KE") -> str:
+    return (f'<wd:Submit_Accounting_Journal_Request wd:Add_Only="{str(add_only).lower()}" wd:version="v45.0">'
+            f"<wd:Accounting_Journal_Data><wd:Accounting_Journal_ID>{journal_id}</wd:Accounting_Journal_ID>"
+            f'<wd:Submit>true</wd:Submit><wd:Company_Reference><wd:ID wd:type="Company_Reference_ID">{company}'
+            f'</wd:ID></wd:Company_Reference><wd:Ledger_Type_Reference><wd:ID wd:type="Ledger_Type_ID">Actuals'
+            f"</wd:ID></wd:Ledger_Type_Reference><wd:Accounting_Date>{day}</wd:Accounting_Date>{lines}"
+            "</wd:Accounting_Journal_Data></wd:Submit_Accounting_Journal_Request>")
+
+
+def line_xml(account: str, *, debit: str | None = None, credit: str | None = None, cost_center: str = "OPS") -> str:
+    amounts = (f"<wd:Debit_Amount>{debit}</wd:Debit_Amount>" if debit is not None else "") + (
+        f"<wd:Credit_Amount>{credit}</wd:Credit_Amount>" if credit is not None else "")
+    return ("<wd:Journal_Entry_Line_Replacement_Data><wd:Ledger_Account_Reference>"
+            f'<wd:ID wd:type="Ledger_Account_ID" wd:parent_id="Standard" wd:parent_type="Account_Set_ID">{account}'
+            f"</wd:ID></wd:Ledger_Account_Reference>{amounts}<wd:Worktags_Reference>"
+            f'<wd:ID wd:type="Cost_Center_Reference_ID">{cost_center}</wd:ID></wd:Worktags_Reference>'
+            "</wd:Journal_Entry_Line_Replacement_Data>")
+
+
+def post(handle: SandboxThread, body: bytes, path: str | None = None) -> httpx.Response:
+    url = path or handle.env["MIGO_SYNC_WORKDAY_URL"]
+    return httpx.post(url, content=body, headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+                      timeout=30)
+
+
+def fault_of(response: httpx.Response) -> dict[str, Any]:
+    """faultcode, faultstring and the Validation_Error messages/xpaths of a fault answer."""
+    root = etree.fromstring(response.content)
+    fault = root.find(f"{{{ENV}}}Body/{{{ENV}}}Fault")
+    assert fault is not None, response.text
+    return {"code": fault.findtext("faultcode"), "string": fault.findtext("faultstring"),
+            "messages": [e.findtext(f"{{{WD}}}Message") for e in fault.iter(f"{{{WD}}}Validation_Error")],
+            "xpaths": [e.findtext(f"{{{WD}}}Xpath") for e in fault.iter(f"{{{WD}}}Validation_Error")],
+            "processing": fault.findtext(f"detail/{{{WD}}}Processing_Fault/{{{WD}}}Detail_Message")}
