@@ -95,10 +95,21 @@ def push(env: dict[str, str]) -> dict[str, float]:
             "rerun_seconds": rerun_seconds, "rerun_requests": REQUEST_STATS.get("intacct") - before}
 
 
-def pull(env: dict[str, str]) -> dict[str, float]:
-    """In a child process: stream every GLENTRY line, keep nothing."""
+def own_peak_rss_mb() -> float:
+    """This process image's own peak RSS (VmHWM). getrusage's ru_maxrss would not do in a child:
+    Linux carries the parent's high-water mark across fork and exec."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     from common import peak_rss_mb
 
+    return peak_rss_mb()
+
+
+def pull(env: dict[str, str]) -> dict[str, float]:
+    """In a child process: stream every GLENTRY line, keep nothing."""
     from migo_sync.http import REQUEST_STATS
     from migo_sync.mapping.model import Mapping
 
@@ -118,7 +129,7 @@ def pull(env: dict[str, str]) -> dict[str, float]:
     seconds = time.perf_counter() - started
     adapter.close()
     return {"rows": rows, "seconds": seconds, "requests": REQUEST_STATS.get("intacct"),
-            "minimum": 1 + math.ceil(rows / 1000), "peak_rss_mb": peak_rss_mb(), "checksum": float(total)}
+            "minimum": 1 + math.ceil(rows / 1000), "peak_rss_mb": own_peak_rss_mb(), "checksum": float(total)}
 
 
 def pull_in_child(env: dict[str, str], admin: httpx.Client, size: int) -> dict[str, float]:
