@@ -135,14 +135,20 @@ class SheetsAdapter(BaseAdapter):
         return problems
 
     def describe(self, mapping: Mapping) -> RemoteObject:
-        """The live header of the mapped range as the object's fields."""
+        """Pull: the live header of the mapped range as the object's fields (network).
+
+        Push: no request at all. The header is what the push writes, so the mapping's own remote
+        names are the fields; and the engine describes every push before diffing, so a rerun with
+        nothing changed must not touch the network.
+        """
         base = super().describe(mapping)
+        if mapping.direction == "push":
+            fields = tuple(RemoteField(f.remote) for f in mapping.fields)
+            return RemoteObject(base.name, base.directions, base.modes, base.unit, fields, True, base.description)
         options = tab_options(mapping.options, mapping.label)
         meta = self.client.spreadsheet(options.spreadsheet_id)
         props = _tab_properties(meta, options.tab)
         if props is None:
-            if mapping.direction == "push" and options.create_tab:
-                return RemoteObject(base.name, base.directions, base.modes, base.unit, (), True, base.description)
             raise _missing_tab(options, meta)
         header, _ = self._read_header(options, props)
         fields = tuple(RemoteField(name) for name in header if name)

@@ -300,7 +300,10 @@ def test_describe_returns_the_live_header(adapter: SheetsAdapter) -> None:
     described = adapter.describe(mapping("pull"))
     assert [f.name for f in described.fields] == ["Currency", "Rate to KES", "Effective Date", "Source"]
     assert described.unit == "object" and described.dynamic_fields
-    assert adapter.describe(mapping("push", sheet="Not yet there")).fields == ()
+    before = REQUEST_STATS.get("sheets")
+    pushed = adapter.describe(mapping("push", sheet="Not yet there"))
+    assert [f.name for f in pushed.fields] == ["Loan ID", "Outstanding", "Due", "Note"]
+    assert REQUEST_STATS.get("sheets") == before                    # a push is described offline
 
 
 INVALID = [

@@ -1,0 +1,162 @@
+"""The shipped Sheets mappings through the real engine: DuckDB warehouse, emulator over loopback.
+
+Push the collections list, rerun (nothing sent), change a row (the tab is rewritten), remove
+rows (the old extent is cleared), faults (the same final tab); pull FX rates and manual
+adjustments into typed tables, mirror deletions.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from helpers.projects import make_project
+
+from migo_sync.adapters.sheets.client import SheetsClient
+from migo_sync.config import Project
+from migo_sync.engine.result import MappingResult
+from migo_sync.engine.runner import RunOptions, run
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.warehouse import open_warehouse
+
+SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
+HEADER = ["Priority", "Days Past Due", "Loan ID", "Customer ID", "Customer", "Phone", "Outstanding (KES)", "Agent",
+          "Next Action"]
+SCHEMA = pa.schema([("loan_id", pa.string()), ("customer_id", pa.string()), ("full_name", pa.string()),
+                    ("phone", pa.string()), ("days_past_due", pa.int32()), ("outstanding", pa.decimal128(18, 2)),
+                    ("assigned_agent", pa.string()), ("next_action", pa.string()), ("priority", pa.int32())])
+
+
+def collections(count: int) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(1, count + 1):
+        dpd = (i * 37) % 120 + 1
+        rows.append({"loan_id": f"L{i:07d}", "customer_id": f"C{i:06d}", "full_name": f"Customer {i}",
+                     "phone": f"+2547{10_000_000 + i}", "days_past_due": dpd,
+                     "outstanding": Decimal(f"{(i * 7919) % 90_000}.{i % 100:02d}"),
+                     "assigned_agent": "A. Wekesa", "next_action": "call",
+                     "priority": 1 if dpd > 60 else (2 if dpd > 14 else 3)})
+    rows[4]["full_name"] = '=HYPERLINK("https://evil.example/?x=1","Pay here")'
+    return rows
+
+
+@pytest.fixture
+def project(sheets_env: dict[str, str], tmp_path: Path) -> Iterator[Project]:
+    root = make_project(tmp_path / "project")
+    for mapping in SHIPPED.glob("sheets_*.yaml"):
+        shutil.copy(mapping, root / "mappings" / mapping.name)
+    loaded = Project.load(root)
+    loaded.environ = dict(sheets_env)
+    sql(loaded, "CREATE SCHEMA IF NOT EXISTS lending")
+    warehouse = open_warehouse(loaded)
+    try:
+        warehouse.load_arrow("lending.collections", pa.Table.from_pylist(collections(300), schema=SCHEMA))
+    finally:
+        warehouse.close()
+    yield loaded
+
+
+def sync(project: Project, *names: str) -> dict[str, MappingResult]:
+    report = run(project, RunOptions(names=list(names)))
+    return {r.name: r for r in report.results}
+
+
+def sql(project: Project, statement: str) -> list[tuple[Any, ...]]:
+    warehouse = open_warehouse(project)
+    try:
+        return warehouse.query(statement)
+    finally:
+        warehouse.close()
+
+
+def tab_rows(sandbox: SandboxThread) -> list[list[Any]]:
+    rows: list[list[Any]] = sandbox.dump("sheets")["spreadsheets"]["migo-collections"]["tabs"]["Collections"]["rows"]
+    return rows
+
+
+def test_collections_push_rerun_change_and_shrink(project: Project, sheets_sandbox: SandboxThread) -> None:
+    first = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert (first.status, first.rows_written, first.rows_rejected) == ("ok", 300, 0), first.error
+    assert first.requests == 4          # token, metadata, clear, one values:batchUpdate (well under 2 MB)
+    rows = tab_rows(sheets_sandbox)
+    assert rows[0] == HEADER and len(rows) == 301
+    order = [(r[0], -r[1], r[2]) for r in rows[1:]]
+    assert order == sorted(order)       # Priority, Days Past Due desc, Loan ID
+    by_loan = {r[2]: r for r in rows[1:]}
+    assert by_loan["L0000005"][4] == '=HYPERLINK("https://evil.example/?x=1","Pay here")'  # text, not a formula
+    expected = {r["loan_id"]: r["outstanding"] for r in collections(300)}
+    assert all(Decimal(repr(r[6])) == expected[r[2]] for r in rows[1:])
+
+    again = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert (again.status, again.rows_changed, again.rows_written, again.requests) == ("ok", 0, 0, 0)
+
+    sql(project, "UPDATE lending.collections SET outstanding = 1234.56 WHERE loan_id = 'L0000042'")
+    changed = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert (changed.rows_changed, changed.rows_written) == (1, 300)   # the tab is one unit: rewritten whole
+    assert {r[2]: r for r in tab_rows(sheets_sandbox)[1:]}["L0000042"][6] == 1234.56
+
+    sql(project, "DELETE FROM lending.collections WHERE loan_id > 'L0000100'")
+    shrunk = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert shrunk.status == "ok", shrunk.error
+    rows = tab_rows(sheets_sandbox)
+    assert len(rows) == 101 and {r[2] for r in rows[1:]} == {f"L{i:07d}" for i in range(1, 101)}
+
+    sql(project, "DELETE FROM lending.collections")
+    emptied = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert emptied.status == "ok", emptied.error
+    assert tab_rows(sheets_sandbox) == [HEADER]
+
+
+def test_collections_push_under_faults_lands_the_same_tab(project: Project, sheets_sandbox: SandboxThread) -> None:
+    sync(project, "sheets_collections_push")
+    clean = tab_rows(sheets_sandbox)
+    sheets_sandbox.reset()
+    sql(project, "DELETE FROM migo_sync.sent")
+    project.config.systems["sheets"] = {"max_request_bytes": 4096, "rate_limit": 0}  # ~12 writes: more to fail
+    sheets_sandbox.faults(rate=0.3, kinds=["429", "500", "503", "drop", "drop_after"], seed=5)
+    result = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    injected = sheets_sandbox.faults()["injected"]
+    sheets_sandbox.faults(rate=0.0)
+    assert result.status == "ok", result.error
+    assert sum(injected.values()) >= 2
+    assert tab_rows(sheets_sandbox) == clean
+    assert sync(project, "sheets_collections_push")["sheets_collections_push"].requests == 0
+
+
+def test_finance_pulls_land_typed_tables(project: Project, client: SheetsClient) -> None:
+    results = sync(project, "sheets_fx_rates_pull", "sheets_manual_adjustments_pull")
+    fx, adjustments = results["sheets_fx_rates_pull"], results["sheets_manual_adjustments_pull"]
+    assert (fx.status, fx.rows_read, fx.rows_written) == ("ok", 20, 20), fx.error
+    assert (adjustments.status, adjustments.rows_read, adjustments.rows_written) == ("ok", 30, 30), adjustments.error
+    types = dict(sql(project, "SELECT column_name, data_type FROM information_schema.columns "
+                              "WHERE table_schema = 'finance' AND table_name = 'fx_rates'"))
+    assert types == {"currency": "VARCHAR", "rate_to_kes": "DECIMAL(38,6)", "effective_date": "DATE",
+                     "source": "VARCHAR"}
+    sheet = client.get("migo-finance-manual", "'FX Rates'!A2:D21")["values"]
+    table = {(c, d.isoformat()): r for c, r, d in
+             sql(project, "SELECT currency, rate_to_kes, effective_date FROM finance.fx_rates")}
+    assert len(table) == 20
+    assert table[(sheet[0][0], "2026-07-01")] == Decimal(repr(sheet[0][1])).quantize(Decimal("0.000001"))
+    total = sql(project, "SELECT SUM(amount), MIN(adjustment_date), COUNT(DISTINCT account_no) "
+                         "FROM finance.manual_adjustments")[0]
+    sheet_total = sum(Decimal(repr(r[3])) for r in
+                      client.get("migo-finance-manual", "'Manual Adjustments'!A2:G31")["values"])
+    assert total[0] == sheet_total                                  # every cent
+    assert str(total[1]) >= "2026-10-01"
+    accounts = {r[0] for r in sql(project, "SELECT account_no FROM finance.manual_adjustments")}
+    assert accounts <= {"1000", "1100", "1150", "1190", "2000", "3000", "4000", "4100", "5000", "6000"}
+
+    rerun = sync(project, "sheets_fx_rates_pull")["sheets_fx_rates_pull"]
+    assert (rerun.status, rerun.rows_changed) == ("ok", 0)
+
+    client.clear("migo-finance-manual", "'FX Rates'!A21:D21")      # a rate removed from the sheet
+    client.update("migo-finance-manual", "'FX Rates'!A2", [["usd "]])  # and one retyped by hand
+    mirrored = sync(project, "sheets_fx_rates_pull")["sheets_fx_rates_pull"]
+    assert mirrored.status == "ok", mirrored.error
+    assert sql(project, "SELECT COUNT(*) FROM finance.fx_rates")[0][0] == 19
+    assert sql(project, "SELECT COUNT(*) FROM finance.fx_rates WHERE currency = 'USD'")[0][0] == 4
