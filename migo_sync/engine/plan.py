@@ -95,22 +95,45 @@ def _literal(value: object) -> str:
 
 def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: Unit, *,
               full: bool = False) -> PushPlan:
-    """Build the temp tables of a push and count what it will do. Reads only; sends nothing."""
+    """Build the temp tables of a push and count what it will do. Reads only; sends nothing.
+
+    The snapshot is narrow (key, hash, unit) so an unchanged rerun costs one hashing scan; only
+    the rows to send are read again, wide, joined back by key.
+    """
     q = warehouse.quote
     name = mapping.name
     snap = temp_name(name, "snap")
     send = temp_name(name, "send")
     columns = list(dict.fromkeys([*mapping.key, *mapping.group_by, *mapping.columns]))
     hashed = list(dict.fromkeys([*mapping.key, *mapping.columns]))
-    select_cols = ", ".join(f"s.{q(c)}" for c in columns)
+    source = source_sql(mapping)
+    key_expr = warehouse.key_sql(mapping.key, alias="s")
     warehouse.execute(f"DROP TABLE IF EXISTS {snap}")
     warehouse.execute(
-        f"CREATE TEMPORARY TABLE {snap} AS SELECT {select_cols}, "
-        f"{warehouse.key_sql(mapping.key, alias='s')} AS migo_row_key, "
+        f"CREATE TEMPORARY TABLE {snap} AS SELECT {key_expr} AS migo_row_key, "
         f"{warehouse.row_hash_sql(hashed, alias='s')} AS migo_row_hash, "
-        f"{unit_sql(warehouse, mapping, unit)} AS migo_unit_key, "
-        f"CAST(NULL AS VARCHAR) AS migo_invalid "
-        f"FROM {source_sql(mapping)} s"
+        f"{unit_sql(warehouse, mapping, unit)} AS migo_unit_key FROM {source} s"
+    )
+    led = ledger_table
+    sent_hash = "CAST(NULL AS VARCHAR)" if full else "l.sent_hash"
+    changed_rows = (f"SELECT s.migo_row_key, s.migo_unit_key, CASE WHEN {sent_hash} IS NULL THEN 'new' ELSE 'changed' END AS migo_change "
+                    f"FROM {snap} s LEFT JOIN {led} l ON l.mapping = '{name}' AND l.row_key = s.migo_row_key "
+                    f"WHERE {sent_hash} IS NULL OR {sent_hash} <> s.migo_row_hash")
+    deleted_rows = (f"SELECT l.row_key, l.unit_key FROM {led} l WHERE l.mapping = '{name}' AND l.sent_hash IS NOT NULL "
+                    f"AND NOT EXISTS (SELECT 1 FROM {snap} s WHERE s.migo_row_key = l.row_key)")
+    if unit == "row":
+        chosen = f"SELECT c.*, s.migo_row_hash FROM ({changed_rows}) c JOIN {snap} s ON s.migo_row_key = c.migo_row_key"
+    else:
+        chosen = (f"SELECT s.migo_row_key, s.migo_unit_key, COALESCE(c.migo_change, 'unchanged') AS migo_change, "
+                  f"s.migo_row_hash FROM {snap} s LEFT JOIN ({changed_rows}) c ON c.migo_row_key = s.migo_row_key "
+                  f"WHERE s.migo_unit_key IN (SELECT migo_unit_key FROM ({changed_rows}) x "
+                  f"UNION SELECT unit_key FROM ({deleted_rows}) y)")
+    select_cols = ", ".join(f"s.{q(c)}" for c in columns)
+    warehouse.execute(f"DROP TABLE IF EXISTS {send}")
+    warehouse.execute(
+        f"CREATE TEMPORARY TABLE {send} AS SELECT {select_cols}, k.migo_row_key, k.migo_row_hash, k.migo_unit_key, "
+        f"k.migo_change, CAST(NULL AS VARCHAR) AS migo_invalid FROM {source} s "
+        f"JOIN ({chosen}) k ON {key_expr} = k.migo_row_key"
     )
     # Mapping checks, plus the key's own uniqueness: failing rows are marked, never sent.
     key_cols = ", ".join(q(c) for c in mapping.key)
@@ -119,40 +142,17 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     conditions += [check_sql(warehouse, c) for c in mapping.checks]
     for condition, reason in conditions:
         warehouse.execute(
-            f"UPDATE {snap} SET migo_invalid = ? WHERE migo_invalid IS NULL AND ({condition.format(snapshot=snap)})",
+            f"UPDATE {send} SET migo_invalid = ? WHERE migo_invalid IS NULL AND ({condition.format(snapshot=source)})",
             [reason],
         )
-    led = ledger_table
-    sent_hash = "CAST(NULL AS VARCHAR)" if full else "l.sent_hash"
-    changed_rows = (f"SELECT s.migo_row_key, s.migo_unit_key, CASE WHEN {sent_hash} IS NULL THEN 'new' ELSE 'changed' END AS migo_change "
-                    f"FROM {snap} s LEFT JOIN {led} l ON l.mapping = '{name}' AND l.row_key = s.migo_row_key "
-                    f"WHERE {sent_hash} IS NULL OR {sent_hash} <> s.migo_row_hash")
-    deleted_rows = (f"SELECT l.row_key, l.unit_key FROM {led} l WHERE l.mapping = '{name}' AND l.sent_hash IS NOT NULL "
-                    f"AND NOT EXISTS (SELECT 1 FROM {snap} s WHERE s.migo_row_key = l.row_key)")
-    warehouse.execute(f"DROP TABLE IF EXISTS {send}")
-    if unit == "row":
-        warehouse.execute(
-            f"CREATE TEMPORARY TABLE {send} AS SELECT s.*, c.migo_change FROM {snap} s "
-            f"JOIN ({changed_rows}) c ON c.migo_row_key = s.migo_row_key"
-        )
-    else:
-        warehouse.execute(
-            f"CREATE TEMPORARY TABLE {send} AS SELECT s.*, COALESCE(c.migo_change, 'unchanged') AS migo_change "
-            f"FROM {snap} s LEFT JOIN ({changed_rows}) c ON c.migo_row_key = s.migo_row_key "
-            f"WHERE s.migo_unit_key IN (SELECT migo_unit_key FROM ({changed_rows}) x "
-            f"UNION SELECT unit_key FROM ({deleted_rows}) y)"
-        )
     plan = PushPlan(mapping=name, snapshot_table=snap, send_table=send)
+    plan.total = int(warehouse.query(f"SELECT COUNT(*) FROM {snap}")[0][0] or 0)
     counts = warehouse.query(
-        f"SELECT COUNT(*), "
-        f"SUM(CASE WHEN migo_invalid IS NOT NULL THEN 1 ELSE 0 END) FROM {snap}"
-    )[0]
-    plan.total, plan.invalid = int(counts[0] or 0), int(counts[1] or 0)
-    sent_counts = warehouse.query(
         f"SELECT SUM(CASE WHEN migo_change = 'new' THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN migo_change = 'changed' THEN 1 ELSE 0 END), COUNT(DISTINCT migo_unit_key) FROM {send}"
+        f"SUM(CASE WHEN migo_change = 'changed' THEN 1 ELSE 0 END), COUNT(DISTINCT migo_unit_key), "
+        f"SUM(CASE WHEN migo_invalid IS NOT NULL THEN 1 ELSE 0 END) FROM {send}"
     )[0]
-    plan.new, plan.changed, plan.units = (int(x or 0) for x in sent_counts)
+    plan.new, plan.changed, plan.units, plan.invalid = (int(x or 0) for x in counts)
     if not full:
         plan.deleted_keys = [(str(r[0]), str(r[1])) for r in warehouse.query(deleted_rows)]
     plan.deleted = len(plan.deleted_keys)

@@ -60,6 +60,8 @@ class Puller:
         self.result = MappingResult(mapping.name, mapping.system, "pull")
         assert mapping.warehouse.table is not None
         self.target = mapping.warehouse.table
+        self._key_schema = pa.schema([self.schema.field(c) for c in mapping.key])
+        self._deleted_staging = temp_name(mapping.name, "deleted")
 
     def run(self) -> MappingResult:
         started = time.perf_counter()
@@ -75,6 +77,11 @@ class Puller:
         mirror_staging = temp_name(self.mapping.name, "mirror")
         if mirror and not self.dry_run:
             self.warehouse.load_arrow(mirror_staging, self.schema.empty_table(), temporary=True, replace=True)
+        if not self.dry_run:
+            # Staging tables exist before the first transaction: DDL inside one would commit it.
+            self.warehouse.load_arrow(staging, self.schema.empty_table(), temporary=True, replace=True)
+            self.warehouse.load_arrow(self._deleted_staging, self._key_schema.empty_table(), temporary=True,
+                                      replace=True)
         last_state = state
         for batch in self.adapter.read(self.mapping, state):
             table, rejects = self._to_arrow(batch)
@@ -121,7 +128,8 @@ class Puller:
     def _merge(self, staging: str, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        self.warehouse.load_arrow(staging, table, temporary=True, replace=True)
+        self.warehouse.execute(f"DELETE FROM {staging}")
+        self.warehouse.load_arrow(staging, table, temporary=True)
         if self.mapping.mode == "insert":
             counts = self.warehouse.merge(self.target, staging, self.mapping.key, self.mapping.key)
         else:
@@ -134,9 +142,10 @@ class Puller:
             return
         key_fields = [(c, r, fn) for f, r, c, fn in self.fields if c in self.mapping.key]
         rows = [{c: fn(get_path(rec, r)) for c, r, fn in key_fields} for rec in batch.deleted_keys]
-        table = pa.Table.from_pylist(rows, schema=pa.schema([self.schema.field(c) for c, _r, _fn in key_fields]))
-        staging = temp_name(self.mapping.name, "deleted")
-        self.warehouse.load_arrow(staging, table, temporary=True, replace=True)
+        table = pa.Table.from_pylist(rows, schema=self._key_schema)
+        staging = self._deleted_staging
+        self.warehouse.execute(f"DELETE FROM {staging}")
+        self.warehouse.load_arrow(staging, table, temporary=True)
         keys = " AND ".join(f"t.{self.warehouse.quote(c)} = d.{self.warehouse.quote(c)}" for c in self.mapping.key)
         before = self.warehouse.query(f"SELECT COUNT(*) FROM {self.target}")[0][0]
         self.warehouse.execute(
