@@ -37,7 +37,6 @@ JOURNAL_OBJECT = "GLBATCH"
 HEADER_ORDER = ("JOURNAL", "BATCH_DATE", "REVERSEDATE", "BATCH_TITLE", "HISTORY_COMMENT", "REFERENCENO", "STATE")
 LINE_ORDER = ("DOCUMENT", "ACCOUNTNO", "CURRENCY", "TRX_AMOUNT", "TR_TYPE", "DESCRIPTION", "DEPARTMENT",
               "LOCATION", "PROJECTID", "CUSTOMERID", "VENDORID", "EMPLOYEEID", "ITEMID", "CLASSID")
-REQUIRED_PUSH = ("JOURNAL", "BATCH_DATE", "BATCH_TITLE", "ACCOUNTNO", "TRX_AMOUNT")
 BALANCE_OBJECTS = ("TRIALBALANCE", "GLACCOUNTBALANCE")
 TRUE = frozenset({"true", "t", "1", "yes"})
 
@@ -112,30 +111,11 @@ class IntacctAdapter(BaseAdapter):
     # -- validation ---------------------------------------------------------------------------
 
     def validate(self, mapping: Mapping) -> list[tuple[str, str]]:
-        obj = self.catalog_object(mapping.object)
-        if obj is None:
-            names = ", ".join(o.name for o in self.catalog())
-            return [("object", f"unknown Intacct object '{mapping.object}' (known: {names})")]
-        problems: list[tuple[str, str]] = []
-        if mapping.direction not in obj.directions:
-            problems.append(("direction", f"{obj.name} cannot be {mapping.direction}ed"))
-        for index, spec in enumerate(mapping.fields):
-            field = obj.field(spec.remote.split(".", 1)[0])
-            if field is None:
-                problems.append((f"fields[{index}].remote", f"{obj.name} has no field '{spec.remote}'"))
-            elif mapping.direction == "push" and not field.writable:
-                problems.append((f"fields[{index}].remote", f"{obj.name}.{spec.remote} is read-only"))
-        if mapping.direction == "push":
-            problems += option_problems(PushOptions, mapping.options)
-            if mapping.object == JOURNAL_OBJECT:
-                if not mapping.group_by:
-                    problems.append(("group_by", "GLBATCH pushes one journal per group: set group_by to the journal key"))
-                remotes = {f.remote for f in mapping.fields}
-                problems += [("fields", f"GLBATCH needs a field mapped to {name}")
-                             for name in REQUIRED_PUSH if name not in remotes]
-        else:
-            problems += option_problems(PullOptions, mapping.options)
-        return problems
+        """The options; object, direction, mode, group_by and field names are checked by the core
+        against catalog.yaml (required GLBATCH fields are marked there)."""
+        if self.catalog_object(mapping.object) is None:
+            return []
+        return option_problems(PushOptions if mapping.direction == "push" else PullOptions, mapping.options)
 
     # -- the ledger port ----------------------------------------------------------------------
 

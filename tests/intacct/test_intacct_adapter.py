@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from intacct.intacct_support import PUSH_FIELDS, balanced, journal, pull_mapping, push_mapping
+from intacct.intacct_support import REPO, balanced, journal, pull_mapping, push_mapping
 
 from migo_sync.adapters.intacct.adapter import IntacctAdapter
 from migo_sync.adapters.intacct.emulator import IntacctEmulator
 from migo_sync.ledger import LedgerPort, as_ledger, build_journal
+from migo_sync.mapping.loader import load_mappings
+from migo_sync.mapping.validate import validate_catalog
 from migo_sync.sandbox.process import SandboxThread
 
 GLENTRY = {"RECORDNO": "integer", "TRX_AMOUNT": "decimal", "TR_TYPE": "integer", "ENTRY_DATE": "date",
@@ -22,25 +25,33 @@ def test_it_is_a_ledger(adapter: IntacctAdapter) -> None:
 
 
 @pytest.mark.parametrize(("mapping", "problem"), [
-    (push_mapping(object="NOPE"), ("object", "unknown Intacct object 'NOPE'")),
-    (push_mapping(group_by=[]), ("group_by", "GLBATCH pushes one journal per group")),
-    (push_mapping(fields=[f for f in PUSH_FIELDS if f["remote"] != "BATCH_TITLE"]),
-     ("fields", "GLBATCH needs a field mapped to BATCH_TITLE")),
-    (push_mapping(fields=[*PUSH_FIELDS, {"column": "x", "remote": "NOT_A_FIELD"}]),
-     ("fields[9].remote", "GLBATCH has no field 'NOT_A_FIELD'")),
-    (push_mapping(fields=[*PUSH_FIELDS, {"column": "x", "remote": "RECORDNO"}]),
-     ("fields[9].remote", "GLBATCH.RECORDNO is read-only")),
     (push_mapping(options={"functions_per_request": 500}), ("options.functions_per_request",
                                                            "Input should be less than or equal to 100")),
+    (push_mapping(options={"page_size": 10}), ("options.page_size", "Extra inputs are not permitted")),
     (pull_mapping("TRIALBALANCE", {"period": "string"}, periods=["2026-13"]),
      ("options.periods", "Value error, not a YYYY-MM period: 2026-13")),
     (pull_mapping("GLENTRY", GLENTRY, bogus=1), ("options.bogus", "Extra inputs are not permitted")),
-    (pull_mapping("GLACCOUNT", {"ACCOUNTNO": "string"}).model_copy(update={"direction": "push"}),
-     ("direction", "GLACCOUNT cannot be pushed")),
+    (pull_mapping("GLENTRY", GLENTRY, lookback_minutes=-1), ("options.lookback_minutes",
+                                                             "Input should be greater than or equal to 0")),
 ])
-def test_validate_reports_problems_offline(adapter: IntacctAdapter, mapping: object, problem: tuple[str, str]) -> None:
+def test_validate_reports_option_problems_offline(adapter: IntacctAdapter, mapping: object,
+                                                  problem: tuple[str, str]) -> None:
     found = adapter.validate(mapping)  # type: ignore[arg-type]
     assert any(path == problem[0] and message.startswith(problem[1]) for path, message in found), found
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("group_by: [journal_id]\n", "intacct GLBATCH is pushed in groups: group_by is required"),
+    ("  - {column: batch_title, remote: BATCH_TITLE}\n", "required remote field 'BATCH_TITLE' is not mapped"),
+    ("mode: insert\n", "intacct GLBATCH does not support mode 'upsert'"),
+])
+def test_the_catalog_catches_structural_mistakes(adapter: IntacctAdapter, tmp_path: Path, change: str,
+                                                 message: str) -> None:
+    shipped = (REPO / "mappings" / "intacct_journals_push.yaml").read_text()
+    assert change in shipped
+    (tmp_path / "m.yaml").write_text(shipped.replace(change, ""))
+    problems = validate_catalog(load_mappings([tmp_path / "m.yaml"]), lambda system: adapter)
+    assert [p.message for p in problems] == [message]
 
 
 def test_shipped_style_mapping_is_valid(adapter: IntacctAdapter) -> None:
