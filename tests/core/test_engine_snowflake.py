@@ -1,0 +1,104 @@
+"""The nightly job on the Snowflake warehouse: the real snowflake-connector-python code path,
+against fakesnow's server on loopback, and the Sheets emulator over real HTTP."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migo_sync.config import Project
+from migo_sync.demo.dataset import Sizes, seed
+from migo_sync.engine.runner import RunOptions, run
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.warehouse import open_warehouse
+
+REPO = Path(__file__).resolve().parents[2]
+FAKESNOW_WARNING = "Arrow output on a DB-API result"
+SNOWFLAKE_CONFIG = """\
+name = "snowflake test"
+mappings = "mappings"
+
+[warehouse]
+type = "snowflake"
+state_schema = "migo_sync"
+"""
+
+
+@pytest.fixture(scope="module")
+def fakesnow_server() -> Iterator[dict[str, Any]]:
+    fakesnow = pytest.importorskip("fakesnow")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=FAKESNOW_WARNING, category=UserWarning)
+        with fakesnow.server() as kwargs:
+            yield dict(kwargs)
+
+
+@pytest.fixture
+def snowflake_project(tmp_path: Path, fakesnow_server: dict[str, Any], sandbox: SandboxThread) -> Iterator[Project]:
+    from migo_sync.adapters.sheets.sandbox import credentials
+
+    (tmp_path / "migo-sync.toml").write_text(SNOWFLAKE_CONFIG)
+    (tmp_path / "mappings").mkdir()
+    for name in ("sheets_collections_push.yaml", "sheets_fx_rates_pull.yaml"):
+        shutil.copy(REPO / "mappings" / name, tmp_path / "mappings" / name)
+    project = Project.load(tmp_path)
+    project.environ = {
+        "SNOWFLAKE_ACCOUNT": fakesnow_server["account"], "SNOWFLAKE_USER": fakesnow_server["user"],
+        "SNOWFLAKE_PASSWORD": fakesnow_server["password"], "SNOWFLAKE_HOST": fakesnow_server["host"],
+        "SNOWFLAKE_PORT": str(fakesnow_server["port"]), "SNOWFLAKE_PROTOCOL": fakesnow_server["protocol"],
+        "SNOWFLAKE_DATABASE": f"T_{uuid.uuid4().hex[:8].upper()}", "SNOWFLAKE_SCHEMA": "PUBLIC",
+        "MIGO_SYNC_NO_KEYRING": "1", **sandbox.env, **credentials(tmp_path / ".migo-sync"),
+    }
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=FAKESNOW_WARNING, category=UserWarning)
+        warehouse = open_warehouse(project)
+        try:
+            seed(warehouse, seed=3, sizes=Sizes(customers=150, loans=400))
+        finally:
+            warehouse.close()
+        yield project
+
+
+def _tab(sandbox: SandboxThread, spreadsheet: str, title: str) -> list[list[Any]]:
+    dump = sandbox.dump("sheets")
+    books = dump["spreadsheets"]
+    book = books[spreadsheet] if isinstance(books, dict) else next(b for b in books if b["id"] == spreadsheet)
+    tabs = book["sheets"] if "sheets" in book else book["tabs"]
+    tab = tabs[title] if isinstance(tabs, dict) else next(t for t in tabs if t["title"] == title)
+    rows: list[list[Any]] = tab["rows"] if "rows" in tab else tab["values"]
+    return rows
+
+
+def test_push_and_pull_through_snowflake(snowflake_project: Project, sandbox: SandboxThread) -> None:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=FAKESNOW_WARNING, category=UserWarning)
+        first = run(snowflake_project, RunOptions())
+        by_name = {r.name: r for r in first.results}
+        assert first.ok, [r.as_json() for r in first.results]
+        push = by_name["sheets_collections_push"]
+        assert push.rows_written == push.rows_read > 0
+        rows = _tab(sandbox, "migo-collections", "Collections")
+        assert len(rows) == push.rows_read + 1  # header + one row per collection
+        pull = by_name["sheets_fx_rates_pull"]
+        assert pull.rows_written == pull.rows_read == 20
+
+        warehouse = open_warehouse(snowflake_project)
+        try:
+            pulled = warehouse.query("SELECT COUNT(*) FROM finance.fx_rates")[0][0]
+            recorded = warehouse.query("SELECT COUNT(*) FROM migo_sync.sent")[0][0]
+        finally:
+            warehouse.close()
+        assert pulled == 20
+        assert recorded == push.rows_read
+
+        before = sandbox.stats().get("sheets", 0)
+        again = run(snowflake_project, RunOptions(names=["sheets_collections_push"]))
+        assert again.results[0].rows_changed == 0
+        assert again.results[0].requests == 0
+        assert sandbox.stats().get("sheets", 0) == before
