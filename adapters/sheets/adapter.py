@@ -150,8 +150,10 @@ class SheetsAdapter(BaseAdapter):
         props = _tab_properties(meta, options.tab)
         if props is None:
             raise _missing_tab(options, meta)
-        header, _ = self._read_header(options, props)
-        fields = tuple(RemoteField(name) for name in header if name)
+        header_row, start_col, _, end_col = self._bounds(options, props)
+        values = self._window(options, header_row, start_col, header_row + 1, end_col)
+        names = [_header_text(v) for v in (values[0] if values else [])]
+        fields = tuple(RemoteField(name) for name in names if name)
         return RemoteObject(base.name, base.directions, base.modes, base.unit, fields, True, base.description)
 
     # --- push ----------------------------------------------------------------------------------
@@ -257,44 +259,49 @@ class SheetsAdapter(BaseAdapter):
     # --- pull ----------------------------------------------------------------------------------
 
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
-        """Stream the range in windows; `state` is always None (a sheet has no cursor)."""
+        """Stream the range in windows of `window_rows` (the first one carries the header row);
+        `state` is always None: a sheet has no cursor, every pull reads it whole."""
         options = tab_options(mapping.options, mapping.label)
         meta = self.client.spreadsheet(options.spreadsheet_id)
         props = _tab_properties(meta, options.tab)
         if props is None:
             raise _missing_tab(options, meta)
-        header, (header_row, start_col, end_row, end_col) = self._read_header(options, props)
+        header_row, start_col, end_row, end_col = self._bounds(options, props)
+        stop = min(header_row + 1 + options.window_rows, end_row)
+        values = self._window(options, header_row, start_col, stop, end_col)
+        header = [_header_text(v) for v in (values[0] if values else [])]
         columns = self._columns(mapping, options, header, header_row, start_col)
         converters = [(remote, index, _converter(field_type)) for remote, index, field_type in columns]
-        keys = {f.remote for f in mapping.fields if f.column in mapping.key}
+        keys = [f.remote for f in mapping.fields if f.column in mapping.key]
         yielded = False
-        row = header_row + 1
-        while row < end_row:
-            stop = min(row + options.window_rows, end_row)
-            values = self._window(options, row, start_col, stop, end_col)
+        window, first_row = values[1:], header_row + 1
+        while True:
             records = []
-            for offset, cells in enumerate(values):
+            for offset, cells in enumerate(window):
                 record = {remote: convert(cells[index] if index < len(cells) else "")
                           for remote, index, convert in converters}
                 if all(v is None for v in record.values()):
                     continue  # a blank row (or one with data only in unmapped columns): skipped
-                blank = [r for r in keys if record.get(r) is None]
-                if blank:
-                    index = next(i for r, i, _ in converters if r == blank[0])
-                    cell = format_range(options.tab, row + offset, start_col + index, row + offset + 1,
+                blank = next((r for r in keys if record.get(r) is None), None)
+                if blank is not None:
+                    index = next(i for r, i, _ in converters if r == blank)
+                    cell = format_range(options.tab, first_row + offset, start_col + index, first_row + offset + 1,
                                         start_col + index + 1, always_quote=False)
                     raise ConfigError(f"sheets: spreadsheet '{options.spreadsheet_id}': {cell} is blank but the "
-                                      f"row has data; '{blank[0]}' is part of the key of {mapping.name}")
+                                      f"row has data; '{blank}' is part of the key of {mapping.name}")
                 records.append(record)
             if records:
                 yielded = True
                 yield PullBatch(records, state=None)
-            row = stop
+            if stop >= end_row:
+                break
+            first_row, stop = stop, min(stop + options.window_rows, end_row)
+            window = self._window(options, first_row, start_col, stop, end_col)
         if not yielded:
             yield PullBatch([], state=None)
 
-    def _read_header(self, options: TabOptions, props: dict[str, Any]
-                     ) -> tuple[list[str], tuple[int, int, int, int]]:
+    def _bounds(self, options: TabOptions, props: dict[str, Any]) -> tuple[int, int, int, int]:
+        """(header row, first column, end row, end column) of the mapped range, inside the grid."""
         grid = options.grid_range()
         rows, cols = _grid(props)
         header_row = grid.start_row + options.header_row - 1
@@ -303,9 +310,7 @@ class SheetsAdapter(BaseAdapter):
         if header_row >= end_row or grid.start_col >= end_col:
             raise ConfigError(f"sheets: spreadsheet '{options.spreadsheet_id}': header row {header_row + 1} is "
                               f"outside tab '{options.tab}' ({rows} rows x {cols} columns)")
-        values = self._window(options, header_row, grid.start_col, header_row + 1, end_col)
-        header = [_header_text(v) for v in (values[0] if values else [])]
-        return header, (header_row, grid.start_col, end_row, end_col)
+        return header_row, grid.start_col, end_row, end_col
 
     def _window(self, options: TabOptions, start_row: int, start_col: int, end_row: int, end_col: int
                 ) -> list[list[Any]]:
