@@ -7,10 +7,20 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (Linux reports KiB)."""
+    """Peak resident set size of this process so far, in MB.
+
+    On Linux this reads VmHWM from /proc/self/status: getrusage's ru_maxrss carries the parent's
+    peak across fork/exec, which would blur a child process's own figure.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 if sys.platform != "darwin" else peak / (1024 * 1024)
 

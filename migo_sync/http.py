@@ -223,9 +223,9 @@ class SystemTransport(httpx.BaseTransport):
         if status == 429:
             raise RateLimited(self.system, f"HTTP 429 from {url}", retry_after=retry_after)
         if status in REFUSED_STATUSES:
-            error = RetriableError(self.system, f"HTTP {status} from {url}", status=status)
-            error.retry_after = retry_after
-            raise error
+            refused = RetriableError(self.system, f"HTTP {status} from {url}", status=status)
+            refused.retry_after = retry_after
+            raise refused
         if status in UNKNOWN_STATUSES and idempotent:
             raise OutcomeUnknownError(self.system, f"HTTP {status} from {url}", status=status)
         if self.classify is not None:

@@ -39,7 +39,7 @@ def list_command(
     else:
         term.table("Runs", ["run", "command", "started", "finished", "ok"],
                    [(r["run_id"], r["command"], r.get("started_at"), r.get("finished_at"),
-                     {True: "yes", False: "no"}.get(r.get("ok"), "running")) for r in runs])
+                     _ok_text(r.get("ok"))) for r in runs])
     return 0
 
 
@@ -80,3 +80,9 @@ def show_command(
         term.table("Rejects", ["mapping", "row", "reason"],
                    [(r.get("mapping"), r.get("row_key"), r.get("reason")) for r in run["rejects"]])
     return 0
+
+
+def _ok_text(ok: object) -> str:
+    if ok is None:
+        return "running"
+    return "yes" if ok else "no"

@@ -35,16 +35,20 @@ def serve_command(
                                              min=0)] = 1,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where state persists (default: the "
                                                    "project's .migo-sync/sandbox).")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="An emulator knob, SYSTEM.KEY=VALUE "
+                                                     "(VALUE is JSON or text), e.g. zendesk.incremental_limit=0. "
+                                                     "Repeatable.")] = None,
     ready_file: Annotated[Path | None, typer.Option("--ready-file", hidden=True)] = None,
     project: ProjectOpt = Path("."),
 ) -> int:
     """Serve every system's emulator on 127.0.0.1 until interrupted; state is kept between runs."""
-    from migo_sync.sandbox.server import bind, build_sandbox, serve
+    from migo_sync.sandbox.server import bind, build_sandbox, parse_options, serve
 
     term = terminal()
     try:
         state = state_dir or default_state_dir(project)
-        sandbox = build_sandbox(state_dir=state, fault_rate=fault_rate, seed=seed, retry_after=retry_after)
+        sandbox = build_sandbox(state_dir=state, fault_rate=fault_rate, seed=seed, retry_after=retry_after,
+                                options=parse_options(option or []))
         try:
             sock = bind(port)
         except OSError as exc:

@@ -135,6 +135,15 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
         f"k.migo_change, CAST(NULL AS VARCHAR) AS migo_invalid FROM {source} s "
         f"JOIN ({chosen}) k ON {key_expr} = k.migo_row_key"
     )
+    if mapping.mode == "insert":
+        # Insert-only remotes (a posted journal) keep what was first sent: a unit sent before and
+        # changed since is refused here, not resent under its old idempotency key (which the
+        # remote would take as a duplicate, silently dropping the change).
+        warehouse.execute(
+            f"UPDATE {send} SET migo_invalid = ? WHERE migo_unit_key IN "
+            f"(SELECT migo_unit_key FROM {send} WHERE migo_change IN ('changed', 'unchanged'))",
+            ["already sent and since changed: this object is insert-only (post a correcting entry instead)"],
+        )
     # Mapping checks, plus the key's own uniqueness: failing rows are marked, never sent.
     key_cols = ", ".join(q(c) for c in mapping.key)
     conditions = [(f"migo_row_key IN (SELECT migo_row_key FROM {snap} GROUP BY migo_row_key HAVING COUNT(*) > 1)",

@@ -69,7 +69,8 @@ class SandboxProcess(SandboxHandle):
     """`migo-sync sandbox serve` in a child process; stopped (state saved) on exit."""
 
     def __init__(self, *, state_dir: Path | None = None, fault_rate: float = 0.0, seed: int = 0,
-                 port: int = 0, retry_after: int = 1, timeout: float = 30.0) -> None:
+                 port: int = 0, retry_after: int = 1, timeout: float = 30.0,
+                 options: dict[str, dict[str, Any]] | None = None) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="migo-sandbox-"))
         ready = workdir / "ready.json"
         cmd = [sys.executable, "-m", "migo_sync", "sandbox", "serve", "--port", str(port),
@@ -77,6 +78,9 @@ class SandboxProcess(SandboxHandle):
                "--ready-file", str(ready)]
         if state_dir is not None:
             cmd += ["--state-dir", str(state_dir)]
+        for system, knobs in (options or {}).items():
+            for key, value in knobs.items():
+                cmd += ["--option", f"{system}.{key}={json.dumps(value)}"]
         self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout
@@ -110,11 +114,12 @@ class SandboxThread(SandboxHandle):
     """The sandbox on a thread of this process: quick to start, for tests."""
 
     def __init__(self, *, state_dir: Path | None = None, fault_rate: float = 0.0, seed: int = 0,
-                 retry_after: int = 0, only: list[str] | None = None) -> None:
+                 retry_after: int = 0, only: list[str] | None = None,
+                 options: dict[str, dict[str, Any]] | None = None) -> None:
         from migo_sync.sandbox.server import bind, build_sandbox, make_server
 
         self.sandbox = build_sandbox(state_dir=state_dir, fault_rate=fault_rate, seed=seed, only=only,
-                                     retry_after=retry_after)
+                                     retry_after=retry_after, options=options)
         sock = bind(0)
         host, port = sock.getsockname()[:2]
         url = f"http://{host}:{port}"

@@ -154,9 +154,28 @@ class Sandbox:
         return JSONResponse({"requests": dict(self.counter.counts)})
 
 
+def parse_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """["zendesk.incremental_limit=0", ...] → {"zendesk": {"incremental_limit": 0}}."""
+    from migo_sync.errors import ConfigError
+
+    options: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        system, dot, key = name.partition(".")
+        if not sep or not dot or not system or not key:
+            raise ConfigError(f"--option {pair!r}: expected SYSTEM.KEY=VALUE")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        options.setdefault(system, {})[key] = value
+    return options
+
+
 def build_sandbox(*, state_dir: Path | None = None, fault_rate: float = 0.0, seed: int = 0,
-                  only: list[str] | None = None, retry_after: int = 1) -> Sandbox:
-    emulators = load_emulators(seed=seed, only=only)
+                  only: list[str] | None = None, retry_after: int = 1,
+                  options: dict[str, dict[str, Any]] | None = None) -> Sandbox:
+    emulators = load_emulators(seed=seed, only=only, options=options)
     return Sandbox(emulators, state_dir, FaultConfig(rate=fault_rate, seed=seed, retry_after=retry_after))
 
 

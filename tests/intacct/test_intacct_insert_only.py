@@ -1,0 +1,47 @@
+"""A journal changed in the warehouse after it was posted is rejected, never silently "confirmed"
+as a duplicate of what the ledger already holds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from intacct.intacct_support import journal_ids, make_project, posted, sandbox_environ
+
+from migo_sync.config import Project
+from migo_sync.engine.runner import RunOptions, run
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.warehouse import open_warehouse
+
+
+@pytest.fixture
+def project(intacct: SandboxThread, tmp_path: Path) -> Project:
+    return make_project(tmp_path / "project", sandbox_environ(intacct, tmp_path))
+
+
+def test_a_posted_journal_changed_later_is_rejected_not_resent(project: Project, intacct: SandboxThread) -> None:
+    first = run(project, RunOptions(names=["intacct_journals_push"]))
+    assert first.results[0].status == "ok"
+    ids = journal_ids(project)
+    warehouse = open_warehouse(project)
+    try:  # still balanced: both sides move by the same cent
+        warehouse.execute(f"UPDATE lending.journal_lines SET amount = amount + 0.01 WHERE journal_id = '{ids[0]}' "
+                          "AND line_no = 1")
+        warehouse.execute(f"UPDATE lending.journal_lines SET amount = amount - 0.01 WHERE journal_id = '{ids[0]}' "
+                          "AND line_no = 2")
+        lines = warehouse.query(f"SELECT COUNT(*) FROM lending.journal_lines WHERE journal_id = '{ids[0]}'")[0][0]
+    finally:
+        warehouse.close()
+    again = run(project, RunOptions(names=["intacct_journals_push"]))
+    result = again.results[0]
+    assert result.status == "rejected" and result.rows_rejected == lines and result.rows_written == 0
+    assert posted(intacct) == Counter(ids)  # still exactly once each, unchanged
+    warehouse = open_warehouse(project)
+    try:
+        reasons = {r[0] for r in warehouse.query(
+            f"SELECT DISTINCT reason FROM migo_sync.rejects WHERE run_id = '{again.run_id}'")}
+    finally:
+        warehouse.close()
+    assert reasons == {"already sent and since changed: this object is insert-only (post a correcting entry instead)"}
+    assert result.requests == 0  # refused before any call; the ledger was not asked
