@@ -28,6 +28,9 @@ class Terminal:
         self.verbose = verbose
         self.out = Console(soft_wrap=True)
         self.err = Console(stderr=True, soft_wrap=True)
+        for console in (self.out, self.err):
+            if not console.is_terminal:  # a log file or a pipe: don't squeeze tables into 80 columns
+                console.width = max(console.width, 160)
         self._configure_logging()
 
     def _configure_logging(self) -> None:

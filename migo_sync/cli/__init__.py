@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import click
 import typer
 
 from migo_sync.cli import demo, init, mapping, run, runs, sandbox
@@ -43,14 +42,18 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     try:
         result = app(args=list(argv) if argv is not None else None, standalone_mode=False,
                      prog_name="migo-sync")
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except typer.Abort:
         Terminal().error("aborted")
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return 2
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument, bad value
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            Terminal().error(str(exc))
+        return int(getattr(exc, "exit_code", 2) or 2)
     except MigoSyncError as exc:
         Terminal().error(str(exc))
         return exc.exit_code

@@ -14,6 +14,11 @@ def show_reports(term: Terminal, root: Path, report: dict[str, Any]) -> None:
 
     warehouse = open_warehouse(Project.load(root))
     try:
+        if warehouse.columns("planning.forecast") is not None and warehouse.columns("lending.monthly_actuals"):
+            from migo_sync.adapters.adaptive.report import plan_vs_actual
+
+            columns, rows = plan_vs_actual(warehouse, version="Forecast Q4 2026", start="2026-08", end="2026-10")
+            term.table("Plan versus actual (Adaptive forecast pulled back, Aug to Oct 2026)", columns, rows)
         for rec in report.get("reconciliation", []):
             diffs = rec.get("differences") or []
             term.info(f"reconciliation of {rec.get('mapping')}: "

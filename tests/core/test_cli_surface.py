@@ -1,0 +1,95 @@
+"""The command line keeps its surface honest: every command has help and is in the README."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from migo_sync.cli import app, run_cli
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def commands() -> list[tuple[str, Any]]:
+    root = typer.main.get_command(app)
+    found: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, command: Any) -> None:
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                walk(f"{prefix} {name}".strip(), sub)
+        else:
+            found.append((prefix, command))
+
+    walk("", root)
+    return found
+
+
+COMMANDS = commands()
+
+
+def test_the_contract_commands_exist() -> None:
+    names = {name for name, _ in COMMANDS}
+    assert {"run", "push", "pull", "mapping validate", "mapping diff", "mapping schema", "runs list", "runs show",
+            "sandbox serve", "sandbox dump", "demo", "init", "reconcile"} <= names
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_every_command_has_help_and_is_documented(name: str, command: Any,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert (command.help or "").strip(), f"{name} has no help"
+    for param in command.params:
+        if param.param_type_name == "option" and not param.hidden:
+            assert (param.help or "").strip(), f"{name} {param.opts[0]} has no help"
+    assert re.search(rf"`migo-sync {re.escape(name)}\b", README), f"'migo-sync {name}' is not in the README"
+    assert run_cli([*name.split(), "--help"]) == 0
+    assert "Usage" in capsys.readouterr().out
+
+
+def test_exit_codes_are_documented() -> None:
+    for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |"):
+        assert code in README
+
+
+def test_usage_error_is_exit_2_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["run", "--no-such-option"]) == 2
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and "No such option" in err
+
+
+def test_no_project_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["run", "--project", str(tmp_path)]) == 2
+    assert "no project here" in capsys.readouterr().err
+
+
+def test_python_dash_m_and_help_stay_light() -> None:
+    """`--help` must not import the Snowflake connector, zeep or any adapter."""
+    code = ("import sys; from migo_sync.cli import run_cli; run_cli(['--help']); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('snowflake', 'zeep', 'duckdb', 'pyarrow') "
+            "or m.startswith('migo_sync.adapters.') and m.count('.') > 2))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    assert subprocess.run([sys.executable, "-m", "migo_sync", "--help"], capture_output=True).returncode == 0
+
+
+def test_init_scaffolds_a_valid_project(tmp_path: Path) -> None:
+    assert run_cli(["init", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "migo-sync.toml").exists()
+    assert run_cli(["mapping", "validate", "--offline", "--project", str(tmp_path / "p")]) == 0
+    assert run_cli(["init", str(tmp_path / "p")]) == 2  # never overwrites
+
+
+def test_mapping_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert run_cli(["mapping", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "migo-sync mapping"
+    assert {"system", "object", "direction", "fields"} <= set(schema["required"])
+    assert "name" not in schema["required"]
