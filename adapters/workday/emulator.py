@@ -9,7 +9,7 @@ for `user@tenant` (else a Client.authenticationError fault), and is validated ag
 1.1 faults over HTTP 500 with Workday's detail (`wd:Validation_Fault/wd:Validation_Error` with
 Message and Xpath, or `wd:Processing_Fault`).
 
-Knobs (`self.options`, read on every call so tests may flip them):
+Knobs (`self.options`, read on every call so tests may flip them; closed_through at reset):
     username, password, tenant   the integration user accepted (default: sandbox.py's)
     duplicate_message   the Validation_Error for a taken Accounting_Journal_ID under Add_Only
                         ({id} is replaced) [UNV: the real wording is not published]
@@ -36,6 +36,7 @@ from migo_sync.sandbox.emulator import Emulator
 from .emulator_store import (
     ACCOUNT_SET,
     COMPANIES,
+    DUPLICATE_MESSAGE,
     FISCAL_SCHEDULE,
     Books,
     Problem,
@@ -168,6 +169,7 @@ class WorkdayEmulator(Emulator):
 
     def _submit_accounting_journal(self, request: etree._Element) -> etree._Element:
         journal = read_journal(request)
+        self.books.duplicate_message = str(self.options.get("duplicate_message", DUPLICATE_MESSAGE))
         self.wids += 1
         wid = uuid.UUID(int=self.rng.getrandbits(128) ^ self.wids).hex
         stored, problems = self.books.submit(journal, now=datetime.now(UTC), wid=wid)

@@ -55,7 +55,6 @@ def test_add_only_refuses_a_taken_accounting_journal_id(workday: SandboxThread, 
     assert fault["xpaths"][0].endswith("/ns0:Accounting_Journal_ID[1]")
     assert fault["string"].startswith("Validation error occurred.")
     emulator.options["duplicate_message"] = "An instance already exists with ID {id}"
-    emulator.books.duplicate_message = emulator.options["duplicate_message"]
     assert fault_of(submit(workday, "J-1"))["messages"] == ["An instance already exists with ID J-1"]
     assert len(workday.dump("workday")["journals"]) == 1
 

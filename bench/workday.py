@@ -1,0 +1,167 @@
+"""Benchmark the Workday Financials adapter against the sandbox running in its own process.
+
+1. pre-send checks of 10,000 journals of 4 lines (the ledger core's checks, chart pulled once);
+2. push those 10,000 journals: Submit_Accounting_Journal takes one journal per request, so the
+   minimum is 10,000 requests; `max_concurrency` of them are in flight at once;
+3. the same push again: every journal refused by Add_Only, recorded as already posted;
+4. pull the 40,000 lines back with Get_Journals (999 journals per page), in a child process so
+   that its peak RSS is its own.
+
+Figures: rows/s, peak RSS, requests sent versus the minimum.
+
+    python bench/workday.py
+    python bench/workday.py --journals 2000 --concurrency 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+LINES_PER_JOURNAL = 4
+PAGE = 999
+
+
+def adapter_for(env: dict[str, str], concurrency: int) -> Any:
+    from migo_sync.adapters.workday.sandbox import credentials
+    from migo_sync.config import Project, ProjectConfig
+    from migo_sync.systems import open_adapter
+
+    environ = {**env, **credentials(Path(".")), "MIGO_SYNC_NO_KEYRING": "1"}
+    config = ProjectConfig(systems={"workday": {"max_concurrency": concurrency}})
+    return open_adapter(Project(root=Path("."), config=config, environ=environ), "workday")
+
+
+def units(count: int) -> list[Any]:
+    """`count` balanced journals of 4 lines over Oct-Nov 2026, with cost center and region worktags."""
+    from migo_sync.adapter import PushUnit, idempotency_key
+
+    out = []
+    accounts = ("1100", "1150", "4100")
+    regions = ("NBO", "MSA", "KSM")
+    for i in range(count):
+        key = f"BENCH-{i:06d}"
+        day = date(2026, 10, 1) + timedelta(days=i % 60)
+        amounts = [Decimal(10 + (i * 7 + n) % 9000) / 100 for n in range(LINES_PER_JOURNAL - 1)]
+        lines = [(accounts[n], amount) for n, amount in enumerate(amounts)] + [("1000", -sum(amounts))]
+        records = [{"Company_Reference_ID": "MIGO_KE", "Accounting_Date": day, "Journal_Entry_Memo": f"Bench {key}",
+                    "External_Reference_ID": key, "Line_Order": str(n), "Ledger_Account_ID": account,
+                    "Amount": amount, "Cost_Center_Reference_ID": "OPS", "Region_Reference_ID": regions[i % 3],
+                    "Memo": f"line {n}"} for n, (account, amount) in enumerate(lines, start=1)]
+        out.append(PushUnit(key, idempotency_key("bench", key), records,
+                            [f"{key}-{n}" for n in range(LINES_PER_JOURNAL)]))
+    return out
+
+
+def shipped(name: str) -> Any:
+    """A shipped mapping (the folder is loaded whole: the pull depends on the push)."""
+    from migo_sync.mapping.loader import load_mappings
+
+    folder = Path(__file__).resolve().parents[1] / "mappings"
+    return next(m.mapping for m in load_mappings([folder]) if m.mapping.name == name)
+
+
+def push(env: dict[str, str], journals: int, concurrency: int) -> dict[str, float]:
+    from migo_sync.http import REQUEST_STATS
+
+    mapping = shipped("workday_journals_push")
+    work = units(journals)
+    adapter = adapter_for(env, concurrency)
+    started = time.perf_counter()
+    adapter.chart()  # accounts, cost centers, regions, periods: four requests
+    chart_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    rejects = adapter.check(mapping, work)
+    check_seconds = time.perf_counter() - started
+    assert not rejects, rejects
+    before = REQUEST_STATS.get("workday")
+    started = time.perf_counter()
+    results = adapter.write(mapping, work)
+    push_seconds = time.perf_counter() - started
+    requests = REQUEST_STATS.get("workday") - before
+    assert all(r.ok and not r.duplicate for r in results)
+    before = REQUEST_STATS.get("workday")
+    started = time.perf_counter()
+    again = adapter.write(mapping, work)
+    rerun_seconds = time.perf_counter() - started
+    assert all(r.ok and r.duplicate for r in again)
+    adapter.close()
+    return {"chart_seconds": chart_seconds, "check_seconds": check_seconds, "push_seconds": push_seconds,
+            "push_requests": requests, "rerun_seconds": rerun_seconds,
+            "rerun_requests": REQUEST_STATS.get("workday") - before}
+
+
+def own_peak_rss_mb() -> float:
+    """This process image's own peak RSS (VmHWM); ru_maxrss would carry the parent's over fork."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import peak_rss_mb
+
+    return peak_rss_mb()
+
+
+def pull(env: dict[str, str]) -> dict[str, float]:
+    """In a child process: stream every journal line back, keep nothing but a checksum."""
+    from migo_sync.http import REQUEST_STATS
+
+    mapping = shipped("workday_gl_lines_pull")
+    adapter = adapter_for(env, 1)
+    rows, journals, debits = 0, set(), Decimal(0)
+    started = time.perf_counter()
+    for batch in adapter.read(mapping, None):
+        rows += len(batch.records)
+        journals.update(r["Journal_Entry_WID"] for r in batch.records)
+        debits += sum(r["Debit_Amount"] or 0 for r in batch.records)
+    seconds = time.perf_counter() - started
+    adapter.close()
+    return {"rows": rows, "journals": len(journals), "seconds": seconds, "requests": REQUEST_STATS.get("workday"),
+            "peak_rss_mb": own_peak_rss_mb(), "debits": float(debits)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--journals", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=4, help="journals in flight at once (max_concurrency)")
+    parser.add_argument("--child-pull", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_pull:
+        print(json.dumps(pull(dict(os.environ))))
+        return
+    from migo_sync.sandbox.process import SandboxProcess
+
+    with SandboxProcess(seed=1) as sandbox:
+        figures = push(sandbox.env, args.journals, args.concurrency)
+        journals, lines = args.journals, args.journals * LINES_PER_JOURNAL
+        print(f"pre-send checks: {journals:,} journals x {LINES_PER_JOURNAL} lines in {figures['check_seconds']:.3f} s "
+              f"(chart pulled once, 4 requests: {figures['chart_seconds']:.3f} s)")
+        print(f"push: {journals:,} journals ({lines:,} lines) in {figures['push_seconds']:.2f} s = "
+              f"{journals / figures['push_seconds']:,.0f} journals/s, {lines / figures['push_seconds']:,.0f} lines/s "
+              f"at max_concurrency {args.concurrency}; requests {figures['push_requests']:.0f} "
+              f"(minimum {journals:,}: Submit_Accounting_Journal takes one journal)")
+        print(f"rerun of the same push: {figures['rerun_requests']:.0f} requests, {figures['rerun_seconds']:.2f} s, "
+              "every journal refused by Add_Only (Accounting_Journal_ID taken), none posted twice")
+        out = subprocess.run([sys.executable, __file__, "--child-pull"], env={**os.environ, **sandbox.env},
+                             capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        minimum = math.ceil(journals / PAGE)
+        print(f"pull: {r['rows']:,.0f} journal lines ({r['journals']:,.0f} journals) in {r['seconds']:.2f} s = "
+              f"{r['rows'] / r['seconds']:,.0f} rows/s; peak RSS {r['peak_rss_mb']:.0f} MB; requests "
+              f"{r['requests']:.0f} (minimum {minimum}: {journals:,} journals / {PAGE} per page)")
+        assert r["rows"] == lines and r["journals"] == journals
+
+
+if __name__ == "__main__":
+    main()
