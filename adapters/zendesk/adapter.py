@@ -48,6 +48,7 @@ class ZendeskAdapter(BaseAdapter):
         self.pacing = Pacing(self.settings.incremental_limit_per_minute, self.settings.slow_down_below)
         self._client: ZendeskClient | None = None
         self._http: httpx.Client | None = None
+        self._described: dict[str, RemoteObject] = {}
 
     # ---- connection ----------------------------------------------------------------------------
 
@@ -94,7 +95,9 @@ class ZendeskAdapter(BaseAdapter):
     # ---- schema and checks ---------------------------------------------------------------------
 
     def describe(self, mapping: Mapping) -> RemoteObject:
-        """The catalog object plus the account's active custom fields (network)."""
+        """The catalog object plus the account's active custom fields (one GET per object and run)."""
+        if mapping.object in self._described:
+            return self._described[mapping.object]
         obj = super().describe(mapping)
         where, kind = DYNAMIC[obj.name]
         extra = []
@@ -108,7 +111,8 @@ class ZendeskAdapter(BaseAdapter):
             else:
                 extra.append(RemoteField(f"{where}.{field['key']}", str(field.get("type", "string")),
                                          description=str(field.get("title", ""))))
-        return replace(obj, fields=obj.fields + tuple(extra), dynamic_fields=False)
+        live = self._described[obj.name] = replace(obj, fields=obj.fields + tuple(extra), dynamic_fields=False)
+        return live
 
     def validate(self, mapping: Mapping) -> list[tuple[str, str]]:
         """Options, field names (custom ones by shape; `--remote` checks them against the account),

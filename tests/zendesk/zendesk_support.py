@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,11 @@ from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
 from migo_sync.adapters.zendesk.emulator import ZendeskEmulator
 from migo_sync.adapters.zendesk.sandbox import SANDBOX_API_TOKEN, SANDBOX_EMAIL, credentials
 from migo_sync.config import Project, ProjectConfig
+from migo_sync.demo.dataset import Sizes, seed
 from migo_sync.mapping.model import Mapping
 from migo_sync.sandbox.process import SandboxThread
 from migo_sync.systems import adapter_context
+from migo_sync.warehouse import open_warehouse
 
 FAST = {"job_poll_interval": 0.0, "job_poll_max": 0.0, "incremental_limit_per_minute": 0}
 SECRETS = (SANDBOX_API_TOKEN, "zd-sandbox-oauth-3e8a5c1f9b20")
@@ -90,3 +93,32 @@ def user_unit(n: int, *, email: str | None = None, loan_status: str = "late", ma
 
 def basic_auth() -> tuple[str, str]:
     return (f"{SANDBOX_EMAIL}/token", SANDBOX_API_TOKEN)
+
+
+REPO = Path(__file__).resolve().parents[2]
+SETTINGS = 'job_poll_interval = 0.0\njob_poll_max = 0.0\nincremental_limit_per_minute = 0\n'
+
+
+def make_project(root: Path, env: dict[str, str], *, customers: int = 400, settings: str = "") -> Project:
+    """A DuckDB project with the shipped zendesk mappings and a small demo dataset."""
+    (root / "mappings").mkdir(parents=True)
+    for path in (REPO / "mappings").glob("zendesk_*.yaml"):
+        shutil.copy(path, root / "mappings" / path.name)
+    (root / "migo-sync.toml").write_text('[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n\n'
+                                         "[systems.zendesk]\n" + SETTINGS + settings)
+    project = Project.load(root)
+    project.environ = env
+    warehouse = open_warehouse(project)
+    try:
+        seed(warehouse, sizes=Sizes(customers=customers, loans=customers * 3 // 2))
+    finally:
+        warehouse.close()
+    return project
+
+
+def query(project: Project, sql: str) -> list[tuple[Any, ...]]:
+    warehouse = open_warehouse(project)
+    try:
+        return warehouse.query(sql)
+    finally:
+        warehouse.close()
