@@ -113,10 +113,11 @@ def _show(value: object) -> str:
 
 def _mappings_at(rev: str, folder: Path) -> list[LoadedMapping]:
     """Load the mappings as they were at a git revision (files that fail to parse are reported)."""
+    cwd = folder if folder.exists() else folder.parent
+
     def git(*args: str) -> str:
         try:
-            done = subprocess.run(["git", *args], cwd=folder.parent if not folder.exists() else folder,
-                                  capture_output=True, text=True, check=True)
+            done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
         except FileNotFoundError as exc:
             raise ConfigError("mapping diff needs git on PATH") from exc
         except subprocess.CalledProcessError as exc:
@@ -125,6 +126,7 @@ def _mappings_at(rev: str, folder: Path) -> list[LoadedMapping]:
 
     top = Path(git("rev-parse", "--show-toplevel").strip())
     rel = folder.resolve().relative_to(top.resolve())
+    cwd = top
     git("rev-parse", "--verify", f"{rev}^{{commit}}")
     names = [n for n in git("ls-tree", "-r", "--name-only", rev, "--", str(rel)).splitlines()
              if n.endswith((".yaml", ".yml"))]
