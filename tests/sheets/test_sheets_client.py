@@ -378,3 +378,21 @@ def test_adapter_errors_never_show_secrets(key_json: str) -> None:
         error = MigoSyncError(f"boom {text}")
         ServiceAccountKey.from_json(key_json, "k")
         assert text not in redact(str(error))
+
+
+def test_token_url_and_key_come_from_the_environment(tmp_path: Path, key_json: str) -> None:
+    from migo_sync.adapters.sheets.sandbox import credentials as sandbox_credentials
+    from migo_sync.config import Project, ProjectConfig
+    from migo_sync.systems import adapter_context
+
+    environ = {"MIGO_SYNC_SHEETS_URL": "http://127.0.0.1:1/sheets",
+               "MIGO_SYNC_SHEETS_TOKEN_URL": "http://127.0.0.1:1/sheets/token"}
+    context = adapter_context(Project(root=tmp_path, config=ProjectConfig(), environ=environ), "sheets")
+    assert context.urls == {"url": "http://127.0.0.1:1/sheets", "token_url": "http://127.0.0.1:1/sheets/token"}
+    default = adapter_context(Project(root=tmp_path, config=ProjectConfig(), environ={}), "sheets")
+    assert default.urls == {"url": BASE, "token_url": TOKEN_URL}
+    first = sandbox_credentials(tmp_path)
+    assert sandbox_credentials(tmp_path) == first                      # generated once, then reused
+    key_file = Path(first["MIGO_SYNC_SHEETS_CREDENTIALS_FILE"])
+    assert key_file.stat().st_mode & 0o077 == 0
+    assert json.loads(key_file.read_text())["type"] == "service_account"

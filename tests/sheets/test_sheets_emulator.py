@@ -331,3 +331,28 @@ def test_injected_faults_use_google_envelopes(sheets_sandbox: SandboxThread) -> 
         response = emulator.error_response(status, None, 2)  # type: ignore[arg-type]
         assert response.status_code == status
         assert __import__("orjson").loads(response.body)["error"]["status"] == expected
+
+
+def test_state_survives_a_restart_and_dump_shows_every_cell(client: SheetsClient, sheets_sandbox: SandboxThread) -> None:
+    import json
+
+    from migo_sync.adapters.sheets.emulator import SheetsEmulator
+
+    client.update(BOOK, "Collections!A1", [["text", "=2*3", "2026-10-01", 1.25, True]], value_input="USER_ENTERED")
+    emulator = emulator_of(sheets_sandbox)
+    restarted = SheetsEmulator(seed=99)
+    restarted.load(json.loads(json.dumps(emulator.state(), default=str)))
+    assert restarted.dump() == emulator.dump()
+    dumped = restarted.dump()["spreadsheets"]
+    assert dumped[BOOK]["tabs"]["Collections"]["rows"] == [["text", "=2*3", 46296, 1.25, True]]
+    assert dumped[FX]["tabs"]["FX Rates"]["rows"][0] == ["Currency", "Rate to KES", "Effective Date", "Source"]
+    assert len(dumped[FX]["tabs"]["FX Rates"]["rows"]) == 21
+    assert len(dumped[FX]["tabs"]["Manual Adjustments"]["rows"]) == 31
+    assert restarted.tokens.issued == emulator.tokens.issued      # issued tokens stay valid across a restart
+
+
+def test_seed_is_reproducible() -> None:
+    from migo_sync.adapters.sheets.emulator import SheetsEmulator
+
+    assert SheetsEmulator(seed=7).dump() == SheetsEmulator(seed=7).dump()
+    assert SheetsEmulator(seed=7).dump() != SheetsEmulator(seed=8).dump()
