@@ -223,11 +223,14 @@ class WorkdayAdapter(BaseAdapter):
         if mapping.object == ACCOUNTS_OBJECT:
             yield PullBatch(records=self.client.ledger_accounts(self.settings.account_set), state=None)
         elif mapping.object == LINES_OBJECT:
-            yield from self._read_lines(options, state)
+            # A mirror pull deletes what it did not read: it must read every journal, every time.
+            yield from self._read_lines(options, None if mapping.mode == "mirror" else state,
+                                        incremental=options.incremental and mapping.mode != "mirror")
         else:
             raise ConfigError(f"workday: {mapping.object} cannot be pulled")
 
-    def _read_lines(self, options: PullOptions, state: dict[str, Any] | None) -> Iterator[PullBatch]:
+    def _read_lines(self, options: PullOptions, state: dict[str, Any] | None, *,
+                    incremental: bool) -> Iterator[PullBatch]:
         """Get_Journals in windows of Last_Updated_Date, each pinned by As_Of_Entry_DateTime.
 
         The state saved with a page names its window and the next page, so a run that dies
@@ -236,19 +239,19 @@ class WorkdayAdapter(BaseAdapter):
         Overlapping windows repeat lines; the MERGE by key absorbs them.
         """
         state = state or {}
-        if state.get("as_of"):
+        if state.get("as_of"):  # the same window, page size included: page numbers mean the same
             as_of = datetime.fromisoformat(state["as_of"])
             since = datetime.fromisoformat(state["updated_from"]) if state.get("updated_from") else None
-            start_page = int(state.get("page", 1))
+            start_page, count = int(state.get("page", 1)), int(state["count"])
         else:
             as_of = self.now().astimezone(UTC)
-            through = state.get("updated_through") if options.incremental else None
+            through = state.get("updated_through") if incremental else None
             since = (datetime.fromisoformat(through) - timedelta(minutes=options.lookback_minutes)
                      if through else None)
-            start_page = 1
-        window = {"as_of": as_of.isoformat(), "updated_from": since.isoformat() if since else None}
+            start_page, count = 1, options.page_size or self.settings.page_size
+        window = {"as_of": as_of.isoformat(), "updated_from": since.isoformat() if since else None, "count": count}
         pages = self.client.iter_journals(
-            count=options.page_size or self.settings.page_size, start_page=start_page, as_of=as_of,
+            count=count, start_page=start_page, as_of=as_of,
             updated_from=since, updated_to=as_of if since else None, company=options.company,
             accounting_from=options.accounting_from, accounting_to=options.accounting_to)
         for page in pages:

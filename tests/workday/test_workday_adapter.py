@@ -151,7 +151,8 @@ def test_a_pull_resumes_its_window_where_it_stopped(workday: SandboxThread, tmp_
     writer.write(push_mapping(), [balanced(f"P-{n}") for n in range(10)])
     first_pages = writer.read(lines_mapping(), None)
     batch = next(first_pages)  # the run dies after committing page 1 of 3
-    assert batch.state is not None and batch.state["page"] == 2 and len(batch.records) == 8
+    assert batch.state is not None and batch.state["page"] == 2 and batch.state["count"] == 4
+    assert len(batch.records) == 8
     writer.write(push_mapping(), [balanced("P-late")])  # entered after the window was pinned
     resumed = list(writer.read(lines_mapping(), batch.state))
     assert [len(b.records) for b in resumed] == [8, 4]
@@ -174,6 +175,8 @@ def test_an_incremental_pull_asks_only_for_the_window(workday: SandboxThread, tm
     assert [r for b in adapter.read(lines_mapping(lookback_minutes=0), state) for r in b.records] == []
     full = [r for b in adapter.read(lines_mapping(incremental=False), state) for r in b.records]
     assert len(full) == 2
+    mirror = lines_mapping().model_copy(update={"mode": "mirror"})  # deletes what it does not read: reads all
+    assert len([r for b in adapter.read(mirror, state) for r in b.records]) == 2
     adapter.close()
 
 
