@@ -27,6 +27,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import peak_rss_mb
+
 LINES_PER_JOURNAL = 4
 PAGE = 999
 
@@ -100,19 +103,6 @@ def push(env: dict[str, str], journals: int, concurrency: int) -> dict[str, floa
             "rerun_requests": REQUEST_STATS.get("workday") - before}
 
 
-def own_peak_rss_mb() -> float:
-    """This process image's own peak RSS (VmHWM); ru_maxrss would carry the parent's over fork."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import peak_rss_mb
-
-    return peak_rss_mb()
-
-
 def pull(env: dict[str, str]) -> dict[str, float]:
     """In a child process: stream every journal line back, keep nothing but a checksum."""
     from migo_sync.http import REQUEST_STATS
@@ -128,7 +118,7 @@ def pull(env: dict[str, str]) -> dict[str, float]:
     seconds = time.perf_counter() - started
     adapter.close()
     return {"rows": rows, "journals": len(journals), "seconds": seconds, "requests": REQUEST_STATS.get("workday"),
-            "peak_rss_mb": own_peak_rss_mb(), "debits": float(debits)}
+            "peak_rss_mb": peak_rss_mb(), "debits": float(debits)}
 
 
 def main() -> None:
