@@ -88,6 +88,14 @@ class RequestStats:
 REQUEST_STATS = RequestStats()
 
 
+def _log_retry(details: stamina.instrumentation.RetryDetails) -> None:
+    """stamina's own hooks log every retry as a warning; ours logs at debug level, redacted."""
+    log.debug("retry %d in %.2f s after: %s", details.retry_num, details.wait_for, redact(str(details.caused_by)))
+
+
+stamina.instrumentation.set_on_retry_hooks([_log_retry])
+
+
 class RateLimiter:
     """A token bucket: at most `rate` requests per second on average, bursts of `burst`."""
 

@@ -26,7 +26,7 @@ def demo_command(
     mapping (the real nightly job) and print a summary."""
     from migo_sync.cli.run import show_report
     from migo_sync.demo.dataset import seed as seed_dataset
-    from migo_sync.demo.project import create_project, demo_root, sandbox_credentials
+    from migo_sync.demo.project import SANDBOX_OPTIONS, create_project, demo_root, sandbox_credentials
     from migo_sync.engine.runner import RunOptions, run
     from migo_sync.sandbox.process import SandboxProcess
     from migo_sync.warehouse import open_warehouse
@@ -44,7 +44,8 @@ def demo_command(
             finally:
                 warehouse.close()
             state_dir = proj.state_dir / "sandbox"
-            with SandboxProcess(state_dir=state_dir, fault_rate=fault_rate, seed=seed) as sandbox:
+            with SandboxProcess(state_dir=state_dir, fault_rate=fault_rate, seed=seed,
+                                options=SANDBOX_OPTIONS) as sandbox:
                 term.info(f"sandbox on {sandbox.url} (fault rate {fault_rate})")
                 proj.environ.update(sandbox.env)
                 proj.environ.update(sandbox_credentials(proj.state_dir))

@@ -21,7 +21,14 @@ mappings = "mappings"
 [warehouse]
 type = "duckdb"
 path = "warehouse.duckdb"
+
+[systems.zendesk]
+# The demo account has Zendesk's High Volume add-on: 30 incremental exports a minute, not 10.
+incremental_limit_per_minute = 30
 """
+
+# Emulator knobs matching DEMO_CONFIG (the sandbox enforces the same limits as the client).
+SANDBOX_OPTIONS = {"zendesk": {"incremental_limit_per_minute": 30}}
 
 
 def shipped_mappings() -> Path:
