@@ -219,17 +219,28 @@ class SheetsAdapter(BaseAdapter):
         for name in remotes:
             if len(name) > MAX_CELL_CHARS:
                 return f"header '{name[:40]}...' is over Google's {MAX_CELL_CHARS:,}-character cell limit"
+        # A row's JSON is at most ~6 bytes per character (\uXXXX escapes) plus ~40 per cell: only a
+        # row whose text could come near the request limit is serialised here to know for sure.
+        room = self.settings.max_request_bytes - 200 - len(target.title) * 2
         for index, record in enumerate(records):
+            chars = 0
             for position, name in enumerate(remotes):
                 value = record.get(name)
-                if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
-                    row = target.header_row + 1 + index
-                    cell = format_range(target.title, row, target.start_col + position, row + 1,
-                                        target.start_col + position + 1, always_quote=False)
-                    return (f"{cell} ({name}, key {_row_key(unit, index)}) would hold {len(value):,} characters, "
-                            f"over Google's {MAX_CELL_CHARS:,}-character cell limit")
-                if _unwritable(value):
+                if isinstance(value, str):
+                    chars += len(value)
+                    if len(value) > MAX_CELL_CHARS:
+                        row = target.header_row + 1 + index
+                        cell = format_range(target.title, row, target.start_col + position, row + 1,
+                                            target.start_col + position + 1, always_quote=False)
+                        return (f"{cell} ({name}, key {_row_key(unit, index)}) would hold {len(value):,} "
+                                f"characters, over Google's {MAX_CELL_CHARS:,}-character cell limit")
+                elif _unwritable(value):
                     return f"{name} of key {_row_key(unit, index)} is {value}, which a sheet cannot hold"
+            if chars * 6 + 40 * width > room:
+                size = len(orjson.dumps([to_cell(record.get(name)) for name in remotes]))
+                if size > room:
+                    return (f"the row of key {_row_key(unit, index)} is {size:,} bytes as JSON, over the "
+                            f"{self.settings.max_request_bytes:,}-byte request limit on its own")
         return None
 
     def _write(self, mapping: Mapping, options: TabOptions, target: Target, unit: PushUnit) -> str:

@@ -340,3 +340,15 @@ def test_shipped_style_mappings_validate(adapter: SheetsAdapter) -> None:
     assert adapter.validate(mapping("pull")) == []
     url = "https://docs.google.com/spreadsheets/d/1AbC-xyz_09/edit#gid=0"
     assert adapter.validate(mapping("pull", spreadsheet_id=url)) == []
+
+
+def test_preflight_rejects_a_row_too_large_for_one_request(make_adapter: Callable[..., SheetsAdapter],
+                                                           sheets_sandbox: SandboxThread) -> None:
+    adapter = make_adapter(max_request_bytes=65_536)
+    rows = records(3)
+    rows[1]["Note"] = "é\u0001" * 24_000                            # 48,000 characters, ~170 KB as JSON
+    before = tab(sheets_sandbox)
+    rejects = adapter.check(mapping("push"), [unit(rows)])
+    assert "the row of key L0000001 is" in rejects["*"] and "65,536-byte request limit" in rejects["*"]
+    assert not adapter.write(mapping("push"), [unit(rows)])[0].ok
+    assert tab(sheets_sandbox) == before                            # refused before the clear
