@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 from migo_sync.adapter import RemoteField, RemoteObject
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_catalog(path: Path) -> list[RemoteObject]:
     """Parse a catalog file (cached: catalogs are read-only package data)."""
     data: dict[str, Any] = YAML(typ="safe").load(path.read_text(encoding="utf-8"))

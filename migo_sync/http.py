@@ -9,8 +9,9 @@ read responses. What is retried:
   (GET/PUT/DELETE, or a request an adapter marks `extensions={"idempotent": True}` because it
   carries an idempotency key the remote enforces). Anything else is raised, never blindly resent.
 
-Adapters may pass `classify(response)` to turn an HTTP 200 that is really a throttle or a
-failure into an error (Intacct answers GW-0010 inside a 200 envelope).
+Adapters may pass `classify(response)`, consulted before the 5xx rule (never for 429/503), to read what a
+response really says: an HTTP 200 that is a throttle (Intacct answers GW-0010 inside a 200
+envelope), or an HTTP 500 that is a definite refusal (a SOAP fault).
 """
 
 from __future__ import annotations
@@ -227,6 +228,15 @@ class SystemTransport(httpx.BaseTransport):
         log.debug("%s %s → %s (%.0f ms, %d bytes)", request.method, url, response.status_code, elapsed,
                   len(response.content))
         status = response.status_code
+        if self.classify is not None and status not in REFUSED_STATUSES:
+            # Before the 5xx rule, so that a definite answer carried by an error status (a SOAP
+            # fault is an HTTP 500) is read as the answer it is, not resent as an unknown outcome.
+            # 429 and 503 never reach it: those are always the core's to retry.
+            problem = self.classify(response)
+            if problem is not None:
+                if isinstance(problem, OutcomeUnknownError) and not idempotent:
+                    raise MigoSyncError(str(problem)) from problem
+                raise problem
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status == 429:
             raise RateLimited(self.system, f"HTTP 429 from {url}", retry_after=retry_after)
@@ -236,12 +246,6 @@ class SystemTransport(httpx.BaseTransport):
             raise refused
         if status in UNKNOWN_STATUSES and idempotent:
             raise OutcomeUnknownError(self.system, f"HTTP {status} from {url}", status=status)
-        if self.classify is not None:
-            problem = self.classify(response)
-            if problem is not None:
-                if isinstance(problem, OutcomeUnknownError) and not idempotent:
-                    raise MigoSyncError(str(problem)) from problem
-                raise problem
         return response
 
 

@@ -90,3 +90,22 @@ def test_faults_leave_the_same_remote_state(clean: tuple[Path, dict[str, Any]], 
     clean_users = {u["external_id"]: u.get("user_fields") for u in dump(project, "zendesk")["users"] if u.get("external_id")}
     faulty_users = {u["external_id"]: u.get("user_fields") for u in dump(faulty, "zendesk")["users"] if u.get("external_id")}
     assert faulty_users == clean_users
+
+
+def test_verbose_output_never_shows_a_secret(tmp_path: Path) -> None:
+    project = tmp_path / "verbose"
+    done = migo("demo", "--project", str(project), "--verbose")
+    assert done.returncode == 0, done.stderr[-2000:]
+    output = done.stdout + done.stderr
+    assert "POST http://127.0.0.1" in output  # requests are logged...
+    from migo_sync.demo.project import sandbox_credentials
+
+    secrets = [v for k, v in sandbox_credentials(project / ".migo-sync").items()
+               if any(word in k for word in ("PASSWORD", "TOKEN", "SECRET"))]
+    key_files = [Path(v) for k, v in sandbox_credentials(project / ".migo-sync").items() if k.endswith("_FILE")]
+    for key_file in key_files:
+        key = json.loads(key_file.read_text())["private_key"]
+        secrets.append(key.splitlines()[5])  # a line of the PEM body
+    assert len(secrets) >= 4
+    for secret in secrets:
+        assert secret not in output  # ...never a credential

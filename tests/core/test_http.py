@@ -129,3 +129,17 @@ def test_redact_masks_credential_shapes(text: str) -> None:
     assert "***" in masked
     for secret in ("abc.def.ghi", "hunter22", "ya29.abcdef", "XyZ123"):
         assert secret not in masked
+
+
+def test_classify_reads_a_definite_500_before_it_could_be_resent() -> None:
+    from migo_sync.errors import FatalRemoteError
+
+    transport, seen = scripted(httpx.Response(500, text="<Fault>Validation_Fault</Fault>"), 200)
+
+    def classify(response: httpx.Response) -> Exception | None:
+        return FatalRemoteError("testsys", "refused") if "Validation_Fault" in response.text else None
+
+    c = make_client("testsys", "http://remote.test", transport=transport, classify=classify)
+    with pytest.raises(FatalRemoteError):
+        c.post("/x", extensions={"idempotent": True})
+    assert len(seen) == 1
