@@ -145,12 +145,7 @@ class SheetsAdapter(BaseAdapter):
         if mapping.direction == "push":
             fields = tuple(RemoteField(f.remote) for f in mapping.fields)
             return RemoteObject(base.name, base.directions, base.modes, base.unit, fields, True, base.description)
-        options = tab_options(mapping.options, mapping.label)
-        meta = self.client.spreadsheet(options.spreadsheet_id)
-        props = _tab_properties(meta, options.tab)
-        if props is None:
-            raise _missing_tab(options, meta)
-        header_row, start_col, _, end_col = self._bounds(options, props)
+        options, (header_row, start_col, _, end_col) = self._source(mapping)
         values = self._window(options, header_row, start_col, header_row + 1, end_col)
         names = [_header_text(v) for v in (values[0] if values else [])]
         fields = tuple(RemoteField(name) for name in names if name)
@@ -272,12 +267,7 @@ class SheetsAdapter(BaseAdapter):
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
         """Stream the range in windows of `window_rows` (the first one carries the header row);
         `state` is always None: a sheet has no cursor, every pull reads it whole."""
-        options = tab_options(mapping.options, mapping.label)
-        meta = self.client.spreadsheet(options.spreadsheet_id)
-        props = _tab_properties(meta, options.tab)
-        if props is None:
-            raise _missing_tab(options, meta)
-        header_row, start_col, end_row, end_col = self._bounds(options, props)
+        options, (header_row, start_col, end_row, end_col) = self._source(mapping)
         stop = min(header_row + 1 + options.window_rows, end_row)
         values = self._window(options, header_row, start_col, stop, end_col)
         header = [_header_text(v) for v in (values[0] if values else [])]
@@ -311,8 +301,13 @@ class SheetsAdapter(BaseAdapter):
         if not yielded:
             yield PullBatch([], state=None)
 
-    def _bounds(self, options: TabOptions, props: dict[str, Any]) -> tuple[int, int, int, int]:
-        """(header row, first column, end row, end column) of the mapped range, inside the grid."""
+    def _source(self, mapping: Mapping) -> tuple[TabOptions, tuple[int, int, int, int]]:
+        """A pull's options and (header row, first column, end row, end column), from the live grid."""
+        options = tab_options(mapping.options, mapping.label)
+        meta = self.client.spreadsheet(options.spreadsheet_id)
+        props = _tab_properties(meta, options.tab)
+        if props is None:
+            raise _missing_tab(options, meta)
         grid = options.grid_range()
         rows, cols = _grid(props)
         header_row = grid.start_row + options.header_row - 1
@@ -321,7 +316,7 @@ class SheetsAdapter(BaseAdapter):
         if header_row >= end_row or grid.start_col >= end_col:
             raise ConfigError(f"sheets: spreadsheet '{options.spreadsheet_id}': header row {header_row + 1} is "
                               f"outside tab '{options.tab}' ({rows} rows x {cols} columns)")
-        return header_row, grid.start_col, end_row, end_col
+        return options, (header_row, grid.start_col, end_row, end_col)
 
     def _window(self, options: TabOptions, start_row: int, start_col: int, end_row: int, end_col: int
                 ) -> list[list[Any]]:
