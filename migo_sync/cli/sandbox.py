@@ -59,18 +59,17 @@ def serve_command(
     url = f"http://{host}:{bound}"
     if state is not None:
         state.mkdir(parents=True, exist_ok=True)
-        (state / SERVER_FILE).write_text(json.dumps({"url": url, "pid": os.getpid()}))
+        server_file = state / SERVER_FILE
+        server_file.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+        # uvicorn re-raises SIGTERM/SIGINT once it has shut down, so clean up in the shutdown hook.
+        sandbox.on_stop.append(lambda: server_file.unlink(missing_ok=True))
     if ready_file is None:
         term.info(f"sandbox listening on {url} (systems: {', '.join(sorted(sandbox.emulators))}; "
                   f"state: {state or 'in memory'}; fault rate {fault_rate})")
         term.info("point migo-sync at it with:")
         for key, value in sandbox.env(url).items():
             typer.echo(f"export {key}={value}")
-    try:
-        serve(sandbox, sock, ready_file)
-    finally:
-        if state is not None:
-            (state / SERVER_FILE).unlink(missing_ok=True)
+    serve(sandbox, sock, ready_file)
     return 0
 
 

@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ class Sandbox:
         self.emulators = emulators
         self.state_dir = state_dir
         self.base_url = ""
+        self.on_stop: list[Callable[[], None]] = []  # run after the state is saved on shutdown
         self.load_state()
         routes: list[Any] = [
             Route("/_sandbox/health", self.health),
@@ -84,6 +85,8 @@ class Sandbox:
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         yield
         self.save_state()
+        for hook in self.on_stop:
+            hook()
 
     def env(self, base_url: str) -> dict[str, str]:
         """The `MIGO_SYNC_*_URL` variables that point clients at this sandbox."""
