@@ -17,7 +17,6 @@ Knobs (`options`):
 
 from __future__ import annotations
 
-import copy
 import time
 from collections import deque
 from typing import Any, ClassVar
@@ -29,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from migo_sync.adapters.sheets.seed import seed_spreadsheets
+from migo_sync.adapters.sheets.structure import batch_update, create_spreadsheet
 from migo_sync.adapters.sheets.tokens import TokenIssuer
 from migo_sync.adapters.sheets.workbook import (
     SKIP,
@@ -151,7 +151,7 @@ class SheetsEmulator(Emulator):
         try:
             self.admit(request, WRITE)
             body = await _json_body(request)
-            return json_response(self._create(body))
+            return json_response(create_spreadsheet(self.books, body, self.rng, self.limits))
         except ApiError as exc:
             return self._error(exc)
 
@@ -183,7 +183,7 @@ class SheetsEmulator(Emulator):
                 return json_response(self._book(book_id).metadata())
             if method == "POST" and action == "batchUpdate":
                 self.admit(request, WRITE)
-                return json_response(self._structure(self._book(book_id), await _json_body(request)))
+                return json_response(batch_update(self._book(book_id), await _json_body(request), self.rng, self.limits))
             raise _not_found()
         if tail.startswith("values:") and "/" not in tail:
             return await self._values_batch(request, book_id, tail.split(":", 1)[1])
@@ -343,150 +343,6 @@ class SheetsEmulator(Emulator):
             result["tableRange"] = table_range
         result["updates"] = updates
         return result
-
-    # --- spreadsheet structure -----------------------------------------------------------------
-
-    def _create(self, body: dict[str, Any]) -> dict[str, Any]:
-        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-        book_id = "".join(self.rng.choice(alphabet) for _ in range(44))
-        title = str((body.get("properties") or {}).get("title") or "Untitled spreadsheet")
-        book = Spreadsheet(book_id, title)
-        for index, sheet in enumerate(body.get("sheets") or [{"properties": {"title": "Sheet1"}}]):
-            props = sheet.get("properties") or {}
-            grid = props.get("gridProperties") or {}
-            book.tabs.append(Tab(self._sheet_id(book), str(props.get("title") or f"Sheet{index + 1}"), index,
-                                 int(grid.get("rowCount", 1000)), int(grid.get("columnCount", 26))))
-        if book.cells > self.limits.max_cells:
-            raise invalid(f"This action would increase the number of cells in the workbook above the limit of "
-                          f"{self.limits.max_cells} cells.")
-        self.books[book_id] = book
-        return book.metadata()
-
-    def _sheet_id(self, book: Spreadsheet) -> int:
-        while True:
-            sheet_id = self.rng.randrange(1, 2**31 - 1)
-            if book.tab_by_id(sheet_id) is None:
-                return sheet_id
-
-    def _structure(self, book: Spreadsheet, body: dict[str, Any]) -> dict[str, Any]:
-        """Spreadsheet batchUpdate: every request applies, or none (tabs are restored on error)."""
-        requests = body.get("requests")
-        if not isinstance(requests, list) or not requests:
-            raise invalid("Must specify at least one request.")
-        snapshot = [(t, copy.copy(t.__dict__)) for t in book.tabs]
-        tabs_before = list(book.tabs)
-        try:
-            replies = [self._structure_one(book, i, request) for i, request in enumerate(requests)]
-        except ApiError:
-            book.tabs = tabs_before
-            for tab, attributes in snapshot:
-                tab.__dict__.update(attributes)
-            raise
-        for tab in book.tabs:
-            tab.truncate()
-        result: dict[str, Any] = {"spreadsheetId": book.spreadsheet_id, "replies": replies}
-        if body.get("includeSpreadsheetInResponse"):
-            result["updatedSpreadsheet"] = book.metadata()
-        return result
-
-    def _structure_one(self, book: Spreadsheet, i: int, request: Any) -> dict[str, Any]:
-        if not isinstance(request, dict) or len(request) != 1:
-            raise invalid(f"Invalid requests[{i}]: exactly one kind of request must be set.")
-        (kind, spec), = request.items()
-        where = f"Invalid requests[{i}].{kind}"
-        if kind == "addSheet":
-            props = (spec or {}).get("properties") or {}
-            title = str(props.get("title") or f"Sheet{len(book.tabs) + 1}")
-            if book.tab_by_title(title):
-                raise invalid(f'{where}: A sheet with the name "{title}" already exists. Please enter another name.')
-            sheet_id = int(props.get("sheetId") or self._sheet_id(book))
-            if book.tab_by_id(sheet_id):
-                raise invalid(f"{where}: Sheet with id {sheet_id} already exists.")
-            grid = props.get("gridProperties") or {}
-            index = min(int(props.get("index", len(book.tabs))), len(book.tabs))
-            for tab in book.tabs:
-                if tab.index >= index:
-                    tab.index += 1
-            tab = Tab(sheet_id, title, index, int(grid.get("rowCount", 1000)), int(grid.get("columnCount", 26)),
-                      bool(props.get("hidden", False)))
-            book.tabs.append(tab)
-            self._check_cells(book, where)
-            return {"addSheet": {"properties": tab.properties()}}
-        if kind == "updateSheetProperties":
-            props = (spec or {}).get("properties") or {}
-            fields = _field_mask(str((spec or {}).get("fields") or ""))
-            if not fields:
-                raise invalid(f"{where}: At least one field must be updated. Specify the fields to update.")
-            found = book.tab_by_id(int(props.get("sheetId", 0)))
-            if found is None:
-                raise invalid(f"{where}: No grid with id: {props.get('sheetId', 0)}")
-            tab = found
-            grid = props.get("gridProperties") or {}
-            if "title" in fields or "*" in fields:
-                title = str(props.get("title") or "")
-                other = book.tab_by_title(title)
-                if not title or (other is not None and other is not tab):
-                    raise invalid(f'{where}: A sheet with the name "{title}" already exists. Please enter another name.')
-                tab.title = title
-            for name, attribute in (("rowCount", "row_count"), ("columnCount", "column_count")):
-                if f"gridProperties.{name}" in fields or "gridProperties" in fields or "*" in fields:
-                    value = int(grid.get(name, 0))
-                    if value < 1:
-                        raise invalid(f"{where}: {name} must be at least 1")
-                    setattr(tab, attribute, value)
-            if "hidden" in fields:
-                tab.hidden = bool(props.get("hidden", False))
-            self._check_cells(book, where)
-            return {}
-        if kind == "deleteSheet":
-            doomed = book.tab_by_id(int((spec or {}).get("sheetId", 0)))
-            if doomed is None:
-                raise invalid(f"{where}: No sheet with id: {(spec or {}).get('sheetId')}")
-            tab = doomed
-            if len(book.tabs) == 1:
-                raise invalid(f"{where}: You can't remove all the sheets in a document.")
-            book.tabs.remove(tab)
-            for other in book.tabs:
-                if other.index > tab.index:
-                    other.index -= 1
-            return {}
-        if kind == "appendDimension":
-            grown = book.tab_by_id(int((spec or {}).get("sheetId", 0)))
-            if grown is None:
-                raise invalid(f"{where}: No grid with id: {(spec or {}).get('sheetId')}")
-            tab = grown
-            length = int((spec or {}).get("length", 0))
-            if (spec or {}).get("dimension") == "COLUMNS":
-                tab.column_count += length
-            else:
-                tab.row_count += length
-            self._check_cells(book, where)
-            return {}
-        raise invalid(f"Invalid JSON payload received. Unknown name \"{kind}\" at 'requests[{i}]': Cannot find field.")
-
-    def _check_cells(self, book: Spreadsheet, where: str) -> None:
-        if book.cells > self.limits.max_cells:
-            raise invalid(f"{where}: This action would increase the number of cells in the workbook above the "
-                          f"limit of {self.limits.max_cells} cells.")
-
-
-def _field_mask(text: str) -> set[str]:
-    """"gridProperties(rowCount,columnCount),title" → {"gridProperties.rowCount", ..., "title"}."""
-    fields: set[str] = set()
-    depth, current = 0, ""
-    for char in text + ",":
-        if char == "," and depth == 0:
-            current = current.strip()
-            if "(" in current:
-                prefix, inner = current.split("(", 1)
-                fields |= {f"{prefix}.{part.strip()}" for part in inner.rstrip(")").split(",")}
-            elif current:
-                fields.add(current)
-            current = ""
-            continue
-        depth += (char == "(") - (char == ")")
-        current += char
-    return fields
 
 
 def _enum(value: str, allowed: tuple[str, ...], name: str) -> str:

@@ -1,0 +1,170 @@
+"""Push a relation onto a tab: where it lands, what must be refused before sending, and the
+requests (add the tab or grow its grid, clear the previous extent, write ≤ 2 MB bodies, RAW)."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from migo_sync.adapter import PushUnit
+from migo_sync.adapters.sheets.a1 import format_range
+from migo_sync.adapters.sheets.client import SheetsClient, add_sheet_request, resize_request
+from migo_sync.adapters.sheets.config import TabOptions
+from migo_sync.adapters.sheets.payload import pack
+from migo_sync.adapters.sheets.tabs import grid_size, missing_tab, tab_properties
+from migo_sync.adapters.sheets.values import to_cell
+
+MAX_CELLS = 10_000_000
+MAX_CELL_CHARS = 50_000
+
+
+@dataclass
+class Target:
+    """Where a push lands, resolved against the spreadsheet's metadata."""
+
+    spreadsheet_id: str
+    title: str
+    sheet_id: int | None          # None: the tab does not exist yet
+    row_count: int
+    column_count: int
+    other_cells: int              # grid cells of every other tab
+    header_row: int               # 0-based, absolute in the tab
+    start_col: int
+    end_row: int | None           # range bounds from options.range (exclusive), None = open
+    end_col: int | None
+
+    @classmethod
+    def resolve(cls, options: TabOptions, meta: dict[str, Any]) -> Target:
+        props = tab_properties(meta, options.tab)
+        if props is None and not options.create_tab:
+            raise missing_tab(options, meta)
+        grid = options.grid_range()
+        sizes = {s["properties"]["title"]: grid_size(s["properties"]) for s in meta.get("sheets", [])}
+        other = sum(r * c for title, (r, c) in sizes.items() if title != options.tab)
+        rows, cols = grid_size(props) if props else (0, 0)
+        return cls(options.spreadsheet_id, options.tab, props["sheetId"] if props else None, rows, cols, other,
+                   grid.start_row + options.header_row - 1, grid.start_col, grid.end_row, grid.end_col)
+
+    def needed(self, records: int, width: int) -> tuple[int, int]:
+        return self.header_row + 1 + records, self.start_col + width
+
+    def grid_after(self, records: int, width: int) -> tuple[int, int]:
+        """The grid once written: a new tab is sized to the data; an old one only ever grows."""
+        rows, cols = self.needed(records, width)
+        if self.sheet_id is None:
+            return max(rows, 1), max(cols, 1)
+        return max(rows, self.row_count), max(cols, self.column_count)
+
+
+def preflight(remotes: list[str], target: Target, unit: PushUnit, max_request_bytes: int) -> str | None:
+    """Why this unit must not be sent (None: send it): range fit, the 10M-cell and 50,000-character
+    limits, values JSON cannot carry, a row larger than one request."""
+    records = [] if unit.delete else unit.records
+    width = len(remotes)
+    rows, _ = target.needed(len(records), width)
+    where = f"tab '{target.title}' of spreadsheet '{target.spreadsheet_id}'"
+    if target.end_row is not None and rows > target.end_row:
+        return (f"{len(records):,} rows do not fit in the mapped range of {where}: it ends at row "
+                f"{target.end_row} (widen options.range)")
+    grid_rows, grid_cols = target.grid_after(len(records), width)
+    total = target.other_cells + grid_rows * grid_cols
+    if total > MAX_CELLS:
+        return (f"{where} would need a {grid_rows:,} x {grid_cols:,} grid; with the other tabs' "
+                f"{target.other_cells:,} cells the spreadsheet would hold {total:,} cells, over Google's "
+                f"limit of {MAX_CELLS:,} (delete unused rows/columns or tabs, or push to another spreadsheet)")
+    for name in remotes:
+        if len(name) > MAX_CELL_CHARS:
+            return f"header '{name[:40]}...' is over Google's {MAX_CELL_CHARS:,}-character cell limit"
+    # A row's JSON is at most ~6 bytes per character (\uXXXX escapes) plus ~40 per cell: only a
+    # row whose text could come near the request limit is serialised here to know for sure.
+    room = max_request_bytes - 200 - len(target.title) * 2
+    for index, record in enumerate(records):
+        chars = 0
+        for position, name in enumerate(remotes):
+            value = record.get(name)
+            if isinstance(value, str):
+                chars += len(value)
+                if len(value) > MAX_CELL_CHARS:
+                    row = target.header_row + 1 + index
+                    cell = format_range(target.title, row, target.start_col + position, row + 1,
+                                        target.start_col + position + 1, always_quote=False)
+                    return (f"{cell} ({name}, key {_row_key(unit, index)}) would hold {len(value):,} "
+                            f"characters, over Google's {MAX_CELL_CHARS:,}-character cell limit")
+            elif _unwritable(value):
+                return f"{name} of key {_row_key(unit, index)} is {value}, which a sheet cannot hold"
+        if chars * 6 + 40 * width > room:
+            size = len(orjson.dumps([to_cell(record.get(name)) for name in remotes]))
+            if size > room:
+                return (f"the row of key {_row_key(unit, index)} is {size:,} bytes as JSON, over the "
+                        f"{max_request_bytes:,}-byte request limit on its own")
+    return None
+
+
+def write_tab(client: SheetsClient, remotes: list[str], options: TabOptions, target: Target, unit: PushUnit,
+              max_request_bytes: int) -> str:
+    """Send the unit; returns the range now holding the header and every row."""
+    records = [] if unit.delete else sort_records(unit.records, options.order_by, remotes)
+    width = len(remotes)
+    grid_rows, grid_cols = target.grid_after(len(records), width)
+    if target.sheet_id is None:
+        reply = client.structure(target.spreadsheet_id, [add_sheet_request(target.title, grid_rows, grid_cols)])
+        target.sheet_id = int(reply["replies"][0]["addSheet"]["properties"]["sheetId"])
+    else:
+        if (grid_rows, grid_cols) != (target.row_count, target.column_count):
+            client.structure(target.spreadsheet_id, [resize_request(target.sheet_id, grid_rows, grid_cols)])
+        end_row = min(target.end_row or grid_rows, target.row_count)
+        end_col = min(target.end_col or grid_cols, target.column_count)
+        if target.header_row < end_row and target.start_col < end_col:
+            client.batch_clear(target.spreadsheet_id, [format_range(target.title, target.header_row,
+                                                                    target.start_col, end_row, end_col)])
+    for body in pack(target.title, target.header_row, target.start_col, encode(remotes, records), max_request_bytes):
+        client.batch_update_body(target.spreadsheet_id, body.content,
+                                 f"rows {body.start_row + 1}-{body.start_row + body.rows} of '{target.title}'")
+    return format_range(target.title, target.header_row, target.start_col, target.header_row + 1 + len(records),
+                        target.start_col + width)
+
+
+def encode(remotes: list[str], records: list[dict[str, Any]]) -> Iterator[bytes]:
+    """The header, then every record, each serialised as one JSON array (RAW values)."""
+    yield orjson.dumps(remotes)
+    for record in records:
+        yield orjson.dumps([to_cell(record.get(name)) for name in remotes])
+
+
+def sort_spec(item: str, remotes: list[str]) -> tuple[str | None, bool]:
+    """An `order_by` entry as (remote field, descending); (None, False) when it names no field."""
+    if item in remotes:
+        return item, False
+    name, _, direction = item.rpartition(" ")
+    if direction.lower() in ("asc", "desc") and name in remotes:
+        return name, direction.lower() == "desc"
+    return None, False
+
+
+def sort_records(records: list[dict[str, Any]], order_by: list[str], remotes: list[str]) -> list[dict[str, Any]]:
+    """Records in `order_by` order (stable; NULLs last), else as the engine gave them."""
+    result = records
+    for item in reversed(order_by):
+        name, descending = sort_spec(item, remotes)
+        if name is None:
+            continue
+        present = [r for r in result if r.get(name) is not None]
+        missing = [r for r in result if r.get(name) is None]
+        result = sorted(present, key=operator.itemgetter(name), reverse=descending) + missing
+    return result
+
+
+def _unwritable(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, Decimal) and not value.is_finite()
+
+
+def _row_key(unit: PushUnit, index: int) -> str:
+    return unit.row_keys[index] if index < len(unit.row_keys) else f"#{index + 1}"
