@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from migo_sync.adapter import PullBatch
-from migo_sync.adapters.zendesk.client import SYSTEM, ZendeskClient
+from migo_sync.adapters.zendesk.client import SYSTEM, ZendeskClient, gc_paused
 from migo_sync.adapters.zendesk.config import PullOptions
 from migo_sync.errors import FatalRemoteError
 from migo_sync.mapping.model import Mapping
@@ -89,20 +89,26 @@ class Shaper:
 
     def __init__(self, mapping: Mapping, resource: str, options: PullOptions) -> None:
         remotes = {f.remote for f in mapping.fields}
-        self.custom = [(int(r[len(CUSTOM_PREFIX):]), r) for r in sorted(remotes)
-                       if r.startswith(CUSTOM_PREFIX) and r[len(CUSTOM_PREFIX):].isdigit()]
+        self.custom = {int(r[len(CUSTOM_PREFIX):]): r for r in sorted(remotes)
+                       if r.startswith(CUSTOM_PREFIX) and r[len(CUSTOM_PREFIX):].isdigit()}
         self.flag = "deleted" in remotes
         self.delete = options.deleted == "delete"
         self.is_deleted = IS_DELETED[resource]
         self.key_remotes = [f.remote for f in mapping.fields if f.column in mapping.key]
 
     def __call__(self, page: Page) -> PullBatch:
-        items, state = page
+        with gc_paused():
+            return self._shape(*page)
+
+    def _shape(self, items: list[dict[str, Any]], state: dict[str, Any]) -> PullBatch:
         if self.custom:
+            wanted, unset = self.custom, dict.fromkeys(self.custom.values())
             for record in items:
-                values = {c.get("id"): c.get("value") for c in record.get("custom_fields") or ()}
-                for field_id, remote in self.custom:
-                    record[remote] = values.get(field_id)
+                record.update(unset)  # a field the ticket lacks is null, not missing
+                for field in record.get("custom_fields") or ():
+                    remote = wanted.get(field.get("id"))
+                    if remote is not None:
+                        record[remote] = field.get("value")
         if not (self.flag or self.delete):
             return PullBatch(items, state)
         records: list[dict[str, Any]] = []
