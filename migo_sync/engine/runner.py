@@ -159,7 +159,8 @@ def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: L
     mapping = item.mapping
     try:
         adapter = pool(mapping.system)
-        remote = adapter.describe(mapping) if mapping.direction == "push" else None
+        # The unit kind is static catalog knowledge: no request needed (a rerun must send none).
+        remote = next((o for o in adapter.catalog() if o.name == mapping.object), None)
         tick = progress(mapping.name, None) if progress else None
         if mapping.direction == "push":
             assert remote is not None
