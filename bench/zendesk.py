@@ -177,15 +177,12 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    import httpx
-
     from migo_sync.sandbox.process import SandboxProcess
 
-    with SandboxProcess(seed=0) as sandbox:
+    knobs = {"bulk_tickets": args.tickets, "tickets": 0, "incremental_limit_per_minute": 0,
+             "account_limit_per_minute": 0}
+    with SandboxProcess(seed=0, options={"zendesk": knobs}) as sandbox:
         url = sandbox.env["MIGO_SYNC_ZENDESK_URL"]
-        knobs = {"bulk_tickets": args.tickets, "tickets": 0, "incremental_limit_per_minute": 0,
-                 "account_limit_per_minute": 0}
-        httpx.post(f"{url}/_sandbox/options", json=knobs, timeout=120).raise_for_status()
         env = child_env(url)
 
         served = sandbox.stats().get("zendesk", 0)
@@ -210,8 +207,6 @@ def main() -> None:
         print(f"  → migo-sync pull is {speed / reference:.1f}x dlt's records/s (target: at least 4x) with "
               f"{pull['rss_mb']:.0f} MB peak RSS against dlt's {rss:.0f} MB ({source})")
 
-        sandbox.reset("zendesk")
-        httpx.post(f"{url}/_sandbox/options", json={"bulk_tickets": 0, "tickets": 5000}, timeout=120)
         push = run_child(["--child", "push", str(project_root("push")), str(args.users)], env)
         jobs = math.ceil(args.users / 100)
         polls = POLLS_PER_JOB * math.ceil(jobs / JOBS_IN_FLIGHT)

@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from migo_sync.adapters.zendesk import seed
 from migo_sync.adapters.zendesk.sandbox import SANDBOX_API_TOKEN, SANDBOX_EMAIL, SANDBOX_OAUTH_TOKEN
+from migo_sync.errors import ConfigError
 from migo_sync.sandbox.emulator import Emulator
 
 DEFAULTS: dict[str, Any] = {
@@ -156,6 +157,10 @@ class ZendeskEmulator(Emulator):
     url_suffixes: ClassVar[dict[str, str]] = {"url": ""}
 
     def __init__(self, *, seed: int = 0, options: dict[str, Any] | None = None) -> None:
+        unknown = sorted(set(options or {}) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(f"zendesk emulator: unknown option {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(DEFAULTS))})")
         self.initial_options = {**DEFAULTS, **(options or {})}
         super().__init__(seed=seed, options=self.initial_options)
 
@@ -269,6 +274,7 @@ class ZendeskEmulator(Emulator):
             ("/api/v2/job_statuses/show_many", self.job_statuses_show_many, ("GET",), False),
             ("/api/v2/job_statuses/{job_id}", self.job_status, ("GET",), False),
             ("/api/v2/tickets", self.tickets_create, ("POST",), False),
+            ("/api/v2/tickets/{ticket_id}", self.tickets_delete, ("DELETE",), False),
             ("/api/v2/ticket_fields", self.fields_list, ("GET",), False),
             ("/api/v2/user_fields", self.fields_list, ("GET",), False),
             ("/api/v2/organization_fields", self.fields_list, ("GET",), False),
@@ -364,7 +370,8 @@ class ZendeskEmulator(Emulator):
             changes = dict(self.initial_options) if request.method == "DELETE" else orjson.loads(await request.body())
             unknown = sorted(set(changes) - set(DEFAULTS))
             if unknown:
-                return _json({"error": "UnknownOption", "description": ", ".join(unknown)}, 400)
+                return _json({"error": "UnknownOption", "description": f"unknown option {', '.join(unknown)} "
+                                                                       f"(known: {', '.join(sorted(DEFAULTS))})"}, 400)
             reseed = any(changes[k] != self.options.get(k) for k in changes if k in RESEED)
             self.options.update(changes)
             if reseed:
@@ -679,6 +686,16 @@ class ZendeskEmulator(Emulator):
             self.idempotency[key] = {"digest": digest, "body": text, "at": now}
         return Response(text.encode(), status_code=201, media_type="application/json",
                         headers={"x-idempotency-lookup": "miss"} if key else None)
+
+    async def tickets_delete(self, request: Request) -> Response:
+        """DELETE /api/v2/tickets/{id}: a soft delete; the export shows the ticket with status "deleted"."""
+        raw = request.path_params["ticket_id"].removesuffix(".json")
+        ticket = self.records["tickets"].get(int(raw)) if raw.isdigit() else None
+        if ticket is None or ticket["status"] == "deleted":
+            raise ApiError(404, {"error": "RecordNotFound", "description": "Not found"})
+        self._store("tickets", dict(ticket, status="deleted", custom_status_id=seed.CUSTOM_STATUS["deleted"]),
+                    int(time.time()))
+        return Response(status_code=204)
 
     async def fields_list(self, request: Request) -> Response:
         name = request.url.path.rsplit("/", 1)[1].removesuffix(".json")

@@ -12,12 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from zendesk.zendesk_support import configure, dump, environ, make_project, query
+from zendesk.zendesk_support import basic_auth, configure, dump, environ, make_project, query
 
 from migo_sync.config import Project
 from migo_sync.engine.runner import RunOptions, run
 from migo_sync.sandbox.process import SandboxThread
+from migo_sync.warehouse import open_warehouse
 
 PUSH, TICKETS, USERS = "zendesk_users_push", "zendesk_tickets_pull", "zendesk_users_pull"
 
@@ -63,8 +65,6 @@ def test_shipped_mappings_push_then_pull_and_a_rerun_sends_nothing(project: Proj
 
 
 def test_a_refused_user_is_a_reject_retried_on_the_next_run(project: Project, zd: SandboxThread) -> None:
-    from migo_sync.warehouse import open_warehouse
-
     warehouse = open_warehouse(project)
     try:
         warehouse.execute("UPDATE lending.customers SET email = 'broken-address' WHERE customer_id = 'C000007'")
@@ -118,6 +118,27 @@ def test_faults_of_every_kind_leave_the_same_final_state(zd: SandboxThread, tmp_
     assert sum(injected.values()) > 10 and len(injected) == 6
     assert pushed_state(zd, faulty) == reference
     assert query(faulty, "SELECT * FROM support.tickets ORDER BY ticket_id") == reference_tickets
+
+
+def test_deleted_tickets_flagged_or_removed_as_the_mapping_says(project: Project, zd: SandboxThread) -> None:
+    delete_file = project.mappings_dir / "zendesk_tickets_pull.yaml"
+    flagged_file = project.mappings_dir / "zendesk_tickets_flagged.yaml"
+    flagged_file.write_text(delete_file.read_text().replace("name: zendesk_tickets_pull", "name: zendesk_tickets_flagged")
+                            .replace("table: support.tickets", "table: support.tickets_flagged"))
+    delete_file.write_text(delete_file.read_text().replace("deleted: flag", "deleted: delete"))
+    names = [TICKETS, "zendesk_tickets_flagged"]
+    assert run(project, RunOptions(names=names)).ok
+    deleted = sum(t["status"] == "deleted" for t in dump(zd)["tickets"])
+    assert query(project, "SELECT COUNT(*) FROM support.tickets") == [(5000 - deleted,)]
+    assert query(project, "SELECT COUNT(*), SUM(is_deleted::INT) FROM support.tickets_flagged") == [(5000, deleted)]
+    url = zd.env["MIGO_SYNC_ZENDESK_URL"]
+    assert httpx.delete(f"{url}/api/v2/tickets/42.json", auth=basic_auth()).status_code == 204
+    assert httpx.delete(f"{url}/api/v2/tickets/42.json", auth=basic_auth()).status_code == 404
+    assert run(project, RunOptions(names=names)).ok
+    assert query(project, "SELECT COUNT(*) FROM support.tickets WHERE ticket_id = 42") == [(0,)]
+    assert query(project, "SELECT COUNT(*) FROM support.tickets") == [(5000 - deleted - 1,)]
+    assert query(project, "SELECT status, is_deleted FROM support.tickets_flagged WHERE ticket_id = 42") == [
+        ("deleted", True)]
 
 
 KILL_MAPPING = """\
