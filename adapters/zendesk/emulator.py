@@ -7,8 +7,8 @@ completed across polls, with per-item results; 400 `TooManyValues` over 100 item
 queue; `Idempotency-Key` on ticket create; rate-limit headers on every response and 429 +
 `Retry-After` past the account limit or the 10/minute incremental limit.
 
-Knobs (`self.options`; also `POST /zendesk/_sandbox/options` at run time, `DELETE` to restore):
-see `DEFAULTS`. Sandbox-only routes live under `/_sandbox/`, a prefix no Zendesk path uses.
+Knobs (`self.options`; also `POST /zendesk/_options` at run time, `DELETE` to restore):
+see `DEFAULTS`. The knobs route `/_options` is sandbox-only: no Zendesk path starts with `/_`.
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ class ZendeskEmulator(Emulator):
             ("/api/v2/user_fields", self.fields_list, ("GET",), False),
             ("/api/v2/organization_fields", self.fields_list, ("GET",), False),
         ]
-        routes: list[BaseRoute] = [Route("/_sandbox/options", self.options_route, methods=["GET", "POST", "DELETE"])]
+        routes: list[BaseRoute] = [Route("/_options", self.options_route, methods=["GET", "POST", "DELETE"])]
         for path, handler, methods, incremental in table:
             endpoint = self._endpoint(handler, incremental)
             # ".json" first: a bare "{job_id}" would otherwise swallow "ID.json".

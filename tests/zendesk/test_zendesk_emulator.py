@@ -250,5 +250,5 @@ def test_unknown_knobs_are_refused_with_the_known_ones(zd: SandboxThread) -> Non
 
     with pytest.raises(ConfigError, match=r"unknown option incremental_limit .*incremental_limit_per_minute"):
         ZendeskEmulator(options={"incremental_limit": 0})
-    refused = httpx.post(f"{zd.env['MIGO_SYNC_ZENDESK_URL']}/_sandbox/options", json={"job_limt": 3})
+    refused = httpx.post(f"{zd.env['MIGO_SYNC_ZENDESK_URL']}/_options", json={"job_limt": 3})
     assert refused.status_code == 400 and "job_limit" in refused.json()["description"]

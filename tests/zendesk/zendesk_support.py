@@ -36,7 +36,7 @@ def dump(handle: SandboxThread) -> dict[str, Any]:
 
 def configure(handle: SandboxThread, **options: Any) -> dict[str, Any]:
     """Change emulator knobs through its sandbox route (on the server's loop, like a real caller)."""
-    response = httpx.post(f"{handle.env['MIGO_SYNC_ZENDESK_URL']}/_sandbox/options", json=options)
+    response = httpx.post(f"{handle.env['MIGO_SYNC_ZENDESK_URL']}/_options", json=options)
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
@@ -44,7 +44,7 @@ def configure(handle: SandboxThread, **options: Any) -> dict[str, Any]:
 
 def restore(handle: SandboxThread) -> None:
     """Back to the emulator's default knobs (and its seeded data)."""
-    httpx.delete(f"{handle.env['MIGO_SYNC_ZENDESK_URL']}/_sandbox/options").raise_for_status()
+    httpx.delete(f"{handle.env['MIGO_SYNC_ZENDESK_URL']}/_options").raise_for_status()
     handle.reset("zendesk")
 
 
