@@ -7,75 +7,26 @@ cassette for the secrets.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
-import vcr
 from adaptive.adaptive_support import pull_mapping, push_mapping, unit
+from helpers.cassettes import assert_no_secret, base_url_fixture, recorder, scrubber
 
 from migo_sync.adapters.adaptive.adapter import AdaptiveAdapter
 from migo_sync.adapters.adaptive.sandbox import SANDBOX_LOGIN, SANDBOX_PASSWORD, credentials
 from migo_sync.config import Project, ProjectConfig
 from migo_sync.errors import AuthError
-from migo_sync.redact import MASK, redact
-from migo_sync.sandbox.process import SandboxThread
 from migo_sync.systems import open_adapter
 
-CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "adaptive"
-RECORD = os.environ.get("MIGO_SYNC_RECORD") == "1"
 WRONG_PASSWORD = "wrong-Password-123"
 SECRETS = (SANDBOX_LOGIN, SANDBOX_PASSWORD, WRONG_PASSWORD)
 CREDENTIAL_ATTR = re.compile(rb'(\s(?:login|password|instanceCode)=")[^"]*(")')
+RECORDER = recorder("adaptive", scrubber([CREDENTIAL_ATTR], SECRETS), ["method", "path", "body"])
 
-
-def _scrub(data: bytes) -> bytes:
-    data = CREDENTIAL_ATTR.sub(rb"\1" + MASK.encode() + rb"\2", data)
-    for secret in SECRETS:
-        data = data.replace(secret.encode(), MASK.encode())
-    return redact(data.decode("utf-8")).encode("utf-8")
-
-
-def _scrub_request(request: Any) -> Any:
-    if request.body:
-        body = request.body if isinstance(request.body, bytes) else request.body.encode()
-        request.body = _scrub(body)
-    return request
-
-
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    body = response.get("body", {})
-    if isinstance(body.get("string"), bytes):
-        body["string"] = _scrub(body["string"])
-    for name in list(response.get("headers", {})):
-        if name.lower() in ("set-cookie", "authorization", "cookie"):
-            response["headers"].pop(name)
-    return response
-
-
-RECORDER = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="all" if RECORD else "none",
-    match_on=["method", "path", "body"],
-    filter_headers=["authorization", "cookie", "set-cookie"],
-    before_record_request=_scrub_request,
-    before_record_response=_scrub_response,
-    decode_compressed_response=True,
-)
-
-
-@pytest.fixture
-def base_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The live emulator when recording; an address nothing listens on when replaying."""
-    if RECORD:
-        handle: SandboxThread = request.getfixturevalue("adaptive_sandbox")
-        yield handle.env["MIGO_SYNC_ADAPTIVE_URL"]
-    else:
-        yield "http://127.0.0.1:9/adaptive"
+base_url = base_url_fixture("adaptive_sandbox", "MIGO_SYNC_ADAPTIVE_URL", "http://127.0.0.1:9/adaptive")
 
 
 def _adapter(base_url: str, tmp_path: Path, **environ: str) -> AdaptiveAdapter:
@@ -122,11 +73,6 @@ def test_auth_failure_replays(base_url: str, tmp_path: Path) -> None:
 
 
 def test_cassettes_hold_no_secret() -> None:
-    files = sorted(CASSETTES.glob("*.yaml"))
-    assert {f.name for f in files} >= {"push_then_pull.yaml", "row_refused.yaml", "auth_failure.yaml"}
-    for path in files:
-        text = path.read_text(encoding="utf-8")
-        for secret in SECRETS:
-            assert secret not in text, f"{path.name} holds a credential"
-        assert not re.search(r'(login|password)=\\?"(?!\*\*\*)', text), f"{path.name} holds a credential attribute"
-        assert 'login="***"' in text  # credentials were there, and masked
+    assert_no_secret("adaptive", {"push_then_pull.yaml", "row_refused.yaml", "auth_failure.yaml"}, secrets=SECRETS,
+                     forbidden={re.compile(r'(login|password)=\\?"(?!\*\*\*)'): "a credential attribute"},
+                     masked=['login="***"'])  # credentials were there, and masked

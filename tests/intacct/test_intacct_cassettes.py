@@ -8,15 +8,12 @@ a fresh request controlid each time.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
-import vcr
+from helpers.cassettes import assert_no_secret, base_url_fixture, recorder, scrubber
 from intacct.intacct_support import GLENTRY_FIELDS, balanced, pull_mapping, push_mapping
 
 from migo_sync.adapters.intacct.adapter import IntacctAdapter
@@ -24,61 +21,15 @@ from migo_sync.adapters.intacct.emulator import DEFAULTS
 from migo_sync.adapters.intacct.sandbox import credentials
 from migo_sync.config import Project, ProjectConfig
 from migo_sync.errors import AuthError
-from migo_sync.redact import MASK, redact
-from migo_sync.sandbox.process import SandboxThread
 from migo_sync.systems import open_adapter
 
-CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "intacct"
-RECORD = os.environ.get("MIGO_SYNC_RECORD") == "1"
 WRONG_PASSWORD = "wrong-User-pw-42"
 SECRETS = (DEFAULTS["sender_password"], DEFAULTS["user_password"], WRONG_PASSWORD)
 SESSION = re.compile(rb"(<sessionid>)[^<]*(</sessionid>)")
 PASSWORD = re.compile(rb"(<password>)[^<]*(</password>)")
+RECORDER = recorder("intacct", scrubber([SESSION, PASSWORD], SECRETS), ["method", "path"])
 
-
-def scrub(data: bytes) -> bytes:
-    for pattern in (SESSION, PASSWORD):
-        data = pattern.sub(rb"\1" + MASK.encode() + rb"\2", data)
-    for secret in SECRETS:
-        data = data.replace(secret.encode(), MASK.encode())
-    return redact(data.decode("utf-8")).encode("utf-8")
-
-
-def scrub_request(request: Any) -> Any:
-    if request.body:
-        request.body = scrub(request.body if isinstance(request.body, bytes) else request.body.encode())
-    return request
-
-
-def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    body = response.get("body", {})
-    if isinstance(body.get("string"), bytes):
-        body["string"] = scrub(body["string"])
-    for name in list(response.get("headers", {})):
-        if name.lower() in ("set-cookie", "authorization", "cookie"):
-            response["headers"].pop(name)
-    return response
-
-
-RECORDER = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="all" if RECORD else "none",
-    match_on=["method", "path"],
-    filter_headers=["authorization", "cookie", "set-cookie"],
-    before_record_request=scrub_request,
-    before_record_response=scrub_response,
-    decode_compressed_response=True,
-)
-
-
-@pytest.fixture
-def base_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The live emulator when recording; an address nothing listens on when replaying."""
-    if RECORD:
-        handle: SandboxThread = request.getfixturevalue("intacct")
-        yield handle.env["MIGO_SYNC_INTACCT_URL"]
-    else:
-        yield "http://127.0.0.1:9/intacct/ia/xml/xmlgw.phtml"
+base_url = base_url_fixture("intacct", "MIGO_SYNC_INTACCT_URL", "http://127.0.0.1:9/intacct/ia/xml/xmlgw.phtml")
 
 
 def make_adapter(base_url: str, tmp_path: Path, **environ: str) -> IntacctAdapter:
@@ -119,12 +70,7 @@ def test_auth_failure_replays(base_url: str, tmp_path: Path) -> None:
 
 
 def test_cassettes_hold_no_secret() -> None:
-    files = sorted(CASSETTES.glob("*.yaml"))
-    assert {f.name for f in files} >= {"push_rerun_pull.yaml", "auth_failure.yaml"}
-    for path in files:
-        text = path.read_text(encoding="utf-8")
-        for secret in SECRETS:
-            assert secret not in text, f"{path.name} holds a credential"
-        assert not re.search(r"<(password|sessionid)>(?!\*\*\*<)", text), f"{path.name} holds a credential element"
-        assert "<password>***</password>" in text  # credentials were there, and masked
-    assert "<sessionid>***</sessionid>" in (CASSETTES / "push_rerun_pull.yaml").read_text(encoding="utf-8")
+    texts = assert_no_secret("intacct", {"push_rerun_pull.yaml", "auth_failure.yaml"}, secrets=SECRETS,
+                             forbidden={re.compile(r"<(password|sessionid)>(?!\*\*\*<)"): "a credential element"},
+                             masked=["<password>***</password>"])  # credentials were there, and masked
+    assert "<sessionid>***</sessionid>" in texts["push_rerun_pull.yaml"]

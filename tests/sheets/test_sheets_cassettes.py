@@ -8,16 +8,14 @@ a test greps every cassette for anything shaped like those secrets.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
-import vcr
+from helpers.cassettes import assert_no_secret, live_or_replay, recorder, scrubber
 from sheets.sheets_support import mapping, unit
 
 from migo_sync.adapters.sheets.adapter import SheetsAdapter
@@ -28,12 +26,9 @@ from migo_sync.config import Project, ProjectConfig
 from migo_sync.credentials import Credentials
 from migo_sync.errors import ConfigError, FatalRemoteError
 from migo_sync.http import make_client
-from migo_sync.redact import MASK, redact
-from migo_sync.sandbox.process import SandboxThread
+from migo_sync.redact import MASK
 from migo_sync.systems import open_adapter
 
-CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "sheets"
-RECORD = os.environ.get("MIGO_SYNC_RECORD") == "1"
 SECRET_SHAPES = [
     re.compile(r"ya29\.[A-Za-z0-9_-]+"),                        # Google (and emulator) access tokens
     re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+"),         # a JWT (the signed assertion)
@@ -45,45 +40,17 @@ SECRET_SHAPES = [
 ]
 
 
-def _scrub_request(request: Any) -> Any:
-    if request.body:
-        body = request.body if isinstance(request.body, bytes) else request.body.encode()
-        request.body = redact(body.decode("utf-8")).encode("utf-8")
-    return request
-
-
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    body = response.get("body", {})
-    if isinstance(body.get("string"), bytes):
-        body["string"] = redact(body["string"].decode("utf-8")).encode("utf-8")
-    for name in list(response.get("headers", {})):
-        if name.lower() in ("set-cookie", "authorization", "cookie", "www-authenticate", "content-length"):
-            response["headers"].pop(name)
-    return response
-
-
-RECORDER = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="all" if RECORD else "none",
-    match_on=["method", "path", "query", "body"],
-    filter_headers=["authorization", "cookie", "set-cookie", "x-goog-api-client", "content-length"],
-    before_record_request=_scrub_request,
-    before_record_response=_scrub_response,
-    decode_compressed_response=True,
-)
+RECORDER = recorder("sheets", scrubber(), ["method", "path", "query", "body"],
+                    filter_headers=["x-goog-api-client", "content-length"],
+                    drop_response_headers=["www-authenticate", "content-length"])
 
 
 @pytest.fixture
 def urls(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """The live emulator when recording; an address nothing listens on when replaying."""
     clear_token_cache()
-    if RECORD:
-        handle: SandboxThread = request.getfixturevalue("sheets_sandbox")
-        yield {"MIGO_SYNC_SHEETS_URL": handle.env["MIGO_SYNC_SHEETS_URL"],
-               "MIGO_SYNC_SHEETS_TOKEN_URL": handle.env["MIGO_SYNC_SHEETS_TOKEN_URL"]}
-    else:
-        yield {"MIGO_SYNC_SHEETS_URL": "http://127.0.0.1:9/sheets",
-               "MIGO_SYNC_SHEETS_TOKEN_URL": "http://127.0.0.1:9/sheets/token"}
+    yield live_or_replay(request, "sheets_sandbox", {"MIGO_SYNC_SHEETS_URL": "http://127.0.0.1:9/sheets",
+                                                     "MIGO_SYNC_SHEETS_TOKEN_URL": "http://127.0.0.1:9/sheets/token"})
     clear_token_cache()
 
 
@@ -143,14 +110,8 @@ def test_adapter_push_and_pull_conversation(environ: dict[str, str], tmp_path: P
 
 
 def test_cassettes_hold_no_secrets(key_dir: Path) -> None:
-    files = sorted(CASSETTES.glob("*.yaml"))
-    assert {f.name for f in files} >= {"values_api.yaml", "adapter_push_pull.yaml"}
     key_file = Path(credentials(key_dir)["MIGO_SYNC_SHEETS_CREDENTIALS_FILE"])
     key_lines = [line for line in key_file.read_text().split("\\n") if len(line) > 20 and "PRIVATE" not in line]
-    for path in files:
-        text = path.read_text(encoding="utf-8")
-        for shape in SECRET_SHAPES:
-            assert not shape.search(text), f"{path.name}: {shape.pattern}"
-        for line in key_lines:
-            assert line not in text
-        assert f"assertion={MASK}" in text               # the token request was recorded, scrubbed
+    assert_no_secret("sheets", {"values_api.yaml", "adapter_push_pull.yaml"}, secrets=key_lines,
+                     forbidden={shape: shape.pattern for shape in SECRET_SHAPES},
+                     masked=[f"assertion={MASK}"])  # the token request was recorded, scrubbed
