@@ -1,7 +1,8 @@
 """Benchmark the Zendesk adapter through the engine against the sandbox running in its own process.
 
 1. pull 100,000 tickets (cursor export, 1000 per page, the 10/min export limit off on both sides)
-   into DuckDB with `migo-sync`'s engine: MERGE by key and cursor saved per page;
+   into DuckDB with `migo-sync`'s engine: 34 columns, MERGE by key and cursor saved per page; then
+   the adapter alone (fetch, parse, shape), to show which side the time goes to;
 2. push 10,000 users (create_or_update_many jobs of 100, ≤30 in flight, polled to completion);
 3. the same pull with dlt's rest_api source at its best (parquet loader, max_table_nesting=0), when a
    throwaway venv with dlt exists (`python -m venv /tmp/dltvenv && /tmp/dltvenv/bin/pip install
@@ -101,6 +102,25 @@ def child_pull(root: Path) -> dict[str, Any]:
     return {"seconds": seconds, "rows": result.rows_written, "requests": result.requests, "rss_mb": peak_rss_mb()}
 
 
+def child_read(root: Path) -> dict[str, Any]:
+    """The adapter alone (fetch, parse, shape; no warehouse): what the engine is handed, how fast."""
+    from migo_sync.config import Project
+    from migo_sync.http import REQUEST_STATS
+    from migo_sync.mapping.model import Mapping
+    from migo_sync.systems import open_adapter
+
+    mapping = Mapping.model_validate({
+        "name": "bench_read", "system": "zendesk", "object": "tickets", "direction": "pull",
+        "warehouse": {"table": "support.tickets"}, "key": ["ticket_id"], "options": {"start_time": 0},
+        "fields": [{"column": c, "remote": r, "type": t} for c, r, t in PULL_FIELDS]})
+    adapter = open_adapter(Project.load(root), "zendesk")
+    started = time.perf_counter()
+    rows = sum(len(batch.records) for batch in adapter.read(mapping, None))
+    seconds = time.perf_counter() - started
+    adapter.close()
+    return {"seconds": seconds, "rows": rows, "requests": REQUEST_STATS.get("zendesk"), "rss_mb": peak_rss_mb()}
+
+
 def child_push(root: Path, users: int) -> dict[str, Any]:
     import duckdb
 
@@ -170,6 +190,8 @@ def main() -> None:
         kind, *rest = args.child
         if kind == "pull":
             result = child_pull(Path(rest[0]))
+        elif kind == "read":
+            result = child_read(Path(rest[0]))
         elif kind == "push":
             result = child_push(Path(rest[0]), int(rest[1]))
         else:
@@ -190,6 +212,8 @@ def main() -> None:
         pull["served"] = sandbox.stats()["zendesk"] - served
         pages = math.ceil(args.tickets / 1000)
         report("migo-sync pull", args.tickets, pull, f"{pull['requests']} requests (minimum {pages} pages of 1000)")
+        read = run_child(["--child", "read", str(project_root("read"))], env)
+        report("  of which the adapter alone (no warehouse)", args.tickets, read, f"{read['requests']} requests")
 
         dlt_python = Path(args.dlt)
         if args.dlt != "none" and dlt_python.exists():
