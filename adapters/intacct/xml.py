@@ -1,12 +1,11 @@
 """Intacct XML gateway documents: request envelopes, safe parsing, responses read into values.
 
-Parsing never expands entities, never loads a DTD and never touches the network: a response
-(or, in the emulator, a request) carrying a DOCTYPE is refused outright.
+Parsing is `migo_sync.xmlsafe`'s: never expands entities, never loads a DTD and never touches the
+network; a response (or, in the emulator, a request) carrying a DOCTYPE is refused outright.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -14,35 +13,16 @@ from typing import Any
 
 from lxml import etree
 
+from migo_sync.xmlsafe import UnsafeXMLError, parse_xml
+
 DTD_VERSION = "3.0"
 Element = Any  # lxml's _Element: lxml ships no type stubs here
-_local = threading.local()
-
-
-class XmlError(ValueError):
-    """The document is not well-formed or not acceptable (e.g. it declares a DOCTYPE)."""
-
-
-def _parser() -> Any:
-    parser = getattr(_local, "parser", None)
-    if parser is None:  # lxml parsers must not be shared between threads
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                                 dtd_validation=False, remove_blank_text=True)
-        _local.parser = parser
-    return parser
+XmlError = UnsafeXMLError  # not well-formed, empty, or declares a DOCTYPE; the client and emulator catch it
 
 
 def parse(content: bytes) -> Element:
-    """Parse untrusted XML safely; raises XmlError."""
-    try:
-        root = etree.fromstring(content, parser=_parser())
-    except etree.XMLSyntaxError as exc:
-        raise XmlError(f"malformed XML: {exc}") from None
-    if root is None:
-        raise XmlError("empty document")
-    if root.getroottree().docinfo.doctype:
-        raise XmlError("a DOCTYPE is not accepted")
-    return root
+    """Parse untrusted XML safely (whitespace between elements dropped); raises XmlError."""
+    return parse_xml(content, remove_blank_text=True)
 
 
 def sub(parent: Element, tag: str, text: Any = None, **attrib: str) -> Element:

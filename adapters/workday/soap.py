@@ -30,6 +30,7 @@ from zeep.exceptions import ExternalReferenceForbidden
 from zeep.settings import Settings
 from zeep.transports import Transport
 
+from migo_sync import xmlsafe
 from migo_sync.errors import AuthError, FatalRemoteError, RetriableError
 
 SYSTEM = "workday"
@@ -49,9 +50,9 @@ def safe_settings() -> Settings:
 
 
 def safe_parser() -> etree.XMLParser:
-    """For the XML we read ourselves (faults, the emulator's requests): no entities, no network."""
-    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True,
-                           load_dtd=False)
+    """For the XML we read ourselves (faults, journal pages, the emulator's requests): no entities,
+    no DTD, no network (`migo_sync.xmlsafe`); comments dropped so none can split an element's text."""
+    return xmlsafe.safe_parser(remove_comments=True)
 
 
 class HttpxTransport(Transport):
