@@ -45,6 +45,7 @@ from migo_sync.adapters.adaptive.push import (
 )
 from migo_sync.errors import ConfigError
 from migo_sync.mapping.model import Mapping
+from migo_sync.options import option_problems
 
 METADATA = ("versions", "accounts", "levels", "dimensions")
 PUSH_FIELDS = frozenset({"account", "level", "period", "value"})
@@ -108,11 +109,7 @@ class AdaptiveAdapter(BaseAdapter):
         elif mapping.mode not in obj.modes:
             problems.append(("mode", f"'{mapping.mode}' is not a mode of '{mapping.object}' "
                                      f"(valid: {', '.join(obj.modes)})"))
-        try:
-            self._options(mapping)
-        except ValidationError as exc:
-            problems.extend((f"options.{'.'.join(str(p) for p in e['loc'])}".rstrip("."), e["msg"])
-                            for e in exc.errors())
+        problems.extend(option_problems(self._options_model(mapping), mapping.options))
         remotes = [f.remote for f in mapping.fields]
         if mapping.object == "data":
             push = mapping.direction == "push"
@@ -135,12 +132,13 @@ class AdaptiveAdapter(BaseAdapter):
                             for i, f in enumerate(mapping.fields) if f.remote not in known)
         return problems
 
-    def _options(self, mapping: Mapping) -> Options:
+    def _options_model(self, mapping: Mapping) -> type[Options]:
         if mapping.object == "data":
-            model: type[Options] = PushOptions if mapping.direction == "push" else DataPullOptions
-        else:
-            model = MetadataOptions
-        return model.model_validate(mapping.options)
+            return PushOptions if mapping.direction == "push" else DataPullOptions
+        return MetadataOptions
+
+    def _options(self, mapping: Mapping) -> Options:
+        return self._options_model(mapping).model_validate(mapping.options)
 
     def _options_or_fail(self, mapping: Mapping) -> Any:
         try:

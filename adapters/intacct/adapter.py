@@ -26,10 +26,11 @@ from migo_sync.ledger import (
     write_units,
 )
 from migo_sync.mapping.model import Mapping
+from migo_sync.options import option_problems
 
 from . import SYSTEM
 from .client import IntacctClient, classify
-from .config import IntacctSettings, PullOptions, PushOptions, option_problems
+from .config import IntacctSettings, PullOptions, PushOptions
 from .xml import Function, Login, describe, format_date, format_timestamp, parse_timestamp, quote, sub
 from .xml import function as xml_function
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Functions per request: no published cap (api-reference §1.7); ≤100 keeps a request far below
 # the 15-minute sender timeout even with large journals, and it is what Intacct's guidance and
@@ -64,12 +63,3 @@ class PushOptions(BaseModel):
 
     functions_per_request: int | None = Field(default=None, ge=1, le=MAX_FUNCTIONS)
 
-
-def option_problems(model: type[BaseModel], options: dict[str, Any]) -> list[tuple[str, str]]:
-    """Every problem in a mapping's options, as (path, message)."""
-    try:
-        model.model_validate(options)
-    except ValidationError as exc:
-        return [("options." + ".".join(str(p) for p in error["loc"]) if error["loc"] else "options", error["msg"])
-                for error in exc.errors()]
-    return []

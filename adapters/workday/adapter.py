@@ -34,10 +34,11 @@ from migo_sync.ledger import (
     write_units,
 )
 from migo_sync.mapping.model import Mapping
+from migo_sync.options import option_problems
 
 from . import SYSTEM
 from .client import WorkdayClient
-from .config import PullOptions, PushOptions, WorkdaySettings, option_problems
+from .config import PullOptions, PushOptions, WorkdaySettings
 from .payload import Defaults, journal_data, journal_layout, ledger_lines, line_records
 from .soap import FaultTransport
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Workday answers at most 999 objects per page (Response_Filter/Count).
 MAX_COUNT = 999
@@ -94,12 +93,3 @@ class PullOptions(BaseModel):
     accounting_to: date | None = Field(default=None, description="only lines dated on or before")
     company: str | None = Field(default=None, description="only this company's journals")
 
-
-def option_problems(model: type[BaseModel], options: dict[str, Any]) -> list[tuple[str, str]]:
-    """Every problem in a mapping's options, as (path, message), all at once."""
-    try:
-        model.model_validate(options)
-    except ValidationError as exc:
-        return [("options." + ".".join(str(p) for p in error["loc"]) if error["loc"] else "options", error["msg"])
-                for error in exc.errors()]
-    return []
