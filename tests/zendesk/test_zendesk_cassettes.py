@@ -2,77 +2,28 @@
 
 Credentials are scrubbed from both directions before anything is written: the Authorization
 header (Basic `{email}/token:{token}` or Bearer) is dropped, and any registered secret or
-credential-shaped text in bodies and URLs is masked. A test greps every cassette for the secrets.
+credential-shaped text in bodies is masked. A test greps every cassette for the secrets.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-import vcr
+from helpers.cassettes import assert_no_secret, base_url_fixture, recorder, scrubber
 from zendesk.zendesk_support import FAST, pull_mapping, push_mapping, user_unit
 
 from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
 from migo_sync.adapters.zendesk.sandbox import SANDBOX_API_TOKEN, SANDBOX_EMAIL, SANDBOX_OAUTH_TOKEN
 from migo_sync.config import Project, ProjectConfig
 from migo_sync.errors import AuthError
-from migo_sync.redact import redact
-from migo_sync.sandbox.process import SandboxThread
 from migo_sync.systems import adapter_context
 
-CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "zendesk"
-RECORD = os.environ.get("MIGO_SYNC_RECORD") == "1"
 WRONG_TOKEN = "zd-wrong-token-0b7e51"
 SECRETS = (SANDBOX_API_TOKEN, SANDBOX_OAUTH_TOKEN, WRONG_TOKEN)
-
-
-def scrub(text: str) -> str:
-    for secret in SECRETS:
-        text = text.replace(secret, "***")
-    return redact(text)
-
-
-def scrub_request(request: Any) -> Any:
-    request.uri = scrub(request.uri)
-    if request.body:
-        body = request.body if isinstance(request.body, bytes) else request.body.encode()
-        request.body = scrub(body.decode("utf-8")).encode("utf-8")
-    return request
-
-
-def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    body = response.get("body", {})
-    if isinstance(body.get("string"), bytes):
-        body["string"] = scrub(body["string"].decode("utf-8")).encode("utf-8")
-    for name in list(response.get("headers", {})):
-        if name.lower() in ("set-cookie", "authorization", "cookie"):
-            response["headers"].pop(name)
-    return response
-
-
-RECORDER = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="all" if RECORD else "none",
-    match_on=["method", "path", "query"],
-    filter_headers=["authorization", "cookie", "set-cookie"],
-    before_record_request=scrub_request,
-    before_record_response=scrub_response,
-    decode_compressed_response=True,
-)
-
-
-@pytest.fixture
-def base_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The live emulator when recording; an address nothing listens on when replaying."""
-    if RECORD:
-        handle: SandboxThread = request.getfixturevalue("zd")
-        yield handle.env["MIGO_SYNC_ZENDESK_URL"]
-    else:
-        yield "http://127.0.0.1:9/zendesk"
+RECORDER = recorder("zendesk", scrubber(secrets=SECRETS), ["method", "path", "query"])
+base_url = base_url_fixture("zd", "MIGO_SYNC_ZENDESK_URL", "http://127.0.0.1:9/zendesk")
 
 
 def adapter_for(base_url: str, tmp_path: Path, **environ: str) -> ZendeskAdapter:
@@ -113,11 +64,6 @@ def test_oauth_and_auth_failure_replay(base_url: str, tmp_path: Path) -> None:
 
 
 def test_cassettes_hold_no_secret() -> None:
-    files = sorted(CASSETTES.glob("*.yaml"))
-    assert {f.name for f in files} >= {"pull_push.yaml", "auth.yaml"}
-    for path in files:
-        text = path.read_text(encoding="utf-8")
-        for secret in (*SECRETS, SANDBOX_EMAIL):
-            assert secret not in text, f"{path.name} holds a credential"
-        assert "authorization" not in text.lower(), f"{path.name} holds an Authorization header"
-        assert "Basic " not in text and "Bearer " not in text
+    assert_no_secret("zendesk", {"pull_push.yaml", "auth.yaml"}, secrets=(*SECRETS, SANDBOX_EMAIL),
+                     forbidden={re.compile(r"(?i)authorization"): "an Authorization header",
+                                re.compile(r"Basic [A-Za-z0-9+/=]{8,}|Bearer \S+"): "a credential"})
