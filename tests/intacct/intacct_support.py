@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
+from helpers import sandboxed
+from helpers.sandboxed import REPO as REPO  # re-exported: tests read the shipped mappings
+from helpers.sandboxed import journal_ids as journal_ids
 
 from migo_sync.adapter import PushUnit, idempotency_key
 from migo_sync.adapters.intacct.emulator import DEFAULTS, IntacctEmulator
 from migo_sync.adapters.intacct.sandbox import credentials
 from migo_sync.config import Project
-from migo_sync.demo.dataset import Sizes, seed
 from migo_sync.mapping.model import Mapping
 from migo_sync.sandbox.process import SandboxThread
-from migo_sync.warehouse import open_warehouse
 
 GLENTRY_FIELDS = {"RECORDNO": "integer", "TRX_AMOUNT": "decimal", "TR_TYPE": "integer", "ENTRY_DATE": "date",
                   "ACCOUNTNO": "string"}
@@ -34,32 +34,9 @@ PUSH_FIELDS = [
 ]
 
 
-REPO = Path(__file__).resolve().parents[2]
-SIZES = Sizes(customers=200, loans=300)
-
-
 def make_project(root: Path, env: dict[str, str], settings: str = "") -> Project:
-    (root / "mappings").mkdir(parents=True)
-    for path in (REPO / "mappings").glob("intacct_*.yaml"):
-        shutil.copy(path, root / "mappings" / path.name)
-    (root / "migo-sync.toml").write_text(
-        '[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n\n[systems.intacct]\n' + settings)
-    project = Project.load(root)
-    project.environ = env
-    warehouse = open_warehouse(project)
-    try:
-        seed(warehouse, sizes=SIZES)
-    finally:
-        warehouse.close()
-    return project
-
-
-def journal_ids(project: Project) -> list[str]:
-    warehouse = open_warehouse(project)
-    try:
-        return [r[0] for r in warehouse.query("SELECT DISTINCT journal_id FROM lending.journal_lines ORDER BY 1")]
-    finally:
-        warehouse.close()
+    """A project with the shipped Intacct mappings and a small seeded lending dataset."""
+    return sandboxed.seeded_project(root, "intacct", env, settings)
 
 
 def posted(handle: SandboxThread) -> Counter[str]:
@@ -73,7 +50,7 @@ def emulator_of(handle: SandboxThread) -> IntacctEmulator:
 
 
 def sandbox_environ(handle: SandboxThread, tmp_path: Path) -> dict[str, str]:
-    return {**handle.env, **credentials(tmp_path), "MIGO_SYNC_NO_KEYRING": "1"}
+    return sandboxed.sandbox_environ(handle, credentials(tmp_path))
 
 
 def push_mapping(**extra: Any) -> Mapping:

@@ -4,16 +4,11 @@ and rerun leaves every journal exactly once."""
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers.kill import kill_push_then_rerun
 from intacct.intacct_support import emulator_of, journal_ids, make_project, posted, sandbox_environ
 
 from migo_sync.config import Project
@@ -82,25 +77,10 @@ def test_sigkill_at_random_points_then_rerun_posts_each_journal_once(intacct: Sa
     project = make_project(tmp_path / "project", env, settings="functions_per_request = 4\n")
     push_file = project.mappings_dir / "intacct_journals_push.yaml"
     push_file.write_text(push_file.read_text() + "batch_size: 12\n")  # confirm every 12 journals
-    intacct.faults(rate=1.0, kinds=["slow"], slow_seconds=0.03, systems=["intacct"])
-    rng = random.Random(20261130)
-    command = [sys.executable, "-m", "migo_sync", "push", "intacct_journals_push", "--project", str(project.root),
-               "--quiet"]
-    child_env = {**os.environ, **env}
     batches = emulator_of(intacct).company.batches
-    kills = []
-    for _ in range(4):
-        child = subprocess.Popen(command, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        target, deadline = len(batches) + rng.randint(1, 40), time.monotonic() + 60
-        while child.poll() is None and len(batches) < target and time.monotonic() < deadline:
-            time.sleep(0.002)
-        if child.poll() is None:
-            child.send_signal(signal.SIGKILL)  # somewhere mid-push: between intent, send and confirm
-            kills.append(len(batches))
-        child.wait()
-    intacct.faults(rate=0.0)
-    finished = subprocess.run(command, env=child_env, capture_output=True, text=True, timeout=120)
-    assert finished.returncode == 0, finished.stderr
+    push = kill_push_then_rerun(intacct, "intacct", project, "intacct_journals_push", env, lambda: len(batches),
+                                slow_seconds=0.03, max_step=40)
+    assert push.rerun.returncode == 0, push.rerun.stderr
     counts = posted(intacct)
-    assert len(kills) >= 2 and kills[-1] < len(counts)
+    assert len(push.kills) >= 2 and push.kills[-1] < len(counts)
     assert counts == Counter(journal_ids(project))  # every journal, each exactly once

@@ -5,17 +5,13 @@ a push killed with SIGKILL at random points and rerun leaves every journal exact
 from __future__ import annotations
 
 import json
-import os
-import random
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers.kill import kill_push_then_rerun
 from workday.workday_support import (
+    emulator_of,
     envelope,
     journal_ids,
     line_xml,
@@ -117,26 +113,10 @@ def test_sigkill_at_random_points_then_rerun_posts_each_journal_once(workday: Sa
     project = make_project(tmp_path / "project", env, settings="max_concurrency = 3\n")
     push_file = project.mappings_dir / "workday_journals_push.yaml"
     push_file.write_text(push_file.read_text() + "batch_size: 10\n")  # confirm every 10 journals
-    workday.faults(rate=1.0, kinds=["slow"], slow_seconds=0.02, systems=["workday"])
-    rng = random.Random(20261130)
-    command = [sys.executable, "-m", "migo_sync", "push", "workday_journals_push", "--project", str(project.root),
-               "--quiet"]
-    child_env = {**os.environ, **env}
-    emulator = workday.sandbox.emulators["workday"]
-    journals = emulator.books.journals  # type: ignore[attr-defined]
-    kills = []
-    for _ in range(4):
-        child = subprocess.Popen(command, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        target, deadline = len(journals) + rng.randint(1, 30), time.monotonic() + 60
-        while child.poll() is None and len(journals) < target and time.monotonic() < deadline:
-            time.sleep(0.002)
-        if child.poll() is None:
-            child.send_signal(signal.SIGKILL)  # somewhere mid-push: between intent, send and confirm
-            kills.append(len(journals))
-        child.wait()
-    workday.faults(rate=0.0)
-    finished = subprocess.run(command, env=child_env, capture_output=True, text=True, timeout=120)
-    assert finished.returncode == 0, finished.stderr
+    journals = emulator_of(workday).books.journals
+    push = kill_push_then_rerun(workday, "workday", project, "workday_journals_push", env, lambda: len(journals),
+                                slow_seconds=0.02, max_step=30)
+    assert push.rerun.returncode == 0, push.rerun.stderr
     counts = posted(workday)
-    assert len(kills) >= 2 and kills[-1] < len(counts)
+    assert len(push.kills) >= 2 and push.kills[-1] < len(counts)
     assert counts == Counter(journal_ids(project))  # every journal, each exactly once

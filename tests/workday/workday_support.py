@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from datetime import date
 from decimal import Decimal
@@ -10,19 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from helpers import sandboxed
+from helpers.sandboxed import REPO
+from helpers.sandboxed import journal_ids as journal_ids
 from lxml import etree
 
 from migo_sync.adapter import PushUnit, idempotency_key
 from migo_sync.adapters.workday.emulator import WorkdayEmulator
 from migo_sync.adapters.workday.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, credentials
 from migo_sync.config import Project
-from migo_sync.demo.dataset import Sizes, seed
 from migo_sync.mapping.model import Mapping
 from migo_sync.sandbox.process import SandboxThread
-from migo_sync.warehouse import open_warehouse
 
-REPO = Path(__file__).resolve().parents[2]
-SIZES = Sizes(customers=200, loans=300)
 PUSH = "workday_journals_push"
 WD = "urn:com.workday/bsvc"
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -36,32 +34,12 @@ def emulator_of(handle: SandboxThread) -> WorkdayEmulator:
 
 
 def sandbox_environ(handle: SandboxThread, tmp_path: Path) -> dict[str, str]:
-    return {**handle.env, **credentials(tmp_path), "MIGO_SYNC_NO_KEYRING": "1"}
+    return sandboxed.sandbox_environ(handle, credentials(tmp_path))
 
 
 def make_project(root: Path, env: dict[str, str], settings: str = "") -> Project:
     """A project with the shipped Workday mappings and a small seeded lending dataset."""
-    (root / "mappings").mkdir(parents=True)
-    for path in (REPO / "mappings").glob("workday_*.yaml"):
-        shutil.copy(path, root / "mappings" / path.name)
-    (root / "migo-sync.toml").write_text(
-        '[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n\n[systems.workday]\n' + settings)
-    project = Project.load(root)
-    project.environ = env
-    warehouse = open_warehouse(project)
-    try:
-        seed(warehouse, sizes=SIZES)
-    finally:
-        warehouse.close()
-    return project
-
-
-def journal_ids(project: Project) -> list[str]:
-    warehouse = open_warehouse(project)
-    try:
-        return [r[0] for r in warehouse.query("SELECT DISTINCT journal_id FROM lending.journal_lines ORDER BY 1")]
-    finally:
-        warehouse.close()
+    return sandboxed.seeded_project(root, "workday", env, settings)
 
 
 def posted(handle: SandboxThread) -> Counter[str]:
