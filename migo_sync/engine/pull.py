@@ -8,8 +8,10 @@ batch and swaps at the end (deleting rows the remote no longer has) in one trans
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -155,11 +157,48 @@ class Puller:
 
     def _to_arrow(self, batch: PullBatch) -> tuple[pa.Table, list[tuple[str, str, str | None]]]:
         """Cast records to the mapping's types; a record that does not cast is a reject.
-        Within a batch the last record of a key wins (incremental exports may repeat one)."""
+        Within a batch the last record of a key wins (incremental exports may repeat one).
+
+        Column by column first (Arrow casts whole columns at C speed, the garbage collector paused
+        while a batch is built); any value that does not fit sends the batch down the row-by-row
+        path, which gives each bad record its own reject.
+        """
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            table = self._columns(batch.records)
+        except _RowByRow:
+            table = None
+        finally:
+            if collecting:
+                gc.enable()
+        if table is not None:
+            return table, []
+        return self._rows(batch.records)
+
+    def _columns(self, records: list[dict[str, Any]]) -> pa.Table:
+        arrays = []
+        for field, remote, _column, fn in self.fields:
+            if "." in remote:
+                values = [get_path(r, remote) for r in records]
+            else:
+                values = [r.get(remote) for r in records]
+            arrays.append(_column_array(field, values, fn))
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        key = self.mapping.key
+        if any(table.column(k).null_count for k in key):
+            raise _RowByRow  # the row path names each record without a key
+        keys = list(zip(*(table.column(k).to_pylist() for k in key), strict=True))
+        if len(set(keys)) < len(keys):
+            last = {k: i for i, k in enumerate(keys)}
+            table = table.take(sorted(last.values()))
+        return table
+
+    def _rows(self, records: list[dict[str, Any]]) -> tuple[pa.Table, list[tuple[str, str, str | None]]]:
         rows: dict[tuple[Any, ...], dict[str, Any]] = {}
         rejects: list[tuple[str, str, str | None]] = []
         key = self.mapping.key
-        for record in batch.records:
+        for record in records:
             row: dict[str, Any] = {}
             try:
                 for field, remote, column, fn in self.fields:
@@ -179,6 +218,51 @@ class Puller:
             rows[key_value] = row
         table = pa.Table.from_pylist(list(rows.values()), schema=self.schema)
         return table, rejects
+
+
+class _RowByRow(Exception):
+    """A value did not fit its column: convert this batch record by record instead."""
+
+
+def _all(values: list[Any], kind: type) -> bool:
+    return all(v is None or type(v) is kind for v in values)
+
+
+def _column_array(field: FieldSpec, values: list[Any], fn: Callable[[Any], Any]) -> pa.Array:
+    """One column as Arrow, exactly as the row path would type it, or raise _RowByRow."""
+    target = arrow_type(field)
+    if not field.transform:
+        try:
+            kind = field.type
+            if kind is FieldType.string and _all(values, str):
+                return pa.array(values, pa.string())
+            if kind is FieldType.integer and _all(values, int):
+                return pa.array(values, target)
+            if kind is FieldType.number and all(v is None or type(v) in (int, float) for v in values):
+                return pa.array(values, target)
+            if kind is FieldType.boolean and _all(values, bool):
+                return pa.array(values, target)
+            if kind is FieldType.decimal and _all(values, Decimal):
+                return pa.array(values, target)  # refuses, rather than rounds, a value with more places
+            if kind is FieldType.date and _all(values, str):
+                return pa.array(values, pa.string()).cast(target)  # strict YYYY-MM-DD
+            if kind is FieldType.date and _all(values, date):
+                return pa.array(values, target)
+            if kind is FieldType.timestamp and _all(values, str):
+                text = pa.array(values, pa.string())
+                try:
+                    return text.cast(pa.timestamp("us", tz="UTC")).cast(target)  # offsets → UTC wall time
+                except pa.ArrowInvalid:
+                    return text.cast(target)  # no offsets: taken as they are
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+            pass
+    try:
+        converted = [fn(v) for v in values]
+        if field.type is FieldType.decimal and field.scale is None:
+            converted = [v.quantize(Decimal("0.000001")) if isinstance(v, Decimal) else v for v in converted]
+        return pa.array(converted, target)
+    except (ValueError, TypeError, ArithmeticError, pa.ArrowException) as exc:
+        raise _RowByRow from exc
 
 
 def _key_text(record: dict[str, Any], fields: list[Any], key: list[str]) -> str:
