@@ -85,6 +85,7 @@ class Puller:
             self.warehouse.load_arrow(self._deleted_staging, self._key_schema.empty_table(), temporary=True,
                                       replace=True)
         last_state = state
+        pending = _Pending()
         for batch in self.adapter.read(self.mapping, state):
             table, rejects = self._to_arrow(batch)
             self.result.rows_read += len(batch.records)
@@ -98,16 +99,11 @@ class Puller:
                          for k, v in row.items()} for row in table.slice(0, 5 - len(self.result.sample)).to_pylist())
                 continue
             last_state = batch.state
-            with self.warehouse.transaction():
-                if mirror:
-                    self.warehouse.load_arrow(mirror_staging, table, temporary=True)
-                else:
-                    self._merge(staging, table)
-                    self._delete(batch)
-                    self.book.set_cursor(self.mapping.name, batch.state, self.run_id)
-                if rejects:
-                    self.book.add_rejects(self.run_id, self.mapping.name, rejects)
-            self.result.rows_rejected += len(rejects)
+            pending.add(table, rejects, batch)
+            if mirror or batch.deleted_keys or pending.due():
+                self._flush(pending, staging, mirror_staging)
+        if pending.tables:
+            self._flush(pending, staging, mirror_staging)
         if mirror and not self.dry_run:
             with self.warehouse.transaction():
                 counts = self.warehouse.merge(self.target, mirror_staging, self.mapping.key,
@@ -123,6 +119,31 @@ class Puller:
         elif self.result.rows_rejected:
             self.result.status = "rejected"
         return self.result
+
+    def _flush(self, pending: _Pending, staging: str, mirror_staging: str) -> None:
+        """Commit the pending pages and the cursor after the last of them, in one transaction."""
+        table = self._last_per_key(pa.concat_tables(pending.tables)) if len(pending.tables) > 1 else pending.tables[0]
+        rejects = pending.rejects
+        with self.warehouse.transaction():
+            if self.mapping.mode == "mirror":
+                self.warehouse.load_arrow(mirror_staging, table, temporary=True)
+            else:
+                self._merge(staging, table)
+                for batch in pending.deleting:
+                    self._delete(batch)
+                self.book.set_cursor(self.mapping.name, pending.state, self.run_id)
+            if rejects:
+                self.book.add_rejects(self.run_id, self.mapping.name, rejects)
+        self.result.rows_rejected += len(rejects)
+        pending.clear()
+
+    def _last_per_key(self, table: pa.Table) -> pa.Table:
+        """Keep the last row of each key (a later page may repeat a record with newer values)."""
+        keys = list(zip(*(table.column(k).to_pylist() for k in self.mapping.key), strict=True))
+        if len(set(keys)) == len(keys):
+            return table
+        last = {k: i for i, k in enumerate(keys)}
+        return table.take(sorted(last.values()))
 
     def _book_ready(self) -> bool:
         return self.warehouse.columns(self.book.table_name("cursors")) is not None
@@ -188,11 +209,7 @@ class Puller:
         key = self.mapping.key
         if any(table.column(k).null_count for k in key):
             raise _RowByRow  # the row path names each record without a key
-        keys = list(zip(*(table.column(k).to_pylist() for k in key), strict=True))
-        if len(set(keys)) < len(keys):
-            last = {k: i for i, k in enumerate(keys)}
-            table = table.take(sorted(last.values()))
-        return table
+        return self._last_per_key(table)
 
     def _rows(self, records: list[dict[str, Any]]) -> tuple[pa.Table, list[tuple[str, str, str | None]]]:
         rows: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -218,6 +235,37 @@ class Puller:
             rows[key_value] = row
         table = pa.Table.from_pylist(list(rows.values()), schema=self.schema)
         return table, rejects
+
+
+class _Pending:
+    """Pages read but not yet committed. Pages are committed together (one MERGE, one cursor
+    save) up to FLUSH_ROWS rows or FLUSH_SECONDS: a crash loses only uncommitted pages, and the
+    next run reads them again from the last saved cursor."""
+
+    FLUSH_ROWS = 10_000
+    FLUSH_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.tables: list[pa.Table] = []
+        self.rejects: list[tuple[str, str, str | None]] = []
+        self.deleting: list[PullBatch] = []
+        self.state: dict[str, Any] | None = None
+        self.rows = 0
+        self.since = time.monotonic()
+
+    def add(self, table: pa.Table, rejects: list[tuple[str, str, str | None]], batch: PullBatch) -> None:
+        self.tables.append(table)
+        self.rejects.extend(rejects)
+        if batch.deleted_keys:
+            self.deleting.append(batch)
+        self.state = batch.state
+        self.rows += table.num_rows
+
+    def due(self) -> bool:
+        return self.rows >= self.FLUSH_ROWS or time.monotonic() - self.since >= self.FLUSH_SECONDS
 
 
 class _RowByRow(Exception):

@@ -8,6 +8,7 @@ skipped. Every run and its per-mapping results are recorded in the warehouse.
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,11 +21,13 @@ from migo_sync.engine.result import MappingResult
 from migo_sync.errors import ConfigError, MappingError, MigoSyncError, UnreachableError
 from migo_sync.mapping.loader import LoadedMapping, did_you_mean, load_mappings
 from migo_sync.mapping.validate import validate_catalog, validate_warehouse
+from migo_sync.redact import redact
 from migo_sync.systems import AdapterPool
 from migo_sync.warehouse import open_warehouse
 from migo_sync.warehouse.base import Warehouse
 from migo_sync.warehouse.bookkeeping import Bookkeeping
 
+log = logging.getLogger("migo_sync.engine")
 ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
 
 
@@ -169,10 +172,12 @@ def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: L
         return Puller(warehouse, book, adapter, mapping, run_id, full_refresh=options.full_refresh,
                       dry_run=options.dry_run, progress=tick).run()
     except MigoSyncError as exc:
-        from migo_sync.redact import redact
-
         return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
                              error=redact(str(exc)), exit_code=3 if isinstance(exc, UnreachableError) else 1)
+    except Exception as exc:  # a bug in one mapping's path must not stop the nightly job's others
+        log.debug("%s failed", mapping.name, exc_info=True)
+        return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
+                             error=redact(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)"))
 
 
 def _reconcile(warehouse: Warehouse, pool: AdapterPool, mappings: Sequence[LoadedMapping], report: RunReport,
