@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import orjson
 
 from migo_sync.credentials import Credentials
@@ -99,6 +98,8 @@ def make_assertion(key: ServiceAccountKey, token_url: str, scopes: tuple[str, ..
     claims = {"iss": key.client_email, "scope": " ".join(scopes), "aud": token_url,
               "iat": issued, "exp": issued + JWT_LIFETIME}
     headers = {"kid": key.private_key_id} if key.private_key_id else None
+    import jwt  # here, not at import: PyJWT + cryptography cost ~0.1 s, and a rerun with nothing to send never signs
+
     try:
         assertion: str = jwt.encode(claims, key.private_key, algorithm="RS256", headers=headers)
     except (ValueError, TypeError, jwt.PyJWTError) as exc:
