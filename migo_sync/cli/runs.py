@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from migo_sync.cli.common import JsonOpt, ProjectOpt, fail, load_project, terminal
 from migo_sync.errors import ConfigError, MigoSyncError
 
+if TYPE_CHECKING:
+    from migo_sync.warehouse.bookkeeping import Bookkeeping
+
 app = typer.Typer(help="Inspect recorded runs.", no_args_is_help=True)
+
+
+@contextmanager
+def bookkeeping(project: Path) -> Iterator[Bookkeeping]:
+    """The project's bookkeeping, on a warehouse connection closed afterwards."""
+    from migo_sync.warehouse import open_warehouse
+    from migo_sync.warehouse.bookkeeping import Bookkeeping
+
+    warehouse = open_warehouse(load_project(project))
+    try:
+        book = Bookkeeping(warehouse)
+        book.ensure()
+        yield book
+    finally:
+        warehouse.close()
 
 
 @app.command("list")
@@ -20,18 +40,10 @@ def list_command(
     json_output: JsonOpt = False,
 ) -> int:
     """List recent runs, newest first."""
-    from migo_sync.warehouse import open_warehouse
-    from migo_sync.warehouse.bookkeeping import Bookkeeping
-
     term = terminal(json_output)
     try:
-        warehouse = open_warehouse(load_project(project))
-        try:
-            book = Bookkeeping(warehouse)
-            book.ensure()
+        with bookkeeping(project) as book:
             runs = book.list_runs(limit)
-        finally:
-            warehouse.close()
     except MigoSyncError as exc:
         return fail(term, exc)
     if json_output:
@@ -51,18 +63,10 @@ def show_command(
     json_output: JsonOpt = False,
 ) -> int:
     """Show one run: each mapping's result and the rows it rejected, with reasons."""
-    from migo_sync.warehouse import open_warehouse
-    from migo_sync.warehouse.bookkeeping import Bookkeeping
-
     term = terminal(json_output)
     try:
-        warehouse = open_warehouse(load_project(project))
-        try:
-            book = Bookkeeping(warehouse)
-            book.ensure()
+        with bookkeeping(project) as book:
             run = book.get_run(run_id, limit=rejects)
-        finally:
-            warehouse.close()
         if run is None:
             raise ConfigError(f"no run '{run_id}' (see: migo-sync runs list)")
     except MigoSyncError as exc:

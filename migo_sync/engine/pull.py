@@ -112,13 +112,8 @@ class Puller:
             self.result.rows_changed += counts.inserted + counts.updated + counts.deleted
             self.result.rows_written += counts.inserted + counts.updated
             self.warehouse.execute(f"DROP TABLE IF EXISTS {mirror_staging}")
-        self.result.requests = REQUEST_STATS.get(self.mapping.system) - before
-        self.result.seconds = time.perf_counter() - started
-        if self.dry_run:
-            self.result.status = "dry-run"
-        elif self.result.rows_rejected:
-            self.result.status = "rejected"
-        return self.result
+        return self.result.finish(requests=REQUEST_STATS.get(self.mapping.system) - before,
+                                  seconds=time.perf_counter() - started, dry_run=self.dry_run)
 
     def _flush(self, pending: _Pending, staging: str, mirror_staging: str) -> None:
         """Commit the pending pages and the cursor after the last of them, in one transaction."""

@@ -72,13 +72,8 @@ class Pusher:
             self._execute(plan)
         finally:
             drop_plan(self.warehouse, plan)
-        self.result.requests = REQUEST_STATS.get(self.mapping.system) - requests_before
-        self.result.seconds = time.perf_counter() - started
-        if self.dry_run:
-            self.result.status = "dry-run"
-        elif self.result.rows_rejected:
-            self.result.status = "rejected"
-        return self.result
+        return self.result.finish(requests=REQUEST_STATS.get(self.mapping.system) - requests_before,
+                                  seconds=time.perf_counter() - started, dry_run=self.dry_run)
 
     # -- plan execution -------------------------------------------------------------------------
 

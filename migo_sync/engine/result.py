@@ -23,6 +23,16 @@ class MappingResult:
     details: dict[str, Any] = field(default_factory=dict)
     sample: list[dict[str, Any]] = field(default_factory=list)
 
+    def finish(self, *, requests: int, seconds: float, dry_run: bool) -> MappingResult:
+        """Set the closing figures and the status a finished sync earned."""
+        self.requests = requests
+        self.seconds = seconds
+        if dry_run:
+            self.status = "dry-run"
+        elif self.rows_rejected:
+            self.status = "rejected"
+        return self
+
     def as_json(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if k not in ("details", "sample", "exit_code")}
         data["seconds"] = round(self.seconds, 3)
