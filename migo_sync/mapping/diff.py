@@ -79,21 +79,29 @@ def diff_mapping(a: Mapping, b: Mapping) -> list[Change]:
 
 
 def drift(mapping: Mapping, expected: RemoteObject, live: RemoteObject) -> list[Change]:
-    """What changed on the remote since the catalog the mapping was written against, and which
-    mapped fields the live remote no longer has."""
-    changes: list[Change] = []
-    known = {f.name: f for f in expected.fields}
+    """How the live remote differs from what the mapping was written against.
+
+    For an object with a fixed schema the baseline is the catalog: fields added, removed or
+    retyped remotely, plus mapped fields the remote no longer has. For an object whose fields are
+    only known live (sheet headers, custom fields) the baseline is the mapping itself: mapped
+    fields that vanished, and live fields nobody maps yet.
+    """
     now = {f.name: f for f in live.fields}
-    mapped = {f.remote for f in mapping.fields}
-    for name in sorted(now.keys() - known.keys()):
-        changes.append(Change(mapping.name, "drift-added", name, None, now[name].type))
-    for name in sorted(known.keys() - now.keys()):
-        if not live.dynamic_fields or name in mapped:
-            changes.append(Change(mapping.name, "drift-removed", name, known[name].type, None))
-    for name in sorted(known.keys() & now.keys()):
-        if known[name].type != now[name].type:
-            changes.append(Change(mapping.name, "drift-retyped", name, known[name].type, now[name].type))
-    for name in sorted(mapped - now.keys() - known.keys()):
-        if live.fields:
-            changes.append(Change(mapping.name, "drift-removed", name, "mapped", None))
+    mapped = {f.remote: f for f in mapping.fields}
+    if expected.dynamic_fields or live.dynamic_fields:
+        changes = [Change(mapping.name, "drift-removed", name, "mapped", None)
+                   for name in mapped if name not in now and mapped[name].constant is None]
+        changes += [Change(mapping.name, "drift-added", name, None, now[name].type)
+                    for name in now if name not in mapped]
+        return changes
+    known = {f.name: f for f in expected.fields}
+    changes = [Change(mapping.name, "drift-added", name, None, now[name].type)
+               for name in sorted(now.keys() - known.keys())]
+    changes += [Change(mapping.name, "drift-removed", name, known[name].type, None)
+                for name in sorted(known.keys() - now.keys())]
+    changes += [Change(mapping.name, "drift-retyped", name, known[name].type, now[name].type)
+                for name in sorted(known.keys() & now.keys()) if known[name].type != now[name].type]
+    if now:
+        changes += [Change(mapping.name, "drift-removed", name, "mapped", None)
+                    for name in sorted(mapped.keys() - now.keys() - known.keys())]
     return changes

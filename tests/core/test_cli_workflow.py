@@ -155,3 +155,20 @@ def test_validate_checks_the_warehouse_and_the_live_remote(project: Path, capsys
     code = run_cli(["mapping", "validate", "--remote", "--project", str(project)])
     err = capsys.readouterr().err
     assert code == 2 and "sheets_fx_rates_pull.yaml" in err and "Sauce" in err
+
+
+def test_mapping_diff_remote_shows_drift_of_a_sheet_header(project: Path, sandbox: SandboxThread,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    code, diff = cli(capsys, "mapping", "diff", "--remote", "--json", "--base", "HEAD", "--project", str(project))
+    assert code == 2  # no commit yet: the base revision does not exist (one clear line, exit 2)
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q",
+                    "--allow-empty", "-m", "empty"], cwd=project, check=True)
+    code, diff = cli(capsys, "mapping", "diff", "--remote", "--json", "--project", str(project))
+    assert code == 0
+    assert not [c for c in diff["changes"] if c["kind"].startswith("drift")]  # header matches the mapping
+    pull = project / "mappings" / "sheets_fx_rates_pull.yaml"
+    pull.write_text(pull.read_text().replace("remote: Source}", "remote: Origin}"))
+    code, diff = cli(capsys, "mapping", "diff", "--remote", "--json", "--project", str(project))
+    drift = {(c["kind"], c["path"]) for c in diff["changes"] if c["kind"].startswith("drift")}
+    assert drift == {("drift-removed", "Origin"), ("drift-added", "Source")}
