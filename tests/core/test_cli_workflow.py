@@ -172,3 +172,32 @@ def test_mapping_diff_remote_shows_drift_of_a_sheet_header(project: Path, sandbo
     code, diff = cli(capsys, "mapping", "diff", "--remote", "--json", "--project", str(project))
     drift = {(c["kind"], c["path"]) for c in diff["changes"] if c["kind"].startswith("drift")}
     assert drift == {("drift-removed", "Origin"), ("drift-added", "Source")}
+
+
+def test_a_push_from_a_query(project: Path, sandbox: SandboxThread, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "mappings" / "urgent.yaml").write_text("""\
+name: urgent_collections
+system: sheets
+object: tab
+direction: push
+mode: mirror
+warehouse:
+  query: >
+    SELECT loan_id, full_name, outstanding FROM lending.collections WHERE priority = 1
+key: [loan_id]
+fields:
+  - {column: loan_id, remote: Loan ID}
+  - {column: full_name, remote: Customer}
+  - {column: outstanding, remote: Outstanding, type: decimal, scale: 2}
+options: {spreadsheet_id: migo-collections, sheet: Urgent}
+""")
+    warehouse = open_warehouse(Project.load(project))
+    try:
+        urgent = warehouse.query("SELECT COUNT(*) FROM lending.collections WHERE priority = 1")[0][0]
+    finally:
+        warehouse.close()
+    code, report = cli(capsys, "push", "urgent_collections", "--json", "--project", str(project))
+    assert code == 0, report
+    assert report["mappings"][0]["rows_written"] == urgent > 0
+    rows = sandbox.dump("sheets")["spreadsheets"]["migo-collections"]["tabs"]["Urgent"]["rows"]
+    assert rows[0] == ["Loan ID", "Customer", "Outstanding"] and len(rows) == urgent + 1
