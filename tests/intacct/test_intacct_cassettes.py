@@ -9,11 +9,11 @@ a fresh request controlid each time.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from helpers.cassettes import assert_no_secret, base_url_fixture, recorder, scrubber
+from helpers.cassettes import RECORD, assert_no_secret, base_url_fixture, recorder, scrubber
 from intacct.intacct_support import GLENTRY_FIELDS, balanced, pull_mapping, push_mapping
 
 from migo_sync.adapters.intacct.adapter import IntacctAdapter
@@ -32,10 +32,17 @@ RECORDER = recorder("intacct", scrubber([SESSION, PASSWORD], SECRETS), ["method"
 base_url = base_url_fixture("intacct", "MIGO_SYNC_INTACCT_URL", "http://127.0.0.1:9/intacct/ia/xml/xmlgw.phtml")
 
 
+# When the cassettes were recorded: a replay judges session expiry by this clock, not today's
+# (a recorded session times out an hour after it began).
+RECORDED_AT = datetime(2026, 11, 30, 1, 5, tzinfo=UTC)
+
+
 def make_adapter(base_url: str, tmp_path: Path, **environ: str) -> IntacctAdapter:
     env = {"MIGO_SYNC_INTACCT_URL": base_url, "MIGO_SYNC_NO_KEYRING": "1", **credentials(tmp_path), **environ}
     adapter = open_adapter(Project(root=tmp_path, config=ProjectConfig(), environ=env), "intacct")
     assert isinstance(adapter, IntacctAdapter)
+    if not RECORD:
+        adapter.client.now = lambda: RECORDED_AT
     return adapter
 
 
