@@ -89,7 +89,7 @@ class PushUnit:
 
     key: str
     idempotency_key: str
-    records: list[dict[str, Any]]
+    records: Sequence[dict[str, Any]]
     row_keys: list[str]
     delete: bool = False
 
@@ -191,6 +191,11 @@ class BaseAdapter:
         from migo_sync.errors import ConfigError
 
         raise ConfigError(f"{self.name}: object '{mapping.object}' cannot be pulled")
+
+    def push_order(self, mapping: Mapping) -> list[tuple[str, bool]]:
+        """(remote field, descending) pairs a whole-object push wants its records sorted by; the
+        engine sorts in the warehouse (NULLs last, then by key)."""
+        return []
 
     def close(self) -> None:
         return None

@@ -39,6 +39,7 @@ class SheetsAdapter(BaseAdapter):
         self.settings = sheets_settings(context.settings)
         self._client: SheetsClient | None = None
         self._metadata: dict[str, dict[str, Any]] = {}  # fetched by check(), used once by write()
+        self._passed: set[str] = set()  # units check() found sendable against that metadata
 
     @property
     def client(self) -> SheetsClient:
@@ -129,7 +130,15 @@ class SheetsAdapter(BaseAdapter):
             reason = preflight(remotes, target, unit, self.settings.max_request_bytes)
             if reason:
                 rejects[unit.key] = reason
+            else:
+                self._passed.add(unit.idempotency_key)
         return rejects
+
+    def push_order(self, mapping: Mapping) -> list[tuple[str, bool]]:
+        """`options.order_by`, for the engine to sort the tab's rows in the warehouse."""
+        remotes = [f.remote for f in mapping.fields]
+        order = [sort_spec(item, remotes) for item in tab_options(mapping.options, mapping.label).order_by]
+        return [(name, descending) for name, descending in order if name is not None]
 
     def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
         if len(units) != 1:
@@ -137,10 +146,14 @@ class SheetsAdapter(BaseAdapter):
             return [UnitResult(u.key, ok=False, reason=why) for u in units]
         unit = units[0]
         options = tab_options(mapping.options, mapping.label)
-        meta = self._metadata.pop(options.spreadsheet_id, None) or self.client.spreadsheet(options.spreadsheet_id)
+        checked = self._metadata.pop(options.spreadsheet_id, None)
+        meta = checked or self.client.spreadsheet(options.spreadsheet_id)
         target = Target.resolve(options, meta)
         remotes = [f.remote for f in mapping.fields]
-        reason = preflight(remotes, target, unit, self.settings.max_request_bytes)
+        # A unit check() passed against this very metadata need not be read through again.
+        passed = checked is not None and unit.idempotency_key in self._passed
+        self._passed.discard(unit.idempotency_key)
+        reason = None if passed else preflight(remotes, target, unit, self.settings.max_request_bytes)
         if reason:
             return [UnitResult(unit.key, ok=False, reason=reason)]
         try:

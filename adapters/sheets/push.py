@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -109,7 +109,10 @@ def preflight(remotes: list[str], target: Target, unit: PushUnit, max_request_by
 def write_tab(client: SheetsClient, remotes: list[str], options: TabOptions, target: Target, unit: PushUnit,
               max_request_bytes: int) -> str:
     """Send the unit; returns the range now holding the header and every row."""
-    records = [] if unit.delete else sort_records(unit.records, options.order_by, remotes)
+    # The engine streams a whole tab already sorted by push_order(); a plain list (a direct
+    # caller) is sorted here.
+    records = [] if unit.delete else (sort_records(unit.records, options.order_by, remotes)
+                                      if isinstance(unit.records, list) else unit.records)
     width = len(remotes)
     grid_rows, grid_cols = target.grid_after(len(records), width)
     if target.sheet_id is None:
@@ -130,7 +133,7 @@ def write_tab(client: SheetsClient, remotes: list[str], options: TabOptions, tar
                         target.start_col + width)
 
 
-def encode(remotes: list[str], records: list[dict[str, Any]]) -> Iterator[bytes]:
+def encode(remotes: list[str], records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     """The header, then every record, each serialised as one JSON array (RAW values)."""
     yield orjson.dumps(remotes)
     for record in records:

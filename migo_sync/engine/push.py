@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import pyarrow as pa
 
@@ -33,6 +33,7 @@ Progress = Callable[[int], None]
 @dataclass
 class _Unit:
     unit: PushUnit
+    records: list[dict[str, Any]] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
     invalid: list[Reject] = field(default_factory=list)
     whole_invalid: str | None = None
@@ -95,13 +96,25 @@ class Pusher:
             empty = PushUnit(UNIT_ALL, idempotency_key(self.mapping.name, UNIT_ALL), [], [])
             units = _chain_units(units, iter([_Unit(empty, deleted_row_keys=deleted_by_unit.get(UNIT_ALL, []))]))
         size = self.mapping.batch_size or DEFAULT_BATCH_UNITS[self.unit]
-        for batch in chunked(units, size):
+        for batch in chunked((self._finish(u, plan) for u in units), size):
             self._push_batch(batch)
 
-    def _rows(self, plan: PushPlan) -> Iterator[dict[str, Any]]:
-        sql = f"SELECT * FROM {plan.send_table} ORDER BY migo_unit_key, migo_row_key"
+    def _rows(self, plan: PushPlan, where: str = "") -> Iterator[dict[str, Any]]:
+        sql = f"SELECT * FROM {plan.send_table} {where} ORDER BY {self._order_sql()}"
         for record_batch in self.warehouse.iter_batches(sql, batch_size=5000):
             yield from record_batch.to_pylist()
+
+    def _order_sql(self) -> str:
+        """Units together, rows by key; a whole object in the order its adapter asks for."""
+        if self.unit != "object":
+            return "migo_unit_key, migo_row_key"
+        q = self.warehouse.quote
+        columns = {f.remote: f.column for f in self.mapping.fields if f.column}
+        hook = getattr(self.adapter, "push_order", None)
+        wanted = hook(self.mapping) if callable(hook) else []
+        terms = [f"{q(columns[remote])} {'DESC' if desc else 'ASC'} NULLS LAST"
+                 for remote, desc in wanted if remote in columns]
+        return ", ".join([*terms, "migo_row_key"])
 
     def _record(self, row: dict[str, Any]) -> dict[str, Any]:
         return {remote: fn(row.get(column) if column else None) for remote, column, fn in self.fields}
@@ -130,11 +143,21 @@ class Pusher:
                 if self.unit == "group":
                     current.whole_invalid = f"line {row_key}: transform failed: {exc}"
                 continue
-            current.unit.records.append(record)
+            if self.unit != "object":  # a whole object is streamed again when sent (below)
+                current.records.append(record)
             current.unit.row_keys.append(row_key)
             current.hashes.append(str(row["migo_row_hash"]))
         if current is not None:
             yield current
+
+    def _finish(self, item: _Unit, plan: PushPlan) -> _Unit:
+        """Give the unit its records: the list built while reading, or a stream for a whole object."""
+        if self.unit == "object" and not item.unit.delete:
+            item.unit.records = _Stream(self, plan, len(item.unit.row_keys),
+                                        {r.row_key for r in item.invalid})
+        else:
+            item.unit.records = item.records
+        return item
 
     def _delete_units(self, plan: PushPlan) -> Iterator[_Unit]:
         for row_key, _unit_key in plan.deleted_keys:
@@ -166,13 +189,14 @@ class Pusher:
             result.rows_rejected += len(rejects)
             for item in sendable:
                 for record in item.unit.records:
-                    if len(result.sample) < SAMPLE_SIZE:
-                        result.sample.append({k: _jsonable(v) for k, v in record.items()})
+                    if len(result.sample) >= SAMPLE_SIZE:
+                        break
+                    result.sample.append({k: _jsonable(v) for k, v in record.items()})
             if rejects:
                 result.details.setdefault("invalid_sample", [])
                 for r in rejects[: SAMPLE_SIZE]:
                     result.details["invalid_sample"].append({"key": r.row_key, "reason": r.reason})
-            self.progress(sum(len(i.unit.records) + len(i.invalid) for i in batch))
+            self.progress(sum(len(i.unit.row_keys) + len(i.invalid) for i in batch))
             return
         if sendable:
             self.book.record_intent(self.mapping.name, self.run_id, _intent_table(sendable))
@@ -208,7 +232,35 @@ class Pusher:
                 self.book.add_rejects(self.run_id, self.mapping.name,
                                       [(r.row_key, r.reason, r.payload) for r in rejects])
         result.rows_rejected += len(rejects)
-        self.progress(sum(len(i.unit.records) + len(i.invalid) for i in batch))
+        self.progress(sum(len(i.unit.row_keys) + len(i.invalid) for i in batch))
+
+
+class _Stream(Sequence[dict[str, Any]]):
+    """A whole object's records, read from the push's send table on every iteration (in the
+    adapter's order), transformed on the way: memory stays flat as the object grows."""
+
+    def __init__(self, pusher: Pusher, plan: PushPlan, count: int, skip: set[str]) -> None:
+        self.pusher = pusher
+        self.plan = plan
+        self.size = count
+        self.skip = skip
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for row in self.pusher._rows(self.plan, "WHERE migo_invalid IS NULL"):
+            if str(row["migo_row_key"]) not in self.skip:
+                yield self.pusher._record(row)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
+        return list(self)[index]  # rare (adapters iterate); correct, not fast
 
 
 def _payload(row: dict[str, Any]) -> str:
