@@ -8,6 +8,7 @@ from an `AdapterContext` (base URL, settings, credentials, an HTTP client factor
 - `validate()`  checks a mapping's system-specific parts offline (options, field names),
 - `check()`     runs pre-send checks on push units and returns the ones to reject, with reasons,
 - `write()`     sends push units and returns one `UnitResult` per unit,
+- `push_order()` (optional) the order a whole-object push wants its records in,
 - `read()`      streams pull batches, each with the cursor state to save with it.
 """
 
