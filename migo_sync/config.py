@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from migo_sync.errors import ConfigError
+from migo_sync.errors import ConfigError, MappingError, Problem
 
 CONFIG_FILE = "migo-sync.toml"
 
@@ -46,6 +48,43 @@ class ProjectConfig(BaseModel):
     systems: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+def config_problem(path: Path, text: str, error: Any) -> Problem:
+    """One validation error of migo-sync.toml, placed on the line of its key (tomllib keeps no
+    positions, so the key is found under its table header)."""
+    loc = [str(p) for p in error["loc"]]
+    message = str(error["msg"])
+    hint = None
+    if error["type"] == "extra_forbidden":
+        message = f"unknown key '{loc[-1]}'"
+        model: Any = ProjectConfig if len(loc) == 1 else WarehouseConfig if loc[0] == "warehouse" else None
+        if model is not None:
+            allowed = [f.alias or name for name, f in model.model_fields.items()]
+            close = difflib.get_close_matches(loc[-1], allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "allowed: " + ", ".join(allowed)
+    elif error["type"] == "literal_error":
+        message = f"invalid value {error.get('input')!r}"
+        hint = "valid: " + str(error.get("ctx", {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
+    return Problem(str(path), _key_line(text, loc), ".".join(loc), message, hint)
+
+
+def _key_line(text: str, loc: list[str]) -> int | None:
+    """The line of `a.b.key` in TOML text: the key under the `[a.b]` header (or at the top)."""
+    table, key = loc[:-1], loc[-1] if loc else ""
+    current: list[str] = []
+    header_line = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        header = re.match(r"^\[([^\[\]]+)\]", line)
+        if header:
+            current = [p.strip().strip('"') for p in header.group(1).split(".")]
+            if current == loc:
+                header_line = number
+            continue
+        if current == table and re.match(rf"^\"?{re.escape(key)}\"?\s*=", line):
+            return number
+    return header_line
+
+
 @dataclass
 class Project:
     root: Path
@@ -61,13 +100,15 @@ class Project:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
+            line = re.search(r"at line (\d+)", str(exc))
+            where = f"{path}:{line.group(1)}" if line else str(path)
+            raise ConfigError(f"{where}: invalid TOML: {re.sub(r' [(]at line .*[)]$', '', str(exc))}") from None
         try:
             config = ProjectConfig.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"{path}: {where}: {first['msg']}") from exc
+            text = path.read_text(encoding="utf-8")
+            problems = [config_problem(path, text, error) for error in exc.errors()]
+            raise MappingError(problems) from None
         return cls(root=root, config=config)
 
     @property
