@@ -46,9 +46,14 @@ def validate_catalog(loaded: Sequence[LoadedMapping], adapter_for: AdapterFor) -
             problems.append(item.problem(["object"], f"{m.system} has no object '{m.object}'",
                                          did_you_mean(m.object, catalog) or "objects: " + ", ".join(sorted(catalog))))
             continue
-        problems.extend(check_against_object(item, obj))
+        found = check_against_object(item, obj)
+        problems.extend(found)
+        if any(p.path == "direction" for p in found):
+            continue  # the rest would only repeat that the object cannot go this way
+        reported = {p.path for p in found}
         for path, message in adapter.validate(m):
-            problems.append(item.problem(parse_path(path), message))
+            if path not in reported:  # one line per problem: the catalog's word on it is enough
+                problems.append(item.problem(parse_path(path), message))
     return problems
 
 
@@ -57,8 +62,8 @@ def check_against_object(item: LoadedMapping, obj: RemoteObject, *, live: bool =
     problems: list[Problem] = []
     system = m.system
     if m.direction not in obj.directions:
-        problems.append(item.problem(["direction"], f"{system} {obj.name} cannot be {m.direction}ed",
-                                     "valid: " + ", ".join(obj.directions)))
+        return [item.problem(["direction"], f"{system} {obj.name} cannot be {m.direction}ed",
+                             "valid: " + ", ".join(obj.directions))]
     if m.mode not in obj.modes:
         problems.append(item.problem(["mode"], f"{system} {obj.name} does not support mode '{m.mode}'",
                                      "valid: " + ", ".join(obj.modes)))
@@ -67,17 +72,21 @@ def check_against_object(item: LoadedMapping, obj: RemoteObject, *, live: bool =
     if obj.dynamic_fields and not live:
         return problems
     names = [f.name for f in obj.fields]
+    meant: set[str] = set()
     for i, field in enumerate(m.fields):
         remote = obj.field(field.remote)
         if remote is None:
+            hint = did_you_mean(field.remote, names)
+            if hint:
+                meant.add(hint.split("'")[1])
             problems.append(item.problem(["fields", i, "remote"], f"{system} {obj.name} has no field '{field.remote}'",
-                                         did_you_mean(field.remote, names)))
+                                         hint))
         elif m.direction == "push" and not remote.writable:
             problems.append(item.problem(["fields", i, "remote"], f"{system} {obj.name}.{field.remote} is read-only"))
     if m.direction == "push":
         mapped = {f.remote for f in m.fields}
         for remote in obj.fields:
-            if remote.required and remote.writable and remote.name not in mapped:
+            if remote.required and remote.writable and remote.name not in mapped and remote.name not in meant:
                 problems.append(item.problem(["fields"], f"required remote field '{remote.name}' is not mapped"))
     return problems
 

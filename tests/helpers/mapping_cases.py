@@ -79,6 +79,9 @@ INVALID: list[tuple[str, str, int, str]] = [
                                     "options: collections"), 9, "options: Input should be a valid dictionary"),
     ("duplicate-yaml-key", replace("mode: mirror", "mode: mirror\nmode: upsert"), 6, "invalid YAML"),
     ("unknown-system", replace("system: sheets", "system: sheeets"), 2, "unknown system 'sheeets' (did you mean 'sheets'?)"),
+    ("unknown-object", replace("object: tab", "object: tabs"), 3, "object: sheets has no object 'tabs' (did you mean 'tab'?)"),
+    ("missing-option", replace("  spreadsheet_id: migo-collections\n", ""), 9, "options.spreadsheet_id: required"),
+    ("mode-not-supported", replace("mode: mirror", "mode: insert"), 5, "mode: sheets tab does not support mode 'insert'"),
     ("unknown-dependency", replace("key: [loan_id]", "key: [loan_id]\ndepends_on: [fx_ratez]"), 9,
      "depends_on[0]: unknown mapping 'fx_ratez'"),
 ]
