@@ -150,10 +150,9 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
                    f"duplicate key ({key_cols})")]
     conditions += [check_sql(warehouse, c) for c in mapping.checks]
     for condition, reason in conditions:
-        warehouse.execute(
-            f"UPDATE {send} SET migo_invalid = ? WHERE migo_invalid IS NULL AND ({condition.format(snapshot=source)})",
-            [reason],
-        )
+        # replace, not format: a check's own SQL may hold braces
+        where = condition.replace("{snapshot}", source)
+        warehouse.execute(f"UPDATE {send} SET migo_invalid = ? WHERE migo_invalid IS NULL AND ({where})", [reason])
     plan = PushPlan(mapping=name, snapshot_table=snap, send_table=send)
     plan.total = int(warehouse.query(f"SELECT COUNT(*) FROM {snap}")[0][0] or 0)
     counts = warehouse.query(
