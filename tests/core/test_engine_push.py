@@ -104,3 +104,23 @@ def test_refused_units_are_rejects_and_retried_next_run(warehouse: Warehouse) ->
     assert sorted(u.key for u in again.sent) == ["3", "4"] and second.rows_rejected == 0
     third = Recorder()
     assert push(warehouse, third, "row").rows_changed == 0 and third.sent == []
+
+
+def test_every_kind_of_check_rejects_before_sending(warehouse: Warehouse) -> None:
+    checks = [{"not_null": ["score"]},
+              {"accepted_values": {"name": [f"n{i}" for i in range(1, 19)]}},
+              {"max_length": {"name": 2}, "message": "name too long"},
+              {"expression": "name <> '{n4}' AND id <> 4", "message": "id 4 is not allowed"},
+              {"unique": ["score"]}]
+    adapter = Recorder()
+    result = push(warehouse, adapter, "row", checks=checks)
+    reasons = {key: reason for key, reason in warehouse.query(
+        "SELECT row_key, reason FROM migo_sync.rejects WHERE mapping = 'scripted_push'")}
+    sent = {u.key for u in adapter.sent}
+    assert sent.isdisjoint(reasons) and len(sent) + len(reasons) == 20
+    assert reasons["3"] == "missing value in score"            # i % 3 == 0: score is NULL
+    assert reasons["19"] == "value not accepted in name"
+    assert reasons["10"] == "name too long"
+    assert reasons["4"] == "id 4 is not allowed"
+    assert all(r == "not unique: score" for k, r in reasons.items() if k in {"1", "8"})
+    assert result.rows_rejected == len(reasons)
