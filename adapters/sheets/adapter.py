@@ -105,12 +105,13 @@ class SheetsAdapter(BaseAdapter):
     def describe(self, mapping: Mapping) -> RemoteObject:
         """Pull: the live header of the mapped range as the object's fields (network).
 
-        Push: no request at all. The header is what the push writes, so the mapping's own remote
-        names are the fields; and the engine describes every push before diffing, so a rerun with
-        nothing changed must not touch the network.
+        Push: the header is what the push writes, so the mapping's own remote names are the
+        fields; one metadata read checks that the spreadsheet exists and is shared with us (the
+        engine never describes a push, so a rerun with nothing to send still sends nothing).
         """
         base = super().describe(mapping)
         if mapping.direction == "push":
+            self.client.spreadsheet(tab_options(mapping.options, mapping.label).spreadsheet_id)
             fields = tuple(RemoteField(f.remote) for f in mapping.fields)
             return RemoteObject(base.name, base.directions, base.modes, base.unit, fields, True, base.description)
         fields = tuple(RemoteField(name) for name in live_header(self.client, mapping) if name)

@@ -303,7 +303,9 @@ def test_describe_returns_the_live_header(adapter: SheetsAdapter) -> None:
     before = REQUEST_STATS.get("sheets")
     pushed = adapter.describe(mapping("push", sheet="Not yet there"))
     assert [f.name for f in pushed.fields] == ["Loan ID", "Outstanding", "Due", "Note"]
-    assert REQUEST_STATS.get("sheets") == before                    # a push is described offline
+    assert REQUEST_STATS.get("sheets") == before + 1  # one metadata read: the spreadsheet is there
+    with pytest.raises(ConfigError, match="no-such-sheet"):
+        adapter.describe(mapping("push", spreadsheet_id="no-such-sheet"))
 
 
 INVALID = [
