@@ -41,11 +41,13 @@ def fakesnow_server() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def snowflake_project(tmp_path: Path, fakesnow_server: dict[str, Any], sandbox: SandboxThread) -> Iterator[Project]:
+    from migo_sync.adapters.intacct.sandbox import credentials as intacct_credentials
     from migo_sync.adapters.sheets.sandbox import credentials
 
     (tmp_path / "migo-sync.toml").write_text(SNOWFLAKE_CONFIG)
     (tmp_path / "mappings").mkdir()
-    for name in ("sheets_collections_push.yaml", "sheets_fx_rates_pull.yaml"):
+    for name in ("sheets_collections_push.yaml", "sheets_fx_rates_pull.yaml", "intacct_journals_push.yaml",
+                 "intacct_gl_detail_pull.yaml"):
         shutil.copy(REPO / "mappings" / name, tmp_path / "mappings" / name)
     project = Project.load(tmp_path)
     project.environ = {
@@ -54,6 +56,7 @@ def snowflake_project(tmp_path: Path, fakesnow_server: dict[str, Any], sandbox: 
         "SNOWFLAKE_PORT": str(fakesnow_server["port"]), "SNOWFLAKE_PROTOCOL": fakesnow_server["protocol"],
         "SNOWFLAKE_DATABASE": f"T_{uuid.uuid4().hex[:8].upper()}", "SNOWFLAKE_SCHEMA": "PUBLIC",
         "MIGO_SYNC_NO_KEYRING": "1", **sandbox.env, **credentials(tmp_path / ".migo-sync"),
+        **intacct_credentials(tmp_path / ".migo-sync"),
     }
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=FAKESNOW_WARNING, category=UserWarning)
@@ -95,10 +98,17 @@ def test_push_and_pull_through_snowflake(snowflake_project: Project, sandbox: Sa
         finally:
             warehouse.close()
         assert pulled == 20
-        assert recorded == push.rows_read
+        journals = by_name["intacct_journals_push"]
+        assert recorded == push.rows_read + journals.rows_read
+        assert journals.rows_written == journals.rows_read > 0
+        gl = by_name["intacct_gl_detail_pull"]
+        assert gl.rows_written == journals.rows_read  # every posted line came back (incremental pull)
+        [recon] = first.reconciliation
+        assert recon["ok"] and not recon["differences"], recon
 
         before = sandbox.stats().get("sheets", 0)
-        again = run(snowflake_project, RunOptions(names=["sheets_collections_push"]))
-        assert again.results[0].rows_changed == 0
-        assert again.results[0].requests == 0
+        again = run(snowflake_project, RunOptions(names=["sheets_collections_push", "intacct_journals_push"]))
+        assert [(r.rows_changed, r.requests) for r in again.results] == [(0, 0), (0, 0)]
         assert sandbox.stats().get("sheets", 0) == before
+        pulled_again = run(snowflake_project, RunOptions(names=["intacct_gl_detail_pull"])).results[0]
+        assert pulled_again.rows_changed == 0  # the cursor was committed with the data
