@@ -115,6 +115,9 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
         f"{unit_sql(warehouse, mapping, unit)} AS migo_unit_key FROM {source} s"
     )
     led = ledger_table
+    # Keep these joins materialised (temp tables, COUNT over the whole set): DuckDB 2.0.1 answers
+    # EXISTS(...) and LIMIT over "LEFT JOIN ledger ... WHERE l.sent_hash IS NULL" wrongly (EXISTS
+    # false, LIMIT 1 giving every row), so a "nothing changed?" shortcut of that shape is unsafe.
     sent_hash = "CAST(NULL AS VARCHAR)" if full else "l.sent_hash"
     changed_rows = (f"SELECT s.migo_row_key, s.migo_unit_key, CASE WHEN {sent_hash} IS NULL THEN 'new' ELSE 'changed' END AS migo_change "
                     f"FROM {snap} s LEFT JOIN {led} l ON l.mapping = '{name}' AND l.row_key = s.migo_row_key "
