@@ -5,9 +5,10 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def peak_rss_mb() -> float:
@@ -30,3 +31,32 @@ def timed(label: str, results: dict[str, float]) -> Iterator[None]:
     started = time.perf_counter()
     yield
     results[label] = time.perf_counter() - started
+
+
+def time_ledger_push(adapter: Any, mapping: Any, work: Sequence[Any], system: str) -> dict[str, float]:
+    """The ledger benchmarks' push: the live chart, the pre-send checks, the push, then the same
+    push again (every journal must come back a duplicate). Closes the adapter."""
+    from migo_sync.http import REQUEST_STATS
+
+    started = time.perf_counter()
+    adapter.chart()
+    chart_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    rejects = adapter.check(mapping, work)
+    check_seconds = time.perf_counter() - started
+    assert not rejects, rejects
+    before = REQUEST_STATS.get(system)
+    started = time.perf_counter()
+    results = adapter.write(mapping, work)
+    push_seconds = time.perf_counter() - started
+    requests = REQUEST_STATS.get(system) - before
+    assert all(r.ok and not r.duplicate for r in results)
+    before = REQUEST_STATS.get(system)
+    started = time.perf_counter()
+    again = adapter.write(mapping, work)
+    rerun_seconds = time.perf_counter() - started
+    assert all(r.ok and r.duplicate for r in again)
+    adapter.close()
+    return {"chart_seconds": chart_seconds, "check_seconds": check_seconds, "push_seconds": push_seconds,
+            "push_requests": requests, "rerun_seconds": rerun_seconds,
+            "rerun_requests": REQUEST_STATS.get(system) - before}

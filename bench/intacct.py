@@ -64,52 +64,21 @@ def units(count: int):  # type: ignore[no-untyped-def]
 
 
 def push(env: dict[str, str]) -> dict[str, float]:
-    from migo_sync.http import REQUEST_STATS
+    from common import time_ledger_push
+
     from migo_sync.mapping.loader import load_mappings
 
     shipped = Path(__file__).resolve().parents[1] / "mappings" / "intacct_journals_push.yaml"
     mapping = load_mappings([shipped])[0].mapping
-    work = units(JOURNALS)
-    adapter = adapter_for(env)
-    started = time.perf_counter()
-    adapter.chart()  # the live chart: one request (accounts, departments, locations, periods)
-    chart_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    rejects = adapter.check(mapping, work)
-    check_seconds = time.perf_counter() - started
-    assert not rejects, rejects
-    before = REQUEST_STATS.get("intacct")
-    started = time.perf_counter()
-    results = adapter.write(mapping, work)
-    push_seconds = time.perf_counter() - started
-    requests = REQUEST_STATS.get("intacct") - before
-    assert all(r.ok and not r.duplicate for r in results)
-    before = REQUEST_STATS.get("intacct")
-    started = time.perf_counter()
-    again = adapter.write(mapping, work)
-    rerun_seconds = time.perf_counter() - started
-    assert all(r.duplicate for r in again)
-    adapter.close()
-    return {"chart_seconds": chart_seconds, "check_seconds": check_seconds, "push_seconds": push_seconds,
-            "push_requests": requests, "push_minimum": math.ceil(JOURNALS / 100),
-            "rerun_seconds": rerun_seconds, "rerun_requests": REQUEST_STATS.get("intacct") - before}
-
-
-def own_peak_rss_mb() -> float:
-    """This process image's own peak RSS (VmHWM). getrusage's ru_maxrss would not do in a child:
-    Linux carries the parent's high-water mark across fork and exec."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    from common import peak_rss_mb
-
-    return peak_rss_mb()
+    # The live chart is one request (accounts, departments, locations, periods).
+    figures = time_ledger_push(adapter_for(env), mapping, units(JOURNALS), "intacct")
+    return {**figures, "push_minimum": math.ceil(JOURNALS / 100)}
 
 
 def pull(env: dict[str, str]) -> dict[str, float]:
     """In a child process: stream every GLENTRY line, keep nothing."""
+    from common import peak_rss_mb
+
     from migo_sync.http import REQUEST_STATS
     from migo_sync.mapping.model import Mapping
 
@@ -129,7 +98,7 @@ def pull(env: dict[str, str]) -> dict[str, float]:
     seconds = time.perf_counter() - started
     adapter.close()
     return {"rows": rows, "seconds": seconds, "requests": REQUEST_STATS.get("intacct"),
-            "minimum": 1 + math.ceil(rows / 1000), "peak_rss_mb": own_peak_rss_mb(), "checksum": float(total)}
+            "minimum": 1 + math.ceil(rows / 1000), "peak_rss_mb": peak_rss_mb(), "checksum": float(total)}
 
 
 def pull_in_child(env: dict[str, str], admin: httpx.Client, size: int) -> dict[str, float]:

@@ -74,33 +74,11 @@ def shipped(name: str) -> Any:
 
 
 def push(env: dict[str, str], journals: int, concurrency: int) -> dict[str, float]:
-    from migo_sync.http import REQUEST_STATS
+    from common import time_ledger_push
 
-    mapping = shipped("workday_journals_push")
-    work = units(journals)
-    adapter = adapter_for(env, concurrency)
-    started = time.perf_counter()
-    adapter.chart()  # accounts, cost centers, regions, periods: four requests
-    chart_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    rejects = adapter.check(mapping, work)
-    check_seconds = time.perf_counter() - started
-    assert not rejects, rejects
-    before = REQUEST_STATS.get("workday")
-    started = time.perf_counter()
-    results = adapter.write(mapping, work)
-    push_seconds = time.perf_counter() - started
-    requests = REQUEST_STATS.get("workday") - before
-    assert all(r.ok and not r.duplicate for r in results)
-    before = REQUEST_STATS.get("workday")
-    started = time.perf_counter()
-    again = adapter.write(mapping, work)
-    rerun_seconds = time.perf_counter() - started
-    assert all(r.ok and r.duplicate for r in again)
-    adapter.close()
-    return {"chart_seconds": chart_seconds, "check_seconds": check_seconds, "push_seconds": push_seconds,
-            "push_requests": requests, "rerun_seconds": rerun_seconds,
-            "rerun_requests": REQUEST_STATS.get("workday") - before}
+    # The live chart is four requests: accounts, cost centers, regions, periods.
+    return time_ledger_push(adapter_for(env, concurrency), shipped("workday_journals_push"), units(journals),
+                            "workday")
 
 
 def pull(env: dict[str, str]) -> dict[str, float]:
