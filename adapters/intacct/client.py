@@ -107,7 +107,7 @@ class IntacctClient:
         register_secret(session_id)
         endpoint = ((api.findtext("endpoint") or "").strip() if api is not None else "") or self.url
         if not trusted_endpoint(self.url, endpoint):
-            raise FatalRemoteError(SYSTEM, f"getAPISession named an endpoint on an unexpected host: {endpoint}")
+            raise FatalRemoteError(SYSTEM, f"getAPISession named an endpoint on an unexpected host or port: {endpoint}")
         self._session = Session(session_id, endpoint, envelope.session_timeout)
         return self._session
 
@@ -218,13 +218,19 @@ class IntacctClient:
 
 
 def trusted_endpoint(configured: str, endpoint: str) -> bool:
-    """A session endpoint is used only on the configured host, or, for Intacct's own gateway, on
-    another intacct.com host over HTTPS (as the vendor SDKs insist): a session id is a credential."""
+    """A session endpoint is used only on the configured scheme, host AND port, or, for Intacct's
+    own gateway, on another intacct.com host over HTTPS on port 443 (as the vendor SDKs insist): a
+    session id is a credential, and another port on the same host may be another program."""
     ours, theirs = httpx.URL(configured), httpx.URL(endpoint)
-    if theirs.host == ours.host and theirs.scheme == ours.scheme:
+    if (theirs.scheme, theirs.host, _port(theirs)) == (ours.scheme, ours.host, _port(ours)):
         return True
     return (ours.host == "intacct.com" or ours.host.endswith(".intacct.com")) and theirs.scheme == "https" and (
-        theirs.host == "intacct.com" or theirs.host.endswith(".intacct.com"))
+        theirs.host == "intacct.com" or theirs.host.endswith(".intacct.com")) and _port(theirs) == 443
+
+
+def _port(url: httpx.URL) -> int | None:
+    """The port a URL really reaches: the scheme's default when none is written."""
+    return url.port or {"https": 443, "http": 80}.get(url.scheme)
 
 
 def control_error(errors: Sequence[ErrorDetail], status: int) -> Exception:

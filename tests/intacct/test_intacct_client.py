@@ -216,6 +216,11 @@ def test_server_errors_on_reads_are_retried_then_give_up() -> None:
     ("https://api.intacct.com/ia/xml/xmlgw.phtml", "https://intacct.com.evil.test/x", False),
     ("http://127.0.0.1:8765/intacct/ia/xml/xmlgw.phtml", "http://127.0.0.1:8765/intacct/na1/ia/xml/xmlgw.phtml", True),
     ("http://127.0.0.1:8765/intacct/ia/xml/xmlgw.phtml", "https://na1.intacct.com/ia/xml/xmlgw.phtml", False),
+    ("http://127.0.0.1:8765/intacct/ia/xml/xmlgw.phtml", "http://127.0.0.1:8766/intacct/ia/xml/xmlgw.phtml", False),
+    ("http://127.0.0.1:8765/intacct/ia/xml/xmlgw.phtml", "http://127.0.0.1/intacct/ia/xml/xmlgw.phtml", False),
+    ("https://api.intacct.com/ia/xml/xmlgw.phtml", "https://api.intacct.com:443/ia/xml/xmlgw.phtml", True),
+    ("https://api.intacct.com/ia/xml/xmlgw.phtml", "https://na63.intacct.com:8443/ia/xml/xmlgw.phtml", False),
+    ("https://api.intacct.com/ia/xml/xmlgw.phtml", "http://api.intacct.com/ia/xml/xmlgw.phtml", False),
 ])
 def test_session_endpoint_host_is_checked(configured: str, endpoint: str, trusted: bool) -> None:
     assert trusted_endpoint(configured, endpoint) is trusted
