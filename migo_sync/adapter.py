@@ -9,7 +9,8 @@ from an `AdapterContext` (base URL, settings, credentials, an HTTP client factor
 - `check()`     runs pre-send checks on push units and returns the ones to reject, with reasons,
 - `write()`     sends push units and returns one `UnitResult` per unit,
 - `push_order()` (optional) the order a whole-object push wants its records in,
-- `read()`      streams pull batches, each with the cursor state to save with it.
+- `read()`      streams pull batches, each with the cursor state to save with it,
+- `check_connection()` signs in and makes one cheap read (`mapping validate --remote`, `doctor`).
 """
 
 from __future__ import annotations
@@ -149,6 +150,14 @@ class Adapter(Protocol):
 
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]: ...
 
+    def check_connection(self) -> str:
+        """Sign in and make one cheap read; return what was checked, in a few words.
+
+        Raises AuthError (exit 2) naming the setting to fix when credentials are refused,
+        ConfigError (2) when one is missing, UnreachableError (3) when the system cannot be reached.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
@@ -192,6 +201,12 @@ class BaseAdapter:
         from migo_sync.errors import ConfigError
 
         raise ConfigError(f"{self.name}: object '{mapping.object}' cannot be pulled")
+
+    def check_connection(self) -> str:
+        """Every adapter overrides this (the contract test checks): no system is taken on trust."""
+        from migo_sync.errors import ConfigError
+
+        raise ConfigError(f"{self.name}: this adapter cannot check its connection")
 
     def push_order(self, mapping: Mapping) -> list[tuple[str, bool]]:
         """(remote field, descending) pairs a whole-object push wants its records sorted by; the

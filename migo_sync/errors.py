@@ -13,6 +13,10 @@
     ├── WarehouseError             the warehouse refused a statement
     └── RecordError                one record or unit is refused; recorded as a reject, run goes on
 
+The one exit-code rule (`exit_code_for`): credentials or permission refused (AuthError) and any
+config problem → 2; a system or the warehouse unreachable → 3; anything else that failed a mapping,
+and rows rejected → 1. A run's code is the most serious of its mappings' (`most_serious`: 3, 2, 1).
+
 Retry logic looks only at the RetriableError branch. A write whose outcome is unknown is raised as
 OutcomeUnknownError (a RetriableError) and is resent only when the request carries an idempotency key.
 """
@@ -134,3 +138,17 @@ class RecordError(MigoSyncError):
         super().__init__(f"{key}: {reason}")
         self.key = key
         self.reason = reason
+
+
+SEVERITY = (3, 2, 1)  # unreachable, then config/auth, then rejected/failed
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code of an error: the class says it (AuthError 2, UnreachableError 3);
+    anything not raised on purpose failed a mapping (1)."""
+    return exc.exit_code if isinstance(exc, MigoSyncError) else 1
+
+
+def most_serious(codes: list[int]) -> int:
+    """One exit code for several outcomes: 3 before 2 before 1; 0 only when every one is 0."""
+    return next((code for code in SEVERITY if code in codes), 0 if all(c == 0 for c in codes) else 1)

@@ -93,6 +93,10 @@ class AdaptiveAdapter(BaseAdapter):
     def versions(self) -> dict[str, dict[str, Any]]:
         return self._cached("versions", lambda: {v["name"]: v for v in self.client.export_versions()})  # type: ignore[no-any-return]
 
+    def check_connection(self) -> str:
+        """exportVersions: signs in and reads the versions (cached for the run)."""
+        return f"signed in; {len(self.versions())} version(s)"
+
     # --- offline validation ---------------------------------------------------------------------
 
     def validate(self, mapping: Mapping) -> list[tuple[str, str]]:

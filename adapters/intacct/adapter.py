@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
 from migo_sync.adapter import AdapterContext, BaseAdapter, PullBatch, PushUnit, UnitResult, chunked
 from migo_sync.errors import ConfigError
 from migo_sync.ledger import (
@@ -108,6 +110,13 @@ class IntacctAdapter(BaseAdapter):
         if self._client is not None:
             self._client.http.close()
             self._client = None
+
+    def check_connection(self) -> str:
+        """getAPISession (the sign-in), then one GLACCOUNT readByQuery of one record."""
+        session = self.client.session()
+        page = next(self.client.read_by_query("GLACCOUNT", "", "ACCOUNTNO", 1))
+        return f"signed in to company {self.client.login.company_id} ({httpx.URL(session.endpoint).host}); " \
+               f"{page.totalcount} GL account(s)"
 
     # -- validation ---------------------------------------------------------------------------
 

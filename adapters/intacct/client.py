@@ -32,7 +32,12 @@ from .xml import request as build_request
 from .xml import sub as xml_sub
 
 SYSTEM = "intacct"
-AUTH_ERRORS = frozenset({"XL03000006", "PL04000055"})
+# XMLGW_JPP0002 is the gateway's own "Sign-in information is incorrect" (HTTP 401, control level).
+AUTH_ERRORS = frozenset({"XL03000006", "PL04000055", "XMLGW_JPP0002"})
+SENDER_HINT = ("check [systems.intacct] sender_id (or MIGO_SYNC_INTACCT_SENDER_ID) and "
+               "MIGO_SYNC_INTACCT_SENDER_PASSWORD")
+LOGIN_HINT = ("check [systems.intacct] company_id and user_id (or MIGO_SYNC_INTACCT_COMPANY_ID / "
+              "MIGO_SYNC_INTACCT_USER_ID) and MIGO_SYNC_INTACCT_USER_PASSWORD")
 THROTTLE = "GW-0010"
 DUPLICATE_TEXT = re.compile(r"(controlid|control id).*(already|duplicate)|already (been )?(executed|processed)", re.I)
 
@@ -113,7 +118,7 @@ class IntacctClient:
 
     def _single(self, envelope: Envelope, name: str) -> Result:
         if envelope.auth_status == "failure":
-            raise AuthError(SYSTEM, f"login refused: {describe(envelope.auth_errors)}")
+            raise AuthError(SYSTEM, f"login refused: {describe(envelope.auth_errors)}; {LOGIN_HINT}")
         if not envelope.results:
             raise FatalRemoteError(SYSTEM, f"{name} returned no result")
         result = envelope.results[0]
@@ -140,7 +145,7 @@ class IntacctClient:
                 self._session = None
                 if attempt == 1:
                     continue
-                raise AuthError(SYSTEM, f"session refused: {describe(envelope.auth_errors)}")
+                raise AuthError(SYSTEM, f"session refused: {describe(envelope.auth_errors)}; {LOGIN_HINT}")
             if envelope.session_timeout is not None and self._session is not None:
                 self._session.expires = envelope.session_timeout  # the timeout slides with every call
             return {result.controlid: result for result in envelope.results}
@@ -239,8 +244,9 @@ def control_error(errors: Sequence[ErrorDetail], status: int) -> Exception:
     message = describe(errors)
     if THROTTLE in codes:
         return RateLimited(SYSTEM, f"throttled ({message})", status=status, code=THROTTLE)
-    if codes & AUTH_ERRORS:
-        return AuthError(SYSTEM, f"sender refused: {message}", status=status, code=next(iter(codes & AUTH_ERRORS)))
+    if codes & AUTH_ERRORS or status in (401, 403):
+        return AuthError(SYSTEM, f"sign-in refused: {message}; {SENDER_HINT}; {LOGIN_HINT}", status=status,
+                         code=next(iter(sorted(codes & AUTH_ERRORS or codes)), None))
     return FatalRemoteError(SYSTEM, f"request refused: {message}", status=status,
                             code=next(iter(codes), None) if codes else None)
 

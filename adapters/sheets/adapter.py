@@ -61,6 +61,14 @@ class SheetsAdapter(BaseAdapter):
             self._client.http.close()
             self._client = None
 
+    def check_connection(self) -> str:
+        """The service account's token request (the sign-in); spreadsheets are read per mapping."""
+        http = self.client.http
+        auth = http.auth
+        assert isinstance(auth, ServiceAccountAuth)
+        auth.sign_in(http)
+        return f"signed in as {auth.key.client_email}"
+
     # --- offline checks ------------------------------------------------------------------------
 
     def validate(self, mapping: Mapping) -> list[tuple[str, str]]:

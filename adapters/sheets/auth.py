@@ -151,6 +151,16 @@ class ServiceAccountAuth(httpx.Auth):
             if _token_cache.get(self._cache_key, ("",))[0] == token:
                 del _token_cache[self._cache_key]
 
+    def sign_in(self, http: httpx.Client) -> str:
+        """Fetch a token now through `http` (the connection check): the token, or AuthError."""
+        flow = self._fetch()
+        request = next(flow)
+        try:
+            flow.send(http.send(request, auth=None))
+        except StopIteration as done:
+            return str(done.value)
+        raise AssertionError("the token flow sends one request")  # pragma: no cover
+
     def _fetch(self) -> Generator[httpx.Request, httpx.Response, str]:
         now = self.clock()
         assertion = make_assertion(self.key, self.token_url, self.scopes, now)
@@ -179,7 +189,8 @@ def parse_token_response(response: httpx.Response, email: str, token_url: str) -
         detail = body.get("error_description")
         reason = f"{error}: {detail}" if detail else str(error)
         raise AuthError("sheets", f"token request for {email} refused by {token_url} ({reason}); check the "
-                        "key file and that the service account is enabled", status=response.status_code,
+                        "key in MIGO_SYNC_SHEETS_CREDENTIALS_FILE (or MIGO_SYNC_SHEETS_CREDENTIALS_JSON) and that "
+                        "the service account is enabled", status=response.status_code,
                         code=str(error))
     token: str = body["access_token"]
     register_secret(token)

@@ -31,6 +31,8 @@ class TokenIssuer:
     def __init__(self, lifetime: int = 3599) -> None:
         self.lifetime = lifetime
         self.issued: dict[str, dict[str, Any]] = {}  # token → {email, scopes, expires}
+        # Service accounts deleted (or disabled) in the project: Google refuses their assertions.
+        self.deleted: set[str] = set()
 
     def state(self) -> dict[str, Any]:
         now = time.time()
@@ -59,6 +61,8 @@ class TokenIssuer:
                                               f"{GOOGLE_AUDIENCES[0]}"}
         if not isinstance(claims.get("iss"), str) or "@" not in claims["iss"]:
             return 400, {"error": "invalid_request", "error_description": "Invalid JWT: missing or bad iss claim."}
+        if claims["iss"] in self.deleted:
+            return 400, {"error": "invalid_grant", "error_description": "Invalid grant: account not found"}
         now = time.time()
         issued, expires = claims.get("iat"), claims.get("exp")
         if not isinstance(issued, int | float) or not isinstance(expires, int | float) \

@@ -97,6 +97,11 @@ class WorkdayAdapter(BaseAdapter):
             self._client.close()
             self._client = None
 
+    def check_connection(self) -> str:
+        """One Get_Journals page of one journal: signs in (WS-Security) and reads cheaply."""
+        page = self.client.get_journals(page=1, count=1, company=self.settings.company)
+        return f"signed in; {page.total_results} journal(s) visible"
+
     # -- validation ---------------------------------------------------------------------------
 
     def validate(self, mapping: Mapping) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ from migo_sync.adapters.zendesk.client import PacedTransport, Pacing, ZendeskCli
 from migo_sync.adapters.zendesk.config import PullOptions, PushOptions, ZendeskSettings, option_problems
 from migo_sync.adapters.zendesk.pull import CURSOR_EXPORTS, Shaper, cursor_pages, read_ahead, time_pages
 from migo_sync.adapters.zendesk.push import JobRunner, nest, organization_jobs, user_jobs
-from migo_sync.errors import ConfigError
+from migo_sync.errors import AuthError, ConfigError
 from migo_sync.mapping.loader import did_you_mean
 from migo_sync.mapping.model import Mapping
 
@@ -91,6 +91,15 @@ class ZendeskAdapter(BaseAdapter):
         if self._http is not None:
             self._http.close()
         self._http = self._client = None
+
+    def check_connection(self) -> str:
+        """GET /users/me: Zendesk answers an "Anonymous user" (id null) to credentials it ignores."""
+        me = self.client.me()
+        if me.get("id") is None:
+            raise AuthError(SYSTEM.name, "the credentials were not accepted (users/me answered the anonymous "
+                                         "user); check MIGO_SYNC_ZENDESK_EMAIL and MIGO_SYNC_ZENDESK_API_TOKEN, "
+                                         "or MIGO_SYNC_ZENDESK_OAUTH_TOKEN")
+        return f"signed in as {me.get('email') or me.get('name')} (role {me.get('role')})"
 
     # ---- schema and checks ---------------------------------------------------------------------
 

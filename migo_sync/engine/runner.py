@@ -18,7 +18,7 @@ from migo_sync.config import Project
 from migo_sync.engine.pull import Puller
 from migo_sync.engine.push import Pusher
 from migo_sync.engine.result import MappingResult
-from migo_sync.errors import ConfigError, MappingError, MigoSyncError, UnreachableError
+from migo_sync.errors import ConfigError, MappingError, MigoSyncError, exit_code_for, most_serious
 from migo_sync.mapping.loader import LoadedMapping, did_you_mean, load_mappings
 from migo_sync.mapping.validate import validate_catalog, validate_warehouse
 from migo_sync.redact import redact
@@ -54,9 +54,10 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        if any(r.exit_code == 3 for r in self.results):
-            return 3
-        return 0 if self.ok else 1
+        """The most serious mapping outcome (errors.exit_code_for); 1 when only rows were rejected
+        or a reconciliation found differences."""
+        code = most_serious([r.exit_code for r in self.results])
+        return code if code else (0 if self.ok else 1)
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"run_id": self.run_id, "ok": self.ok,
@@ -173,11 +174,12 @@ def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: L
                       dry_run=options.dry_run, progress=tick).run()
     except MigoSyncError as exc:
         return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
-                             error=redact(str(exc)), exit_code=3 if isinstance(exc, UnreachableError) else 1)
+                             error=redact(str(exc)), exit_code=exit_code_for(exc))
     except Exception as exc:  # a bug in one mapping's path must not stop the nightly job's others
         log.debug("%s failed", mapping.name, exc_info=True)
         return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
-                             error=redact(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)"))
+                             error=redact(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)"),
+                             exit_code=exit_code_for(exc))
 
 
 def _reconcile(warehouse: Warehouse, pool: AdapterPool, mappings: Sequence[LoadedMapping], report: RunReport,

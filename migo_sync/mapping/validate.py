@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from migo_sync.adapter import Adapter, RemoteObject
-from migo_sync.errors import MigoSyncError, Problem
+from migo_sync.errors import AuthError, ConfigError, MigoSyncError, Problem, UnreachableError
 from migo_sync.mapping.loader import LoadedMapping, did_you_mean, parse_path
 from migo_sync.mapping.model import FieldType
 from migo_sync.registry import systems
@@ -135,11 +135,27 @@ def validate_warehouse(loaded: Sequence[LoadedMapping], warehouse: Warehouse) ->
 
 
 def validate_remote(loaded: Sequence[LoadedMapping], adapter_for: AdapterFor) -> list[Problem]:
-    """Fields against the live remote schema (network)."""
+    """Sign in to every system the mappings use (`check_connection`), then check each mapping's
+    fields against the live remote object (network).
+
+    Refused or missing credentials become a problem on every mapping of that system (exit 2);
+    an unreachable system is raised as it is (exit 3): there is nothing to say about the mappings.
+    """
     problems: list[Problem] = []
+    refused: dict[str, str] = {}
+    for system in dict.fromkeys(item.mapping.system for item in loaded):
+        try:
+            adapter_for(system).check_connection()
+        except (AuthError, ConfigError) as exc:
+            refused[system] = str(exc)
     for item in loaded:
+        if item.mapping.system in refused:
+            problems.append(item.problem(["system"], f"cannot sign in: {refused[item.mapping.system]}"))
+            continue
         try:
             live = adapter_for(item.mapping.system).describe(item.mapping)
+        except UnreachableError:
+            raise
         except MigoSyncError as exc:
             problems.append(item.problem(["object"], f"cannot describe the remote object: {exc}"))
             continue

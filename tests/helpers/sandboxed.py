@@ -21,6 +21,17 @@ def sandbox_environ(handle: SandboxThread, credentials: Mapping[str, str]) -> di
     return {**handle.env, **credentials, "MIGO_SYNC_NO_KEYRING": "1"}
 
 
+def every_system_environ(handle: SandboxThread, state_dir: Path) -> dict[str, str]:
+    """The sandbox's URLs plus every system's sandbox credentials (keys written under state_dir)."""
+    from migo_sync.registry import load_object, systems
+
+    env: dict[str, str] = {}
+    for spec in systems().values():
+        assert spec.sandbox_credentials, spec.name
+        env.update(load_object(spec.sandbox_credentials)(state_dir))
+    return sandbox_environ(handle, env)
+
+
 def seeded_project(root: Path, system: str, env: dict[str, str], settings: str = "") -> Project:
     """A project with the shipped `<system>_*.yaml` mappings, `[systems.<system>]` holding `settings`
     (TOML lines), and the lending dataset seeded at SIZES into its DuckDB warehouse."""

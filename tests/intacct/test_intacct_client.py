@@ -96,7 +96,7 @@ def test_user_login_refused_is_an_auth_error() -> None:
 
 
 def test_sender_refused_at_control_level_is_an_auth_error() -> None:
-    with pytest.raises(AuthError, match="sender refused: XL03000006: Incorrect Intacct XML Partner ID") as info:
+    with pytest.raises(AuthError, match="sign-in refused: XL03000006: Incorrect Intacct XML Partner ID") as info:
         read_accounts(client(Gateway(), sender_password="wrong-sender-pw"))
     assert "wrong-sender-pw" not in str(info.value)
 
