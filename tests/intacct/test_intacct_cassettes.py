@@ -29,7 +29,9 @@ SESSION = re.compile(rb"(<sessionid>)[^<]*(</sessionid>)")
 PASSWORD = re.compile(rb"(<password>)[^<]*(</password>)")
 RECORDER = recorder("intacct", scrubber([SESSION, PASSWORD], SECRETS), ["method", "path"])
 
-base_url = base_url_fixture("intacct", "MIGO_SYNC_INTACCT_URL", "http://127.0.0.1:9/intacct/ia/xml/xmlgw.phtml")
+# The port the cassettes were recorded on: the recorded getAPISession names its endpoint there, and
+# an endpoint on another port than the configured one is refused (the session id is a credential).
+base_url = base_url_fixture("intacct", "MIGO_SYNC_INTACCT_URL", "http://127.0.0.1:45871/intacct/ia/xml/xmlgw.phtml")
 
 
 # When the cassettes were recorded: a replay judges session expiry by this clock, not today's
