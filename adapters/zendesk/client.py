@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -49,36 +50,53 @@ class RecordInvalid(FatalRemoteError):
 
 class WindowLimiter:
     """At most `limit` requests in any `period` seconds, counted from each request's answer
-    (later than its arrival at the server, so the window is never undercounted)."""
+    (later than its arrival at the server, so the window is never undercounted).
+
+    Times are kept in integer nanoseconds and an entry leaves the window a little early (`slack`:
+    1 ms, or four float steps of the clock if those are coarser). With a float clock near a power of
+    two, `now + wait` rounds, and a loop whose exit hangs on that sum can sleep ever shorter waits
+    without end. Here every wait is at least the slack, which the clock's rounding cannot undo, so
+    one wait always ends the loop.
+    """
+
+    SLACK_NS = 1_000_000  # 1 ms: far below the window's own slack (answers arrive after the server counts)
 
     def __init__(self, limit: int, period: float = 60.0, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.limit = limit
         self.period = period
+        self.period_ns = round(period * 1_000_000_000)
         self.clock = clock
         self.sleep = sleep
-        self.done: deque[float] = deque()
+        self.done: deque[int] = deque()
         self.in_flight = 0
         self._lock = threading.Condition()
+
+    def _now_ns(self) -> tuple[int, int]:
+        """The clock in integer nanoseconds, and the slack its float resolution calls for."""
+        now = self.clock()
+        return round(now * 1_000_000_000), max(self.SLACK_NS, math.ceil(math.ulp(now) * 4_000_000_000))
 
     def acquire(self) -> None:
         if self.limit <= 0:
             return
         with self._lock:
             while True:
-                now = self.clock()
-                while self.done and now - self.done[0] >= self.period:
+                now, slack = self._now_ns()
+                while self.done and now - self.done[0] >= self.period_ns - slack:
                     self.done.popleft()
                 if len(self.done) + self.in_flight < self.limit:
                     self.in_flight += 1
                     return
-                wait = self.period - (now - self.done[0]) if self.done else 0.05
-                if wait >= 1:
+                # the oldest answer leaves the window after `wait_ns`; 50 ms when only in-flight requests fill it
+                wait_ns = self.period_ns - (now - self.done[0]) if self.done else 50_000_000
+                wait_ns = max(wait_ns, slack)
+                if wait_ns >= 1_000_000_000:
                     log.info("zendesk: %d incremental export requests in the last %.0f s (the limit); waiting %.0f s",
-                             self.limit, self.period, wait)
+                             self.limit, self.period, wait_ns / 1e9)
                 self._lock.release()
                 try:
-                    self.sleep(max(wait, 0.0))
+                    self.sleep(wait_ns / 1e9)
                 finally:
                     self._lock.acquire()
 
@@ -87,7 +105,7 @@ class WindowLimiter:
             return
         with self._lock:
             self.in_flight -= 1
-            self.done.append(self.clock())
+            self.done.append(self._now_ns()[0])
 
 
 class Pacing:

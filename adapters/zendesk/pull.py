@@ -124,11 +124,17 @@ class Shaper:
         return PullBatch(records, state, gone)
 
 
+HANDOFF_POLL = 1.0  # how often a waiting consumer checks that the read-ahead thread is still alive
+
+
 def read_ahead(source: Iterator[T], depth: int = 1) -> Iterator[T]:
     """Run `source` on a thread, at most `depth` items ahead of the consumer.
 
     Errors surface in the consumer, in order. When the consumer stops early (an error, a kill of
-    the run), the thread finishes its current request and exits without fetching more.
+    the run), the thread finishes its current request and exits without fetching more. The
+    consumer never waits on a dead thread: a producer that ended without handing over a page, an
+    error or the end is an error here, not a run blocked for ever. (A live producer's own waits are
+    bounded: HTTP deadlines and the capped rate-limit waits.)
     """
     handoff: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -156,11 +162,24 @@ def read_ahead(source: Iterator[T], depth: int = 1) -> Iterator[T]:
             if close is not None:
                 close()
 
+    def take() -> tuple[bool, Any]:
+        while True:
+            try:
+                return handoff.get(timeout=HANDOFF_POLL)
+            except queue.Empty:
+                if thread.is_alive():
+                    continue
+            try:  # it may have handed something over just before it ended
+                return handoff.get_nowait()
+            except queue.Empty:
+                raise FatalRemoteError(SYSTEM, "the page reader thread ended without handing over a page, "
+                                               "an error or the end of the export; the pull stops here") from None
+
     thread = threading.Thread(target=produce, name="zendesk-read-ahead", daemon=True)
     thread.start()
     try:
         while True:
-            ok, item = handoff.get()
+            ok, item = take()
             if not ok:
                 raise item
             if item is done:

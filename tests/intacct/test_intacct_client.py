@@ -71,7 +71,8 @@ def test_one_session_is_reused_and_its_endpoint_honoured() -> None:
 
 def test_an_expiring_session_is_renewed() -> None:
     gateway = Gateway()
-    clock = [datetime.now(UTC)]
+    clock = [datetime(2030, 1, 1, tzinfo=UTC)]  # one exact fake clock for the client and the gateway
+    gateway.emulator.now = lambda: clock[0].timestamp()  # type: ignore[method-assign]
     c = client(gateway, now=lambda: clock[0])
     read_accounts(c)
     clock[0] += timedelta(seconds=DEFAULTS["session_seconds"] - 30)  # inside the 60 s margin

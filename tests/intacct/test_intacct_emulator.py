@@ -121,6 +121,7 @@ def test_read_by_query_pages_with_opaque_result_ids(intacct: SandboxThread, emul
     result_id = data.get("resultId")
     assert re.fullmatch(r"[0-9a-f]{24}", result_id)
     while data.get("numremaining") != "0":
+        assert len(seen) <= 2_345, "readMore never reaches numremaining 0"
         env = call(intacct, f'<function controlid="m"><readMore><resultId>{result_id}</resultId></readMore></function>')
         data = env.results[0].data  # type: ignore[attr-defined]
         seen += [record(r)["RECORDNO"] for r in data]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -277,15 +278,19 @@ def test_bad_settings_are_reported_at_once(tmp_path: Path) -> None:
 
 
 class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+    """Starts at an exact value; a run that sleeps more than `max_sleeps` times is a hang, failed."""
+
+    def __init__(self, start: float = 1000.0, max_sleeps: int = 10_000) -> None:
+        self.now = start
         self.slept: list[float] = []
+        self.max_sleeps = max_sleeps
 
     def __call__(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
+        assert len(self.slept) <= self.max_sleeps, f"the limiter keeps sleeping: last waits {self.slept[-5:]}"
         self.now += seconds
 
 
@@ -302,6 +307,30 @@ def test_window_limiter_allows_ten_per_rolling_minute() -> None:
         assert sum(1 for t in sent[i:] if t < start + 60) <= 10
     assert clock.slept[0] == pytest.approx(60 - 10 * 0.5 + 0.5)
     assert sent[-1] - sent[0] < 3 * 60  # waits only as long as needed
+
+
+START_VALUES = [2.0**k - d for k in (1, 6, 10, 20, 26, 30, 33, 40, 44, 50) for d in (1e-9, 1e-3, 0.5, 30, 59.999)
+                if 2.0**k > d] + [2.0**20 - 30, 2.0**21 - 59.5, 1_000_000.0, 1.7e9]
+
+
+@pytest.mark.parametrize("start", START_VALUES)
+def test_window_limiter_terminates_whatever_the_clock_reads(start: float) -> None:
+    """Float clocks just below a power of two used to make `now + wait` round back to `now`, so
+    the limiter slept ever shorter waits forever (issue 10). Each acquire past the limit now takes
+    one sleep, whatever the starting value, and the limit still holds."""
+    clock = FakeClock(start, max_sleeps=50)
+    limiter = WindowLimiter(3, clock=clock, sleep=clock.sleep)
+    sent: list[float] = []
+    for _ in range(12):
+        limiter.acquire()
+        sent.append(clock.now)
+        clock.now += 0.25
+        limiter.release()
+    assert len(clock.slept) == 3  # requests 4, 7 and 10 wait for the window; one sleep each
+    assert all(55 < w <= 60.1 for w in clock.slept), clock.slept
+    step = max(math.ulp(start) * 8, 2e-3)  # the clock's own resolution, plus the limiter's slack
+    for i, first in enumerate(sent):
+        assert sum(1 for t in sent[i:] if t < first + 60 - step) <= 3
 
 
 def test_window_limiter_off_never_waits() -> None:

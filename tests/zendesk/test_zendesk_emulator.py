@@ -31,6 +31,7 @@ def drain(http: httpx.Client, resource: str = "tickets", **params: Any) -> list[
                                  params={"start_time": 0, **params}).content)
     pages.append(body)
     while not body["end_of_stream"]:
+        assert len(pages) < 1000, "the export never ends"
         body = orjson.loads(http.get(body["after_url"]).content)
         pages.append(body)
     return pages

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import queue
 import threading
-import time
+import types
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from zendesk.zendesk_support import (
     user_unit,
 )
 
+from migo_sync.adapters.zendesk import pull as pull_module
 from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
 from migo_sync.adapters.zendesk.seed import AMOUNT_FIELD, LOAN_ID_FIELD
 from migo_sync.errors import FatalRemoteError
@@ -98,6 +100,27 @@ def test_errors_on_the_read_ahead_thread_surface_in_the_caller(adapter: ZendeskA
         list(adapter.read(pull_mapping(), {"after_cursor": "bm90IGEgY3Vyc29y"}))
 
 
+class _BrokenHandoff(queue.Queue):  # type: ignore[type-arg]
+    """A handoff the producer cannot use: it dies without a word, as on a bug in the handoff itself."""
+
+    def put(self, item: object, block: bool = True, timeout: float | None = None) -> None:
+        raise SystemExit("the producer is gone")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_read_ahead_thread_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_queue = types.SimpleNamespace(Queue=_BrokenHandoff, Full=queue.Full, Empty=queue.Empty)
+    monkeypatch.setattr(pull_module, "queue", fake_queue)
+    monkeypatch.setattr(pull_module, "HANDOFF_POLL", 0.05)
+    with pytest.raises(FatalRemoteError, match="page reader thread ended"):
+        list(pull_module.read_ahead(iter([1, 2, 3])))
+
+
+def test_read_ahead_hands_over_what_a_producer_left_before_ending(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pull_module, "HANDOFF_POLL", 0.01)
+    assert list(pull_module.read_ahead(iter(range(50)), depth=4)) == list(range(50))
+
+
 def test_without_read_ahead_the_batches_are_the_same(zd: SandboxThread, tmp_path: Path) -> None:
     plain = make_adapter(zd, tmp_path, read_ahead=False)
     ahead = make_adapter(zd, tmp_path)
@@ -115,7 +138,7 @@ def test_the_client_side_limiter_keeps_under_the_emulators_export_limit(zd: Sand
     waits run on a fake clock; each one also lets the emulator's minute pass."""
     configure(zd, incremental_limit_per_minute=3)
     slow = make_adapter(zd, tmp_path, incremental_limit_per_minute=3)
-    clock = [time.monotonic()]
+    clock = [2.0**20 - 30]  # exact, and just below a power of two (where float waits used to hang)
     waits: list[float] = []
 
     def fake_sleep(seconds: float) -> None:
