@@ -189,16 +189,22 @@ def render_versions(inst: Instance) -> Any:
     return root
 
 
+def flag(value: bool) -> str:
+    """Account, level and version flags as the real API writes them: 1/0 (isLocked stays true/false)."""
+    return "1" if value else "0"
+
+
 def _version_element(inst: Instance, v: Version) -> Any:
     wire = periods.to_wire
     node = element("version", {
         "id": v.id, "name": v.name, "shortName": "", "type": v.type, "isVirtual": False,
         "description": v.description, "isDefaultVersion": v.default, "isLocked": v.locked,
-        "hasAuditTrail": False, "enabledForWorkflow": False, "isImportable": v.type != "VERSION_FOLDER" and not v.locked,
-        "startVersion": wire(v.start) if v.start is not None else None,
+        "hasAuditTrail": False, "enabledForWorkflow": False,
+        "isImportable": flag(v.type != "VERSION_FOLDER" and not v.locked),
+        "startVer": wire(v.start) if v.start is not None else None,
         "startPlan": wire(v.completed_through + 1) if v.completed_through is not None else (
             wire(v.start) if v.start is not None else None),
-        "endVersion": wire(v.end) if v.end is not None else None,
+        "endVer": wire(v.end) if v.end is not None else None,
         "completedValuesThru": wire(v.completed_through) if v.completed_through is not None else None,
     })
     for child in v.children:
@@ -218,14 +224,14 @@ def _account_element(inst: Instance, a: Account, version: Version | None) -> Any
     leaf = not a.is_rollup
     node = element("account", {
         "id": a.id, "code": a.code, "name": a.name, "description": "", "timeStratum": "month",
-        "displayAs": a.display, "accountTypeCode": a.type, "decimalPrecision": 2, "isAssumption": False,
-        "suppressZeroes": True, "isDefaultRoot": a.parent is None, "shortName": "", "isIntercompany": False,
-        "balanceType": a.balance, "isLinked": False, "owningSheetId": a.sheet, "isSystem": False,
-        "isImportable": (leaf and not version.locked) if version is not None else None,
+        "displayAs": a.display, "accountTypeCode": a.type, "decimalPrecision": 2, "isAssumption": "0",
+        "suppressZeroes": "1", "isDefaultRoot": flag(a.parent is None), "shortName": "", "isIntercompany": "0",
+        "balanceType": a.balance, "isLinked": "0", "owningSheetId": a.sheet, "isSystem": "0",
+        "isImportable": flag(leaf and not version.locked) if version is not None else None,
         "dataEntryType": "STANDARD", "planBy": "DELTA", "actualsBy": "DELTA",
         "timeRollup": "LAST" if a.type in ("ASSET", "LIABILITY", "EQUITY") else "SUM",
-        "levelDimRollup": "SUM", "dataPrivacy": "PRIVATE", "enableActuals": True, "isGroup": a.is_rollup,
-        "hasFormula": False,
+        "levelDimRollup": "SUM", "dataPrivacy": "PRIVATE", "enableActuals": "1", "isGroup": flag(a.is_rollup),
+        "hasFormula": "0",
     })
     for child in a.children:
         node.append(_account_element(inst, inst.accounts[child], version))
@@ -242,9 +248,9 @@ def render_levels(inst: Instance, version: Version | None) -> Any:
 
 def _level_element(inst: Instance, lv: Level, version: Version | None) -> Any:
     node = element("level", {
-        "id": lv.id, "name": lv.name, "currency": lv.currency, "shortName": lv.short, "isElimination": False,
-        "isLinked": False, "workflowStatus": "I",
-        "isImportable": (not lv.is_rollup and not version.locked) if version is not None else None,
+        "id": lv.id, "name": lv.name, "currency": lv.currency, "shortName": lv.short, "isElimination": "0",
+        "isLinked": "0", "workflowStatus": "I",
+        "isImportable": flag(not lv.is_rollup and not version.locked) if version is not None else None,
         "hasChildren": lv.is_rollup,
     })
     for child in lv.children:

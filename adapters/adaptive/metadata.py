@@ -30,12 +30,25 @@ def _month(value: str | None) -> str | None:
     return periods.to_iso(period) if period is not None else None
 
 
+def version_bound(node: Any, names: tuple[str, ...], *, end: bool) -> str | None:
+    """`YYYY-MM` of a version's first (last) month: its own startVer/startPlan (endVer/endPlan),
+    else the enclosing version's (a sub-version spans its parent's range)."""
+    while node is not None and node.tag == "version":
+        for name in names:
+            found = periods.parse_bound(node.get(name), end=end)
+            if found is not None:
+                return periods.to_iso(found)
+        node = node.getparent()
+    return None
+
+
 def version_record(node: Any, parent: Any, depth: int, has_children: bool) -> dict[str, Any]:
     return {"id": to_int(node.get("id")), "name": node.get("name"), "type": node.get("type"),
             "parent_name": parent.get("name") if parent is not None else None, "depth": depth,
             "is_locked": is_true(node.get("isLocked")), "is_default": is_true(node.get("isDefaultVersion")),
             "is_importable": _bool_or_none(node.get("isImportable")),
-            "start": _month(node.get("startVersion") or node.get("startPlan")), "end": _month(node.get("endVersion")),
+            "start": version_bound(node, ("startVer", "startPlan"), end=False),
+            "end": version_bound(node, ("endVer", "endPlan"), end=True),
             "completed_through": _month(node.get("completedValuesThru")),
             "description": node.get("description") or "", "short_name": node.get("shortName") or ""}
 

@@ -50,6 +50,15 @@ def parse_wire(text: str) -> int | None:
     return ordinal(int(match.group(2)), int(match.group(1)))
 
 
+def parse_bound(text: str | None, *, end: bool) -> int | None:
+    """A version range bound as exportVersions sends it: `MM/YYYY`, or a bare year (`2012`), which
+    starts in January or ends in December; None when absent or unreadable."""
+    text = (text or "").strip()
+    if len(text) == 4 and text.isdigit():
+        return ordinal(int(text), 12 if end else 1)
+    return parse_wire(text)
+
+
 def to_wire(period: int) -> str:
     year, month = divmod(period, 12)
     return f"{month + 1:02d}/{year:04d}"

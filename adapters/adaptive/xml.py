@@ -52,7 +52,8 @@ def xml_bool(value: bool) -> str:
 
 
 def is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() == "true"
+    """Adaptive answers flags as true/false in some places and 1/0 in others (isImportable="1")."""
+    return (value or "").strip().lower() in ("true", "1")
 
 
 def build_call(method: str, caller_name: str, credentials: Mapping[str, str | None],

@@ -247,8 +247,8 @@ def test_metadata_trees_are_flattened_with_parent_keys() -> None:
 def test_versions_folders_and_ranges() -> None:
     body = ('<response success="true"><output><versions>'
             '<version id="2" name="Budgets" type="VERSION_FOLDER">'
-            '<version id="4" name="Budget FY2025" type="PLANNING" isLocked="true" startVersion="01/2025" '
-            'endVersion="12/2025"/></version></versions></output></response>')
+            '<version id="4" name="Budget FY2025" type="PLANNING" isLocked="true" startVer="01/2025" '
+            'endVer="12/2025"/></version></versions></output></response>')
     client, _ = client_with(lambda r: xml(body))
     folder, budget = client.export_versions()
     assert folder["type"] == "VERSION_FOLDER" and budget["parent_name"] == "Budgets"

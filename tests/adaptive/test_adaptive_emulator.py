@@ -229,3 +229,25 @@ def test_dump_is_per_version_and_sorted(adapter: AdaptiveAdapter, adaptive_sandb
     assert [(c["account"], c["level"], c["period"]) for c in dump["versions"]["Actuals"]["cells"]] == [
         ("4000", "FIN", "2026-01"), ("4000", "FIN", "2026-02"), ("4100", "OPS", "2026-01"), ("4100", "OPS", "2026-02")]
     assert dump["cells"] == 4 + 3 * 192
+
+
+def test_metadata_flags_and_version_ranges_are_written_as_the_real_api_writes_them(
+        adaptive_sandbox: SandboxThread) -> None:
+    """isImportable and the other account/level flags are 1/0, ranges are startVer/endVer (the
+    recorded exportVersions/exportAccounts/exportLevels answers); nothing invented is sent."""
+    def answer(method: str, *children: object) -> object:
+        response = raw(adaptive_sandbox, build_call(method, "migo", CREDS, children))
+        envelope = parse_response(response.content)
+        assert envelope.success, envelope.messages
+        return envelope.output
+
+    versions = answer("exportVersions")
+    nodes = list(versions.iter("version"))  # type: ignore[attr-defined]
+    assert nodes and all(n.get("isImportable") in ("0", "1") for n in nodes)
+    assert any(n.get("startVer") and n.get("endVer") for n in nodes)
+    assert not any(n.get("startVersion") or n.get("endVersion") for n in nodes)
+    version = element("version", {"name": "Actuals", "isDefault": False})
+    for method, tag in (("exportAccounts", "account"), ("exportLevels", "level")):
+        for node in answer(method, version).iter(tag):  # type: ignore[attr-defined]
+            flags = {k: v for k, v in node.attrib.items() if k.startswith("is") and k not in ("isLocked",)}
+            assert flags and set(flags.values()) <= {"0", "1"}, (tag, flags)

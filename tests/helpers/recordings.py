@@ -1,0 +1,65 @@
+"""Real traffic recorded by public client libraries (`<repo>/../shared/recordings`), replayed
+through migo-sync's real clients and adapters. Read in place, never copied: every test here
+skips, saying why, when that folder is not beside the repository."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from migo_sync.adapter import AdapterContext
+from migo_sync.credentials import Credentials
+from migo_sync.http import make_client
+
+REPO = Path(__file__).resolve().parents[2]  # tests/helpers/ → the repository root
+
+
+def main_checkout(repo: Path) -> Path:
+    """The repository root; for a `git worktree` (its .git is a file naming the main repository's
+    git dir), the main checkout's root, so that its `../shared` is found too."""
+    dot_git = repo / ".git"
+    if not dot_git.is_file():
+        return repo
+    text = dot_git.read_text(encoding="utf-8").strip()
+    gitdir = Path(text.removeprefix("gitdir:").strip())
+    common = gitdir / "commondir"
+    if common.is_file():
+        gitdir = (gitdir / common.read_text(encoding="utf-8").strip()).resolve()
+    return gitdir.parent if gitdir.name == ".git" else repo
+
+
+RECORDINGS = next((root.parent / "shared" / "recordings" for root in (REPO, main_checkout(REPO))
+                   if (root.parent / "shared" / "recordings").is_dir()), REPO.parent / "shared" / "recordings")
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def recording(system: str, name: str) -> Path:
+    """The path of one recording; the test is skipped when the recordings are not beside the repo."""
+    path = RECORDINGS / system / name
+    if not path.is_file():
+        pytest.skip(f"recording {system}/{name} not found: the real-traffic recordings live in "
+                    f"{RECORDINGS} (a `shared/recordings` folder beside the repository)")
+    return path
+
+
+def recorded_bytes(system: str, name: str) -> bytes:
+    return recording(system, name).read_bytes()
+
+
+def replay_context(system: str, handler: Handler, *, url: str, settings: dict[str, Any] | None = None,
+                   environ: dict[str, str] | None = None, urls: dict[str, str] | None = None) -> AdapterContext:
+    """An adapter context whose HTTP clients are the real ones (retries, classification, limits)
+    over a transport that answers from `handler` (the recording)."""
+    transport = httpx.MockTransport(handler)
+
+    def http(base_url: str, **kwargs: Any) -> httpx.Client:
+        kwargs.setdefault("transport", transport)  # an adapter that wraps its own (Zendesk) keeps it
+        return make_client(system, base_url, settings=settings or {}, **kwargs)
+
+    return AdapterContext(system=system, base_url=url, urls={"url": url, **(urls or {})}, settings=settings or {},
+                          credentials=Credentials(system, environ or {}, use_keyring=False), http=partial(http))
