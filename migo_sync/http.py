@@ -25,12 +25,22 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import stamina
 
+from migo_sync.bounded import (
+    BadEncoding,
+    BodyTooLarge,
+    BoundedHTTPTransport,
+    DeadlinePassed,
+    deadline,
+    read_body,
+)
 from migo_sync.errors import (
+    ConfigError,
+    FatalRemoteError,
     MigoSyncError,
     OutcomeUnknownError,
     RateLimited,
@@ -45,6 +55,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 REFUSED_STATUSES = frozenset({429, 503})          # nothing was done: safe to resend
 UNKNOWN_STATUSES = frozenset({500, 502, 504, 524})  # may have been done: resend only if idempotent
 Classifier = Callable[[httpx.Response], Exception | None]
+MAX_BODY_MB = 100.0   # default `max_body_mb`: the largest answer (decompressed) held in memory
+DEADLINE = 300.0      # default `deadline`: seconds one attempt may take from connect to last byte
 
 
 @dataclass(frozen=True)
@@ -158,8 +170,12 @@ class SystemTransport(httpx.BaseTransport):
         limiter: RateLimiter | None = None,
         stats: RequestStats = REQUEST_STATS,
         classify: Classifier | None = None,
+        max_body: int = int(MAX_BODY_MB * 1_000_000),
+        deadline: float = DEADLINE,
     ) -> None:
         self.system = system
+        self.max_body = max_body
+        self.deadline = deadline
         self.inner = inner
         self.policy = policy or RetryPolicy.from_env()
         self.limiter = limiter or RateLimiter(None)
@@ -208,22 +224,31 @@ class SystemTransport(httpx.BaseTransport):
         self.stats.add(self.system)
         started = time.perf_counter()
         url = redact(str(request.url))
+        deadline_at = time.monotonic() + self.deadline
         try:
-            response = self.inner.handle_request(request)
-            response.read()
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            with deadline(deadline_at):
+                response = self._bounded(request, self.inner.handle_request(request), deadline_at)
+        except (httpx.TimeoutException, DeadlinePassed) as exc:
+            if not isinstance(exc, DeadlinePassed) and time.monotonic() < deadline_at:
+                if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+                    raise RetriableError(self.system, f"could not connect to {url}: {exc}") from exc
+                self._lost(request, url, idempotent, exc)
+            # Not retried: a remote this slow would be as slow again, and the run has a clock too.
+            raise UnreachableError(
+                f"{self.system}: no complete answer to {request.method} {url} within the {self.deadline:g} s "
+                f"deadline (`deadline` in [systems.{self.system}])"
+                + ("" if idempotent else "; not resent because the remote may have applied it")) from None
+        except BodyTooLarge as exc:
+            raise FatalRemoteError(
+                self.system, f"the answer to {request.method} {url} is larger than the {self.max_body / 1e6:g} MB "
+                f"limit ({exc}); raise `max_body_mb` in [systems.{self.system}] if it is legitimate") from None
+        except BadEncoding as exc:
+            raise FatalRemoteError(self.system, f"the answer to {request.method} {url} is unreadable: {exc}") from None
+        except (httpx.ConnectError, httpx.PoolTimeout) as exc:
             log.debug("%s %s → connection failed: %s", request.method, url, exc)
             raise RetriableError(self.system, f"could not connect to {url}: {exc}") from exc
-        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout,
-                httpx.WriteTimeout) as exc:
-            log.debug("%s %s → connection lost: %s", request.method, url, exc)
-            error = OutcomeUnknownError(self.system, f"connection lost during {request.method} {url}: {exc}")
-            if not idempotent:
-                raise MigoSyncError(
-                    f"{self.system}: connection lost during a non-idempotent {request.method}; "
-                    "not resent because the remote may have applied it"
-                ) from error
-            raise error from exc
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+            self._lost(request, url, idempotent, exc)
         elapsed = (time.perf_counter() - started) * 1000
         log.debug("%s %s → %s (%.0f ms, %d bytes)", request.method, url, response.status_code, elapsed,
                   len(response.content))
@@ -248,6 +273,26 @@ class SystemTransport(httpx.BaseTransport):
             raise OutcomeUnknownError(self.system, f"HTTP {status} from {url}", status=status)
         return response
 
+    def _lost(self, request: httpx.Request, url: str, idempotent: bool, exc: Exception) -> NoReturn:
+        """The connection broke after the request may have reached the remote."""
+        log.debug("%s %s → connection lost: %s", request.method, url, exc)
+        error = OutcomeUnknownError(self.system, f"connection lost during {request.method} {url}: {exc}")
+        if not idempotent:
+            raise MigoSyncError(f"{self.system}: connection lost during a non-idempotent {request.method}; "
+                                "not resent because the remote may have applied it") from error
+        raise error from exc
+
+    def _bounded(self, request: httpx.Request, response: httpx.Response, deadline_at: float) -> httpx.Response:
+        """The answer with its body read within the limits, decoded; the stream is always closed."""
+        try:
+            content = read_body(response, self.max_body, deadline_at)
+        finally:
+            response.close()
+        headers = httpx.Headers([(k, v) for k, v in response.headers.multi_items()
+                                 if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")])
+        return httpx.Response(response.status_code, headers=headers, content=content, request=request,
+                              extensions=response.extensions)
+
 
 def make_client(
     system: str,
@@ -263,20 +308,27 @@ def make_client(
     """Build the httpx.Client an adapter uses. `transport` is the seam tests replace."""
     settings = settings or {}
     timeout = float(settings.get("timeout", 120.0))
+    max_body_mb, total = settings.get("max_body_mb", MAX_BODY_MB), settings.get("deadline", DEADLINE)
+    for key, value in (("max_body_mb", max_body_mb), ("deadline", total)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"[systems.{system}] {key}: must be a positive number, not {value!r}")
     if limiter is None:
         rate = settings.get("rate_limit")
         limiter = RateLimiter(float(rate) if rate else None, burst=int(settings.get("rate_burst", 1)))
     wrapped = SystemTransport(
         system,
-        transport or httpx.HTTPTransport(retries=0),
+        transport or BoundedHTTPTransport(),
         limiter=limiter,
         classify=classify,
+        max_body=int(max_body_mb * 1_000_000),
+        deadline=float(total),
     )
     return httpx.Client(
         base_url=base_url,
         transport=wrapped,
         timeout=httpx.Timeout(timeout, connect=10.0),
-        headers={"User-Agent": "migo-sync/0.1", **(headers or {})},
+        # Only the encodings whose inflation we bound (migo_sync.bounded), never br/zstd.
+        headers={"User-Agent": "migo-sync/0.1", "Accept-Encoding": "gzip, deflate", **(headers or {})},
         auth=auth,
         follow_redirects=False,
     )

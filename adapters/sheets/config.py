@@ -23,6 +23,8 @@ class SheetsSettings(BaseModel):
     url: str | None = Field(default=None, description="API base URL; MIGO_SYNC_SHEETS_URL overrides")
     token_url: str | None = Field(default=None, description="OAuth token URL; MIGO_SYNC_SHEETS_TOKEN_URL overrides")
     timeout: float = Field(default=120.0, gt=0)
+    max_body_mb: float = Field(default=100.0, gt=0, description="largest answer held in memory (MB, decompressed)")
+    deadline: float = Field(default=300.0, gt=0, description="seconds one request may take, first to last byte")
     rate_limit: float | None = Field(default=1.0, ge=0, description="requests per second; 0 = unlimited "
                                      "(Google allows 60 per minute per service account)")
     rate_burst: int = Field(default=30, ge=1)

@@ -31,6 +31,7 @@ import httpx
 import orjson
 
 from migo_sync.errors import AuthError, FatalRemoteError, OutcomeUnknownError
+from migo_sync.http import RetryPolicy
 from migo_sync.redact import redact
 
 SYSTEM = "zendesk"
@@ -112,9 +113,12 @@ class Pacing:
     """Client-side pacing shared by every request of one adapter (see the module docstring)."""
 
     def __init__(self, incremental_per_minute: int, slow_down_below: float, *,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 wait_max: float | None = None) -> None:
         self.incremental = WindowLimiter(incremental_per_minute, clock=clock, sleep=sleep)
         self.slow_down_below = slow_down_below
+        # A pacing header is a server-driven wait like Retry-After: capped the same way.
+        self.wait_max = RetryPolicy.from_env().wait_max if wait_max is None else wait_max
         self.clock = clock
         self.sleep = sleep
         self.not_before = 0.0
@@ -137,7 +141,7 @@ class Pacing:
         reset = _int(headers.get("ratelimit-reset"))
         window = float(reset) if reset is not None else 60.0
         with self._lock:
-            self.not_before = max(self.not_before, self.clock() + window / (remaining + 1))
+            self.not_before = max(self.not_before, self.clock() + min(window / (remaining + 1), self.wait_max))
 
 
 class PacedTransport(httpx.BaseTransport):

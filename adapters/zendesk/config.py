@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from migo_sync.errors import ConfigError
 
 # Keys of [systems.<name>] the core itself reads (migo_sync.http.make_client, migo_sync.config).
-CORE_SETTINGS = ("url", "rate_limit", "rate_burst", "timeout")
+CORE_SETTINGS = ("url", "rate_limit", "rate_burst", "timeout", "max_body_mb", "deadline")
 
 
 class ZendeskSettings(BaseModel):
@@ -22,6 +22,8 @@ class ZendeskSettings(BaseModel):
     rate_limit: float | None = Field(default=None, gt=0, description="client-side cap, requests per second")
     rate_burst: int = Field(default=1, ge=1)
     timeout: float = Field(default=120.0, gt=0)
+    max_body_mb: float = Field(default=100.0, gt=0, description="largest answer held in memory (MB, decompressed)")
+    deadline: float = Field(default=300.0, gt=0, description="seconds one request may take, first to last byte")
     subdomain: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$",
                                   description="https://{subdomain}.zendesk.com")
     incremental_limit_per_minute: int = Field(

@@ -38,6 +38,7 @@ def cursor_pages(client: ZendeskClient, resource: str, state: dict[str, Any] | N
                  per_page: int) -> Iterator[Page]:
     """The cursor-based export: `start_time` once, then `after_cursor` until `end_of_stream`."""
     cursor: str | None = (state or {}).get("after_cursor")
+    followed: set[str] = set()  # every cursor followed this run: a loop of any length (A→B→A) ends
     while True:
         body = client.cursor_export(resource, cursor=cursor, start_time=None if cursor else start_time,
                                     per_page=per_page)
@@ -53,6 +54,11 @@ def cursor_pages(client: ZendeskClient, resource: str, state: dict[str, Any] | N
         if after == cursor and not end:
             raise FatalRemoteError(SYSTEM, f"incremental {resource} export: the cursor did not advance "
                                            "(not following it again)")
+        if after != cursor and after in followed and not end:
+            raise FatalRemoteError(SYSTEM, f"incremental {resource} export: the cursor came back to one already "
+                                           "followed (a loop; not following it again)")
+        if cursor is not None:
+            followed.add(cursor)
         if items or after != cursor:
             yield items, {"after_cursor": after}
         if end:

@@ -238,6 +238,14 @@ def test_a_cursor_that_does_not_advance_is_not_followed(tmp_path: Path) -> None:
     assert len(recorder.requests) == 1
 
 
+def test_a_cursor_loop_of_any_length_is_not_followed(tmp_path: Path) -> None:
+    recorder = Recorder(page([{"id": 1}], "B", False), page([{"id": 2}], "C", False), page([{"id": 3}], "A", False))
+    adapter = make_adapter(None, tmp_path, transport=recorder.transport)
+    with pytest.raises(FatalRemoteError, match="came back to one already followed"):
+        list(adapter.read(pull_mapping(), {"after_cursor": "A"}))  # A → B → C → A
+    assert len(recorder.requests) == 3
+
+
 # ---- configuration --------------------------------------------------------------------------------
 
 
@@ -371,6 +379,17 @@ def test_low_remaining_budget_spreads_requests_over_the_window() -> None:
     client.job_statuses(["a"])
     client.job_statuses(["a"])
     assert clock.slept == [pytest.approx(2.0)]  # the last low answer still paces the next request once
+
+
+def test_a_pacing_header_asking_for_months_is_capped_by_retry_wait_max(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIGO_SYNC_RETRY_WAIT_MAX", "7")
+    clock = FakeClock()
+    pacing = Pacing(0, 0.1, clock=clock, sleep=clock.sleep)
+    low = {"ratelimit-limit": "700", "ratelimit-remaining": "0", "ratelimit-reset": "999999999"}
+    client = raw_client(Recorder(json_response({"job_statuses": []}, **low)), pacing)
+    client.job_statuses(["a"])
+    client.job_statuses(["a"])
+    assert clock.slept == [7.0]
 
 
 def test_bulk_requests_refuse_more_than_100_items() -> None:
