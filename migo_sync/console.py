@@ -65,6 +65,11 @@ class Terminal:
         sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
         sys.stdout.flush()
 
+    def json_line(self, data: Any) -> None:
+        """One compact JSON document per line (watch mode prints one per cycle)."""
+        sys.stdout.write(redact(json.dumps(data, default=str, separators=(",", ":"))) + "\n")
+        sys.stdout.flush()
+
     def table(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
               justify: dict[str, str] | None = None) -> None:
         if self.json_output:

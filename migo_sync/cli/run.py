@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,11 +14,18 @@ from migo_sync.console import Terminal
 from migo_sync.errors import MigoSyncError
 
 if TYPE_CHECKING:
+    from migo_sync.config import Project
     from migo_sync.engine.runner import RunOptions, RunReport
 
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing anywhere.")]
 FullOpt = Annotated[bool, typer.Option("--full", help="Push: resend every row, not only changed ones.")]
 FullRefreshOpt = Annotated[bool, typer.Option("--full-refresh", help="Pull: ignore saved cursors, start over.")]
+EveryOpt = Annotated[str | None, typer.Option(
+    "--every", metavar="INTERVAL",
+    help="Watch mode: run again every INTERVAL (30s, 2m, 1h) until SIGTERM/Ctrl-C; one JSON line per cycle "
+         "with --json.")]
+CyclesOpt = Annotated[int | None, typer.Option("--cycles", min=1, metavar="N",
+                                               help="Watch mode: stop after N cycles.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +39,8 @@ def run_command(
     dry_run: DryRunOpt = False,
     full: FullOpt = False,
     full_refresh: FullRefreshOpt = False,
+    every: EveryOpt = None,
+    cycles: CyclesOpt = None,
     project: ProjectOpt = Path("."),
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
@@ -39,7 +50,12 @@ def run_command(
     from migo_sync.engine.runner import RunOptions
 
     options = RunOptions(names=names or [], dry_run=dry_run, full=full, full_refresh=full_refresh)
-    return execute(project, options, terminal(json_output, verbose, quiet))
+    term = terminal(json_output, verbose, quiet)
+    if every is not None or cycles is not None:
+        from migo_sync.cli.watch import watch
+
+        return watch(project, options, every, cycles, term)
+    return execute(project, options, term)
 
 
 def push_command(
@@ -79,7 +95,7 @@ def execute(project_dir: Path, options: RunOptions, term: Terminal, expect: str 
 
     try:
         project = load_project(project_dir)
-        with term.progress() as progress:
+        with project_lock(project, options), term.progress() as progress:
             report = run(project, options, progress)
         if expect and not report.results:
             from migo_sync.errors import ConfigError
@@ -89,6 +105,18 @@ def execute(project_dir: Path, options: RunOptions, term: Terminal, expect: str 
         return fail(term, exc)
     show_report(term, report, dry_run=options.dry_run)
     return report.exit_code
+
+
+@contextmanager
+def project_lock(project: Project, options: RunOptions) -> Iterator[None]:
+    """Hold the project lock while writing (a dry run writes nothing and needs none)."""
+    if options.dry_run:
+        yield
+        return
+    from migo_sync.lock import ProjectLock
+
+    with ProjectLock(project.state_dir, options.command):
+        yield
 
 
 def show_report(term: Terminal, report: RunReport, *, dry_run: bool = False) -> None:

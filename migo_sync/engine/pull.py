@@ -48,7 +48,7 @@ def arrow_schema(mapping: Mapping) -> pa.Schema:
 class Puller:
     def __init__(self, warehouse: Warehouse, book: Bookkeeping, adapter: Adapter, mapping: Mapping,
                  run_id: str, *, full_refresh: bool = False, dry_run: bool = False,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, stop: Callable[[], bool] | None = None) -> None:
         self.warehouse = warehouse
         self.book = book
         self.adapter = adapter
@@ -57,6 +57,7 @@ class Puller:
         self.full_refresh = full_refresh
         self.dry_run = dry_run
         self.progress = progress or (lambda n: None)
+        self.stop = stop or (lambda: False)
         self.fields = [(f, f.remote, f.column, compile_pull(f)) for f in mapping.fields if f.column]
         self.schema = arrow_schema(mapping)
         self.result = MappingResult(mapping.name, mapping.system, "pull")
@@ -102,6 +103,9 @@ class Puller:
             pending.add(table, rejects, batch)
             if mirror or batch.deleted_keys or pending.due():
                 self._flush(pending, staging, mirror_staging)
+            if not mirror and self.stop():  # asked to stop: commit what was read, resume from there
+                self.result.status = "stopped"
+                break
         if pending.tables:
             self._flush(pending, staging, mirror_staging)
         if mirror and not self.dry_run:

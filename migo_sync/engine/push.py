@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from migo_sync.adapter import Adapter, PushUnit, RemoteObject, Unit, UnitResult, chunked, idempotency_key
 from migo_sync.engine.plan import UNIT_ALL, PushPlan, drop_plan, plan_push
+from migo_sync.engine.probe import ChangeProbe, Fingerprint
 from migo_sync.engine.result import MappingResult, Reject
 from migo_sync.http import REQUEST_STATS
 from migo_sync.mapping.model import Mapping
@@ -47,7 +48,8 @@ def _jsonable(value: Any) -> Any:
 class Pusher:
     def __init__(self, warehouse: Warehouse, book: Bookkeeping, adapter: Adapter, mapping: Mapping,
                  remote: RemoteObject, run_id: str, *, dry_run: bool = False, full: bool = False,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, stop: Callable[[], bool] | None = None,
+                 probe: ChangeProbe | None = None) -> None:
         self.warehouse = warehouse
         self.book = book
         self.adapter = adapter
@@ -57,6 +59,8 @@ class Pusher:
         self.dry_run = dry_run
         self.full = full
         self.progress = progress or (lambda n: None)
+        self.stop = stop or (lambda: False)
+        self.probe = None if (dry_run or full) else probe
         self.fields = [(f.remote, f.column, compile_push(f)) for f in mapping.fields]
         self.result = MappingResult(mapping.name, mapping.system, "push")
 
@@ -68,13 +72,31 @@ class Pusher:
             ledger = self.book.empty_ledger_for_dry_run()
         if self.full and not self.dry_run:
             self.book.reset(self.mapping.name)
-        plan = plan_push(self.warehouse, ledger, self.mapping, self.unit, full=self.full)
-        try:
-            self._execute(plan)
-        finally:
-            drop_plan(self.warehouse, plan)
+        fingerprint = self.probe.fingerprint(self.warehouse, ledger, self.mapping) if self.probe else None
+        if self.probe and fingerprint and self.probe.unchanged(self.mapping.name, fingerprint):
+            self.result.details = {"unchanged": True}  # the probe says the plan would be empty
+        else:
+            plan = plan_push(self.warehouse, ledger, self.mapping, self.unit, full=self.full)
+            try:
+                self._execute(plan)
+            finally:
+                drop_plan(self.warehouse, plan)
+            if self.probe and fingerprint:
+                self._settle(ledger, fingerprint)
         return self.result.finish(requests=REQUEST_STATS.get(self.mapping.system) - requests_before,
                                   seconds=time.perf_counter() - started, dry_run=self.dry_run)
+
+    def _settle(self, ledger: str, before: Fingerprint) -> None:
+        """Remember the fingerprint when the ledger is now exactly in step with the source."""
+        assert self.probe is not None
+        name = self.mapping.name
+        after = self.probe.fingerprint(self.warehouse, ledger, self.mapping)
+        in_step = (self.result.status == "ok" and not self.result.rows_rejected and not self.result.details.get("invalid")
+                   and after[:3] == before[:3])  # the mapping and the source did not move meanwhile
+        if in_step:
+            self.probe.settle(name, after)
+        else:
+            self.probe.forget(name)
 
     # -- plan execution -------------------------------------------------------------------------
 
@@ -98,6 +120,9 @@ class Pusher:
         size = self.mapping.batch_size or DEFAULT_BATCH_UNITS[self.unit]
         for batch in chunked((self._finish(u, plan) for u in units), size):
             self._push_batch(batch)
+            if self.stop():  # asked to stop: this batch is done and recorded, the rest waits
+                result.status = "stopped"
+                break
 
     def _rows(self, plan: PushPlan, where: str = "") -> Iterator[dict[str, Any]]:
         sql = f"SELECT * FROM {plan.send_table} {where} ORDER BY {self._order_sql()}"

@@ -11,7 +11,7 @@ class MappingResult:
     name: str
     system: str
     direction: str
-    status: str = "ok"  # ok | rejected | failed | skipped | dry-run
+    status: str = "ok"  # ok | rejected | failed | skipped | stopped | dry-run
     rows_read: int = 0
     rows_changed: int = 0
     rows_written: int = 0
@@ -29,7 +29,7 @@ class MappingResult:
         self.seconds = seconds
         if dry_run:
             self.status = "dry-run"
-        elif self.rows_rejected:
+        elif self.rows_rejected and self.status == "ok":
             self.status = "rejected"
         return self
 

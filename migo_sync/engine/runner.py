@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migo_sync.config import Project
+from migo_sync.engine.probe import ChangeProbe
 from migo_sync.engine.pull import Puller
 from migo_sync.engine.push import Pusher
 from migo_sync.engine.result import MappingResult
@@ -39,6 +40,10 @@ class RunOptions:
     full: bool = False  # push: resend everything
     full_refresh: bool = False  # pull: start over from no cursor
     command: str = "run"
+    # watch mode: asked to stop after the current batch; the push change probe; systems backed off
+    stop: Callable[[], bool] | None = None
+    probe: ChangeProbe | None = None
+    backed_off: dict[str, str] = field(default_factory=dict)  # system -> why it is skipped
 
 
 @dataclass
@@ -46,6 +51,7 @@ class RunReport:
     run_id: str | None
     results: list[MappingResult] = field(default_factory=list)
     reconciliation: list[dict[str, Any]] = field(default_factory=list)
+    stopped: bool = False  # asked to stop: the current batch finished, the rest was left for later
 
     @property
     def ok(self) -> bool:
@@ -62,6 +68,8 @@ class RunReport:
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"run_id": self.run_id, "ok": self.ok,
                                 "mappings": [r.as_json() for r in self.results]}
+        if self.stopped:
+            data["stopped"] = True
         if self.reconciliation:
             data["reconciliation"] = self.reconciliation
         return data
@@ -138,10 +146,19 @@ def run(project: Project, options: RunOptions, progress: ProgressFactory | None 
                 "full_refresh": options.full_refresh, "direction": options.direction})
         report = RunReport(run_id)
         failed: set[str] = set()
+        stop = options.stop or (lambda: False)
         for item in mappings:
             mapping = item.mapping
+            if stop():
+                report.stopped = True
+                break
             blocked = [d for d in mapping.depends_on if d in failed]
-            if blocked:
+            backed_off = options.backed_off.get(mapping.system)
+            if backed_off:
+                result = MappingResult(mapping.name, mapping.system, mapping.direction, status="skipped",
+                                       error=backed_off, exit_code=3)
+                failed.add(mapping.name)
+            elif blocked:
                 result = MappingResult(mapping.name, mapping.system, mapping.direction, status="skipped",
                                        error=f"skipped: depends on failed mapping {', '.join(blocked)}")
                 failed.add(mapping.name)
@@ -152,9 +169,13 @@ def run(project: Project, options: RunOptions, progress: ProgressFactory | None 
             report.results.append(result)
             if run_id is not None:
                 book.record_result(run_id, result.as_json())
-        report.reconciliation = _reconcile(warehouse, pool, mappings, report, options)
+            if result.status == "stopped":
+                report.stopped = True
+                break
+        if not report.stopped:
+            report.reconciliation = _reconcile(warehouse, pool, mappings, report, options)
         if run_id is not None:
-            book.finish_run(run_id, report.ok)
+            book.finish_run(run_id, report.ok, status="stopped" if report.stopped else None)
         return report
 
 
@@ -169,9 +190,9 @@ def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: L
         if mapping.direction == "push":
             assert remote is not None
             return Pusher(warehouse, book, adapter, mapping, remote, run_id, dry_run=options.dry_run,
-                          full=options.full, progress=tick).run()
+                          full=options.full, progress=tick, stop=options.stop, probe=options.probe).run()
         return Puller(warehouse, book, adapter, mapping, run_id, full_refresh=options.full_refresh,
-                      dry_run=options.dry_run, progress=tick).run()
+                      dry_run=options.dry_run, progress=tick, stop=options.stop).run()
     except MigoSyncError as exc:
         return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
                              error=redact(str(exc)), exit_code=exit_code_for(exc))
@@ -191,7 +212,9 @@ def _reconcile(warehouse: Warehouse, pool: AdapterPool, mappings: Sequence[Loade
         from migo_sync.ledger.reconcile import reconcile_after_push
     except ImportError:
         return []
-    pushed_ok = {r.name for r in report.results if r.direction == "push" and r.status in ("ok", "rejected")}
+    # A push the change probe skipped sent nothing: its ledger was reconciled when it last did.
+    pushed_ok = {r.name for r in report.results if r.direction == "push" and r.status in ("ok", "rejected")
+                 and not r.details.get("unchanged")}
     out: list[dict[str, Any]] = []
     for item in mappings:
         if item.mapping.name in pushed_ok:

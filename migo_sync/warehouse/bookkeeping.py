@@ -1,7 +1,7 @@
 """migo-sync's own tables, in the warehouse schema `state_schema` (default `migo_sync`).
 
     runs          one row per run: run_id (sortable, 'r20261130-004354-1e2403'), command, started_at,
-                  finished_at, ok, args (JSON)
+                  finished_at, ok, args (JSON), status (running | ok | failed | stopped)
     run_mappings  one row per mapping per run: the `run --json` counters, seconds, error
     rejects       one row per refused row: run_id, mapping, row_key, reason, payload (JSON), created_at
     cursors       one row per pulled mapping: its resume state (JSON), updated_at, run_id
@@ -33,7 +33,8 @@ TABLES = ("runs", "run_mappings", "rejects", "cursors", "sent")
 S, N, B, D, T = FieldType.string, FieldType.integer, FieldType.boolean, FieldType.number, FieldType.timestamp
 SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
     "runs": ([ColumnDef("run_id", S), ColumnDef("command", S), ColumnDef("started_at", T),
-              ColumnDef("finished_at", T), ColumnDef("ok", B), ColumnDef("args", S)], ["run_id"]),
+              ColumnDef("finished_at", T), ColumnDef("ok", B), ColumnDef("args", S),
+              ColumnDef("status", S)], ["run_id"]),
     "run_mappings": ([ColumnDef("run_id", S), ColumnDef("name", S), ColumnDef("system", S),
                       ColumnDef("direction", S), ColumnDef("status", S), ColumnDef("rows_read", N),
                       ColumnDef("rows_changed", N), ColumnDef("rows_written", N), ColumnDef("rows_rejected", N),
@@ -125,15 +126,17 @@ class Bookkeeping:
     def start_run(self, command: str, args: dict[str, Any]) -> str:
         run_id = new_run_id()
         self.wh.execute(
-            f"INSERT INTO {self._t('runs')} ({self._c('run_id', 'command', 'started_at', 'args')}) "
-            f"VALUES (?, ?, CAST(? AS TIMESTAMP), ?)",
+            f"INSERT INTO {self._t('runs')} ({self._c('run_id', 'command', 'started_at', 'args', 'status')}) "
+            f"VALUES (?, ?, CAST(? AS TIMESTAMP), ?, 'running')",
             [run_id, command, _ts(utcnow()), json.dumps(args, sort_keys=True, default=str)])
         return run_id
 
-    def finish_run(self, run_id: str, ok: bool) -> None:
+    def finish_run(self, run_id: str, ok: bool, status: str | None = None) -> None:
+        """Close a run; `status` defaults to ok/failed ('stopped' when asked to stop midway)."""
         q = self.wh.quote
-        self.wh.execute(f"UPDATE {self._t('runs')} SET {q('finished_at')} = CAST(? AS TIMESTAMP), {q('ok')} = ? "
-                        f"WHERE {q('run_id')} = ?", [_ts(utcnow()), bool(ok), run_id])
+        self.wh.execute(f"UPDATE {self._t('runs')} SET {q('finished_at')} = CAST(? AS TIMESTAMP), {q('ok')} = ?, "
+                        f"{q('status')} = ? WHERE {q('run_id')} = ?",
+                        [_ts(utcnow()), bool(ok), status or ("ok" if ok else "failed"), run_id])
 
     def record_result(self, run_id: str, result: dict[str, Any]) -> None:
         """Store one mapping's result (the `run --json` mapping object); recording again replaces it."""
@@ -154,27 +157,27 @@ class Bookkeeping:
         q = self.wh.quote
         rows = self.wh.query(
             f"SELECT r.{q('run_id')}, r.{q('command')}, CAST(r.{q('started_at')} AS VARCHAR), "
-            f"CAST(r.{q('finished_at')} AS VARCHAR), r.{q('ok')}, r.{q('args')}, m.n, m.w, m.j "
+            f"CAST(r.{q('finished_at')} AS VARCHAR), r.{q('ok')}, r.{q('args')}, m.n, m.w, m.j, r.{q('status')} "
             f"FROM {self._t('runs')} AS r LEFT JOIN (SELECT {q('run_id')}, COUNT(*) AS n, "
             f"SUM({q('rows_written')}) AS w, SUM({q('rows_rejected')}) AS j FROM {self._t('run_mappings')} "
             f"GROUP BY {q('run_id')}) AS m ON m.{q('run_id')} = r.{q('run_id')} "
             f"ORDER BY r.{q('started_at')} DESC, r.{q('run_id')} DESC LIMIT {int(limit)}")
         return [{"run_id": r[0], "command": r[1], "started_at": _iso(r[2]), "finished_at": _iso(r[3]),
                  "ok": r[4], "args": _json(r[5]), "mappings": int(r[6] or 0), "rows_written": int(r[7] or 0),
-                 "rows_rejected": int(r[8] or 0)} for r in rows]
+                 "rows_rejected": int(r[8] or 0), "status": r[9]} for r in rows]
 
     def get_run(self, run_id: str, limit: int = 100) -> dict[str, Any] | None:
         """One run with its mapping results and (at most `limit` of) its rejects."""
         q = self.wh.quote
         rows = self.wh.query(
             f"SELECT {q('run_id')}, {q('command')}, CAST({q('started_at')} AS VARCHAR), "
-            f"CAST({q('finished_at')} AS VARCHAR), {q('ok')}, {q('args')} FROM {self._t('runs')} "
+            f"CAST({q('finished_at')} AS VARCHAR), {q('ok')}, {q('args')}, {q('status')} FROM {self._t('runs')} "
             f"WHERE {q('run_id')} = ?", [run_id])
         if not rows:
             return None
         r = rows[0]
         run: dict[str, Any] = {"run_id": r[0], "command": r[1], "started_at": _iso(r[2]),
-                               "finished_at": _iso(r[3]), "ok": r[4], "args": _json(r[5])}
+                               "finished_at": _iso(r[3]), "ok": r[4], "args": _json(r[5]), "status": r[6]}
         cols = ["name", "system", "direction", "status", *COUNTERS, "seconds", "error"]
         results = self.wh.query(f"SELECT {self._c(*cols)} FROM {self._t('run_mappings')} WHERE {q('run_id')} = ? "
                                 f"ORDER BY {q('recorded_at')}, {q('name')}", [run_id])

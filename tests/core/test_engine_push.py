@@ -124,3 +124,43 @@ def test_every_kind_of_check_rejects_before_sending(warehouse: Warehouse) -> Non
     assert reasons["4"] == "id 4 is not allowed"
     assert all(r == "not unique: score" for k, r in reasons.items() if k in {"1", "8"})
     assert result.rows_rejected == len(reasons)
+
+
+def test_asked_to_stop_the_current_batch_finishes_and_the_rest_waits(warehouse: Warehouse) -> None:
+    remote = RemoteObject("things", ("push",), ("upsert",), "row")
+    adapter = Recorder()
+    asked = iter([False, True])  # the stop arrives during the second batch
+    result = Pusher(warehouse, Bookkeeping(warehouse), adapter, mapping(batch_size=6), remote, "r1",
+                    stop=lambda: next(asked)).run()
+    assert result.status == "stopped" and result.rows_written == 12 and len(adapter.sent) == 12
+    assert Bookkeeping(warehouse).pending("scripted_push") == []  # both batches fully confirmed
+    rest = Recorder()
+    assert push(warehouse, rest, "row").rows_written == 8 and len(rest.sent) == 8
+
+
+def test_the_change_probe_skips_an_unchanged_push_and_sees_any_change(warehouse: Warehouse) -> None:
+    from migo_sync.engine.probe import ChangeProbe
+
+    remote = RemoteObject("things", ("push",), ("upsert",), "row")
+    probe = ChangeProbe()
+
+    def probed(adapter: Recorder, **extra: Any) -> Any:
+        return Pusher(warehouse, Bookkeeping(warehouse), adapter, mapping(**extra), remote, "r1", probe=probe).run()
+
+    assert probed(Recorder(refuse={"5"})).rows_rejected == 1
+    again = Recorder()
+    assert probed(again).rows_written == 1 and [u.key for u in again.sent] == ["5"]  # a refusal is retried
+    quiet = Recorder()
+    assert probed(quiet).details == {"unchanged": True} and quiet.sent == []
+    warehouse.execute("UPDATE src.things SET name = 'renamed' WHERE id = 7")
+    changed = Recorder()
+    assert probed(changed).rows_written == 1 and [u.key for u in changed.sent] == ["7"]
+    assert probed(Recorder()).details == {"unchanged": True}
+    warehouse.execute("INSERT INTO src.things VALUES (7, 'renamed', NULL)")  # a duplicate row: count moves
+    duplicated = probed(Recorder())  # a duplicate key: refused, never taken as unchanged
+    assert "unchanged" not in duplicated.details and duplicated.rows_rejected > 0
+    warehouse.execute("DELETE FROM src.things WHERE id = 7 AND score IS NULL")
+    edited = Recorder()  # an edited mapping (one field fewer) is never taken as unchanged
+    result = probed(edited, fields=[{"column": "id", "remote": "ID", "type": "integer"},
+                                    {"column": "name", "remote": "Name"}])
+    assert "unchanged" not in result.details

@@ -112,3 +112,27 @@ def test_push_and_pull_through_snowflake(snowflake_project: Project, sandbox: Sa
         assert sandbox.stats().get("sheets", 0) == before
         pulled_again = run(snowflake_project, RunOptions(names=["intacct_gl_detail_pull"])).results[0]
         assert pulled_again.rows_changed == 0  # the cursor was committed with the data
+
+
+def test_the_watch_change_probe_on_snowflake(snowflake_project: Project, sandbox: SandboxThread) -> None:
+    from migo_sync.engine.probe import ChangeProbe
+
+    probe = ChangeProbe()
+    options = RunOptions(names=["sheets_collections_push"], probe=probe)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=FAKESNOW_WARNING, category=UserWarning)
+        [first] = run(snowflake_project, options).results
+        assert first.rows_written > 0 and "unchanged" not in first.details
+        before = sandbox.stats().get("sheets", 0)
+        [second] = run(snowflake_project, options).results
+        assert second.details == {"unchanged": True} and second.requests == 0
+        assert sandbox.stats().get("sheets", 0) == before
+        warehouse = open_warehouse(snowflake_project)
+        try:
+            loan = warehouse.query("SELECT loan_id FROM lending.collections ORDER BY loan_id LIMIT 1")[0][0]
+            warehouse.execute("UPDATE lending.collections SET outstanding = 4321.09 WHERE loan_id = ?", [loan])
+        finally:
+            warehouse.close()
+        [third] = run(snowflake_project, options).results
+        assert "unchanged" not in third.details and third.rows_written > 0
+        assert "4321.09" in str(_tab(sandbox, "migo-collections", "Collections"))
