@@ -37,6 +37,10 @@ class WarehouseConfig(BaseModel):
     database: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
     state_schema: str = "migo_sync"
+    # DuckDB only: its buffer pool cap ("512MB", "2GB"; default 80 % of RAM) and worker threads
+    # (default: one per core). Lower bounds memory at some speed; see README, Benchmarks.
+    memory_limit: str | None = None
+    threads: int | None = Field(default=None, ge=1)
 
 
 class ProjectConfig(BaseModel):

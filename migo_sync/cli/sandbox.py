@@ -38,6 +38,9 @@ def serve_command(
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="An emulator knob, SYSTEM.KEY=VALUE "
                                                      "(VALUE is JSON or text), e.g. zendesk.incremental_limit=0. "
                                                      "Repeatable.")] = None,
+    realistic: Annotated[bool, typer.Option("--realistic", help="Answer like a real tenant: each system's "
+                                            "reported latency, calls in flight and per minute (override "
+                                            "with --option SYSTEM.latency_ms=… etc.).")] = False,
     ready_file: Annotated[Path | None, typer.Option("--ready-file", hidden=True)] = None,
     project: ProjectOpt = Path("."),
 ) -> int:
@@ -48,7 +51,7 @@ def serve_command(
     try:
         state = state_dir or default_state_dir(project)
         sandbox = build_sandbox(state_dir=state, fault_rate=fault_rate, seed=seed, retry_after=retry_after,
-                                options=parse_options(option or []))
+                                options=parse_options(option or []), realistic=realistic)
         try:
             sock = bind(port)
         except OSError as exc:

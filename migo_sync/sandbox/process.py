@@ -55,6 +55,13 @@ class SandboxHandle:
         counts: dict[str, int] = response.json()["requests"]
         return counts
 
+    def limits(self) -> dict[str, dict[str, Any]]:
+        """Each throttled system's realism knobs and how many calls they refused."""
+        response = self._admin.get("/_sandbox/stats")
+        response.raise_for_status()
+        limits: dict[str, dict[str, Any]] = response.json()["limits"]
+        return limits
+
     def stop(self) -> None:
         self._admin.close()
 
@@ -70,7 +77,7 @@ class SandboxProcess(SandboxHandle):
 
     def __init__(self, *, state_dir: Path | None = None, fault_rate: float = 0.0, seed: int = 0,
                  port: int = 0, retry_after: int = 1, timeout: float = 30.0,
-                 options: dict[str, dict[str, Any]] | None = None) -> None:
+                 options: dict[str, dict[str, Any]] | None = None, realistic: bool = False) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="migo-sandbox-"))
         ready = workdir / "ready.json"
         cmd = [sys.executable, "-m", "migo_sync", "sandbox", "serve", "--port", str(port),
@@ -78,6 +85,8 @@ class SandboxProcess(SandboxHandle):
                "--ready-file", str(ready)]
         if state_dir is not None:
             cmd += ["--state-dir", str(state_dir)]
+        if realistic:
+            cmd.append("--realistic")
         for system, knobs in (options or {}).items():
             for key, value in knobs.items():
                 cmd += ["--option", f"{system}.{key}={json.dumps(value)}"]
@@ -115,11 +124,11 @@ class SandboxThread(SandboxHandle):
 
     def __init__(self, *, state_dir: Path | None = None, fault_rate: float = 0.0, seed: int = 0,
                  retry_after: int = 0, only: list[str] | None = None,
-                 options: dict[str, dict[str, Any]] | None = None) -> None:
+                 options: dict[str, dict[str, Any]] | None = None, realistic: bool = False) -> None:
         from migo_sync.sandbox.server import bind, build_sandbox, make_server
 
         self.sandbox = build_sandbox(state_dir=state_dir, fault_rate=fault_rate, seed=seed, only=only,
-                                     retry_after=retry_after, options=options)
+                                     retry_after=retry_after, options=options, realistic=realistic)
         sock = bind(0)
         host, port = sock.getsockname()[:2]
         url = f"http://{host}:{port}"

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from migo_sync.registry import load_object, systems
 from migo_sync.sandbox.emulator import Emulator
 from migo_sync.sandbox.faults import FaultConfig, FaultMiddleware
+from migo_sync.sandbox.realism import Limits, RealismMiddleware, split_options
 
 
 def load_emulators(seed: int = 0, only: list[str] | None = None,
@@ -57,7 +58,8 @@ class CountingMiddleware:
 class Sandbox:
     """Emulators plus their persistence and admin API, as one ASGI app."""
 
-    def __init__(self, emulators: dict[str, Emulator], state_dir: Path | None, faults: FaultConfig) -> None:
+    def __init__(self, emulators: dict[str, Emulator], state_dir: Path | None, faults: FaultConfig,
+                 limits: dict[str, Limits] | None = None) -> None:
         self.emulators = emulators
         self.state_dir = state_dir
         self.base_url = ""
@@ -76,7 +78,8 @@ class Sandbox:
             routes.append(Mount(f"/{name}", app=Starlette(routes=emulator.routes())))
         self.app = Starlette(routes=routes, lifespan=self._lifespan)
         self.faults = FaultMiddleware(self.app, emulators, faults)
-        self.counter = CountingMiddleware(self.faults)
+        self.realism = RealismMiddleware(self.faults, emulators, limits or {})
+        self.counter = CountingMiddleware(self.realism)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.counter(scope, receive, send)
@@ -132,6 +135,9 @@ class Sandbox:
                 emulator.reset()
         self.counter.counts.clear()
         self.faults.config.injected.clear()
+        for limits in self.realism.limits.values():
+            limits.refused = 0
+            limits.recent.clear()
         return JSONResponse({"reset": system or "all"})
 
     async def save_route(self, request: Request) -> Response:
@@ -154,7 +160,8 @@ class Sandbox:
         return JSONResponse(config.as_dict())
 
     async def stats_route(self, request: Request) -> Response:
-        return JSONResponse({"requests": dict(self.counter.counts)})
+        return JSONResponse({"requests": dict(self.counter.counts),
+                             "limits": {name: lim.as_dict() for name, lim in self.realism.limits.items()}})
 
 
 def parse_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
@@ -177,9 +184,13 @@ def parse_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
 
 def build_sandbox(*, state_dir: Path | None = None, fault_rate: float = 0.0, seed: int = 0,
                   only: list[str] | None = None, retry_after: int = 1,
-                  options: dict[str, dict[str, Any]] | None = None) -> Sandbox:
-    emulators = load_emulators(seed=seed, only=only, options=options)
-    return Sandbox(emulators, state_dir, FaultConfig(rate=fault_rate, seed=seed, retry_after=retry_after))
+                  options: dict[str, dict[str, Any]] | None = None, realistic: bool = False) -> Sandbox:
+    """`realistic` applies every system's VENDOR_DEFAULTS latency and limits (realism.py);
+    `latency_ms`, `max_in_flight`, `calls_per_minute`, `max_request_bytes` options override them."""
+    emulator_options, limits = split_options(options, realistic=realistic)
+    emulators = load_emulators(seed=seed, only=only, options=emulator_options)
+    return Sandbox(emulators, state_dir, FaultConfig(rate=fault_rate, seed=seed, retry_after=retry_after),
+                   {name: lim for name, lim in limits.items() if name in emulators})
 
 
 def bind(port: int, host: str = "127.0.0.1") -> socket.socket:

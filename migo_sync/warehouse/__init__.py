@@ -40,6 +40,9 @@ def open_warehouse(project: Project) -> Warehouse:
     from migo_sync.warehouse.duckdb import DuckDBWarehouse
 
     path = cfg.path if cfg.path == ":memory:" else str(_resolve(project.root, cfg.path))
+    if cfg.memory_limit is not None or cfg.threads is not None:
+        return DuckDBWarehouse(path, state_schema=cfg.state_schema, schema=cfg.schema_,
+                               memory_limit=cfg.memory_limit, threads=cfg.threads)
     return DuckDBWarehouse(path, state_schema=cfg.state_schema, schema=cfg.schema_)
 
 

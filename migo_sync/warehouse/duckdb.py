@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from migo_sync.errors import UnreachableError, WarehouseError
+from migo_sync.errors import ConfigError, UnreachableError, WarehouseError
 from migo_sync.warehouse._sql import SQLWarehouse, first_line, split_name
 from migo_sync.warehouse.base import Column, MergeCounts
 
@@ -73,13 +73,20 @@ class DuckDBWarehouse(SQLWarehouse):
     decimal_type = "DECIMAL(38, {scale})"
 
     def __init__(self, path: str | Path = ":memory:", *, state_schema: str = "migo_sync",
-                 schema: str | None = None) -> None:
+                 schema: str | None = None, memory_limit: str | None = None, threads: int | None = None) -> None:
         super().__init__(state_schema)
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        if threads:
+            config["threads"] = threads
         try:
-            self._conn = duckdb.connect(self.path)
+            self._conn = duckdb.connect(self.path, config=config)
+        except duckdb.InvalidInputException as exc:
+            raise ConfigError(f"[warehouse] memory_limit/threads: {first_line(exc)}") from exc
         except duckdb.Error as exc:
             raise UnreachableError(f"could not open the DuckDB warehouse {self.path}: {first_line(exc)}") from exc
         with suppress(duckdb.Error):  # tz-aware values load as UTC wall time, whatever the machine's zone
