@@ -39,13 +39,13 @@ from migo_sync.options import option_problems
 from . import SYSTEM
 from .client import WorkdayClient
 from .config import PullOptions, PushOptions, WorkdaySettings
-from .payload import Defaults, journal_data, journal_layout, ledger_lines, line_records
+from .payload import Defaults, journal_data, journal_layout, ledger_lines, line_records, required_header
 from .soap import FaultTransport
 
 JOURNAL_OBJECT = "Accounting_Journal"
 LINES_OBJECT = "Journal_Entry_Line"
 ACCOUNTS_OBJECT = "Ledger_Account"
-OPEN = "open"
+FIRST_YEAR, FUTURE_YEARS = 1990, 10  # the calendar months list_periods() knows
 
 
 class WorkdayAdapter(BaseAdapter):
@@ -117,8 +117,13 @@ class WorkdayAdapter(BaseAdapter):
         elif "Amount" not in remotes and not {"Debit_Amount", "Credit_Amount"} <= remotes:
             problems.append(("fields", "Accounting_Journal needs Amount (signed, debit positive) or "
                                        "Debit_Amount + Credit_Amount"))
-        if "Company_Reference_ID" not in remotes and not self.settings.company:
-            problems.append(("fields", "no company: map Company_Reference_ID or set [systems.workday] company"))
+        settings = self.settings
+        for what, field, setting, default in required_header(Defaults(
+                company=settings.company, currency=settings.currency, ledger_type=settings.ledger_type,
+                journal_source=settings.journal_source, account_set=settings.account_set)):
+            if field not in remotes and not default:
+                # the tenant's schema requires it on every journal: refuse before anything is sent
+                problems.append(("fields", f"no {what}: map {field} or set [systems.workday] {setting}"))
         return problems
 
     # -- the ledger port ----------------------------------------------------------------------
@@ -139,20 +144,20 @@ class WorkdayAdapter(BaseAdapter):
         }
 
     def list_periods(self) -> list[Period]:
-        """Monthly periods of the fiscal schedule(s); `closed_through` closes older ones regardless."""
+        """Calendar months, closed up to `closed_through`. Financial_Management has no operation that
+        lists fiscal periods or their status (checked against a real tenant's WSDL), so the setting
+        says which are closed; a journal the tenant still refuses for its period comes back as a
+        Validation_Fault and is rejected on its own."""
         closed_through = self.settings.closed_through_date
-        periods: dict[str, Period] = {}
-        for p in self.client.fiscal_periods(self.settings.fiscal_schedule):
-            start, end = p["Start"], p["End"]
-            if start is None or end is None:
-                continue
-            key = f"{start.year:04d}-{start.month:02d}"
-            is_open = str(p["Status"] or "").lower() == OPEN and not (closed_through and end <= closed_through)
-            # Several schedules may list the same month: it is open only if every one says so.
-            known = periods.get(key)
-            periods[key] = Period(key=key, start=start, end=end, open=is_open and (known is None or known.open),
-                                  name=str(p["Name"] or key))
-        return list(periods.values())
+        last_year = self.now().year + FUTURE_YEARS
+        periods = []
+        for year in range(FIRST_YEAR, last_year + 1):
+            for month in range(1, 13):
+                start = date(year, month, 1)
+                end = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+                periods.append(Period(key=f"{year:04d}-{month:02d}", start=start, end=end,
+                                      open=closed_through is None or end > closed_through, name=f"{start:%b %Y}"))
+        return periods
 
     def chart(self) -> Chart:
         """Accounts, worktags and periods, pulled once per run (the adapter lives for one run)."""
@@ -169,9 +174,11 @@ class WorkdayAdapter(BaseAdapter):
         client, submit = self.client, self._submit
 
         def post(journal: Journal) -> UnitResult:
-            if not (journal.header.get("Company_Reference_ID") or defaults.company):
-                return UnitResult(key=journal.key, ok=False, reason="no company: map Company_Reference_ID or set "
-                                                                      "[systems.workday] company")
+            missing = [f"{what}: map {field} or set [systems.workday] {setting}"
+                       for what, field, setting, default in required_header(defaults)
+                       if not (journal.header.get(field) or default)]
+            if missing:
+                return UnitResult(key=journal.key, ok=False, reason="no " + "; no ".join(missing))
             answer = client.submit_journal(journal_data(journal, defaults, submit=submit))
             if answer.fault is None:
                 return UnitResult(key=journal.key, ok=True, remote_id=answer.ids.get("WID"))

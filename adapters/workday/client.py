@@ -164,20 +164,6 @@ class WorkdayClient:
                 return found
             page += 1
 
-    def fiscal_periods(self, schedule: str | None = None) -> list[dict[str, Any]]:
-        """Periods of the fiscal schedules (Get_Fiscal_Schedules) with their status [UNV shape]."""
-        refs = {"Fiscal_Schedule_Reference": [ref(schedule, "Fiscal_Schedule_ID")]} if schedule else None
-        response = self._call("Get_Fiscal_Schedules", Request_References=refs)
-        periods = []
-        for item in _items(response, "Fiscal_Schedule"):
-            data = item.Fiscal_Schedule_Data
-            for year in (data.Fiscal_Year_Data or []) if data is not None else []:
-                for period in year.Fiscal_Period_Data or []:
-                    periods.append({"Fiscal_Schedule_ID": data.Fiscal_Schedule_ID, "Name": period.Fiscal_Period_Name,
-                                    "Start": period.Period_Start_Date, "End": period.Period_End_Date,
-                                    "Status": next(iter(reference_ids(period.Period_Status_Reference).values()), None)})
-        return periods
-
 
 def journals_query(*, page: int, count: int, accounting_from: date | None = None,
                    accounting_to: date | None = None, updated_from: datetime | None = None,
@@ -192,8 +178,7 @@ def journals_query(*, page: int, count: int, accounting_from: date | None = None
     }
     response_filter = {"As_Of_Entry_DateTime": as_of, "Page": page, "Count": count}
     return {"Request_Criteria": {k: v for k, v in criteria.items() if v is not None} or None,
-            "Response_Filter": {k: v for k, v in response_filter.items() if v is not None},
-            "Response_Group": {"Include_Reference": True}}
+            "Response_Filter": {k: v for k, v in response_filter.items() if v is not None}}
 
 
 def _items(response: Any, name: str) -> list[Any]:

@@ -23,18 +23,19 @@ class WorkdaySettings(BaseModel):
                                                           "and completes a username given without @tenant")
     version: str = Field(default="v45.0", description="WWS version sent as wd:version")
     company: str | None = Field(default=None, description="default Company_Reference_ID of pushed journals")
-    currency: str | None = Field(default=None, description="default Currency_ID (else the company's)")
+    currency: str | None = Field(default=None, description="default Currency_ID (required on every journal: "
+                                                           "set it here or map Currency_ID)")
     ledger_type: str = Field(default="Actuals", description="default Ledger_Type_ID")
-    journal_source: str | None = Field(default=None, description="default Journal_Source_ID")
+    journal_source: str | None = Field(default=None, description="default Journal_Source_ID (required on every "
+                                                                 "journal: set it here or map Journal_Source_ID)")
     account_set: str = Field(default="Standard", description="Account_Set_ID that scopes Ledger_Account_ID")
-    fiscal_schedule: str | None = Field(default=None, description="Fiscal_Schedule_ID whose periods are "
-                                                                  "checked (default: every schedule)")
     submit: bool = Field(default=True, description="Submit=true: post the journal, not only save it")
     page_size: int = Field(default=MAX_COUNT, ge=1, le=MAX_COUNT)
     max_concurrency: int = Field(default=4, ge=1, le=32, description="journals submitted at once "
                                                                      "(one journal per request)")
-    closed_through: str | None = Field(default=None, description="YYYY-MM: periods up to this month count "
-                                                                 "as closed whatever the tenant says")
+    closed_through: str | None = Field(default=None, description="YYYY-MM: the last closed month; journals "
+                                       "dated up to its end are rejected before sending (WWS has no operation "
+                                       "that lists period status)")
     duplicate_pattern: str = Field(default=DEFAULT_DUPLICATE, description="regex on a Validation_Error "
                                    "message that means: this Accounting_Journal_ID is already taken")
 

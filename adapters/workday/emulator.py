@@ -37,7 +37,6 @@ from .emulator_store import (
     ACCOUNT_SET,
     COMPANIES,
     DUPLICATE_MESSAGE,
-    FISCAL_SCHEDULE,
     Books,
     Problem,
     SubmittedJournal,
@@ -51,8 +50,9 @@ WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secex
 Q = f"{{{WD}}}"
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
-OPERATIONS = ("Submit_Accounting_Journal", "Get_Journals", "Get_Account_Sets", "Get_Cost_Centers", "Get_Regions",
-              "Get_Fiscal_Schedules")
+# The operations of the real Financial_Management WSDL migo-sync uses (there is no Get_Fiscal_Schedules:
+# a tenant's closed periods show only as a Validation_Fault on a journal dated in one).
+OPERATIONS = ("Submit_Accounting_Journal", "Get_Journals", "Get_Account_Sets", "Get_Cost_Centers", "Get_Regions")
 
 
 class Refusal(Exception):
@@ -242,20 +242,6 @@ class WorkdayEmulator(Emulator):
             sub(org, "Organization_Name", value["name"])
             sub(org, "Organization_Code", code)
             sub(org, "Organization_Active", "true" if value["active"] else "false")
-        return response
-
-    def _get_fiscal_schedules(self, request: etree._Element) -> etree._Element:
-        response, details = self._single(request, "Fiscal_Schedule", FISCAL_SCHEDULE, "Calendar Year")
-        years: dict[str, etree._Element] = {}
-        for period in self.books.periods if details is not None else []:
-            if period["year"] not in years:
-                years[period["year"]] = sub(details, "Fiscal_Year_Data")
-                sub(years[period["year"]], "Fiscal_Year_Name", f"FY{period['year']}")
-            entry = sub(years[period["year"]], "Fiscal_Period_Data")
-            sub(entry, "Fiscal_Period_Name", period["name"])
-            sub(entry, "Period_Start_Date", period["start"].isoformat())
-            sub(entry, "Period_End_Date", period["end"].isoformat())
-            sub(sub(entry, "Period_Status_Reference"), "ID", period["status"], type="Period_Status_ID")
         return response
 
     def _single(self, request: etree._Element, kind: str, object_id: str,

@@ -31,7 +31,6 @@ LEDGER_TYPES = frozenset({"Actuals"})
 JOURNAL_SOURCES = frozenset({"Manual_Journal", "Spreadsheet_Upload", "Journal_Import", "Integration"})
 WORKTAG_TYPES = {"Cost_Center_Reference_ID": "cost_centers", "Region_Reference_ID": "regions"}
 ACCOUNT_SET = "Standard"
-FISCAL_SCHEDULE = "MIGO_CALENDAR"
 YEARS = (2024, 2025, 2026)
 DUPLICATE_MESSAGE = "The Accounting Journal ID '{id}' is already in use."
 

@@ -44,6 +44,14 @@ class Defaults:
     account_set: str
 
 
+def required_header(defaults: Defaults) -> list[tuple[str, str, str, str | None]]:
+    """(what, mapped field, setting, its value) of each journal header value the real schema requires
+    and a mapping may leave to the settings: company, currency, journal source."""
+    return [("company", "Company_Reference_ID", "company", defaults.company),
+            ("currency", "Currency_ID", "currency", defaults.currency),
+            ("journal source", "Journal_Source_ID", "journal_source", defaults.journal_source)]
+
+
 def journal_data(journal: Journal, defaults: Defaults, *, submit: bool) -> dict[str, Any]:
     """Accounting_Journal_Data for one journal, in the order the schema wants (zeep keeps it)."""
     header = journal.header

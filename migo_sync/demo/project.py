@@ -25,6 +25,10 @@ path = "warehouse.duckdb"
 [systems.zendesk]
 # The demo account has Zendesk's High Volume add-on: 30 incremental exports a minute, not 10.
 incremental_limit_per_minute = 30
+
+[systems.workday]
+# The sandbox tenant has closed every month through December 2025 (Workday has no call that says so).
+closed_through = "2025-12"
 """
 
 # Emulator knobs matching DEMO_CONFIG (the sandbox enforces the same limits as the client).

@@ -63,3 +63,32 @@ def replay_context(system: str, handler: Handler, *, url: str, settings: dict[st
 
     return AdapterContext(system=system, base_url=url, urls={"url": url, **(urls or {})}, settings=settings or {},
                           credentials=Credentials(system, environ or {}, use_keyring=False), http=partial(http))
+
+
+class Capture(httpx.BaseTransport):
+    """A pass-through transport that keeps every request body sent."""
+
+    def __init__(self, bodies: list[bytes], inner: httpx.BaseTransport | None = None) -> None:
+        self.inner = inner or httpx.HTTPTransport(retries=0)
+        self.bodies = bodies
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(request.read())
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def capture_into(transport: httpx.BaseTransport | None, bodies: list[bytes]) -> httpx.BaseTransport:
+    """`transport` with a Capture where it reaches the network (adapters wrap their own transports:
+    Workday's fault reader, Zendesk's pacing), or a plain capturing one."""
+    if transport is None:
+        return Capture(bodies)
+    holder: Any = transport
+    while isinstance(getattr(holder, "inner", None), httpx.BaseTransport):
+        if isinstance(holder.inner, httpx.HTTPTransport):
+            holder.inner = Capture(bodies, holder.inner)
+            return transport
+        holder = holder.inner
+    return transport

@@ -4,22 +4,17 @@ sends in a real run validated against the official request schema (api.xsd)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from helpers import sandboxed
 from helpers.recordings import recorded_bytes, recording, replay_context
 from lxml import etree
 
 from migo_sync.adapters.intacct.adapter import IntacctAdapter
 from migo_sync.adapters.intacct.xml import function, parse_timestamp
-from migo_sync.cli import run_cli
 from migo_sync.errors import AuthError, FatalRemoteError, exit_code_for
-from migo_sync.sandbox.process import SandboxThread
 
 URL = "https://api.intacct.com/ia/xml/xmlgw.phtml"
 ENV = {"MIGO_SYNC_INTACCT_SENDER_ID": "testsenderid", "MIGO_SYNC_INTACCT_SENDER_PASSWORD": "pass",
@@ -134,46 +129,9 @@ def schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(recording("intacct", "api.xsd"))))
 
 
-class Capture(httpx.BaseTransport):
-    """A pass-through transport that keeps every request body sent."""
-
-    def __init__(self, bodies: list[bytes]) -> None:
-        self.inner = httpx.HTTPTransport(retries=0)
-        self.bodies = bodies
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.bodies.append(request.read())
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-@pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
-    """Every body any adapter sends while the test runs (through the real client factory)."""
-    import migo_sync.systems
-    from migo_sync.http import make_client
-
-    bodies: list[bytes] = []
-
-    def capturing(*args: Any, **kwargs: Any) -> httpx.Client:
-        kwargs.setdefault("transport", Capture(bodies))
-        return make_client(*args, **kwargs)
-
-    monkeypatch.setattr(migo_sync.systems, "make_client", capturing)
-    yield bodies
-
-
 def test_every_request_of_a_real_run_validates_against_api_xsd(
-        schema: etree.XMLSchema, captured: list[bytes], sandbox: SandboxThread, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    env = sandboxed.every_system_environ(sandbox, tmp_path / "keys")
-    project = sandboxed.seeded_project(tmp_path / "p", "intacct", env)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    assert run_cli(["run", "--project", str(project.root)]) == 0
-    assert run_cli(["mapping", "validate", "--remote", "--project", str(project.root)]) == 0
+        schema: etree.XMLSchema, real_run: Callable[..., list[bytes]]) -> None:
+    captured = real_run("intacct")
     functions = set()
     for body in captured:
         document = etree.fromstring(body)

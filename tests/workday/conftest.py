@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from workday.workday_support import emulator_of, sandbox_environ
+from workday.workday_support import TENANT, emulator_of, sandbox_environ
 
 from migo_sync.adapters.workday.adapter import WorkdayAdapter
 from migo_sync.adapters.workday.emulator import WorkdayEmulator
@@ -41,7 +41,7 @@ def emulator(workday: SandboxThread) -> WorkdayEmulator:
 
 @pytest.fixture
 def project(workday: SandboxThread, tmp_path: Path) -> Project:
-    return Project(root=tmp_path, config=ProjectConfig(systems={"workday": {"max_concurrency": 2}}),
+    return Project(root=tmp_path, config=ProjectConfig(systems={"workday": {"max_concurrency": 2, **TENANT}}),
                    environ=sandbox_environ(workday, tmp_path))
 
 

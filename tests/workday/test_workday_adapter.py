@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from workday.workday_support import (
+    PUSH,
+    TENANT,
     balanced,
     journal,
     posted,
@@ -62,7 +64,8 @@ def test_checks_are_the_ledger_cores_and_reject_before_sending(adapter: WorkdayA
         journal("cents", [("1100", "1.005"), ("1000", "-1.005")]),
     ]
     rejects = adapter.check(mapping, units)
-    assert workday.stats().get("workday", 0) == 4  # the chart only: accounts, cost centers, regions, periods
+    assert workday.stats().get("workday", 0) == 3  # the chart only: accounts, cost centers, regions (periods
+    # come from the closed_through setting: WWS has no operation that lists them)
     assert rejects == check_units(adapter, mapping, units, load_chart(adapter))  # the same code path as Intacct
     assert rejects == {
         "one-line": "journal has 1 line; at least 2 are required; unbalanced: debits 5.00 ≠ credits 0 (off by 5.00)",
@@ -145,7 +148,7 @@ def test_pulled_lines_and_balances_are_exact(adapter: WorkdayAdapter) -> None:
 
 def test_a_pull_resumes_its_window_where_it_stopped(workday: SandboxThread, tmp_path: Path) -> None:
     env = sandbox_environ(workday, tmp_path)
-    project = Project(root=tmp_path, config=ProjectConfig(systems={"workday": {"page_size": 4}}), environ=env)
+    project = Project(root=tmp_path, config=ProjectConfig(systems={"workday": {"page_size": 4, **TENANT}}), environ=env)
     writer = open_adapter(project, "workday")
     assert isinstance(writer, WorkdayAdapter)
     writer.write(push_mapping(), [balanced(f"P-{n}") for n in range(10)])
@@ -168,7 +171,8 @@ def test_a_pull_resumes_its_window_where_it_stopped(workday: SandboxThread, tmp_
 def test_an_incremental_pull_asks_only_for_the_window(workday: SandboxThread, tmp_path: Path) -> None:
     env = sandbox_environ(workday, tmp_path)
     clock = [datetime(2030, 1, 1, tzinfo=UTC)]
-    adapter = WorkdayAdapter(open_adapter(Project(root=tmp_path, config=ProjectConfig(), environ=env),
+    adapter = WorkdayAdapter(open_adapter(Project(root=tmp_path, config=ProjectConfig(systems={"workday": TENANT}),
+                                                  environ=env),
                                           "workday").context, now=lambda: clock[0])
     adapter.write(push_mapping(), [balanced("old")])
     state = {"updated_through": "2029-12-31T00:00:00+00:00"}  # everything was entered before: nothing new
@@ -242,3 +246,24 @@ def test_closed_through_overrides_the_tenants_period_status(workday: SandboxThre
     assert adapter.check(push_mapping(), [balanced("sep", day=date(2026, 9, 30)), balanced("oct")]) == {
         "sep": "posting date 2026-09-30 falls in closed period 2026-09"}
     adapter.close()
+
+
+def test_a_journal_push_needs_a_currency_and_a_journal_source(tmp_path: Path, workday: SandboxThread) -> None:
+    """The real schema requires both on every journal: refused offline (exit 2) unless mapped or set."""
+    data = shipped(PUSH).model_dump(exclude={"source_file"})
+    data["fields"] = [f for f in data["fields"] if f["remote"] not in ("Currency_ID", "Journal_Source_ID")]
+    bare_mapping = Mapping.model_validate(data)
+    env = sandbox_environ(workday, tmp_path)
+    bare = open_adapter(Project(root=tmp_path, config=ProjectConfig(), environ=env), "workday")
+    assert [m for p, m in bare.validate(bare_mapping) if p == "fields"] == [
+        "no currency: map Currency_ID or set [systems.workday] currency",
+        "no journal source: map Journal_Source_ID or set [systems.workday] journal_source"]
+    [result] = bare.write(bare_mapping, [balanced("no-currency")])
+    assert not result.ok and result.reason == (
+        "no currency: map Currency_ID or set [systems.workday] currency; "
+        "no journal source: map Journal_Source_ID or set [systems.workday] journal_source")
+    assert posted(workday)["no-currency"] == 0
+    configured = open_adapter(Project(root=tmp_path, config=ProjectConfig(systems={"workday": TENANT}),
+                                      environ=env), "workday")
+    assert not [m for p, m in configured.validate(bare_mapping) if p == "fields"]
+    assert not [m for p, m in bare.validate(shipped(PUSH)) if p == "fields"]  # the shipped mapping maps both

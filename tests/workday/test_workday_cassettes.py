@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from helpers.cassettes import assert_no_secret, base_url_fixture, recorder, request_body, scrubber
-from workday.workday_support import balanced, journal, push_mapping, shipped
+from workday.workday_support import TENANT, balanced, journal, push_mapping, shipped
 
 from migo_sync.adapters.workday.adapter import WorkdayAdapter
 from migo_sync.adapters.workday.sandbox import SANDBOX_PASSWORD, credentials
@@ -44,7 +44,7 @@ base_url = base_url_fixture("workday", "MIGO_SYNC_WORKDAY_URL", REPLAY_URL)
 
 def make_adapter(base_url: str, tmp_path: Path, **environ: str) -> WorkdayAdapter:
     env = {"MIGO_SYNC_WORKDAY_URL": base_url, "MIGO_SYNC_NO_KEYRING": "1", **credentials(tmp_path), **environ}
-    project = Project(root=tmp_path, config=ProjectConfig(systems={"workday": {"max_concurrency": 1}}), environ=env)
+    project = Project(root=tmp_path, config=ProjectConfig(systems={"workday": {"max_concurrency": 1, **TENANT}}), environ=env)
     adapter = WorkdayAdapter(open_adapter(project, "workday").context, now=lambda: LATER)
     return adapter
 

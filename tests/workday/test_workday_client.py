@@ -72,7 +72,9 @@ def ok(content: bytes = SUBMITTED) -> httpx.Response:
 
 
 DATA = {"Accounting_Journal_ID": "k1", "Submit": True, "Company_Reference": ref("MIGO_KE", "Company_Reference_ID"),
+        "Currency_Reference": ref("KES", "Currency_ID"),
         "Ledger_Type_Reference": ref("Actuals", "Ledger_Type_ID"), "Accounting_Date": date(2026, 10, 14),
+        "Journal_Source_Reference": ref("Integration", "Journal_Source_ID"),
         "Journal_Entry_Line_Replacement_Data": [
             {"Line_Order": "1", "Ledger_Account_Reference": ref("1100", "Ledger_Account_ID", parent_id="Standard",
                                                                parent_type="Account_Set_ID"),

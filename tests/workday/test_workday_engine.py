@@ -41,7 +41,7 @@ def test_push_pull_and_reconcile(project: Project, workday: SandboxThread) -> No
     ids = journal_ids(project)
     assert posted(workday) == Counter(ids)
     push = report.results[0]
-    assert push.requests == len(ids) + 4  # one Submit per journal + the chart (accounts, 2 worktags, periods)
+    assert push.requests == len(ids) + 3  # one Submit per journal + the chart (accounts, 2 worktags)
     [recon] = report.reconciliation
     assert recon["ok"] and recon["system"] == "workday" and recon["periods"] == ["2026-10", "2026-11"]
     warehouse = open_warehouse(project)

@@ -37,9 +37,16 @@ def sandbox_environ(handle: SandboxThread, tmp_path: Path) -> dict[str, str]:
     return sandboxed.sandbox_environ(handle, credentials(tmp_path))
 
 
+# The sandbox tenant's settings: what its books require on a journal, and the months it has closed
+# (the emulator's default closed_through; WWS has no operation that would tell the adapter).
+TENANT = {"currency": "KES", "journal_source": "Integration", "closed_through": "2025-12"}
+TENANT_TOML = 'closed_through = "2025-12"\n'
+
+
 def make_project(root: Path, env: dict[str, str], settings: str = "") -> Project:
-    """A project with the shipped Workday mappings and a small seeded lending dataset."""
-    return sandboxed.seeded_project(root, "workday", env, settings)
+    """A project with the shipped Workday mappings (they map currency and journal source) and a small
+    seeded lending dataset; the tenant's closed months are set."""
+    return sandboxed.seeded_project(root, "workday", env, TENANT_TOML + settings)
 
 
 def posted(handle: SandboxThread) -> Counter[str]:
@@ -105,8 +112,11 @@ def submit_body(journal_id: str, lines: str, *, day: str = "2026-10-14", add_onl
     return (f'<wd:Submit_Accounting_Journal_Request wd:Add_Only="{str(add_only).lower()}" wd:version="v45.0">'
             f"<wd:Accounting_Journal_Data><wd:Accounting_Journal_ID>{journal_id}</wd:Accounting_Journal_ID>"
             f'<wd:Submit>true</wd:Submit><wd:Company_Reference><wd:ID wd:type="Company_Reference_ID">{company}'
-            f'</wd:ID></wd:Company_Reference><wd:Ledger_Type_Reference><wd:ID wd:type="Ledger_Type_ID">Actuals'
-            f"</wd:ID></wd:Ledger_Type_Reference><wd:Accounting_Date>{day}</wd:Accounting_Date>{lines}"
+            f'</wd:ID></wd:Company_Reference><wd:Currency_Reference><wd:ID wd:type="Currency_ID">KES</wd:ID>'
+            f'</wd:Currency_Reference><wd:Ledger_Type_Reference><wd:ID wd:type="Ledger_Type_ID">Actuals'
+            f"</wd:ID></wd:Ledger_Type_Reference><wd:Accounting_Date>{day}</wd:Accounting_Date>"
+            f'<wd:Journal_Source_Reference><wd:ID wd:type="Journal_Source_ID">Integration</wd:ID>'
+            f"</wd:Journal_Source_Reference>{lines}"
             "</wd:Accounting_Journal_Data></wd:Submit_Accounting_Journal_Request>")
 
 
