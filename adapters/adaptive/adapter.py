@@ -46,6 +46,7 @@ from migo_sync.adapters.adaptive.push import (
 from migo_sync.errors import ConfigError
 from migo_sync.mapping.model import Mapping
 from migo_sync.options import option_problems
+from migo_sync.settings import parse_settings
 
 METADATA = ("versions", "accounts", "levels", "dimensions")
 PUSH_FIELDS = frozenset({"account", "level", "period", "value"})
@@ -58,10 +59,7 @@ class AdaptiveAdapter(BaseAdapter):
 
     def __init__(self, context: AdapterContext) -> None:
         super().__init__(context)
-        try:
-            self.settings = AdaptiveSettings.model_validate(context.settings)
-        except ValidationError as exc:
-            raise ConfigError(f"adaptive: [systems.adaptive] {_first_error(exc)}") from exc
+        self.settings = parse_settings(AdaptiveSettings, "adaptive", context.settings)
         self._client: AdaptiveClient | None = None
         self._cache: dict[Any, Any] = {}
 

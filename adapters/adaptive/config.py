@@ -17,15 +17,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from migo_sync.adapters.adaptive import periods
+from migo_sync.settings import CoreSettings
 
 DEFAULT_API_VERSION = 38
 VERSIONED_URL = re.compile(r"/api/v(\d+)$")
 
 
-class AdaptiveSettings(BaseModel):
-    """System settings; the generic keys (url, rate_limit, timeout…) are the core's."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class AdaptiveSettings(CoreSettings):
+    """`[systems.adaptive]`; the core keys (url, rate_limit, timeout…) come from CoreSettings."""
 
     api_version: int = Field(default=DEFAULT_API_VERSION, ge=16, le=99)
     caller_name: str = Field(default="migo-sync", min_length=1)

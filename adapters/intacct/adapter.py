@@ -29,6 +29,7 @@ from migo_sync.ledger import (
 )
 from migo_sync.mapping.model import Mapping
 from migo_sync.options import option_problems
+from migo_sync.settings import parse_settings
 
 from . import SYSTEM
 from .client import IntacctClient, classify
@@ -73,10 +74,7 @@ class IntacctAdapter(BaseAdapter):
 
     def __init__(self, context: AdapterContext) -> None:
         super().__init__(context)
-        try:
-            self.settings = IntacctSettings.model_validate(context.settings)
-        except ValueError as exc:
-            raise ConfigError(f"intacct: invalid settings: {exc}") from None
+        self.settings = parse_settings(IntacctSettings, "intacct", context.settings)
         self._client: IntacctClient | None = None
         self._lists: dict[str, list[dict[str, Any]]] | None = None
         self._chart: Chart | None = None

@@ -7,6 +7,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from migo_sync.settings import CoreSettings
+
 # Functions per request: no published cap (api-reference §1.7); ≤100 keeps a request far below
 # the 15-minute sender timeout even with large journals, and it is what Intacct's guidance and
 # the SDKs use. One function is one journal, so 10,000 journals take exactly 100 requests.
@@ -15,10 +17,8 @@ MAX_PAGE_SIZE = 1000
 PERIOD_KEY = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
-class IntacctSettings(BaseModel):
+class IntacctSettings(CoreSettings):
     """`[systems.intacct]`. Ids may also come from MIGO_SYNC_INTACCT_<NAME> (or the keyring)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     sender_id: str | None = None
     company_id: str | None = None

@@ -10,21 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from migo_sync.adapters.sheets.a1 import A1Error, GridRange, parse_range
 from migo_sync.errors import ConfigError
+from migo_sync.settings import CoreSettings, parse_settings
 
 MAX_REQUEST_BYTES = 2_000_000  # Google's recommended ceiling for one request body ("2 MB")
 _URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 
 
-class SheetsSettings(BaseModel):
-    """`[systems.sheets]`: where to connect and how hard to push."""
+class SheetsSettings(CoreSettings):
+    """`[systems.sheets]`: where to connect and how hard to push (the core keys come from CoreSettings)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    url: str | None = Field(default=None, description="API base URL; MIGO_SYNC_SHEETS_URL overrides")
     token_url: str | None = Field(default=None, description="OAuth token URL; MIGO_SYNC_SHEETS_TOKEN_URL overrides")
-    timeout: float = Field(default=120.0, gt=0)
-    max_body_mb: float = Field(default=100.0, gt=0, description="largest answer held in memory (MB, decompressed)")
-    deadline: float = Field(default=300.0, gt=0, description="seconds one request may take, first to last byte")
     rate_limit: float | None = Field(default=1.0, ge=0, description="requests per second; 0 = unlimited "
                                      "(Google allows 60 per minute per service account)")
     rate_burst: int = Field(default=30, ge=1)
@@ -113,8 +108,4 @@ def tab_options(options: dict[str, Any], label: str) -> TabOptions:
 
 
 def sheets_settings(settings: dict[str, Any]) -> SheetsSettings:
-    try:
-        return SheetsSettings.model_validate(settings)
-    except ValidationError as exc:
-        problems = [f"systems.sheets.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("migo-sync.toml: " + "; ".join(problems)) from None
+    return parse_settings(SheetsSettings, "sheets", settings)

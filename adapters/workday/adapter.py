@@ -35,6 +35,7 @@ from migo_sync.ledger import (
 )
 from migo_sync.mapping.model import Mapping
 from migo_sync.options import option_problems
+from migo_sync.settings import parse_settings
 
 from . import SYSTEM
 from .client import WorkdayClient
@@ -55,10 +56,7 @@ class WorkdayAdapter(BaseAdapter):
 
     def __init__(self, context: AdapterContext, *, now: Callable[[], datetime] | None = None) -> None:
         super().__init__(context)
-        try:
-            self.settings = WorkdaySettings.model_validate(context.settings)
-        except ValueError as exc:
-            raise ConfigError(f"workday: invalid settings in [systems.workday]: {exc}") from None
+        self.settings = parse_settings(WorkdaySettings, "workday", context.settings)
         self.now = now or (lambda: datetime.now(UTC))
         self._client: WorkdayClient | None = None
         self._chart: Chart | None = None

@@ -7,6 +7,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from migo_sync.settings import CoreSettings
+
 # Workday answers at most 999 objects per page (Response_Filter/Count).
 MAX_COUNT = 999
 VERSION = re.compile(r"^v\d+\.\d+$")
@@ -14,10 +16,8 @@ MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 DEFAULT_DUPLICATE = r"already (exists|in use)"
 
 
-class WorkdaySettings(BaseModel):
+class WorkdaySettings(CoreSettings):
     """`[systems.workday]` in migo-sync.toml. Credentials never go here (see `credentials`)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     tenant: str | None = Field(default=None, description="tenant name: fills {tenant} in the default URL "
                                                           "and completes a username given without @tenant")

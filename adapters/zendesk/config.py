@@ -7,23 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from migo_sync.errors import ConfigError
-
-# Keys of [systems.<name>] the core itself reads (migo_sync.http.make_client, migo_sync.config).
-CORE_SETTINGS = ("url", "rate_limit", "rate_burst", "timeout", "max_body_mb", "deadline")
+from migo_sync.settings import CoreSettings, parse_settings
 
 
-class ZendeskSettings(BaseModel):
-    """How migo-sync talks to one Zendesk account."""
+class ZendeskSettings(CoreSettings):
+    """How migo-sync talks to one Zendesk account (the core keys come from CoreSettings)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str | None = None
-    rate_limit: float | None = Field(default=None, gt=0, description="client-side cap, requests per second")
-    rate_burst: int = Field(default=1, ge=1)
-    timeout: float = Field(default=120.0, gt=0)
-    max_body_mb: float = Field(default=100.0, gt=0, description="largest answer held in memory (MB, decompressed)")
-    deadline: float = Field(default=300.0, gt=0, description="seconds one request may take, first to last byte")
     subdomain: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$",
                                   description="https://{subdomain}.zendesk.com")
     incremental_limit_per_minute: int = Field(
@@ -40,10 +29,7 @@ class ZendeskSettings(BaseModel):
 
     @classmethod
     def parse(cls, settings: dict[str, Any]) -> ZendeskSettings:
-        try:
-            return cls.model_validate(settings)
-        except ValidationError as exc:
-            raise ConfigError("zendesk: invalid [systems.zendesk] settings: " + _problems(exc)) from exc
+        return parse_settings(cls, "zendesk", settings)
 
 
 class PullOptions(BaseModel):
@@ -87,6 +73,3 @@ def option_problems(model: type[BaseModel], options: dict[str, Any]) -> list[tup
         return [("options." + ".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()]
     return []
 
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())

@@ -30,3 +30,15 @@ def test_every_adapter_has_the_same_files() -> None:
         if (folder / "__init__.py").exists():
             missing = expected - {p.name for p in folder.iterdir()}
             assert not missing, f"{folder.name} lacks {sorted(missing)}"
+
+
+def test_the_snowflake_extra_installs_the_tested_connector_range() -> None:
+    """`pip install 'migo-sync[snowflake]'` must not resolve to a connector no test runs."""
+    from packaging.requirements import Requirement
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = config["project"]["optional-dependencies"]
+    runtime = next(Requirement(r) for r in extras["snowflake"] if r.startswith("snowflake-connector-python"))
+    tested = next(Requirement(r.split("#")[0]) for r in extras["dev"] if r.startswith("snowflake-connector-python"))
+    assert runtime.specifier == tested.specifier
+    assert not runtime.specifier.contains("5.2.0") and runtime.specifier.contains("4.8.1")
