@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import io
 import ssl
 import time
@@ -99,14 +100,21 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self.inner.sleep(seconds)
 
 
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once per process: loading the CA bundle costs
+    ~0.1-0.3 s, which a watch cycle (new clients every cycle) would otherwise pay each time."""
+    return httpx.create_ssl_context()
+
+
 class BoundedHTTPTransport(httpx.HTTPTransport):
     """httpx's own transport over a `DeadlineBackend` (no proxy; retries are the core's)."""
 
     def __init__(self) -> None:
-        super().__init__(retries=0)
+        super().__init__(retries=0, verify=shared_ssl_context())
         # httpx builds its pool without a backend argument: rebuild it, same defaults, with ours.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(), max_connections=100, max_keepalive_connections=20,
+            ssl_context=shared_ssl_context(), max_connections=100, max_keepalive_connections=20,
             keepalive_expiry=5.0, retries=0, network_backend=DeadlineBackend())
 
 

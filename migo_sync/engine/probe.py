@@ -39,16 +39,25 @@ def ledger_fingerprint_sql(warehouse: Warehouse, ledger_table: str) -> str:
 
 @dataclass
 class ChangeProbe:
-    """Fingerprints of the pushes a watch process last left in step, by mapping name."""
+    """Fingerprints of the pushes a watch process last left in step, by mapping name.
+
+    What is settled after a push is the source as fingerprinted BEFORE it was planned, with the
+    ledger as it stands after: if the source moved meanwhile, the next fingerprint differs and the
+    push is planned again (one extra plan, never a missed change), and no second scan is needed.
+    """
 
     settled: dict[str, Fingerprint] = field(default_factory=dict)
     skipped: int = 0
 
     def fingerprint(self, warehouse: Warehouse, ledger_table: str, mapping: Mapping) -> Fingerprint:
         source = warehouse.query(source_fingerprint_sql(warehouse, mapping))[0]
-        ledger = warehouse.query(ledger_fingerprint_sql(warehouse, ledger_table), [mapping.name])[0]
         # The mapping itself is part of it: an edited field list or check changes what is sent.
-        return (mapping.model_dump_json(), *(str(v) for v in source), *(str(v) for v in ledger))
+        return (mapping.model_dump_json(), *(str(v) for v in source),
+                *self.ledger_part(warehouse, ledger_table, mapping))
+
+    def ledger_part(self, warehouse: Warehouse, ledger_table: str, mapping: Mapping) -> Fingerprint:
+        ledger = warehouse.query(ledger_fingerprint_sql(warehouse, ledger_table), [mapping.name])[0]
+        return tuple(str(v) for v in ledger)
 
     def unchanged(self, name: str, fingerprint: Fingerprint) -> bool:
         if self.settled.get(name) == fingerprint:

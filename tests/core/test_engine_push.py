@@ -164,3 +164,25 @@ def test_the_change_probe_skips_an_unchanged_push_and_sees_any_change(warehouse:
     result = probed(edited, fields=[{"column": "id", "remote": "ID", "type": "integer"},
                                     {"column": "name", "remote": "Name"}])
     assert "unchanged" not in result.details
+
+
+def test_a_source_changed_while_pushing_is_planned_again_next_time(warehouse: Warehouse) -> None:
+    from migo_sync.engine.probe import ChangeProbe
+
+    remote = RemoteObject("things", ("push",), ("upsert",), "row")
+    probe = ChangeProbe()
+
+    class Meddler(Recorder):
+        def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
+            warehouse.execute("UPDATE src.things SET name = 'moved meanwhile' WHERE id = 2")
+            return super().write(mapping, units)
+
+    def probed(adapter: Recorder) -> Any:
+        return Pusher(warehouse, Bookkeeping(warehouse), adapter, mapping(), remote, "r1", probe=probe).run()
+
+    assert probed(Meddler()).rows_written == 20
+    after = Recorder()
+    result = probed(after)
+    assert "unchanged" not in result.details and [u.key for u in after.sent] == ["2"]
+    assert after.seen[0][0]["Name"] == "moved meanwhile"
+    assert probed(Recorder()).details == {"unchanged": True}
