@@ -287,18 +287,23 @@ class IntacctAdapter(BaseAdapter):
     def _read_balances(self, mapping: Mapping, options: PullOptions) -> Iterator[PullBatch]:
         """One batch per period: the trial balance (get_trialbalance) or GLACCOUNTBALANCE rows."""
         converters = self._converters(mapping)
-        for period in self._periods(options):
-            if mapping.object == "TRIALBALANCE":
-                rows = self.client.trial_balance(period.start, period.end, reportingbook=self.settings.reportingbook,
-                                                 show_zero=True)
+        periods = self._periods(options)
+        if mapping.object == "TRIALBALANCE":
+            # every period's get_trialbalance in one request (they do not depend on one another)
+            balances = self.client.trial_balances([(p.start, p.end) for p in periods],
+                                                  reportingbook=self.settings.reportingbook, show_zero=True)
+            for period, rows in zip(periods, balances, strict=True):
                 for row in rows:
                     row["period"] = period.key
-            else:
-                query = " AND ".join([f"PERIOD = {quote(period.name)}"]
-                                     + ([f"({options.query})"] if options.query.strip() else []))
-                rows = [r for page in self.client.read_by_query("GLACCOUNTBALANCE", query, "*",
-                                                                options.page_size or self.settings.page_size)
-                        for r in page.records]
+                self._typed(rows, converters)
+                yield PullBatch(records=rows, state=None)
+            return
+        for period in periods:
+            query = " AND ".join([f"PERIOD = {quote(period.name)}"]
+                                 + ([f"({options.query})"] if options.query.strip() else []))
+            rows = [r for page in self.client.read_by_query("GLACCOUNTBALANCE", query, "*",
+                                                            options.page_size or self.settings.page_size)
+                    for r in page.records]
             self._typed(rows, converters)
             yield PullBatch(records=rows, state=None)
 

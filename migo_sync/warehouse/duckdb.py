@@ -85,7 +85,9 @@ class DuckDBWarehouse(SQLWarehouse):
             config["threads"] = threads
         try:
             self._conn = duckdb.connect(self.path, config=config)
-        except duckdb.InvalidInputException as exc:
+        except (duckdb.InvalidInputException, duckdb.ParserException) as exc:
+            if not config:
+                raise UnreachableError(f"could not open the DuckDB warehouse {self.path}: {first_line(exc)}") from exc
             raise ConfigError(f"[warehouse] memory_limit/threads: {first_line(exc)}") from exc
         except duckdb.Error as exc:
             raise UnreachableError(f"could not open the DuckDB warehouse {self.path}: {first_line(exc)}") from exc

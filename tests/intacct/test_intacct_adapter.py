@@ -166,9 +166,14 @@ def test_incremental_pull_with_lookback(adapter: IntacctAdapter, emulator: Intac
 
 
 def test_trial_balance_and_account_balances(adapter: IntacctAdapter) -> None:
+    from migo_sync.http import REQUEST_STATS
+
     adapter.write(push_mapping(), [balanced("A", "70.00", date(2026, 10, 3)), balanced("B", "5.00", date(2026, 11, 3))])
+    adapter.chart()  # the periods (read once per adapter)
+    before = REQUEST_STATS.get("intacct")
     tb = list(adapter.read(pull_mapping("TRIALBALANCE", {"period": "string", "glaccountno": "string",
                                                          "debits": "decimal"}, periods=["2026-10", "2026-11"]), None))
+    assert REQUEST_STATS.get("intacct") - before == 1  # both periods' get_trialbalance in one request
     assert [len(b.records) for b in tb] == [10, 10]  # every account, zero balances included
     nov = {r["glaccountno"]: r for r in tb[1].records}
     assert nov["1100"]["startbalance"] == Decimal("70.00") and nov["1100"]["endbalance"] == Decimal("75.00")

@@ -184,3 +184,14 @@ def test_a_snowflake_session_without_a_schema_is_a_config_error(fakesnow_kwargs:
     with pytest.raises(ConfigError, match="no current database and schema") as info:
         SnowflakeWarehouse(dict(fakesnow_kwargs), source="account fakesnow")
     assert "SNOWFLAKE_SCHEMA" in str(info.value)
+
+
+def test_duckdb_memory_limit_and_threads_come_from_the_config(tmp_path: Path) -> None:
+    wh = open_warehouse(project(tmp_path, memory_limit="256MB", threads=1))
+    try:
+        limit = wh.query("SELECT current_setting('memory_limit'), current_setting('threads')")[0]
+        assert limit[0].replace(" ", "") in ("256.0MiB", "244.1MiB", "256MB") and int(limit[1]) == 1
+    finally:
+        wh.close()
+    with pytest.raises(ConfigError, match=r"\[warehouse\] memory_limit/threads"):
+        open_warehouse(project(tmp_path / "bad", memory_limit="lots"))
