@@ -116,6 +116,7 @@ def project_lock(project: Project, options: RunOptions) -> Iterator[None]:
     from migo_sync.lock import ProjectLock
 
     with ProjectLock(project.state_dir, options.command):
+        options.sole_writer = True
         yield
 
 

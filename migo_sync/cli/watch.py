@@ -33,6 +33,7 @@ def watch(project_dir: Path, options: RunOptions, every: str | None, cycles: int
         seconds = parse_interval(every or DEFAULT_EVERY)
         project = load_project(project_dir)
         with ProjectLock(project.state_dir, "watch"), _stop_on_signals() as stopping:
+            options.sole_writer = True
             watcher = Watcher(lambda: load_project(project_dir), options, seconds, stop=stopping.is_set, wait=stopping.wait,
                               on_cycle=lambda cycle: _show(term, cycle, seconds), max_cycles=cycles)
             code = watcher.run()

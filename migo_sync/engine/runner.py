@@ -44,6 +44,7 @@ class RunOptions:
     stop: Callable[[], bool] | None = None
     probe: ChangeProbe | None = None
     backed_off: dict[str, str] = field(default_factory=dict)  # system -> why it is skipped
+    sole_writer: bool = False  # the caller holds the project lock: a run still 'running' has died
 
 
 @dataclass
@@ -141,6 +142,8 @@ def run(project: Project, options: RunOptions, progress: ProgressFactory | None 
         run_id: str | None = None
         if not options.dry_run:
             book.ensure()
+            if options.sole_writer:
+                book.close_dead_runs()
             run_id = book.start_run(options.command, {
                 "names": list(options.names), "dry_run": options.dry_run, "full": options.full,
                 "full_refresh": options.full_refresh, "direction": options.direction})

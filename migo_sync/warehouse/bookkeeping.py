@@ -1,7 +1,7 @@
 """migo-sync's own tables, in the warehouse schema `state_schema` (default `migo_sync`).
 
     runs          one row per run: run_id (sortable, 'r20261130-004354-1e2403'), command, started_at,
-                  finished_at, ok, args (JSON), status (running | ok | failed | stopped)
+                  finished_at, ok, args (JSON), status (running | ok | failed | stopped | died)
     run_mappings  one row per mapping per run: the `run --json` counters, seconds, error
     rejects       one row per refused row: run_id, mapping, row_key, reason, payload (JSON), created_at
     cursors       one row per pulled mapping: its resume state (JSON), updated_at, run_id
@@ -130,6 +130,17 @@ class Bookkeeping:
             f"VALUES (?, ?, CAST(? AS TIMESTAMP), ?, 'running')",
             [run_id, command, _ts(utcnow()), json.dumps(args, sort_keys=True, default=str)])
         return run_id
+
+    def close_dead_runs(self) -> int:
+        """Mark runs still 'running' as 'died'. Only for a caller holding the project lock: no
+        other migo-sync can then be running, so such a run's process was killed (SIGKILL, power)."""
+        q = self.wh.quote
+        found = self.wh.query(f"SELECT COUNT(*) FROM {self._t('runs')} WHERE {q('status')} = 'running'")
+        if not int(found[0][0] or 0):
+            return 0
+        self.wh.execute(f"UPDATE {self._t('runs')} SET {q('status')} = 'died', {q('ok')} = FALSE "
+                        f"WHERE {q('status')} = 'running'")
+        return int(found[0][0])
 
     def finish_run(self, run_id: str, ok: bool, status: str | None = None) -> None:
         """Close a run; `status` defaults to ok/failed ('stopped' when asked to stop midway)."""

@@ -225,3 +225,26 @@ def test_watch_refuses_a_dry_run_and_a_bad_interval(project: Path, capsys: pytes
     assert run_cli(["run", "--every", "soon", "--project", str(project)]) == 2
     err = capsys.readouterr().err
     assert "do not go together" in err and "'soon' is not an interval" in err
+
+
+def test_a_killed_watch_leaves_no_run_shown_as_running(project: Path, env: dict[str, str],
+                                                       sandbox: SandboxThread) -> None:
+    sandbox.faults(rate=1.0, kinds=["slow"], slow_seconds=0.3, systems=["sheets"])
+    with subprocess.Popen([sys.executable, "-m", "migo_sync", "run", "--every", "10m", "--project", str(project)],
+                          env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as child:
+        try:
+            deadline, before = time.monotonic() + 60, sandbox.stats().get("sheets", 0)
+            while time.monotonic() < deadline and sandbox.stats().get("sheets", 0) == before:
+                time.sleep(0.02)
+            child.send_signal(signal.SIGKILL)  # mid-cycle, no chance to record anything
+            child.wait(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+            sandbox.faults(rate=0.0)
+    [(killed, status)] = sql(project, "SELECT run_id, status FROM migo_sync.runs")
+    assert status == "running"  # what the killed process left
+    assert run_cli(["run", "--project", str(project)]) == 0  # takes the dead process's lock over
+    statuses = dict(sql(project, "SELECT run_id, status FROM migo_sync.runs"))
+    assert statuses.pop(killed) == "died" and list(statuses.values()) == ["ok"]
+    assert sql(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE pending_hash IS NOT NULL")[0][0] == 0
