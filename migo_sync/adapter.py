@@ -48,6 +48,9 @@ class SystemSpec:
     # "module:function"(state_dir: Path) -> dict[str, str]: the credential environment variables
     # that let a client talk to this system's emulator (may write files, e.g. a throwaway key).
     sandbox_credentials: str | None = None
+    # The format pushed values travel in: "xml" cannot carry most control characters, so a value
+    # holding one is a per-unit reject before sending (migo_sync.xmlsafe.unsendable).
+    wire: Literal["json", "xml"] = "json"
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,27 @@ reason to send one, so its presence is a sign of an attack or a broken peer, nev
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
 from lxml import etree
 
 _local = threading.local()
+# What XML 1.0 cannot carry (its Char production), lone surrogates included; tab, LF and CR it can.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unsendable(value: str, *, xml: bool) -> str | None:
+    """Why `value` cannot be sent as text (None when it can): a lone surrogate is not text in any
+    encoding; in XML, neither are most control characters (U+0000 above all)."""
+    found = (_NOT_XML if xml else _SURROGATE).search(value)
+    if found is None:
+        return None
+    char = found.group()
+    where = "in XML" if xml and not _SURROGATE.match(char) else "as UTF-8 text"
+    return f"character U+{ord(char):04X} at position {found.start() + 1} cannot be sent {where}"
 
 
 class UnsafeXMLError(ValueError):

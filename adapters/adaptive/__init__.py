@@ -17,4 +17,5 @@ SYSTEM = SystemSpec(
     default_url="https://api.adaptiveinsights.com",
     catalog=Path(__file__).with_name("catalog.yaml"),
     sandbox_credentials="migo_sync.adapters.adaptive.sandbox:credentials",
+    wire="xml",
 )

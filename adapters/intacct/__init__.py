@@ -14,4 +14,5 @@ SYSTEM = SystemSpec(
     default_url="https://api.intacct.com/ia/xml/xmlgw.phtml",
     catalog=Path(__file__).with_name("catalog.yaml"),
     sandbox_credentials="migo_sync.adapters.intacct.sandbox:credentials",
+    wire="xml",
 )

@@ -16,4 +16,5 @@ SYSTEM = SystemSpec(
     default_url="https://wd2-impl-services1.workday.com/ccx/service/{tenant}/Financial_Management/v45.0",
     catalog=Path(__file__).with_name("catalog.yaml"),
     sandbox_credentials="migo_sync.adapters.workday.sandbox:credentials",
+    wire="xml",
 )

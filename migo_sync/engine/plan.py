@@ -131,6 +131,10 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
                   f"s.migo_row_hash FROM {snap} s LEFT JOIN ({changed_rows}) c ON c.migo_row_key = s.migo_row_key "
                   f"WHERE s.migo_unit_key IN (SELECT migo_unit_key FROM ({changed_rows}) x "
                   f"UNION SELECT unit_key FROM ({deleted_rows}) y)")
+    # One row of `chosen` per row key: a key held by several source rows (refused below as a
+    # duplicate) must not multiply them in the join back, nor their rejects.
+    chosen = (f"SELECT migo_row_key, MIN(migo_unit_key) AS migo_unit_key, MIN(migo_change) AS migo_change, "
+              f"MIN(migo_row_hash) AS migo_row_hash FROM ({chosen}) d GROUP BY migo_row_key")
     select_cols = ", ".join(f"s.{q(c)}" for c in columns)
     warehouse.execute(f"DROP TABLE IF EXISTS {send}")
     warehouse.execute(
@@ -149,7 +153,10 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
         )
     # Mapping checks, plus the key's own uniqueness: failing rows are marked, never sent.
     key_cols = ", ".join(q(c) for c in mapping.key)
-    conditions = [(f"migo_row_key IN (SELECT migo_row_key FROM {snap} GROUP BY migo_row_key HAVING COUNT(*) > 1)",
+    identity = list(dict.fromkeys([*mapping.key, *mapping.group_by]))
+    conditions = [(" OR ".join(f"{q(c)} IS NULL" for c in identity),  # keys are never NULL, check or no check
+                   f"missing key value in ({', '.join(identity)})"),
+                  (f"migo_row_key IN (SELECT migo_row_key FROM {snap} GROUP BY migo_row_key HAVING COUNT(*) > 1)",
                    f"duplicate key ({key_cols})")]
     conditions += [check_sql(warehouse, c) for c in mapping.checks]
     for condition, reason in conditions:

@@ -23,8 +23,10 @@ from migo_sync.engine.result import MappingResult, Reject
 from migo_sync.http import REQUEST_STATS
 from migo_sync.mapping.model import Mapping
 from migo_sync.mapping.transforms import compile_push
+from migo_sync.registry import systems
 from migo_sync.warehouse.base import Warehouse
 from migo_sync.warehouse.bookkeeping import Bookkeeping
+from migo_sync.xmlsafe import unsendable
 
 DEFAULT_BATCH_UNITS = {"row": 1000, "group": 500, "object": 1}
 SAMPLE_SIZE = 5
@@ -62,6 +64,8 @@ class Pusher:
         self.stop = stop or (lambda: False)
         self.probe = None if (dry_run or full) else probe
         self.fields = [(f.remote, f.column, compile_push(f)) for f in mapping.fields]
+        spec = systems().get(mapping.system)
+        self.xml = spec is not None and spec.wire == "xml"
         self.result = MappingResult(mapping.name, mapping.system, "push")
 
     def run(self) -> MappingResult:
@@ -144,6 +148,15 @@ class Pusher:
     def _record(self, row: dict[str, Any]) -> dict[str, Any]:
         return {remote: fn(row.get(column) if column else None) for remote, column, fn in self.fields}
 
+    def _unsendable(self, record: dict[str, Any]) -> str | None:
+        """Why a record's text cannot travel in the system's wire format, naming the field."""
+        for remote, value in record.items():
+            if isinstance(value, str):
+                problem = unsendable(value, xml=self.xml)
+                if problem is not None:
+                    return f"{remote}: {problem}"
+        return None
+
     def _units(self, plan: PushPlan, deleted_by_unit: dict[str, list[str]]) -> Iterator[_Unit]:
         current: _Unit | None = None
         name = self.mapping.name
@@ -167,6 +180,12 @@ class Pusher:
                 current.invalid.append(Reject(row_key, f"transform failed: {exc}", _payload(row)))
                 if self.unit == "group":
                     current.whole_invalid = f"line {row_key}: transform failed: {exc}"
+                continue
+            problem = self._unsendable(record)
+            if problem is not None:  # refused here, per unit: the other units still go
+                current.invalid.append(Reject(row_key, problem, _payload(row)))
+                if self.unit == "group":
+                    current.whole_invalid = f"line {row_key}: {problem}"
                 continue
             if self.unit != "object":  # a whole object is streamed again when sent (below)
                 current.records.append(record)

@@ -76,8 +76,15 @@ def compile_push(field: FieldSpec) -> Step:
     if field.constant is not None:
         constant = field.constant
         return lambda _v: constant
-    steps = [_push_step(t) for t in field.transform]
+    steps = [_no_bytes, *(_push_step(t) for t in field.transform)]
     return _chain(steps)
+
+
+def _no_bytes(value: Any) -> Any:
+    """No remote field takes raw bytes, and str() of them would send their repr (b'...')."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise ValueError("bytes (a BLOB/BINARY column) have no text form: cast or decode them in SQL")
+    return value
 
 
 def compile_pull(field: FieldSpec) -> Step:

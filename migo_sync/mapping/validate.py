@@ -27,6 +27,9 @@ COMPATIBLE: dict[FieldType, set[str]] = {
     FieldType.timestamp: {"timestamp", "date"},
 }
 
+# Warehouse types holding raw bytes (DuckDB, Snowflake): no remote field takes them as they are.
+BINARY_TYPES = frozenset({"BLOB", "BYTEA", "BINARY", "VARBINARY", "BIT", "BITSTRING"})
+
 
 def validate_catalog(loaded: Sequence[LoadedMapping], adapter_for: AdapterFor) -> list[Problem]:
     """System, object, direction, mode and field names against the adapter's catalog; then the
@@ -119,6 +122,12 @@ def validate_warehouse(loaded: Sequence[LoadedMapping], warehouse: Warehouse) ->
                 if m.direction == "push":
                     problems.append(item.problem(["fields", i, "column"], f"unknown column '{field.column}' in {where}",
                                                  did_you_mean(field.column, [c.name for c in columns])))
+                continue
+            if column.raw_type.upper().split("(")[0].strip() in BINARY_TYPES:
+                problems.append(item.problem(
+                    ["fields", i, "column"],
+                    f"column '{field.column}' is {column.raw_type} (bytes): a {field.type.value} field cannot carry it",
+                    "decode or cast it to text in a `warehouse.query`"))
                 continue
             if (column.type != "other" and column.type not in COMPATIBLE[field.type]
                     and (m.direction == "pull" or field.type is not FieldType.string)):

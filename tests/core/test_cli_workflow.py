@@ -201,3 +201,18 @@ options: {spreadsheet_id: migo-collections, sheet: Urgent}
     assert report["mappings"][0]["rows_written"] == urgent > 0
     rows = sandbox.dump("sheets")["spreadsheets"]["migo-collections"]["tabs"]["Urgent"]["rows"]
     assert rows[0] == ["Loan ID", "Customer", "Outstanding"] and len(rows) == urgent + 1
+
+
+def test_a_blob_column_mapped_to_a_string_field_is_a_validation_error(
+        project: Path, sandbox: SandboxThread, capsys: pytest.CaptureFixture[str]) -> None:
+    warehouse = open_warehouse(Project.load(project))
+    try:  # the issue's case: names stored as bytes would reach the sheet as b'Ian Nyambura'
+        warehouse.execute("ALTER TABLE lending.collections ALTER full_name TYPE BLOB USING encode(full_name)")
+    finally:
+        warehouse.close()
+    code = run_cli(["push", "sheets_collections_push", "--project", str(project)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert ("sheets_collections_push.yaml:18: fields[4].column: column 'full_name' is BLOB (bytes): a string "
+            "field cannot carry it (decode or cast it to text in a `warehouse.query`)") in err
+    assert "b'" not in json.dumps(sandbox.dump("sheets"))  # nothing was sent

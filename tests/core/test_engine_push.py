@@ -186,3 +186,29 @@ def test_a_source_changed_while_pushing_is_planned_again_next_time(warehouse: Wa
     assert "unchanged" not in result.details and [u.key for u in after.sent] == ["2"]
     assert after.seen[0][0]["Name"] == "moved meanwhile"
     assert probed(Recorder()).details == {"unchanged": True}
+
+
+def test_bytes_are_never_sent_as_their_repr(warehouse: Warehouse) -> None:
+    """Defence behind validation: a query column the warehouse cannot type still never becomes b'...'."""
+    warehouse.execute("UPDATE src.things SET name = NULL WHERE id > 2")
+    warehouse.execute("CREATE TABLE src.blobs AS SELECT id, CASE WHEN id = 1 THEN encode('Ian Nyambura') END AS name, "
+                      "score FROM src.things")
+    adapter = Recorder()
+    remote = RemoteObject("things", ("push",), ("upsert",), "row")
+    result = Pusher(warehouse, Bookkeeping(warehouse), adapter, mapping(warehouse={"table": "src.blobs"}),
+                    remote, "r1").run()
+    assert result.rows_rejected == 1 and result.rows_written == 19
+    assert all(not isinstance(r["Name"], bytes) for unit in adapter.sent for r in unit.records)
+    [(reason,)] = warehouse.query("SELECT reason FROM migo_sync.rejects")
+    assert reason == "transform failed: bytes (a BLOB/BINARY column) have no text form: cast or decode them in SQL"
+
+
+def test_a_duplicate_key_and_a_null_key_are_rejects_counted_once_per_row(warehouse: Warehouse) -> None:
+    warehouse.execute("INSERT INTO src.things SELECT * FROM src.things WHERE id = 4")
+    warehouse.execute("UPDATE src.things SET id = NULL WHERE id = 5")
+    adapter = Recorder()
+    result = push(warehouse, adapter, "row")
+    reasons = sorted(r[0] for r in warehouse.query("SELECT reason FROM migo_sync.rejects"))
+    assert reasons == ['duplicate key ("id")', 'duplicate key ("id")', "missing key value in (id)"]
+    assert result.rows_rejected == 3 and result.rows_written == 18
+    assert sorted(u.key for u in adapter.sent) == sorted(str(i) for i in range(1, 21) if i not in (4, 5))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
 
 import pytest
+from helpers.poison import push_poisoned
+from intacct.intacct_support import make_project, posted, sandbox_environ
 
 from migo_sync.adapters.intacct.adapter import IntacctAdapter
 from migo_sync.adapters.intacct.emulator import IntacctEmulator
 from migo_sync.errors import FatalRemoteError
+from migo_sync.sandbox.process import SandboxThread
 
 
 def test_a_session_endpoint_on_another_port_of_the_same_host_is_refused(
@@ -43,3 +47,9 @@ def test_a_session_endpoint_on_another_port_of_the_same_host_is_refused(
         watcher.join(5)
         trap.close()
     assert reached == []
+
+
+def test_a_journal_intacct_cannot_carry_is_rejected_and_the_others_are_posted(
+        intacct: SandboxThread, tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project", sandbox_environ(intacct, tmp_path))
+    push_poisoned(project, "intacct_journals_push", "DESCRIPTION", lambda: posted(intacct))
