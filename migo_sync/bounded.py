@@ -118,6 +118,15 @@ class BoundedHTTPTransport(httpx.HTTPTransport):
             keepalive_expiry=5.0, retries=0, network_backend=DeadlineBackend())
 
 
+def buffered(response: httpx.Response, content: bytes) -> httpx.Response:
+    """`response` again, holding its decoded `content` (read by `read_body`): the encoding headers
+    of the raw stream no longer apply."""
+    headers = httpx.Headers([(k, v) for k, v in response.headers.multi_items()
+                             if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")])
+    return httpx.Response(response.status_code, headers=headers, content=content, request=response.request,
+                          extensions=response.extensions)
+
+
 def read_body(response: httpx.Response, limit: int, deadline_at: float) -> bytes:
     """The whole (decoded) body, read chunk by chunk; refused past `limit` bytes or `deadline_at`.
 

@@ -35,6 +35,7 @@ from migo_sync.bounded import (
     BodyTooLarge,
     BoundedHTTPTransport,
     DeadlinePassed,
+    buffered,
     deadline,
     read_body,
 )
@@ -288,10 +289,8 @@ class SystemTransport(httpx.BaseTransport):
             content = read_body(response, self.max_body, deadline_at)
         finally:
             response.close()
-        headers = httpx.Headers([(k, v) for k, v in response.headers.multi_items()
-                                 if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")])
-        return httpx.Response(response.status_code, headers=headers, content=content, request=request,
-                              extensions=response.extensions)
+        response.request = request
+        return buffered(response, content)
 
 
 def make_client(

@@ -18,10 +18,13 @@ from typing import Any
 import httpx
 import zeep
 from lxml import etree
+from zeep.exceptions import DTDForbidden, EntitiesForbidden
+from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import Fault as ZeepFault
 from zeep.wsse.username import UsernameToken
 
-from migo_sync.errors import FatalRemoteError
+from migo_sync.errors import FatalRemoteError, MigoSyncError
+from migo_sync.xmlsafe import UnsafeXMLError, parse_xml
 
 from .soap import (
     BINDING,
@@ -33,7 +36,6 @@ from .soap import (
     WorkdayFault,
     fault_error,
     fault_from_element,
-    safe_parser,
     safe_settings,
 )
 
@@ -89,6 +91,14 @@ class WorkdayClient:
             fault = fault_from_element(str(exc.code or ""), str(exc.message or ""), exc.detail)
             raise fault_error(fault) or FatalRemoteError(SYSTEM, f"{operation}: {fault.describe()}",
                                                          code=fault.code) from None
+        except MigoSyncError:
+            raise
+        except (DTDForbidden, EntitiesForbidden):
+            raise FatalRemoteError(SYSTEM, f"{operation}: XML with a DOCTYPE is refused") from None
+        except (ZeepError, etree.LxmlError, ValueError, LookupError, ArithmeticError) as exc:
+            # Whatever zeep or lxml make of an answer they cannot read (truncated or invalid XML,
+            # a DTD, a SOAP 1.2 envelope, a redirect's HTML): one clean error with their message.
+            raise FatalRemoteError(SYSTEM, f"{operation}: unreadable answer: {_library_message(exc)}") from None
 
     # -- journals -------------------------------------------------------------------------------
 
@@ -110,6 +120,9 @@ class WorkdayClient:
         """One page of Get_Journals (`journals_query` names the criteria)."""
         with self.zeep.settings(raw_response=True):
             raw = self._call("Get_Journals", **journals_query(**criteria))
+        if raw.status_code != 200:  # zeep hands a raw answer back unread: its status is ours to judge
+            raise FatalRemoteError(SYSTEM, f"Get_Journals: HTTP {raw.status_code} (not a SOAP answer; "
+                                           "redirects are never followed)", status=raw.status_code)
         return parse_journals_page(raw.content)
 
     def iter_journals(self, *, count: int, start_page: int = 1, **criteria: Any) -> Iterator[JournalPage]:
@@ -212,9 +225,26 @@ def _datetime(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
 
 
+def _library_message(exc: Exception) -> str:
+    """zeep's and lxml's own words (a transport error carries the HTTP status), on one line."""
+    status = getattr(exc, "status_code", None)
+    text = " ".join(str(getattr(exc, "message", None) or exc or type(exc).__name__).split())
+    text = text.split(" Content: b")[0]  # zeep appends the whole body: the reason is enough
+    return f"HTTP {status}: {text}" if status else text
+
+
 def parse_journals_page(content: bytes) -> JournalPage:
-    """A Get_Journals_Response as plain dicts: one per journal, with its lines."""
-    root = etree.fromstring(content, parser=safe_parser())
+    """A Get_Journals_Response as plain dicts: one per journal, with its lines; an answer that is
+    not one (malformed, with a DOCTYPE, with unreadable numbers or dates) is a clean error."""
+    try:
+        return _journals_page(parse_xml(content, remove_comments=True))
+    except UnsafeXMLError as exc:
+        raise FatalRemoteError(SYSTEM, f"Get_Journals: {exc}") from None
+    except (ArithmeticError, ValueError) as exc:
+        raise FatalRemoteError(SYSTEM, f"Get_Journals: unreadable value in the answer: {exc}") from None
+
+
+def _journals_page(root: etree._Element) -> JournalPage:
     response = root.find(f".//{Q}Get_Journals_Response")
     if response is None:
         raise FatalRemoteError(SYSTEM, "Get_Journals: the answer holds no Get_Journals_Response")

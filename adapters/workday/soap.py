@@ -18,6 +18,7 @@ a definite answer, so `FaultTransport` (the innermost transport) reads it first 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from zeep.settings import Settings
 from zeep.transports import Transport
 
 from migo_sync import xmlsafe
+from migo_sync.bounded import BoundedHTTPTransport, buffered, read_body
 from migo_sync.errors import AuthError, FatalRemoteError, RetriableError
 
 SYSTEM = "workday"
@@ -39,7 +41,9 @@ WSDL_PATH = HERE / "Financial_Management.wsdl"
 XSD_PATH = HERE / "Financial_Management.xsd"
 WD = "urn:com.workday/bsvc"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 BINDING = "{urn:com.workday/bsvc/Financial_Management}Financial_ManagementBinding"
+FAULT_LIMIT = 10_000_000  # bytes of an HTTP 500 read to look for a SOAP fault
 BUSY = re.compile(r"busy|temporarily unavailable|try again|timed? ?out", re.I)
 
 
@@ -74,6 +78,8 @@ class HttpxTransport(Transport):
         # Every Workday call migo-sync makes is safe to resend: reads change nothing and
         # Submit_Accounting_Journal carries an Accounting_Journal_ID the tenant enforces (Add_Only).
         response = self.http.post(address, content=message, headers=headers, extensions={"idempotent": True})
+        if xmlsafe.declares_doctype(response.content):  # zeep's own parser would expand it first
+            raise FatalRemoteError(SYSTEM, "XML with a DOCTYPE is refused")
         return _as_requests_response(response)
 
     def get(self, address: str, params: Any, headers: Any) -> requests.Response:
@@ -150,14 +156,28 @@ def parse_fault(content: bytes) -> SoapFault | None:
     if b"Fault" not in content:
         return None
     try:
-        root = etree.fromstring(content, parser=safe_parser())
-    except etree.XMLSyntaxError:
-        return None
+        root = xmlsafe.parse_xml(content, remove_comments=True)
+    except xmlsafe.UnsafeXMLError:
+        return None  # not a fault we can read: zeep reads it next, and refuses it cleanly
     node = root.find(f"{{{SOAP_ENV}}}Body/{{{SOAP_ENV}}}Fault")
     if node is None:
         return None
     return fault_from_element(node.findtext("faultcode") or "", node.findtext("faultstring") or "",
                               node.find("detail"))
+
+
+def soap12_fault(content: bytes) -> str | None:
+    """`Code: Reason` of a SOAP 1.2 fault (None when there is none to read)."""
+    try:
+        root = xmlsafe.parse_xml(content, remove_comments=True)
+    except xmlsafe.UnsafeXMLError:
+        return None
+    node = root.find(f"{{{SOAP12_ENV}}}Body/{{{SOAP12_ENV}}}Fault")
+    if node is None:
+        return None
+    code = (node.findtext(f"{{{SOAP12_ENV}}}Code/{{{SOAP12_ENV}}}Value") or "").split(":")[-1].strip()
+    reason = " ".join((node.findtext(f"{{{SOAP12_ENV}}}Reason/{{{SOAP12_ENV}}}Text") or "").split())
+    return f"a SOAP 1.2 fault: {code}: {reason}"
 
 
 def fault_from_element(code: str, message: str, detail: Any) -> SoapFault:
@@ -203,18 +223,25 @@ class FaultTransport(httpx.BaseTransport):
     can take their HTTP 500 for an unknown outcome (see the module docstring)."""
 
     def __init__(self, inner: httpx.BaseTransport | None = None) -> None:
-        self.inner = inner or httpx.HTTPTransport(retries=0)
+        self.inner = inner or BoundedHTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
-        if response.status_code != 500:  # 429/503 keep their Retry-After for the HTTP layer
+        soap12 = response.headers.get("Content-Type", "").startswith("application/soap+xml")
+        if response.status_code != 500 and not soap12:  # 429/503 keep their Retry-After for the HTTP layer
             return response
-        content = response.read()
+        try:  # a fault is small: a 500 is read whole only up to FAULT_LIMIT (and the request's deadline)
+            content = read_body(response, FAULT_LIMIT, math.inf)
+        finally:
+            response.close()
         fault = parse_fault(content)
+        if fault is None and soap12:
+            raise FatalRemoteError(SYSTEM, "the tenant answered in SOAP 1.2 (Workday speaks SOAP 1.1): "
+                                           + (soap12_fault(content) or "not a fault either"), status=response.status_code)
         error = fault_error(fault, response.status_code) if fault is not None else None
         if error is None:
-            return response
-        response.close()
+            response.request = request
+            return buffered(response, content)
         raise error
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from migo_sync.adapters.zendesk.client import PacedTransport, Pacing, ZendeskCli
 from migo_sync.adapters.zendesk.config import PullOptions, PushOptions, ZendeskSettings, option_problems
 from migo_sync.adapters.zendesk.pull import CURSOR_EXPORTS, Shaper, cursor_pages, read_ahead, time_pages
 from migo_sync.adapters.zendesk.push import JobRunner, nest, organization_jobs, user_jobs
+from migo_sync.bounded import BoundedHTTPTransport
 from migo_sync.errors import AuthError, ConfigError
 from migo_sync.mapping.loader import did_you_mean
 from migo_sync.mapping.model import Mapping
@@ -57,7 +58,7 @@ class ZendeskAdapter(BaseAdapter):
         """Built on first use: validating mappings needs no credentials."""
         if self._client is None:
             base_url = self._base_url()
-            inner = self.transport or httpx.HTTPTransport(retries=0)
+            inner = self.transport or BoundedHTTPTransport()
             self._http = self.context.http(base_url, classify=classify,
                                            transport=PacedTransport(inner, self.pacing),
                                            **self._auth())
