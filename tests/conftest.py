@@ -16,6 +16,18 @@ def _fast_retries() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def _isolated_secrets() -> Iterator[None]:
+    """Secrets registered by one test (e.g. a 4-letter fakesnow password) must not mask text in the next."""
+    from migo_sync import redact
+
+    before = set(redact._secrets)
+    yield
+    with redact._lock:
+        redact._secrets.clear()
+        redact._secrets.update(before)
+
+
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[object]:
     from migo_sync.sandbox.process import SandboxThread
