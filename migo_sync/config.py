@@ -36,7 +36,8 @@ class WarehouseConfig(BaseModel):
     connection_name: str | None = None
     database: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
-    state_schema: str = "migo_sync"
+    # A plain identifier: it is created and queried unquoted in both warehouses.
+    state_schema: str = Field(default="migo_sync", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
     # DuckDB only: its buffer pool cap ("512MB", "2GB"; default 80 % of RAM) and worker threads
     # (default: one per core). Lower bounds memory at some speed; see README, Benchmarks.
     memory_limit: str | None = None
@@ -65,6 +66,9 @@ def config_problem(path: Path, text: str, error: Any) -> Problem:
             allowed = [f.alias or name for name, f in model.model_fields.items()]
             close = difflib.get_close_matches(loc[-1], allowed, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "allowed: " + ", ".join(allowed)
+    elif error["type"] == "string_pattern_mismatch" and loc[-1] == "state_schema":
+        message = f"invalid schema name {error.get('input')!r}"
+        hint = "letters, digits and _, not starting with a digit"
     elif error["type"] == "literal_error":
         message = f"invalid value {error.get('input')!r}"
         hint = "valid: " + str(error.get("ctx", {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
@@ -89,6 +93,35 @@ def _key_line(text: str, loc: list[str]) -> int | None:
     return header_line
 
 
+def _read_config(path: Path) -> str:
+    """migo-sync.toml as text; unreadable or not UTF-8 is one line naming the file (exit 2)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as "
+                          "UTF-8") from None
+
+
+def unknown_systems(path: Path, text: str, config: ProjectConfig) -> list[Problem]:
+    """A `[systems.NAME]` no adapter answers to: a typo must not be ignored while the run goes on."""
+    from migo_sync.registry import systems  # the registry imports adapters' specs: only when needed
+
+    known = sorted(systems())
+    problems = []
+    for name in config.systems:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(known)
+            problems.append(Problem(str(path), _key_line(text, ["systems", name]), f"systems.{name}",
+                                    f"unknown system '{name}'", hint))
+    return problems
+
+
 @dataclass
 class Project:
     root: Path
@@ -101,8 +134,9 @@ class Project:
         path = root / CONFIG_FILE
         if not path.exists():
             raise ConfigError(f"{path}: no project here (run 'migo-sync init' or pass --project DIR)")
+        text = _read_config(path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             line = re.search(r"at line (\d+)", str(exc))
             where = f"{path}:{line.group(1)}" if line else str(path)
@@ -110,9 +144,11 @@ class Project:
         try:
             config = ProjectConfig.model_validate(data)
         except ValidationError as exc:
-            text = path.read_text(encoding="utf-8")
             problems = [config_problem(path, text, error) for error in exc.errors()]
             raise MappingError(problems) from None
+        unknown = unknown_systems(path, text, config)
+        if unknown:
+            raise MappingError(unknown)
         return cls(root=root, config=config)
 
     @property

@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from migo_sync.errors import MappingError, Problem
+from migo_sync.errors import ConfigError, MappingError, Problem
 from migo_sync.mapping.model import Check, FieldSpec, Mapping, Transform, WarehouseSide
 
 SUFFIXES = (".yaml", ".yml")
@@ -186,7 +186,10 @@ def mapping_files(paths: Sequence[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and p.is_file()))
+            try:
+                files.extend(sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and p.is_file()))
+            except OSError as exc:
+                raise ConfigError(f"{path}: cannot read the folder: {exc.strerror or exc}") from None
         else:
             files.append(path)
     return files

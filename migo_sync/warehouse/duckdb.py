@@ -77,7 +77,11 @@ class DuckDBWarehouse(SQLWarehouse):
         super().__init__(state_schema)
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a parent that is a file, a folder we may not write in
+                raise UnreachableError(f"could not open the DuckDB warehouse {self.path}: cannot create its "
+                                       f"folder {Path(self.path).parent}: {exc.strerror or exc}") from None
         config: dict[str, Any] = {}
         if memory_limit:
             config["memory_limit"] = memory_limit
