@@ -24,6 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from migo_sync.errors import ConfigError, MappingError, Problem
+from migo_sync.lineage.settings import OpenLineageConfig
+from migo_sync.zones.config import ZonesConfig
 
 CONFIG_FILE = "migo-sync.toml"
 
@@ -49,8 +51,11 @@ class ProjectConfig(BaseModel):
 
     name: str = "migo-sync project"
     mappings: str = "mappings"
+    dictionary: str = "dictionary"
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
     systems: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    zones: ZonesConfig = Field(default_factory=ZonesConfig)
+    openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
 
 
 def config_problem(path: Path, text: str, error: Any) -> Problem:
@@ -154,6 +159,10 @@ class Project:
     @property
     def mappings_dir(self) -> Path:
         return self.root / self.config.mappings
+
+    @property
+    def dictionary_dir(self) -> Path:
+        return self.root / self.config.dictionary
 
     @property
     def state_dir(self) -> Path:

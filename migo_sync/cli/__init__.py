@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import typer
 
-from migo_sync.cli import demo, init, mapping, run, runs, sandbox
+from migo_sync.cli import demo, init, lineage, mapping, run, runs, sandbox
 from migo_sync.console import Terminal
 from migo_sync.errors import MigoSyncError
 
@@ -29,6 +29,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(sandbox.app, name="sandbox")
 app.command("demo")(demo.demo_command)
 app.command("init")(init.init_command)
+app.command("lineage")(lineage.lineage_command)
 try:
     from migo_sync.cli.reconcile import reconcile_command
 except ImportError:  # pragma: no cover - arrives with the ledger adapters

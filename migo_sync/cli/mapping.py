@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from pathlib import Path
@@ -29,6 +30,7 @@ def validate_command(
 ) -> int:
     """Check mappings: YAML and model, the system catalog, the warehouse, and with --remote the live remote.
     Every problem is reported at once as FILE:LINE: path: message (hint)."""
+    from migo_sync.governance import govern
     from migo_sync.mapping.validate import validate_catalog, validate_remote, validate_warehouse
     from migo_sync.systems import AdapterPool
 
@@ -39,7 +41,12 @@ def validate_command(
         loaded = load_mappings(targets)
         pool = AdapterPool(proj)
         try:
-            problems = validate_catalog(loaded, pool)
+            everything = loaded
+            if paths:  # the project's other mappings still decide zones (a Sheets pull makes a DMZ)
+                with contextlib.suppress(MappingError):
+                    everything = load_mappings([proj.mappings_dir])
+            loaded, _, problems = govern(proj, everything, loaded, pool)
+            problems += validate_catalog(loaded, pool)
             if not problems and not offline:
                 from migo_sync.warehouse import open_warehouse
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from migo_sync.config import Project
@@ -20,6 +21,7 @@ from migo_sync.engine.pull import Puller
 from migo_sync.engine.push import Pusher
 from migo_sync.engine.result import MappingResult
 from migo_sync.errors import ConfigError, MappingError, MigoSyncError, exit_code_for, most_serious
+from migo_sync.governance import Governance, govern
 from migo_sync.mapping.loader import LoadedMapping, did_you_mean, load_mappings
 from migo_sync.mapping.validate import validate_catalog, validate_warehouse
 from migo_sync.redact import redact
@@ -123,21 +125,22 @@ def opened(project: Project) -> Iterator[tuple[Warehouse, AdapterPool]]:
 
 
 def prepare(project: Project, options: RunOptions, warehouse: Warehouse,
-            pool: AdapterPool) -> list[LoadedMapping]:
-    """Load, select and validate mappings; raise MappingError (exit 2) before anything is sent."""
+            pool: AdapterPool) -> tuple[list[LoadedMapping], Governance]:
+    """Load, select, bind to the dictionary and validate mappings (zones included); raise
+    MappingError (exit 2) before anything is sent."""
     loaded = load_mappings([project.mappings_dir])
-    chosen = select(loaded, options.names, options.direction)
-    problems = validate_catalog(chosen, pool)
+    chosen, gov, problems = govern(project, loaded, select(loaded, options.names, options.direction), pool)
+    problems += validate_catalog(chosen, pool)
     if not problems:
         problems = validate_warehouse(chosen, warehouse)
     if problems:
         raise MappingError(problems)
-    return order(chosen)
+    return order(chosen), gov
 
 
 def run(project: Project, options: RunOptions, progress: ProgressFactory | None = None) -> RunReport:
     with opened(project) as (warehouse, pool):
-        mappings = prepare(project, options, warehouse, pool)
+        mappings, gov = prepare(project, options, warehouse, pool)
         book = Bookkeeping(warehouse)
         run_id: str | None = None
         if not options.dry_run:
@@ -166,12 +169,15 @@ def run(project: Project, options: RunOptions, progress: ProgressFactory | None 
                                        error=f"skipped: depends on failed mapping {', '.join(blocked)}")
                 failed.add(mapping.name)
             else:
-                result = _run_one(warehouse, book, pool, item, run_id or "dry-run", options, progress)
+                result = _promoted_run(warehouse, gov, item, partial(
+                    _run_one, warehouse, book, pool, item, run_id or "dry-run", options, progress))
                 if result.status == "failed":
                     failed.add(mapping.name)
             report.results.append(result)
             if run_id is not None:
                 book.record_result(run_id, result.as_json())
+                for promotion in result.details.get("promotions", []):
+                    book.record_promotion(run_id, mapping.name, promotion)
             if result.status == "stopped":
                 report.stopped = True
                 break
@@ -204,6 +210,27 @@ def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: L
         return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
                              error=redact(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)"),
                              exit_code=exit_code_for(exc))
+
+
+def _promoted_run(warehouse: Warehouse, gov: Governance, item: LoadedMapping,
+                  sync: Callable[[], MappingResult]) -> MappingResult:
+    """Run one mapping after the promotions of the DMZ relations it feeds a system of record with;
+    a failed promotion refuses the push (nothing sent). Promotions are recorded in the result."""
+    mapping = item.mapping
+    try:
+        promotions = gov.promotions(warehouse, mapping)
+    except MigoSyncError as exc:
+        return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
+                             error=redact(f"promotion checks failed to run: {exc}"))
+    refused = [p["relation"] for p in promotions if not p["promoted"]]
+    if refused:
+        result = MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
+                               error=f"refused: DMZ relation {', '.join(refused)} failed its promotion checks")
+    else:
+        result = sync()
+    if promotions:
+        result.details["promotions"] = promotions
+    return result
 
 
 def _reconcile(warehouse: Warehouse, pool: AdapterPool, mappings: Sequence[LoadedMapping], report: RunReport,

@@ -6,7 +6,7 @@ Every problem in every file is collected and reported at once as `FILE:LINE: pat
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
@@ -111,7 +111,8 @@ def _allowed_for(loc: Sequence[str | int]) -> list[str]:
     return ALLOWED_KEYS[""]
 
 
-def _problem_from_error(display: str, raw: Any, error: Any) -> Problem:
+def problem_from_error(display: str, raw: Any, error: Any,
+                        allowed_for: Callable[[Sequence[str | int]], list[str]] = _allowed_for) -> Problem:
     loc: list[str | int] = [p for p in error["loc"] if not (isinstance(p, str) and "[" in p)]
     message = str(error["msg"]).removeprefix("Value error, ")
     if message.startswith("@") and ": " in message:
@@ -123,7 +124,7 @@ def _problem_from_error(display: str, raw: Any, error: Any) -> Problem:
         field = str(loc[-1])
         parent = loc[:-1]
         message = f"unknown key '{field}'"
-        hint = did_you_mean(field, _allowed_for(loc)) or "allowed: " + ", ".join(_allowed_for(loc))
+        hint = did_you_mean(field, allowed_for(loc)) or "allowed: " + ", ".join(allowed_for(loc))
         return Problem(display, line_of(raw, loc), format_path(parent) or field, message, hint)
     if kind == "missing":
         message = "is required"
@@ -134,7 +135,7 @@ def _problem_from_error(display: str, raw: Any, error: Any) -> Problem:
     return Problem(display, line_of(raw, loc), format_path(loc), message, hint)
 
 
-def _drop_explained(problems: list[Problem]) -> list[Problem]:
+def drop_explained(problems: list[Problem]) -> list[Problem]:
     """A misspelt key also shows up as a missing one: keep only the 'did you mean' line."""
     meant = {(p.path, (p.hint or "").split("'")[1]) for p in problems
              if p.message.startswith("unknown key") and (p.hint or "").startswith("did you mean")}
@@ -148,9 +149,8 @@ def _drop_explained(problems: list[Problem]) -> list[Problem]:
     return kept
 
 
-def parse_mapping_text(text: str, path: Path, display: str | None = None) -> LoadedMapping:
-    """Parse one mapping's YAML text; raise MappingError listing every problem in it."""
-    display = display or _display(path)
+def parse_yaml_map(text: str, display: str, what: str) -> CommentedMap:
+    """YAML text → its top-level mapping with line numbers; MappingError naming the line otherwise."""
     yaml = YAML(typ="rt")
     try:
         raw = yaml.load(text)
@@ -163,14 +163,21 @@ def parse_mapping_text(text: str, path: Path, display: str | None = None) -> Loa
     if raw is None:
         raise MappingError([Problem(display, 1, "", "the file is empty")])
     if not isinstance(raw, CommentedMap):
-        raise MappingError([Problem(display, 1, "", "a mapping file must be a YAML mapping (key: value)")])
+        raise MappingError([Problem(display, 1, "", f"{what} must be a YAML mapping (key: value)")])
+    return raw
+
+
+def parse_mapping_text(text: str, path: Path, display: str | None = None) -> LoadedMapping:
+    """Parse one mapping's YAML text; raise MappingError listing every problem in it."""
+    display = display or display_path(path)
+    raw = parse_yaml_map(text, display, "a mapping file")
     data = dict(raw)
     data.setdefault("name", path.stem)
     try:
         mapping = Mapping.model_validate({**data, "source_file": path})
     except ValidationError as exc:
-        problems = [_problem_from_error(display, raw, e) for e in exc.errors()]
-        raise MappingError(_drop_explained(problems)) from None
+        problems = [problem_from_error(display, raw, e) for e in exc.errors()]
+        raise MappingError(drop_explained(problems)) from None
     return LoadedMapping(mapping, raw, path, display)
 
 
@@ -178,7 +185,7 @@ def load_mapping_file(path: Path) -> LoadedMapping:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise MappingError([Problem(_display(path), None, "", f"cannot read: {exc}")]) from None
+        raise MappingError([Problem(display_path(path), None, "", f"cannot read: {exc}")]) from None
     return parse_mapping_text(text, path)
 
 

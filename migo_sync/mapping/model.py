@@ -68,6 +68,8 @@ class FieldSpec(Strict):
     constant: Any = None
     required: bool = False
     description: str = ""
+    term: str | None = Field(default=None, description="a dictionary term: type, accepted values and this "
+                             "system's value map come from it; `term: null` says the field is no term")
 
     @field_validator("column")
     @classmethod

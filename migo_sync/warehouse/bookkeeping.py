@@ -4,6 +4,8 @@
                   finished_at, ok, args (JSON), status (running | ok | failed | stopped | died)
     run_mappings  one row per mapping per run: the `run --json` counters, seconds, error
     rejects       one row per refused row: run_id, mapping, row_key, reason, payload (JSON), created_at
+    promotions    one row per DMZ relation promoted (or refused) for a push in a run: run_id, mapping,
+                  relation, approver, promoted, checks (JSON: each check, ok, detail), recorded_at
     cursors       one row per pulled mapping: its resume state (JSON), updated_at, run_id
     sent          the push ledger, one row per (mapping, row_key): sent_hash (last confirmed),
                   pending_hash (intent recorded, not yet confirmed), unit_key, idempotency_key,
@@ -29,7 +31,7 @@ import pyarrow as pa
 from migo_sync.mapping.model import FieldType
 from migo_sync.warehouse.base import ColumnDef, Warehouse
 
-TABLES = ("runs", "run_mappings", "rejects", "cursors", "sent")
+TABLES = ("runs", "run_mappings", "rejects", "cursors", "sent", "promotions")
 S, N, B, D, T = FieldType.string, FieldType.integer, FieldType.boolean, FieldType.number, FieldType.timestamp
 SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
     "runs": ([ColumnDef("run_id", S), ColumnDef("command", S), ColumnDef("started_at", T),
@@ -47,6 +49,9 @@ SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
     "sent": ([ColumnDef("mapping", S), ColumnDef("row_key", S), ColumnDef("sent_hash", S),
               ColumnDef("pending_hash", S), ColumnDef("unit_key", S), ColumnDef("idempotency_key", S),
               ColumnDef("remote_id", S), ColumnDef("run_id", S), ColumnDef("updated_at", T)], ["mapping", "row_key"]),
+    "promotions": ([ColumnDef("run_id", S), ColumnDef("mapping", S), ColumnDef("relation", S),
+                    ColumnDef("approver", S), ColumnDef("promoted", B), ColumnDef("checks", S),
+                    ColumnDef("recorded_at", T)], []),
 }
 COUNTERS = ("rows_read", "rows_changed", "rows_written", "rows_rejected", "requests")
 STAGE_INTENT = "migo_sync_stage_intent"
@@ -148,6 +153,14 @@ class Bookkeeping:
         self.wh.execute(f"UPDATE {self._t('runs')} SET {q('finished_at')} = CAST(? AS TIMESTAMP), {q('ok')} = ?, "
                         f"{q('status')} = ? WHERE {q('run_id')} = ?",
                         [_ts(utcnow()), bool(ok), status or ("ok" if ok else "failed"), run_id])
+
+    def record_promotion(self, run_id: str, mapping: str, promotion: dict[str, Any]) -> None:
+        """Store one promotion outcome (zones.promote): what was checked, by whom, and whether it passed."""
+        cols = ["run_id", "mapping", "relation", "approver", "promoted", "checks"]
+        values = [run_id, mapping, str(promotion["relation"]), promotion.get("approver"), bool(promotion["promoted"]),
+                  json.dumps(promotion.get("checks", []), sort_keys=True, default=str), _ts(utcnow())]
+        self.wh.execute(f"INSERT INTO {self._t('promotions')} ({self._c(*cols, 'recorded_at')}) "
+                        f"VALUES ({', '.join('?' for _ in cols)}, CAST(? AS TIMESTAMP))", values)
 
     def record_result(self, run_id: str, result: dict[str, Any]) -> None:
         """Store one mapping's result (the `run --json` mapping object); recording again replaces it."""

@@ -1,0 +1,1 @@
+"""Lineage across systems: remote field → pull → warehouse column → push query → remote field."""

@@ -1,0 +1,1 @@
+"""Trust zones: trusted relations versus the DMZ, and promotion across the line."""
