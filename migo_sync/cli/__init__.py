@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import typer
 
-from migo_sync.cli import demo, init, lineage, mapping, run, runs, sandbox
+from migo_sync.cli import demo, docs, init, lineage, mapping, run, runs, sandbox
 from migo_sync.console import Terminal
 from migo_sync.errors import MigoSyncError
 
@@ -27,6 +27,7 @@ run.register(app)
 app.add_typer(mapping.app, name="mapping")
 app.add_typer(runs.app, name="runs")
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(docs.app, name="docs")
 app.command("demo")(demo.demo_command)
 app.command("init")(init.init_command)
 app.command("lineage")(lineage.lineage_command)

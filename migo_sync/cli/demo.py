@@ -27,6 +27,7 @@ def demo_command(
     from migo_sync.cli.run import show_report
     from migo_sync.demo.dataset import seed as seed_dataset
     from migo_sync.demo.project import SANDBOX_OPTIONS, create_project, demo_root, sandbox_credentials
+    from migo_sync.demo.zones import run_zones, show_zones
     from migo_sync.engine.runner import RunOptions, run
     from migo_sync.sandbox.process import SandboxProcess
     from migo_sync.warehouse import open_warehouse
@@ -51,9 +52,12 @@ def demo_command(
                 proj.environ.update(sandbox_credentials(proj.state_dir))
                 with term.progress() as progress:
                     report = run(proj, RunOptions(command="demo"), progress)
+                story = run_zones(proj) if report.ok else None
             show_report(term, report)
             if not json_output:
                 _extras(term, proj.root, report.as_json())
+                if story is not None:
+                    show_zones(term, proj, story)
                 if paths.keep:
                     term.info(f"project kept in {proj.root}; see what reached a system with: "
                               f"migo-sync sandbox dump SYSTEM --project {proj.root}")

@@ -22,6 +22,16 @@ mappings = "mappings"
 type = "duckdb"
 path = "warehouse.duckdb"
 
+[zones]
+# Sheets pulls land in the DMZ (hand_kept = ["sheets"] by default). The manual adjustments may
+# reach the ledger because this promotion's checks pass in the run that posts them.
+systems_of_record = ["adaptive.data"]   # the plan's actuals, besides every ledger's journals
+
+[zones.promote."finance.manual_adjustments"]
+approver = "A. Wanjiru (finance lead)"
+not_null = ["adjustment_id", "account_no", "department_id", "amount", "approved_by", "adjustment_date"]
+accepted_values = { approved_by = ["A. Wanjiru", "J. Otieno", "M. Achieng", "P. Kamau"], department_id = ["OPS", "RISK", "COLL", "FIN"] }
+
 [systems.zendesk]
 # The demo account has Zendesk's High Volume add-on: 30 incremental exports a minute, not 10.
 incremental_limit_per_minute = 30
@@ -50,7 +60,12 @@ def create_project(root: Path) -> Project:
         (root / CONFIG_FILE).write_text(DEMO_CONFIG, encoding="utf-8")
     target = root / "mappings"
     if not target.exists():
-        shutil.copytree(shipped_mappings(), target)
+        shutil.copytree(shipped_mappings(), target, ignore=shutil.ignore_patterns("zones"))
+        for extra in sorted((shipped_mappings() / "zones").glob("*.yaml")):  # the trust-zone examples
+            shutil.copy(extra, target / extra.name)
+    dictionary = shipped_mappings().parent / "dictionary"
+    if not (root / "dictionary").exists() and dictionary.is_dir():
+        shutil.copytree(dictionary, root / "dictionary")
     return Project.load(root)
 
 

@@ -19,6 +19,12 @@ def term_value_map(term: Term, system: str) -> dict[str, Any] | None:
     return dict(spec.values) if spec is not None and spec.values else None
 
 
+def _literal(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def bind_field(field: FieldSpec, term: Term, system: str) -> FieldSpec:
     update: dict[str, Any] = {}
     if "type" not in field.model_fields_set:
@@ -43,6 +49,13 @@ def bind_mapping(mapping: Mapping, dictionary: Dictionary) -> Mapping:
         if mapping.direction == "push" and field.column and term.accepted_values is not None:
             checks.append(Check(accepted_values={field.column: list(term.accepted_values)},
                                 message=f"{field.column}: not an accepted value of term {term.name}"))
+        if mapping.direction == "push" and field.column and term.range is not None:
+            bounds = [f"{field.column} >= {_literal(term.range.min)}" if term.range.min is not None else "",
+                      f"{field.column} <= {_literal(term.range.max)}" if term.range.max is not None else ""]
+            condition = " AND ".join(b for b in bounds if b)
+            if condition:
+                checks.append(Check(expression=f"{field.column} IS NULL OR ({condition})",
+                                    message=f"{field.column}: outside the range of term {term.name}"))
     if fields == list(mapping.fields) and checks == list(mapping.checks):
         return mapping
     return mapping.model_copy(update={"fields": fields, "checks": checks})

@@ -20,6 +20,8 @@ IsRecord = Callable[[Mapping], bool]
 
 def check_terms(loaded: Sequence[LoadedMapping], dictionary: Dictionary,
                 is_record: IsRecord = lambda m: False) -> list[Problem]:
+    if not dictionary:  # no dictionary/ folder: `term:` names stay documentation, nothing to check against
+        return []
     problems: list[Problem] = []
     words = dictionary.words()
     remote_terms: dict[tuple[str, str, str], tuple[str, str]] = {}  # (system, object, remote) → term, where
@@ -36,8 +38,7 @@ def check_terms(loaded: Sequence[LoadedMapping], dictionary: Dictionary,
             if loaded_term is None:
                 problems.append(item.problem([*at, "term"], f"unknown term '{field.term}'",
                                              did_you_mean(field.term, dictionary.terms)
-                                             or ("the project has no dictionary/ folder" if not dictionary
-                                                 else "add it to dictionary/*.yaml")))
+                                             or "add it to dictionary/*.yaml"))
                 continue
             term = loaded_term.term
             problems.extend(_agrees(item, i, field, term, loaded_term.where))
@@ -70,7 +71,7 @@ def _unbound(item: LoadedMapping, i: int, field: FieldSpec, words: dict[str, str
         if word and normalise(word) in words:
             term = words[normalise(word)]
             return [item.problem(["fields", i], f"field '{word}' is named like dictionary term '{term}' but not "
-                                 "bound to it", f"did you mean term: {term}? (term: null if it is not)")]
+                                 "bound to it", f"did you mean term: {term}? or term: null if it is not")]
     return []
 
 
@@ -86,9 +87,9 @@ def _agrees(item: LoadedMapping, i: int, field: FieldSpec, term: Any, where: str
         problems.append(item.problem([*at, "scale"], f"scale {field.scale} disagrees with term '{term.name}' "
                                      f"(scale {term.scale}, {where})", "drop scale: the term gives it"))
     named = term.systems.get(m.system)
-    if named is not None and named.name != field.remote:
-        problems.append(item.problem([*at, "remote"], f"term '{term.name}' is called '{named.name}' in "
-                                     f"{m.system}, not '{field.remote}' ({where})"))
+    if named is not None and field.remote not in named.names:
+        problems.append(item.problem([*at, "remote"], f"term '{term.name}' is called '{' or '.join(named.names)}' "
+                                     f"in {m.system}, not '{field.remote}' ({where})"))
     own = _own_value_map(field)
     if own is not None:
         if term.accepted_values is not None:

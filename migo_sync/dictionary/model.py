@@ -31,8 +31,12 @@ class SystemName(Strict):
     the Adaptive account/level/dimension; `values` maps the warehouse value to the remote one.
     """
 
-    name: str = Field(min_length=1)
+    name: str | list[str] = Field(min_length=1, description="one name, or its names in that system's objects")
     values: dict[str, Any] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [self.name] if isinstance(self.name, str) else list(self.name)
 
 
 class Term(Strict):

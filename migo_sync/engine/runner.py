@@ -22,6 +22,7 @@ from migo_sync.engine.push import Pusher
 from migo_sync.engine.result import MappingResult
 from migo_sync.errors import ConfigError, MappingError, MigoSyncError, exit_code_for, most_serious
 from migo_sync.governance import Governance, govern
+from migo_sync.lineage.events import Emitter
 from migo_sync.mapping.loader import LoadedMapping, did_you_mean, load_mappings
 from migo_sync.mapping.validate import validate_catalog, validate_warehouse
 from migo_sync.redact import redact
@@ -141,6 +142,7 @@ def prepare(project: Project, options: RunOptions, warehouse: Warehouse,
 def run(project: Project, options: RunOptions, progress: ProgressFactory | None = None) -> RunReport:
     with opened(project) as (warehouse, pool):
         mappings, gov = prepare(project, options, warehouse, pool)
+        events = Emitter(project, gov.graph)
         book = Bookkeeping(warehouse)
         run_id: str | None = None
         if not options.dry_run:
@@ -169,8 +171,10 @@ def run(project: Project, options: RunOptions, progress: ProgressFactory | None 
                                        error=f"skipped: depends on failed mapping {', '.join(blocked)}")
                 failed.add(mapping.name)
             else:
+                events.start(mapping)
                 result = _promoted_run(warehouse, gov, item, partial(
                     _run_one, warehouse, book, pool, item, run_id or "dry-run", options, progress))
+                events.finish(mapping, result)
                 if result.status == "failed":
                     failed.add(mapping.name)
             report.results.append(result)

@@ -52,6 +52,6 @@ def query_sources(sql: str, warehouse_type: str = "duckdb") -> QuerySources:
         pairs: set[tuple[str, str]] = set()
         for leaf in node.walk():
             if isinstance(leaf.expression, exp.Table):
-                pairs.add((table_name(leaf.expression), leaf.name.split(".")[-1].lower()))
+                pairs.add((table_name(leaf.expression), leaf.name.split(".")[-1].strip("\"`").lower()))
         out.columns[name.lower()] = sorted(pairs)
     return out

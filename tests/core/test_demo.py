@@ -109,3 +109,20 @@ def test_verbose_output_never_shows_a_secret(tmp_path: Path) -> None:
     assert len(secrets) >= 4
     for secret in secrets:
         assert secret not in output  # ...never a credential
+
+
+def test_demo_promotes_the_manual_adjustments_and_refuses_the_fx_revaluation(
+        clean: tuple[Path, dict[str, Any]]) -> None:
+    import duckdb
+
+    project, _ = clean
+    refs = [ref for ref, _ in journals(project, "intacct")]
+    assert len([r for r in refs if r.startswith("ADJ-2026-")]) == 30  # posted once each, promoted
+    assert not [r for r in refs if r.startswith("FXR-")]  # refused: the FX Rates sheet is never promoted
+    with duckdb.connect(str(project / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT mapping, relation, approver, promoted FROM migo_sync.promotions").fetchall()
+    assert ("intacct_adjustments_push", "finance.manual_adjustments", "A. Wanjiru (finance lead)", True) in rows
+    done = migo("lineage", "department", "--project", str(project))
+    assert done.returncode == 0
+    assert "finance.manual_adjustments.department_id (dmz)  ─[intacct_adjustments_push]→  intacct: GLBATCH.DEPARTMENT" \
+        in done.stdout

@@ -30,6 +30,7 @@ terms:
     type: decimal
     scale: 2
     currency: KES
+    range: {min: 0}
     aggregation: sum
     owner: Finance
     status: draft
@@ -88,7 +89,7 @@ BAD_MAPPINGS = [
      "drop the value_map"),
     ("unbound name like a term", PUSH.replace("{column: full_name, remote: name}", "{column: client, remote: name}"),
      "users.yaml:10: fields[1]: field 'client' is named like dictionary term 'customer' but not bound to it",
-     "did you mean term: customer?"),
+     "did you mean term: customer? or term: null"),
     ("unbound synonym", PUSH.replace("{column: full_name, remote: name}",
                                      "{column: repayment_status, remote: name}"),
      "users.yaml:10: fields[1]: field 'repayment_status' is named like dictionary term 'loan_status'",
@@ -143,14 +144,14 @@ def test_a_draft_term_may_not_feed_a_ledger_push(tmp_path: Path, capsys: pytest.
 BAD_TERMS = [
     ("measure without aggregation", DICTIONARY.replace("    aggregation: sum\n", ""), "terms.yaml:12: terms[1]",
      "a measure needs an aggregation rule"),
-    ("unknown key", DICTIONARY.replace("    owner: Growth", "    ownr: Growth"), "terms.yaml:23: terms[2]",
+    ("unknown key", DICTIONARY.replace("    owner: Growth", "    ownr: Growth"), "terms.yaml:24: terms[2]",
      "unknown key 'ownr' (did you mean 'owner'?)"),
     ("bad status", DICTIONARY.replace("status: approved\n    synonyms: [client]", "status: final\n    synonyms: [client]"),
-     "terms.yaml:24: terms[2].status", "invalid value 'final'"),
+     "terms.yaml:25: terms[2].status", "invalid value 'final'"),
     ("value off the list", DICTIONARY.replace("{written_off: Written off}", "{closed: Closed}"),
      "terms.yaml:11: terms[0].systems.zendesk.values", "'closed' is not an accepted value"),
     ("one synonym, two terms", DICTIONARY.replace("synonyms: [client]", "synonyms: [client, repayment status]"),
-     "terms.yaml:25: terms[2].synonyms[1]", "synonym 'repayment status' already means term 'loan_status'"),
+     "terms.yaml:26: terms[2].synonyms[1]", "synonym 'repayment status' already means term 'loan_status'"),
 ]
 
 
@@ -176,4 +177,5 @@ def test_a_bound_field_inherits_type_scale_value_map_and_accepted_values(tmp_pat
     assert status.transform[0].value_map == {"written_off": "Written off"}
     assert any(c.accepted_values == {"loan_status": ["current", "late", "default", "repaid", "written_off", "no_loan"]}
                for c in bound.checks)
+    assert any(c.expression == "balance IS NULL OR (balance >= 0)" for c in bound.checks)
     assert push.checks == [] and push.fields[2].transform == []  # the mapping as written is untouched

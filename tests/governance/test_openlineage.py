@@ -1,0 +1,136 @@
+"""OpenLineage: every run emits START then COMPLETE or FAIL per mapping, with datasets, schema and
+column lineage, through the official client to a receiver on loopback; every event is valid
+against the pinned OpenLineage RunEvent schema. Off by default: nothing is sent."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from governance.test_zones import NAMES, PROMOTION, _project
+
+from migo_sync.engine.runner import RunOptions, run
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.warehouse import open_warehouse
+
+SCHEMA = json.loads((Path(__file__).parent / "openlineage_runevent.schema.json").read_text())
+MAX_BODY = 1 << 20
+
+
+class Receiver(ThreadingHTTPServer):
+    events: list[dict[str, Any]]
+    headers_seen: list[dict[str, str]]
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        length = min(int(self.headers.get("Content-Length", "0")), MAX_BODY)
+        self.server.events.append(json.loads(self.rfile.read(length)))
+        self.server.headers_seen.append(dict(self.headers))
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver(("127.0.0.1", 0), Handler)
+    server.events, server.headers_seen = [], []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def config_for(receiver: Receiver) -> str:
+    return (PROMOTION + f'\n[openlineage]\ntransport = "http"\nurl = "http://127.0.0.1:{receiver.server_port}"\n'
+            'api_key_env = "OL_KEY"\nnamespace = "migo-test"\n')
+
+
+def valid(event: dict[str, Any]) -> dict[str, Any]:
+    jsonschema.validate(event, SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return event
+
+
+def test_each_mapping_emits_start_and_complete_with_column_lineage(
+        sandbox: SandboxThread, receiver: Receiver, tmp_path: Path) -> None:
+    proj = _project(tmp_path, sandbox, config_for(receiver))
+    proj.environ["OL_KEY"] = "ol-secret-key"
+    run(proj, RunOptions(names=NAMES[:1]))  # the push's query is checked against the pulled table
+    receiver.events.clear()
+    receiver.headers_seen.clear()
+    report = run(proj, RunOptions(names=NAMES))
+    assert report.ok, [r.error for r in report.results]
+    events = [valid(e) for e in receiver.events]
+    assert [(e["job"]["name"], e["eventType"]) for e in events] == [
+        ("sheets_manual_adjustments_pull", "START"), ("sheets_manual_adjustments_pull", "COMPLETE"),
+        ("intacct_adjustments_push", "START"), ("intacct_adjustments_push", "COMPLETE")]
+    assert {e["job"]["namespace"] for e in events} == {"migo-test"}
+    assert events[0]["run"]["runId"] == events[1]["run"]["runId"] != events[2]["run"]["runId"]
+    assert all(h.get("Authorization") == "Bearer ol-secret-key" for h in receiver.headers_seen)
+    pull, push = events[1], events[3]
+    [source] = pull["inputs"]
+    assert source["namespace"].startswith("sheets://127.0.0.1:") and source["name"] == "tab/Manual Adjustments"
+    [table] = pull["outputs"]
+    warehouse_ns = f"duckdb://{(tmp_path / 'warehouse.duckdb').resolve()}"
+    assert (table["namespace"], table["name"]) == (warehouse_ns, "finance.manual_adjustments")
+    assert {"name": "amount", "type": "decimal", "fields": []} in table["facets"]["schema"]["fields"]
+    assert table["facets"]["columnLineage"]["fields"]["amount"]["inputFields"] == [
+        {"namespace": source["namespace"], "name": "tab/Manual Adjustments", "field": "Amount", "transformations": []}]
+    assert [(d["namespace"], d["name"]) for d in push["inputs"]] == [(warehouse_ns, "finance.manual_adjustments")]
+    [ledger] = push["outputs"]
+    assert ledger["namespace"].startswith("intacct://127.0.0.1:") and ledger["name"] == "GLBATCH"
+    amount = ledger["facets"]["columnLineage"]["fields"]["TRX_AMOUNT"]["inputFields"]
+    assert amount == [{"namespace": warehouse_ns, "name": "finance.manual_adjustments", "field": "amount",
+                       "transformations": []}]
+
+
+def test_a_failed_mapping_emits_fail_with_its_error(sandbox: SandboxThread, receiver: Receiver,
+                                                    tmp_path: Path) -> None:
+    proj = _project(tmp_path, sandbox, config_for(receiver))
+    proj.environ["OL_KEY"] = "k"
+    run(proj, RunOptions(names=NAMES[:1]))
+    warehouse = open_warehouse(proj)
+    try:
+        warehouse.execute("UPDATE finance.manual_adjustments SET approved_by = NULL WHERE adjustment_id = 'ADJ-2026-0002'")
+    finally:
+        warehouse.close()
+    receiver.events.clear()
+    run(proj, RunOptions(names=NAMES[1:]))
+    start, fail = (valid(e) for e in receiver.events)
+    assert (start["eventType"], fail["eventType"]) == ("START", "FAIL")
+    assert fail["run"]["facets"]["errorMessage"]["message"].startswith("refused: DMZ relation")
+
+
+def test_off_by_default_and_a_file_transport_writes_one_event_per_line(
+        sandbox: SandboxThread, receiver: Receiver, tmp_path: Path) -> None:
+    proj = _project(tmp_path / "off", sandbox, PROMOTION)
+    run(proj, RunOptions(names=NAMES[:1]))
+    assert receiver.events == []
+    proj = _project(tmp_path / "file", sandbox, PROMOTION + '\n[openlineage]\ntransport = "file"\npath = "ol.ndjson"\n')
+    run(proj, RunOptions(names=NAMES[:1]))
+    lines = (tmp_path / "file" / "ol.ndjson").read_text().splitlines()
+    assert [valid(json.loads(x))["eventType"] for x in lines] == ["START", "COMPLETE"]
+
+
+def test_an_unreachable_receiver_never_fails_the_run(sandbox: SandboxThread, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proj = _project(tmp_path, sandbox, PROMOTION + f'\n[openlineage]\ntransport = "http"\nurl = "http://127.0.0.1:{port}"\ntimeout = 1\n')
+    report = run(proj, RunOptions(names=NAMES[:1]))
+    assert report.ok
