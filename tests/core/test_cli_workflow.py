@@ -126,7 +126,8 @@ def test_mapping_diff_field_by_field_against_git(project: Path, capsys: pytest.C
     git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", "mappings")
     git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "mappings")
     path = project / "mappings" / "sheets_collections_push.yaml"
-    text = path.read_text().replace("{column: full_name, remote: Customer}", "{column: full_name, remote: Borrower}")
+    text = path.read_text().replace("{column: full_name, remote: Customer, term: null}",
+                                    "{column: full_name, remote: Borrower, term: null}")
     text = text.replace("  - {column: assigned_agent, remote: Agent}\n", "")
     path.write_text(text.replace("\nmode: mirror\n", "\nmode: mirror\nbatch_size: 1\n"))
     code, diff = cli(capsys, "mapping", "diff", "--json", "--project", str(project))
