@@ -47,23 +47,32 @@ def window(client: SheetsClient, options: TabOptions, start_row: int, start_col:
     return values
 
 
-def live_header(client: SheetsClient, mapping: Mapping) -> list[str]:
-    options, (header_row, start_col, _, end_col) = source(client, mapping)
-    values = window(client, options, header_row, start_col, header_row + 1, end_col)
+def header_cells(client: SheetsClient, options: TabOptions, header_row: int, start_col: int,
+                 end_col: int) -> list[str]:
+    """The header row as people see it (FORMATTED_VALUE): a header cell holding a date reads
+    "2020-01-01", as typed and shown, not its serial number 43831 (data rows stay unformatted)."""
+    range_ = format_range(options.tab, header_row, start_col, header_row + 1, end_col)
+    body = client.get(options.spreadsheet_id, range_, value_render="FORMATTED_VALUE",
+                      date_time_render="FORMATTED_STRING")
+    values: list[list[Any]] = body.get("values", [])
     return [header_text(v) for v in (values[0] if values else [])]
 
 
+def live_header(client: SheetsClient, mapping: Mapping) -> list[str]:
+    options, (header_row, start_col, _, end_col) = source(client, mapping)
+    return header_cells(client, options, header_row, start_col, end_col)
+
+
 def read_tab(client: SheetsClient, mapping: Mapping) -> Iterator[PullBatch]:
-    """Stream the range in windows of `window_rows` (the first one carries the header row)."""
+    """Stream the range in windows of `window_rows`, after the header row (read as people see it)."""
     options, (header_row, start_col, end_row, end_col) = source(client, mapping)
-    stop = min(header_row + 1 + options.window_rows, end_row)
-    values = window(client, options, header_row, start_col, stop, end_col)
-    header = [header_text(v) for v in (values[0] if values else [])]
+    header = header_cells(client, options, header_row, start_col, end_col)
+    first_row, stop = header_row + 1, min(header_row + 1 + options.window_rows, end_row)
     converters = [(remote, index, converter(field_type))
                   for remote, index, field_type in columns(mapping, options, header, header_row, start_col)]
     keys = [f.remote for f in mapping.fields if f.column in mapping.key]
     yielded = False
-    rows, first_row = values[1:], header_row + 1
+    rows = window(client, options, first_row, start_col, stop, end_col) if first_row < stop else []
     while True:
         records = []
         for offset, cells in enumerate(rows):

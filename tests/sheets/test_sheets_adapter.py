@@ -245,6 +245,20 @@ def test_pull_timestamps_from_serials(adapter: SheetsAdapter, client: SheetsClie
     assert rows == [{"Id": "a", "At": datetime(2026, 10, 1, 10, 30)}, {"Id": "b", "At": datetime(1900, 1, 1)}]
 
 
+def test_a_header_holding_a_date_is_named_as_people_see_it(adapter: SheetsAdapter, client: SheetsClient) -> None:
+    """Typed in the sheet, "2020-01-01" is a date cell (serial 43831 unformatted); the mapping names
+    the header as shown, like the recorded gspread traffic (tests/recordings)."""
+    client.update("migo-collections", "Collections!A1", [["Id", "2020-01-01"], ["a", "12.50"]],
+                  value_input="USER_ENTERED")
+    raw = client.get("migo-collections", "Collections!B1", value_render="UNFORMATTED_VALUE")
+    assert raw["values"] == [[43831]]  # the cell really holds a date
+    fields = [{"column": "id", "remote": "Id"}, {"column": "jan", "remote": "2020-01-01", "type": "decimal"}]
+    pull = mapping("pull", fields=fields, key=["id"], spreadsheet_id="migo-collections", sheet="Collections")
+    assert [f.name for f in adapter.describe(pull).fields][:2] == ["Id", "2020-01-01"]
+    rows = [r for b in adapter.read(pull, None) for r in b.records]
+    assert rows == [{"Id": "a", "2020-01-01": Decimal("12.50")}]
+
+
 HEADER_PROBLEMS = [
     ([["Loan ID", "", "Due", "Note"]], r"tab 'Collections', header row 1: column B has a blank header"),
     ([["Loan ID", "Outstanding", "Loan ID", "Note"]],
