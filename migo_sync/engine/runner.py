@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from migo_sync.boundary import library_error
 from migo_sync.config import Project
 from migo_sync.engine.probe import ChangeProbe
 from migo_sync.engine.pull import Puller
@@ -211,6 +212,10 @@ def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: L
                              error=redact(str(exc)), exit_code=exit_code_for(exc))
     except Exception as exc:  # a bug in one mapping's path must not stop the nightly job's others
         log.debug("%s failed", mapping.name, exc_info=True)
+        mapped = library_error(mapping.system, exc)
+        if mapped is not None:
+            return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
+                                 error=redact(str(mapped)), exit_code=exit_code_for(mapped))
         return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
                              error=redact(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)"),
                              exit_code=exit_code_for(exc))
