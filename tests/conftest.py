@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import stamina
@@ -26,6 +27,28 @@ def _isolated_secrets() -> Iterator[None]:
     with redact._lock:
         redact._secrets.clear()
         redact._secrets.update(before)
+
+
+# fakesnow's server thread asks DuckDB for Arrow output the way DuckDB 2 warns about; pytest turns
+# warnings into errors, which would fail the fake server's requests, not our code.
+FAKESNOW_WARNING = "Arrow output on a DB-API result"
+
+
+@pytest.fixture(scope="session")
+def fakesnow_kwargs() -> Iterator[dict[str, Any]]:
+    """Connection kwargs of THE fakesnow server of this test process, on loopback.
+
+    One per process, shared by every test: `fakesnow.server()` imports its own `fakesnow.server`
+    module, which replaces the function on the package, so a second call in one process fails with
+    "'module' object is not callable". Each test uses a database of its own on it.
+    """
+    import warnings
+
+    fakesnow = pytest.importorskip("fakesnow")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=FAKESNOW_WARNING, category=UserWarning)
+        with fakesnow.server() as kwargs:
+            yield dict(kwargs)
 
 
 @pytest.fixture(scope="session")

@@ -30,13 +30,9 @@ state_schema = "migo_sync"
 """
 
 
-@pytest.fixture(scope="module")
-def fakesnow_server() -> Iterator[dict[str, Any]]:
-    fakesnow = pytest.importorskip("fakesnow")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=FAKESNOW_WARNING, category=UserWarning)
-        with fakesnow.server() as kwargs:
-            yield dict(kwargs)
+@pytest.fixture
+def fakesnow_server(fakesnow_kwargs: dict[str, Any]) -> dict[str, Any]:
+    return fakesnow_kwargs
 
 
 @pytest.fixture

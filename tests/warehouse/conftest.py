@@ -33,16 +33,6 @@ def _quiet_fakesnow() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
-def fakesnow_kwargs() -> Iterator[dict[str, Any]]:
-    """Connection kwargs of a fakesnow server on loopback (started once per session)."""
-    fakesnow = pytest.importorskip("fakesnow")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=FAKESNOW_WARNING, category=UserWarning)
-        with fakesnow.server() as kwargs:
-            yield dict(kwargs)
-
-
 def snowflake_kwargs(base: dict[str, Any], database: str | None = None) -> dict[str, Any]:
     return {**base, "database": database or f"T_{uuid.uuid4().hex[:10].upper()}", "schema": "PUBLIC"}
 
