@@ -35,6 +35,17 @@ class CoreSettings(BaseModel):
 Model = TypeVar("Model", bound=BaseModel)
 
 
+class SettingsError(ConfigError):
+    """`[systems.<system>]` is invalid; `problems` holds (key, message, hint) so the caller that knows
+    the file can place each on its line (migo_sync.systems.open_adapter)."""
+
+    def __init__(self, system: str, problems: list[tuple[str, str, str | None]]) -> None:
+        self.system = system
+        self.problems = problems
+        text = "; ".join(f"{m} ({h})" if h else m for _, m, h in problems)
+        super().__init__(f"migo-sync.toml: [systems.{system}] {text}")
+
+
 def parse_settings(model: type[Model], system: str, settings: dict[str, Any]) -> Model:
     """Validate `[systems.<system>]`; every problem in one ConfigError (exit 2), unknown keys with
     the closest known one."""
@@ -42,13 +53,13 @@ def parse_settings(model: type[Model], system: str, settings: dict[str, Any]) ->
         return model.model_validate(settings)
     except ValidationError as exc:
         known = list(model.model_fields)
-        problems = []
+        problems: list[tuple[str, str, str | None]] = []
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"])
             if error["type"] == "extra_forbidden":
                 close = difflib.get_close_matches(where, known, n=1, cutoff=0.6)
                 hint = f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(sorted(known))
-                problems.append(f"unknown key '{where}' ({hint})")
+                problems.append((where, f"unknown key '{where}'", hint))
             else:
-                problems.append(f"{where}: {error['msg']}")
-        raise ConfigError(f"migo-sync.toml: [systems.{system}] " + "; ".join(problems)) from None
+                problems.append((where, f"{where}: {error['msg']}", None))
+        raise SettingsError(system, problems) from None

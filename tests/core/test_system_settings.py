@@ -60,3 +60,14 @@ def test_a_bad_value_and_an_unknown_key_are_reported_together(tmp_path: Path) ->
     message = str(info.value)
     assert message.startswith("migo-sync.toml: [systems.intacct] ")
     assert "timeout: Input should be greater than 0" in message and "unknown key 'colour' (known: " in message
+
+
+@pytest.mark.parametrize("system", sorted(TYPOS))
+def test_a_settings_error_names_the_file_and_the_line(system: str, tmp_path: Path) -> None:
+    typo, meant = TYPOS[system]
+    (tmp_path / "migo-sync.toml").write_text(f'name = "x"\n\n[systems.{system}]\ntimeout = 5\n{typo} = "2025-12"\n')
+    with pytest.raises(ConfigError) as info:
+        open_adapter(Project.load(tmp_path), system)
+    assert str(info.value) == (f"{tmp_path / 'migo-sync.toml'}:5: systems.{system}.{typo}: unknown key '{typo}' "
+                               f"(did you mean '{meant}'?)")
+    assert exit_code_for(info.value) == 2
