@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from migo_sync.adapter import PullBatch
-from migo_sync.adapters.zendesk.client import SYSTEM, ZendeskClient, gc_paused
+from migo_sync.adapters.zendesk.client import SYSTEM, ZendeskClient
 from migo_sync.adapters.zendesk.config import PullOptions
 from migo_sync.errors import FatalRemoteError
 from migo_sync.mapping.model import Mapping
@@ -103,8 +103,7 @@ class Shaper:
         self.key_remotes = [f.remote for f in mapping.fields if f.column in mapping.key]
 
     def __call__(self, page: Page) -> PullBatch:
-        with gc_paused():
-            return self._shape(*page)
+        return self._shape(*page)
 
     def _shape(self, items: list[dict[str, Any]], state: dict[str, Any]) -> PullBatch:
         if self.custom:

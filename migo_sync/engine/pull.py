@@ -8,7 +8,6 @@ batch and swaps at the end (deleting rows the remote no longer has) in one trans
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from datetime import date
@@ -18,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from migo_sync.adapter import Adapter, PullBatch
+from migo_sync.engine.gcpause import gc_paused
 from migo_sync.engine.plan import temp_name
 from migo_sync.engine.result import MappingResult
 from migo_sync.http import REQUEST_STATS
@@ -87,8 +87,13 @@ class Puller:
                                       replace=True)
         last_state = state
         pending = _Pending()
-        for batch in self.adapter.read(self.mapping, state):
-            table, rejects = self._to_arrow(batch)
+        batches = iter(self.adapter.read(self.mapping, state))
+        while True:
+            with gc_paused():  # the adapter builds the page (here or on its own thread), then the casts
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                table, rejects = self._to_arrow(batch)
             self.result.rows_read += len(batch.records)
             self.progress(len(batch.records))
             if self.dry_run:
@@ -179,19 +184,14 @@ class Puller:
         """Cast records to the mapping's types; a record that does not cast is a reject.
         Within a batch the last record of a key wins (incremental exports may repeat one).
 
-        Column by column first (Arrow casts whole columns at C speed, the garbage collector paused
-        while a batch is built); any value that does not fit sends the batch down the row-by-row
-        path, which gives each bad record its own reject.
+        Column by column first (Arrow casts whole columns at C speed; the caller holds the garbage
+        collector off, see engine/gcpause.py); any value that does not fit sends the batch down the
+        row-by-row path, which gives each bad record its own reject.
         """
-        collecting = gc.isenabled()
-        gc.disable()
         try:
             table = self._columns(batch.records)
         except _RowByRow:
             table = None
-        finally:
-            if collecting:
-                gc.enable()
         if table is not None:
             return table, []
         return self._rows(batch.records)
