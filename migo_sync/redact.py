@@ -1,6 +1,6 @@
 """Secret redaction: every credential migo-sync loads is registered here and masked everywhere.
 
-Logs, error messages, `--verbose` output and cassettes pass through `redact()`.
+Logs, error messages and `--verbose` output pass through `redact()`.
 """
 
 from __future__ import annotations

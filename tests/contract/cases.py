@@ -174,7 +174,7 @@ CASES = [
          spoiled="SELECT MIN(journal_id) FROM lending.journal_lines",
          secret_vars=("MIGO_SYNC_WORKDAY_PASSWORD",), auth_var="MIGO_SYNC_WORKDAY_PASSWORD",
          progress=lambda h: int(h.dump("workday")["counts"]["journals"]),
-         settings="max_concurrency = 3\n", kill_batch=10, kill_step=30),
+         settings='max_concurrency = 3\nclosed_through = "2025-12"\n', kill_batch=10, kill_step=30),
     Case(system="adaptive", push="adaptive_actuals_push", pull="adaptive_forecast_pull",
          source_keys="SELECT account_code || '|' || level_name || '|' || period FROM lending.monthly_actuals",
          remote=adaptive_remote,

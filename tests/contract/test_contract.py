@@ -19,106 +19,25 @@ System-specific behaviour (formats, limits, odd answers) is tested beside each a
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from contract.cases import CASES, Case, canonical
+from contract.harness import build, clean_push, source_keys, sql, sync
 from helpers.kill import kill_push_then_rerun
-from helpers.sandboxed import seeded_project
 
 from migo_sync.cli import run_cli
 from migo_sync.config import Project
-from migo_sync.engine.result import MappingResult
-from migo_sync.engine.runner import RunOptions, run
-from migo_sync.registry import load_object, systems
 from migo_sync.sandbox.process import SandboxThread
-from migo_sync.warehouse import open_warehouse
 
 FAULTS = ["429", "500", "503", "drop", "drop_after"]
 NOWHERE = "127.0.0.1:9"  # the discard port: nothing listens there
-
-
-@pytest.fixture(scope="session")
-def contract_server() -> Iterator[SandboxThread]:
-    """Every emulator on one loopback server; each test resets the one it drives."""
-    handle = SandboxThread(seed=7)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture(scope="session")
-def initial_options(contract_server: SandboxThread) -> dict[str, dict[str, Any]]:
-    return {name: dict(em.options) for name, em in contract_server.sandbox.emulators.items()}
 
 
 @pytest.fixture(params=CASES, ids=[c.system for c in CASES])
 def case(request: pytest.FixtureRequest) -> Case:
     chosen: Case = request.param
     return chosen
-
-
-@pytest.fixture
-def remote(contract_server: SandboxThread, initial_options: dict[str, dict[str, Any]], case: Case
-           ) -> Iterator[SandboxThread]:
-    """The case's emulator at its seed with the case's knobs; faults off before and after."""
-    emulator = contract_server.sandbox.emulators[case.system]
-
-    def restore(**extra: Any) -> None:
-        emulator.options.clear()
-        emulator.options.update({**initial_options[case.system], **extra})
-        contract_server.faults(rate=0.0, seed=7)
-        contract_server.reset(case.system)
-
-    restore(**case.emulator_options)
-    yield contract_server
-    restore()
-
-
-def credentials(case: Case, root: Path) -> dict[str, str]:
-    spec = systems()[case.system]
-    assert spec.sandbox_credentials, f"{case.system} declares no sandbox credentials"
-    made: dict[str, str] = load_object(spec.sandbox_credentials)(root)
-    return made
-
-
-def build(case: Case, handle: SandboxThread, root: Path, *, batch_size: int | None = None) -> Project:
-    """A DuckDB project with the system's shipped mappings over the seeded lending dataset."""
-    env = {**handle.env, **credentials(case, root.parent / f"{root.name}-keys"), "MIGO_SYNC_NO_KEYRING": "1"}
-    project = seeded_project(root, case.system, env, case.settings)
-    if batch_size is not None:  # confirm every `batch_size` units, so kills land between confirmations
-        path = project.mappings_dir / f"{case.push}.yaml"
-        text = re.sub(r"(?m)^batch_size:.*\n", "", path.read_text())
-        path.write_text(text + f"batch_size: {batch_size}\n")
-    return project
-
-
-def sync(project: Project, *names: str) -> dict[str, MappingResult]:
-    return {r.name: r for r in run(project, RunOptions(names=list(names))).results}
-
-
-def sql(project: Project, statement: str) -> list[tuple[Any, ...]]:
-    warehouse = open_warehouse(project)
-    try:
-        return warehouse.query(statement)
-    finally:
-        warehouse.close()
-
-
-def source_keys(case: Case, project: Project) -> set[str]:
-    return {str(r[0]) for r in sql(project, case.source_keys)}
-
-
-def clean_push(case: Case, handle: SandboxThread, root: Path) -> dict[str, list[Any]]:
-    """The remote state a push without faults or kills leaves; the emulator is reset after."""
-    project = build(case, handle, root)
-    result = sync(project, case.push)[case.push]
-    assert result.status == "ok", result.error
-    state = case.remote(handle)
-    handle.reset(case.system)
-    return state
 
 
 def test_push_lands_every_unit_once_and_a_rerun_sends_nothing(case: Case, remote: SandboxThread,

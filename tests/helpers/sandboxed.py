@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from migo_sync.config import Project
 from migo_sync.demo.dataset import Sizes, seed
@@ -55,5 +56,14 @@ def journal_ids(project: Project) -> list[str]:
     warehouse = open_warehouse(project)
     try:
         return [r[0] for r in warehouse.query("SELECT DISTINCT journal_id FROM lending.journal_lines ORDER BY 1")]
+    finally:
+        warehouse.close()
+
+
+def query(project: Project, statement: str) -> list[tuple[Any, ...]]:
+    """Run one SQL statement on the project's warehouse (opened and closed around it)."""
+    warehouse = open_warehouse(project)
+    try:
+        return warehouse.query(statement)
     finally:
         warehouse.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.emulators import emulator_fixtures
 from sheets.sheets_support import emulator_of
 
 from migo_sync.adapters.sheets.adapter import SheetsAdapter
@@ -19,26 +20,7 @@ from migo_sync.http import make_client
 from migo_sync.sandbox.process import SandboxThread
 from migo_sync.systems import open_adapter
 
-
-@pytest.fixture(scope="session")
-def sheets_server() -> Iterator[SandboxThread]:
-    """Only the Sheets emulator, so these tests do not depend on the other systems' emulators."""
-    handle = SandboxThread(seed=7, only=["sheets"])
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def sheets_sandbox(sheets_server: SandboxThread) -> Iterator[SandboxThread]:
-    """The emulator at its seed, faults off, default knobs; knobs a test sets are undone after it."""
-    clear_token_cache()
-    sheets_server.faults(rate=0.0, seed=7)
-    sheets_server.reset()
-    yield sheets_server
-    emulator_of(sheets_server).options.clear()
-    sheets_server.reset("sheets")
-    sheets_server.faults(rate=0.0, seed=7)
-    clear_token_cache()
+sheets_server, sheets_sandbox = emulator_fixtures("sheets", around=lambda handle: clear_token_cache())
 
 
 @pytest.fixture

@@ -6,28 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from zendesk.zendesk_support import configure, make_adapter, restore
+from helpers.emulators import emulator_fixtures
+from zendesk.zendesk_support import configure, make_adapter
 
 from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
 from migo_sync.sandbox.process import SandboxThread
 
-
-@pytest.fixture(scope="session")
-def zendesk_server() -> Iterator[SandboxThread]:
-    """Only the Zendesk emulator: these tests do not depend on the other systems' emulators."""
-    handle = SandboxThread(seed=7, only=["zendesk"])
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def zd(zendesk_server: SandboxThread) -> Iterator[SandboxThread]:
-    """The emulator at its seed with default knobs, except the 10/min export limit (off); faults off."""
-    zendesk_server.faults(rate=0.0, seed=7)
-    restore(zendesk_server)
-    configure(zendesk_server, incremental_limit_per_minute=0)
-    yield zendesk_server
-    zendesk_server.faults(rate=0.0, seed=7)
+# the 10/min export limit off (set through the emulator's route, one request): tests that need it set it
+zendesk_server, zd = emulator_fixtures("zendesk", around=lambda handle: configure(handle, incremental_limit_per_minute=0))
 
 
 @pytest.fixture

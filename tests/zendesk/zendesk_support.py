@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from helpers.sandboxed import query as query  # re-exported: the zendesk tests read the warehouse
 
 from migo_sync.adapter import PushUnit, idempotency_key
 from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
@@ -114,11 +115,3 @@ def make_project(root: Path, env: dict[str, str], *, customers: int = 400, setti
     finally:
         warehouse.close()
     return project
-
-
-def query(project: Project, sql: str) -> list[tuple[Any, ...]]:
-    warehouse = open_warehouse(project)
-    try:
-        return warehouse.query(sql)
-    finally:
-        warehouse.close()
