@@ -1,8 +1,9 @@
 """The one place the cyclic garbage collector is paused: while a pull turns a page into objects.
 
 A page of 1000 Zendesk tickets allocates ~100,000 acyclic objects (JSON parse, then Arrow casts);
-collecting in the middle costs ~15-20 % of a pull's CPU (bench/zendesk.py, see README). Reference
-counting still frees everything; only cycle detection waits until the page is built.
+parsing it with the collector on takes ~8 ms of CPU instead of ~6 ms, and a 30,000-ticket pull
+through the engine used 3.1 s of CPU paused against 3.2-3.5 s never paused (README, Development).
+Reference counting still frees everything; only cycle detection waits until the page is built.
 
 The collector is process-global and adapters may parse on their own threads (Zendesk's read-ahead),
 so the pause is counted under a lock: the first holder in records whether it was on, the last one
