@@ -36,6 +36,26 @@ DYNAMIC = {"tickets": ("custom_fields", "ticket"), "users": ("user_fields", "use
 PUSH_KEY = "external_id"
 
 
+def has_path(record: dict[str, Any], path: str) -> bool:
+    """Whether a record carries `path` (a.b.c): every key present; a null or empty object on the way
+    counts (a web ticket's `via.source.from` is `{}` where an email ticket's holds `address`)."""
+    node: Any = record
+    for part in path.split("."):
+        if node is None or node == {}:
+            return True
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def nested_heads(obj: RemoteObject) -> set[str]:
+    """The nested objects the catalog knows a record carries (`via`, `satisfaction_rating`, ...): the
+    catalog is open below them, as the API is: any JSON path into them may be pulled."""
+    return {f.name.split(".", 1)[0] for f in obj.fields if "." in f.name} | {
+        f.name for f in obj.fields if f.type == "object"}
+
+
 class ZendeskAdapter(BaseAdapter):
     """Zendesk Support over its REST API (api-reference §3)."""
 
@@ -105,7 +125,28 @@ class ZendeskAdapter(BaseAdapter):
     # ---- schema and checks ---------------------------------------------------------------------
 
     def describe(self, mapping: Mapping) -> RemoteObject:
-        """The catalog object plus the account's active custom fields (one GET per object and run)."""
+        """The catalog object, the account's active custom fields (one GET per object and run), and
+        the mapping's JSON paths into nested objects found in a record the account sends."""
+        live = self._describe_object(mapping)
+        heads = nested_heads(live)
+        paths = [f.remote for f in mapping.fields if mapping.direction == "pull" and live.field(f.remote) is None
+                 and f.remote.partition(".")[0] in heads and f.remote.partition(".")[2]]
+        if not paths:
+            return live
+        sample = self._sample(live.name)
+        found = tuple(RemoteField(p, writable=False) for p in paths if sample is None or has_path(sample, p))
+        return replace(live, fields=live.fields + found)
+
+    def _sample(self, resource: str) -> dict[str, Any] | None:
+        """One record of the account (the oldest), or None when it has none."""
+        if resource in CURSOR_EXPORTS:
+            page = self.client.cursor_export(resource, per_page=1)
+        else:
+            page = self.client.time_export(resource, start_time=0, per_page=1)
+        records = page.get(resource) or []
+        return records[0] if records and isinstance(records[0], dict) else None
+
+    def _describe_object(self, mapping: Mapping) -> RemoteObject:
         if mapping.object in self._described:
             return self._described[mapping.object]
         obj = super().describe(mapping)
@@ -134,6 +175,7 @@ class ZendeskAdapter(BaseAdapter):
         problems = option_problems(PushOptions if push else PullOptions, mapping.options)
         where, _kind = DYNAMIC[obj.name]
         names = [f.name for f in obj.fields]
+        nested = nested_heads(obj)
         for i, field in enumerate(mapping.fields):
             path = f"fields[{i}].remote"
             head, _, rest = field.remote.partition(".")
@@ -143,8 +185,10 @@ class ZendeskAdapter(BaseAdapter):
                                            f"e.g. {where}.360001234561"))
                 continue
             known = obj.field(field.remote)
+            if known is None and not push and head in nested and rest:
+                continue  # a JSON path into an object every record carries (via.source.from.address)
             if known is None:
-                hint = did_you_mean(field.remote, names)
+                hint = did_you_mean(field.remote, names) or (did_you_mean(head, nested) if rest else None)
                 problems.append((path, f"zendesk {obj.name} has no field '{field.remote}'"
                                        + (f" ({hint})" if hint else "")))
             elif push and not known.writable:

@@ -186,3 +186,36 @@ def test_validate_reports_every_problem(adapter: ZendeskAdapter) -> None:
                                                                 update={"column": "x", "remote": "created_at"})]})
     assert "read-only" in dict(adapter.validate(readonly))["fields[6].remote"]
     assert adapter.validate(pull_mapping(fields=TICKET_FIELDS, start_time="2026-01-01", deleted="flag")) == []
+
+
+def test_a_json_path_into_an_object_zendesk_sends_is_accepted_and_typos_still_get_a_hint(
+        adapter: ZendeskAdapter) -> None:
+    """The catalog is open below the nested objects every ticket carries (the API is): a real ticket
+    field such as via.source.from.address validates; a misspelt head still gets "did you mean"."""
+    fields = [{"column": "id", "remote": "id", "type": "integer"},
+              {"column": "sender", "remote": "via.source.from.address"},
+              {"column": "csat_comment", "remote": "satisfaction_rating.comment"}]
+    assert adapter.validate(pull_mapping(fields=fields)) == []
+    typo = pull_mapping(fields=[fields[0], {"column": "sender", "remote": "vai.source.from.address"}])
+    assert dict(adapter.validate(typo))["fields[1].remote"] == (
+        "zendesk tickets has no field 'vai.source.from.address' (did you mean 'via'?)")
+    misspelt_leaf = pull_mapping(fields=[fields[0], {"column": "s", "remote": "subjet"}])
+    assert "did you mean 'subject'" in dict(adapter.validate(misspelt_leaf))["fields[1].remote"]
+
+
+def test_remote_validation_checks_json_paths_against_a_record_the_account_sends(adapter: ZendeskAdapter) -> None:
+    fields = [{"column": "id", "remote": "id", "type": "integer"},
+              {"column": "sender", "remote": "via.source.from.address"},
+              {"column": "wrong", "remote": "via.sourse.from"}]
+    live = adapter.describe(pull_mapping(fields=fields))
+    names = {f.name for f in live.fields}
+    assert "via.source.from.address" in names  # the sample ticket carries via.source.from (empty: web)
+    assert "via.sourse.from" not in names  # via has no 'sourse': --remote reports it
+
+
+def test_has_path_walks_the_json_zendesk_sends() -> None:
+    from migo_sync.adapters.zendesk.adapter import has_path
+
+    ticket = {"via": {"channel": "email", "source": {"from": {"address": "a@b.c"}, "to": {}, "rel": None}}}
+    assert has_path(ticket, "via.source.from.address") and has_path(ticket, "via.source.rel.x")
+    assert not has_path(ticket, "via.sourse.from") and not has_path(ticket, "via.channel.x")
