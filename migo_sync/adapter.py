@@ -101,13 +101,15 @@ class PushUnit:
 
 @dataclass
 class UnitResult:
-    """The remote's answer for one unit. `duplicate` means it already had it (a success)."""
+    """The remote's answer for one unit. `duplicate` means it already had it (a success);
+    `not_sent` that the adapter never sent it (the run is stopping): no reject, sent next run."""
 
     key: str
     ok: bool
     remote_id: str | None = None
     reason: str | None = None
     duplicate: bool = False
+    not_sent: bool = False
 
 
 @dataclass

@@ -24,6 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from migo_sync.errors import ConfigError, MappingError, Problem
+from migo_sync.evidence.alerts import AlertsConfig
+from migo_sync.evidence.runlog import LogsConfig
 from migo_sync.lineage.settings import OpenLineageConfig
 from migo_sync.zones.config import ZonesConfig
 
@@ -56,6 +58,8 @@ class ProjectConfig(BaseModel):
     systems: dict[str, dict[str, Any]] = Field(default_factory=dict)
     zones: ZonesConfig = Field(default_factory=ZonesConfig)
     openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
 
 def config_problem(path: Path, text: str, error: Any) -> Problem:

@@ -14,11 +14,20 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from migo_sync.redact import RedactingFilter, redact
+
+SQL_SHOWN = 100
+
+
+def _short_sql(record: logging.LogRecord) -> bool:
+    """-v shows the head of each SQL statement (the run's log file keeps it whole)."""
+    message = record.getMessage()
+    if message.startswith("sql: ") and len(message) > SQL_SHOWN:
+        record.msg, record.args = message[:SQL_SHOWN] + " …", ()
+    return True
 
 
 class Terminal:
@@ -38,8 +47,11 @@ class Terminal:
         logger.handlers.clear()
         logger.propagate = False
         if self.verbose:
-            handler = RichHandler(console=self.err, show_path=False, markup=False)
+            # Plain short lines (time, level letter, message): readable at 80 columns, no table.
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s", "%H:%M:%S"))
             handler.addFilter(RedactingFilter())
+            handler.addFilter(_short_sql)
             logger.addHandler(handler)
             logger.setLevel(logging.DEBUG)
         else:

@@ -10,6 +10,7 @@
     │   ├── AuthError              credentials refused: a config problem, never retried (exit 2)
     │   └── FatalRemoteError       anything else the remote refuses as a whole request
     ├── UnreachableError           exit 3: a system or the warehouse could not be reached
+    ├── LockedError                exit 3: another process holds the project lock (migo_sync.lock)
     ├── WarehouseError             the warehouse refused a statement
     └── RecordError                one record or unit is refused; recorded as a reject, run goes on
 

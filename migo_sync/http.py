@@ -208,7 +208,7 @@ class SystemTransport(httpx.BaseTransport):
             ):
                 with attempt:
                     try:
-                        return self._send_once(request, idempotent)
+                        return self._send_once(request, idempotent, attempt.num)
                     except RetriableError as exc:
                         last = exc
                         raise
@@ -220,7 +220,19 @@ class SystemTransport(httpx.BaseTransport):
             ) from exc
         raise UnreachableError(f"{self.system}: no attempt was made ({last})")  # pragma: no cover
 
-    def _send_once(self, request: httpx.Request, idempotent: bool) -> httpx.Response:
+    def _event(self, request: httpx.Request, attempt: int, started: float, status: int | None,
+               outcome: str | None = None, size: int | None = None) -> None:
+        """One `request` event (the run log keeps each; -v shows it as one short line)."""
+        ms = (time.perf_counter() - started) * 1000
+        path = redact(request.url.path)
+        shown = str(status) if status is not None else outcome
+        extra = "" if attempt == 1 else f", attempt {attempt}"
+        log.debug("%s %s %s → %s (%.0f ms%s)", self.system, request.method, path, shown, ms, extra,
+                  extra={"event": "request", "system": self.system, "method": request.method, "path": path,
+                         "status": status, "outcome": outcome, "duration_ms": round(ms, 1), "attempt": attempt,
+                         "bytes": size})
+
+    def _send_once(self, request: httpx.Request, idempotent: bool, attempt: int = 1) -> httpx.Response:
         self.limiter.acquire()
         self.stats.add(self.system)
         started = time.perf_counter()
@@ -230,6 +242,7 @@ class SystemTransport(httpx.BaseTransport):
             with deadline(deadline_at):
                 response = self._bounded(request, self.inner.handle_request(request), deadline_at)
         except (httpx.TimeoutException, DeadlinePassed) as exc:
+            self._event(request, attempt, started, None, f"timed out: {type(exc).__name__}")
             if not isinstance(exc, DeadlinePassed) and time.monotonic() < deadline_at:
                 if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
                     raise RetriableError(self.system, f"could not connect to {url}: {exc}") from exc
@@ -246,13 +259,12 @@ class SystemTransport(httpx.BaseTransport):
         except BadEncoding as exc:
             raise FatalRemoteError(self.system, f"the answer to {request.method} {url} is unreadable: {exc}") from None
         except (httpx.ConnectError, httpx.PoolTimeout) as exc:
-            log.debug("%s %s → connection failed: %s", request.method, url, exc)
+            self._event(request, attempt, started, None, f"connection failed: {exc}")
             raise RetriableError(self.system, f"could not connect to {url}: {exc}") from exc
         except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+            self._event(request, attempt, started, None, f"connection lost: {exc}")
             self._lost(request, url, idempotent, exc)
-        elapsed = (time.perf_counter() - started) * 1000
-        log.debug("%s %s → %s (%.0f ms, %d bytes)", request.method, url, response.status_code, elapsed,
-                  len(response.content))
+        self._event(request, attempt, started, response.status_code, size=len(response.content))
         status = response.status_code
         if self.classify is not None and status not in REFUSED_STATUSES:
             # Before the 5xx rule, so that a definite answer carried by an error status (a SOAP
@@ -276,7 +288,6 @@ class SystemTransport(httpx.BaseTransport):
 
     def _lost(self, request: httpx.Request, url: str, idempotent: bool, exc: Exception) -> NoReturn:
         """The connection broke after the request may have reached the remote."""
-        log.debug("%s %s → connection lost: %s", request.method, url, exc)
         error = OutcomeUnknownError(self.system, f"connection lost during {request.method} {url}: {exc}")
         if not idempotent:
             raise MigoSyncError(f"{self.system}: connection lost during a non-idempotent {request.method}; "

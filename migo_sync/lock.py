@@ -22,6 +22,7 @@ from typing import Any
 from migo_sync.errors import MigoSyncError
 
 LOCK_NAME = "lock"
+_HELD: set[Path] = set()  # lock files this process holds
 
 
 class LockedError(MigoSyncError):
@@ -66,11 +67,13 @@ class ProjectLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         self._fd = fd
+        _HELD.add(self.path.resolve())
 
     def release(self) -> None:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        _HELD.discard(self.path.resolve())
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)  # a reader never sees a departed holder's name
         os.close(fd)  # closing drops the flock
@@ -82,6 +85,35 @@ class ProjectLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
+
+
+def holds(state_dir: Path) -> bool:
+    """This very process holds the project's lock (e.g. `run` under the CLI, or watch mode)."""
+    return (state_dir / LOCK_NAME).resolve() in _HELD
+
+
+def nobody_running(state_dir: Path) -> bool:
+    """True when no process can be running on the project: we hold the lock, or it is free (taken
+    and dropped at once). Runs recorded `running` then belong to a process that died."""
+    if holds(state_dir):
+        return True
+    try:
+        with ProjectLock(state_dir, "inspect"):
+            return True
+    except LockedError:
+        return False
+
+
+def holder(path: Path) -> dict[str, Any]:
+    """Who holds the lock file at `path`, from its content; {} when nobody or unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return {}
+    try:
+        return _read(fd)
+    finally:
+        os.close(fd)
 
 
 def _read(fd: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from migo_sync import interrupt
 from migo_sync.adapter import PushUnit, UnitResult, chunked
 from migo_sync.adapters.zendesk.client import MAX_BULK, RecordInvalid, ZendeskClient
 from migo_sync.adapters.zendesk.config import ZendeskSettings
@@ -52,6 +53,12 @@ class JobRunner:
         in_flight: dict[str, Job] = {}
         interval = self.settings.job_poll_interval
         while waiting or in_flight:
+            if waiting and interrupt.requested() is not None:  # stopping: queue no new job
+                while waiting:
+                    unsent = waiting.popleft()
+                    results.update({u.key: UnitResult(u.key, ok=False, not_sent=True,
+                                                      reason="not sent: the run was interrupted")
+                                    for u in unsent.units})
             while waiting and len(in_flight) < self.settings.max_jobs_in_flight:
                 job = waiting.popleft()
                 try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from migo_sync.cli.common import JsonOpt, VerboseOpt, fail, terminal
+from migo_sync.config import Project
 from migo_sync.console import Terminal
 from migo_sync.errors import MigoSyncError
 
@@ -53,17 +55,44 @@ def demo_command(
                 with term.progress() as progress:
                     report = run(proj, RunOptions(command="demo"), progress)
                 story = run_zones(proj) if report.ok else None
+            page = write_demo_report(proj, report.run_id, None if paths.keep else Path(tempfile.gettempdir()))
             show_report(term, report)
             if not json_output:
                 _extras(term, proj.root, report.as_json())
                 if story is not None:
                     show_zones(term, proj, story)
+                if page is not None:
+                    term.info(f"the run's report (open it in a browser): {page}")
                 if paths.keep:
                     term.info(f"project kept in {proj.root}; see what reached a system with: "
                               f"migo-sync sandbox dump SYSTEM --project {proj.root}")
     except MigoSyncError as exc:
         return fail(term, exc)
     return report.exit_code
+
+
+def write_demo_report(proj: Project, run_id: str | None, folder: Path | None) -> Path | None:
+    """The run's HTML report with the plan-versus-actual view the demo's Adaptive data allows;
+    in the kept project's run folder, or in `folder` when the project is temporary."""
+    from migo_sync.demo.reports import plan_versus_actual_table
+    from migo_sync.evidence.artifacts import REPORT_REJECTS, run_dir, write_atomically
+    from migo_sync.evidence.report import render_report
+    from migo_sync.warehouse import open_warehouse
+    from migo_sync.warehouse.bookkeeping import Bookkeeping
+
+    if run_id is None:
+        return None
+    warehouse = open_warehouse(proj)
+    try:
+        run = Bookkeeping(warehouse).get_run(run_id, limit=REPORT_REJECTS)
+        extra = plan_versus_actual_table(warehouse)
+    finally:
+        warehouse.close()
+    if run is None:
+        return None
+    page = (folder / f"migo-sync-demo-{run_id}.html") if folder else run_dir(proj, run_id) / "report.html"
+    write_atomically(page, render_report(run, [extra] if extra else []))
+    return page
 
 
 def _extras(term: Terminal, root: Path, report: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -92,18 +92,28 @@ def pull_command(
 
 def execute(project_dir: Path, options: RunOptions, term: Terminal, expect: str | None = None) -> int:
     from migo_sync.engine.runner import run
+    from migo_sync.interrupt import Interrupted, handle_signals
 
     try:
-        project = load_project(project_dir)
-        with project_lock(project, options), term.progress() as progress:
-            report = run(project, options, progress)
+        with handle_signals():
+            project = load_project(project_dir)
+            with project_lock(project, options), term.progress() as progress:
+                report = run(project, options, progress)
         if expect and not report.results:
             from migo_sync.errors import ConfigError
 
             raise ConfigError(f"mapping '{expect}' is not a {options.direction} mapping")
     except MigoSyncError as exc:
         return fail(term, exc)
+    except Interrupted as exc:  # before the run was recorded: nothing was sent
+        if term.json_output:
+            term.json({"run_id": None, "ok": False, "status": "interrupted", "reason": str(exc),
+                       "exit_code": exc.exit_code, "mappings": []})
+        term.error(str(exc))
+        return exc.exit_code
     show_report(term, report, dry_run=options.dry_run)
+    if report.interrupted is not None:
+        term.error(f"{report.interrupted}; recorded as run {report.run_id} (status interrupted)")
     return report.exit_code
 
 
@@ -120,17 +130,24 @@ def project_lock(project: Project, options: RunOptions) -> Iterator[None]:
         yield
 
 
+COUNTER_COLUMNS = ("read", "changed", "written", "rejected", "requests", "seconds")
+
+
+def mapping_table(term: Terminal, title: str, results: list[dict[str, Any]]) -> None:
+    """The per-mapping table `run` prints and `runs show` repeats, numbers formatted alike."""
+    rows = [(r.get("name"), r.get("system"), r.get("direction"), r.get("status"), f"{r.get('rows_read', 0):,}",
+             f"{r.get('rows_changed', 0):,}", f"{r.get('rows_written', 0):,}", f"{r.get('rows_rejected', 0):,}",
+             f"{r.get('requests', 0):,}", f"{float(r.get('seconds') or 0):.2f}") for r in results]
+    term.table(title, ["mapping", "system", "direction", "status", *COUNTER_COLUMNS], rows,
+               justify=dict.fromkeys(COUNTER_COLUMNS, "right"))
+
+
 def show_report(term: Terminal, report: RunReport, *, dry_run: bool = False) -> None:
     if term.json_output:
         term.json(report.as_json())
         return
-    rows = [(r.name, r.system, r.direction, r.status, f"{r.rows_read:,}", f"{r.rows_changed:,}",
-             f"{r.rows_written:,}", f"{r.rows_rejected:,}", f"{r.requests:,}", f"{r.seconds:.2f}")
-            for r in report.results]
     title = "Dry run: nothing was written" if dry_run else f"Run {report.run_id}"
-    right = dict.fromkeys(["read", "changed", "written", "rejected", "requests", "seconds"], "right")
-    term.table(title, ["mapping", "system", "direction", "status", "read", "changed", "written", "rejected",
-                       "requests", "seconds"], rows, justify=right)
+    mapping_table(term, title, [r.as_json() for r in report.results])
     for r in report.results:
         if r.error:
             term.error(f"{r.name}: {r.error}")

@@ -22,13 +22,21 @@ def show_reports(term: Terminal, root: Path, report: dict[str, Any]) -> None:
         warehouse.close()
 
 
-def _plan_versus_actual(term: Terminal, warehouse: Warehouse) -> None:
+def plan_versus_actual_table(warehouse: Warehouse) -> dict[str, Any] | None:
+    """{title, columns, rows} of the demo's plan-versus-actual view; None without its tables."""
     if warehouse.columns("planning.forecast") is None or warehouse.columns("lending.monthly_actuals") is None:
-        return
+        return None
     from migo_sync.adapters.adaptive.report import plan_vs_actual
 
     columns, rows = plan_vs_actual(warehouse, version="Forecast Q4 2026", start="2026-08", end="2026-10")
-    term.table("Plan versus actual (Adaptive forecast pulled back, Aug to Oct 2026)", columns, rows)
+    return {"title": "Plan versus actual (Adaptive forecast pulled back, Aug to Oct 2026)", "columns": columns,
+            "rows": rows}
+
+
+def _plan_versus_actual(term: Terminal, warehouse: Warehouse) -> None:
+    table = plan_versus_actual_table(warehouse)
+    if table is not None:
+        term.table(table["title"], table["columns"], table["rows"])
 
 
 def _support(term: Terminal, warehouse: Warehouse) -> None:

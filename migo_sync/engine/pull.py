@@ -8,6 +8,7 @@ batch and swaps at the end (deleting rows the remote no longer has) in one trans
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import date
@@ -16,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from migo_sync import interrupt
 from migo_sync.adapter import Adapter, PullBatch
 from migo_sync.engine.gcpause import gc_paused
 from migo_sync.engine.plan import temp_name
@@ -27,6 +29,7 @@ from migo_sync.warehouse.base import ColumnDef, Warehouse
 from migo_sync.warehouse.bookkeeping import Bookkeeping
 
 Progress = Callable[[int], None]
+log = logging.getLogger("migo_sync.engine.pull")
 
 
 def arrow_type(field: FieldSpec) -> pa.DataType:
@@ -87,12 +90,16 @@ class Puller:
                                       replace=True)
         last_state = state
         pending = _Pending()
+        stopped = None
         batches = iter(self.adapter.read(self.mapping, state))
         while True:
             with gc_paused():  # the adapter builds the page (here or on its own thread), then the casts
                 batch = next(batches, None)
                 if batch is None:
                     break
+                stopped = interrupt.requested()
+                if stopped is not None:
+                    break  # the pages read so far are committed below, with their cursor
                 table, rejects = self._to_arrow(batch)
             self.result.rows_read += len(batch.records)
             self.progress(len(batch.records))
@@ -113,6 +120,8 @@ class Puller:
                 break
         if pending.tables:
             self._flush(pending, staging, mirror_staging)
+        if stopped is not None:
+            raise interrupt.Interrupted(stopped)  # a mirror is never swapped half read
         if mirror and not self.dry_run:
             with self.warehouse.transaction():
                 counts = self.warehouse.merge(self.target, mirror_staging, self.mapping.key,
@@ -139,6 +148,9 @@ class Puller:
             if rejects:
                 self.book.add_rejects(self.run_id, self.mapping.name, rejects)
         self.result.rows_rejected += len(rejects)
+        log.debug("%s batch: %d record(s) committed, %d rejected", self.mapping.name, table.num_rows, len(rejects),
+                  extra={"event": "batch", "mapping": self.mapping.name, "records": table.num_rows,
+                         "rows_rejected": len(rejects)})
         pending.clear()
 
     def _last_per_key(self, table: pa.Table) -> pa.Table:

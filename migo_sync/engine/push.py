@@ -9,6 +9,7 @@ the same idempotency keys, and the remote refuses the duplicates.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any, overload
 
 import pyarrow as pa
 
+from migo_sync import interrupt
 from migo_sync.adapter import Adapter, PushUnit, RemoteObject, Unit, UnitResult, chunked, idempotency_key
 from migo_sync.engine.plan import UNIT_ALL, PushPlan, drop_plan, plan_push
 from migo_sync.engine.probe import ChangeProbe, Fingerprint
@@ -28,6 +30,7 @@ from migo_sync.warehouse.base import Warehouse
 from migo_sync.warehouse.bookkeeping import Bookkeeping
 from migo_sync.xmlsafe import unsendable
 
+log = logging.getLogger("migo_sync.engine.push")
 DEFAULT_BATCH_UNITS = {"row": 1000, "group": 500, "object": 1}
 SAMPLE_SIZE = 5
 Progress = Callable[[int], None]
@@ -123,6 +126,7 @@ class Pusher:
             units = _chain_units(units, iter([_Unit(empty, deleted_row_keys=deleted_by_unit.get(UNIT_ALL, []))]))
         size = self.mapping.batch_size or DEFAULT_BATCH_UNITS[self.unit]
         for batch in chunked((self._finish(u, plan) for u in units), size):
+            interrupt.check()  # a stop asked for: nothing new is sent (the batch before finished)
             self._push_batch(batch)
             if self.stop():  # asked to stop: this batch is done and recorded, the rest waits
                 result.status = "stopped"
@@ -253,6 +257,10 @@ class Pusher:
         forget: list[str] = []
         for item in sendable:
             answer = by_key.get(item.unit.key)
+            if answer is not None and answer.not_sent:
+                failed_keys.extend(item.unit.row_keys)  # never left: drop the intent, send it next run
+                result.details["not_sent"] = result.details.get("not_sent", 0) + len(item.unit.row_keys)
+                continue
             if answer is not None and answer.ok:
                 confirmed.extend((k, item.unit.key, answer.remote_id) for k in item.unit.row_keys)
                 forget.extend(item.deleted_row_keys)
@@ -276,6 +284,11 @@ class Pusher:
                 self.book.add_rejects(self.run_id, self.mapping.name,
                                       [(r.row_key, r.reason, r.payload) for r in rejects])
         result.rows_rejected += len(rejects)
+        written = len(confirmed)
+        log.debug("%s batch: %d unit(s) sent, %d row(s) confirmed, %d rejected", self.mapping.name, len(sendable),
+                  written, len(rejects), extra={"event": "batch", "mapping": self.mapping.name,
+                                                "units_sent": len(sendable), "rows_confirmed": written,
+                                                "rows_rejected": len(rejects)})
         self.progress(sum(len(i.unit.row_keys) + len(i.invalid) for i in batch))
 
 

@@ -11,7 +11,7 @@ class MappingResult:
     name: str
     system: str
     direction: str
-    status: str = "ok"  # ok | rejected | failed | skipped | stopped | dry-run
+    status: str = "ok"  # ok | rejected | failed | skipped | stopped | dry-run | interrupted
     rows_read: int = 0
     rows_changed: int = 0
     rows_written: int = 0
@@ -19,6 +19,8 @@ class MappingResult:
     requests: int = 0
     seconds: float = 0.0
     error: str | None = None
+    error_class: str | None = None  # the error's type name, e.g. UnreachableError
+    started_at: str | None = None  # UTC, '2026-12-06T22:04:11Z'
     exit_code: int = 0
     details: dict[str, Any] = field(default_factory=dict)
     sample: list[dict[str, Any]] = field(default_factory=list)
@@ -34,7 +36,12 @@ class MappingResult:
         return self
 
     def as_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if k not in ("details", "sample", "exit_code")}
+        data = {k: v for k, v in asdict(self).items()
+                if k not in ("details", "sample", "exit_code", "error_class", "started_at")}
+        if self.error_class:
+            data["error_class"] = self.error_class
+        if self.started_at:
+            data["started_at"] = self.started_at
         data["seconds"] = round(self.seconds, 3)
         if self.details:
             data["details"] = self.details

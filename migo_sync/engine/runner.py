@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import heapq
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
+from migo_sync import interrupt
 from migo_sync.boundary import library_error
 from migo_sync.config import Project
 from migo_sync.engine.probe import ChangeProbe
@@ -22,15 +23,20 @@ from migo_sync.engine.pull import Puller
 from migo_sync.engine.push import Pusher
 from migo_sync.engine.result import MappingResult
 from migo_sync.errors import ConfigError, MappingError, MigoSyncError, exit_code_for, most_serious
+from migo_sync.evidence.artifacts import write_artifacts
+from migo_sync.evidence.runlog import run_log
 from migo_sync.governance import Governance, govern
+from migo_sync.http import REQUEST_STATS
+from migo_sync.interrupt import Interrupted
 from migo_sync.lineage.events import Emitter
+from migo_sync.lock import nobody_running
 from migo_sync.mapping.loader import LoadedMapping, did_you_mean, load_mappings
 from migo_sync.mapping.validate import validate_catalog, validate_warehouse
 from migo_sync.redact import redact
 from migo_sync.systems import AdapterPool
 from migo_sync.warehouse import open_warehouse
 from migo_sync.warehouse.base import Warehouse
-from migo_sync.warehouse.bookkeeping import Bookkeeping
+from migo_sync.warehouse.bookkeeping import Bookkeeping, utcnow
 
 log = logging.getLogger("migo_sync.engine")
 ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
@@ -57,26 +63,74 @@ class RunReport:
     results: list[MappingResult] = field(default_factory=list)
     reconciliation: list[dict[str, Any]] = field(default_factory=list)
     stopped: bool = False  # asked to stop: the current batch finished, the rest was left for later
+    interrupted: Interrupted | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)  # run_results, report, log: file paths
 
     @property
     def ok(self) -> bool:
-        return all(r.status in ("ok", "dry-run") for r in self.results) and not any(
+        return self.interrupted is None and all(r.status in ("ok", "dry-run") for r in self.results) and not any(
             r.get("differences") for r in self.reconciliation)
 
     @property
+    def status(self) -> str:
+        """ok | rejected | failed | differs | interrupted | stopped (watch mode): the word `runs list` shows."""
+        if self.interrupted is not None:
+            return "interrupted"
+        if self.stopped:
+            return "stopped"
+        if any(r.status in ("failed", "skipped") for r in self.results):
+            return "failed"
+        if any(r.status == "rejected" for r in self.results):
+            return "rejected"
+        if any(r.get("differences") for r in self.reconciliation):
+            return "differs"
+        return "ok"
+
+    @property
+    def reason(self) -> str | None:
+        """Why the run is not ok, in one line (None when it is)."""
+        parts: list[str] = []
+        if self.interrupted is not None:
+            done = sum(1 for r in self.results if r.status not in ("interrupted", "skipped"))
+            parts.append(f"{self.interrupted} ({done} of {len(self.results)} mappings done)")
+        parts += [f"{r.name} failed: {r.error_class or 'error'}: {r.error}" for r in self.results
+                  if r.status == "failed"]
+        rejected = [r for r in self.results if r.rows_rejected and r.status != "dry-run"]
+        if rejected:
+            total = sum(r.rows_rejected for r in rejected)
+            parts.append(f"{total:,} rows rejected (" + ", ".join(f"{r.name}: {r.rows_rejected:,}"
+                                                                  for r in rejected) + ")")
+        for rec in self.reconciliation:
+            diffs = rec.get("differences") or []
+            if rec.get("error"):
+                parts.append(f"reconciliation of {rec.get('mapping')} could not be done: {rec['error']}")
+            elif diffs:
+                parts.append(f"reconciliation of {rec.get('mapping')} ({rec.get('system')}): "
+                             f"{len(diffs):,} difference(s)")
+        return "; ".join(parts) or None
+
+    @property
     def exit_code(self) -> int:
-        """The most serious mapping outcome (errors.exit_code_for); 1 when only rows were rejected
-        or a reconciliation found differences."""
+        """Interrupted: 130/143. Else the most serious mapping outcome (errors.exit_code_for); 1 when
+        only rows were rejected or a reconciliation found differences."""
+        if self.interrupted is not None:
+            return self.interrupted.exit_code
         code = most_serious([r.exit_code for r in self.results])
         return code if code else (0 if self.ok else 1)
 
     def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"run_id": self.run_id, "ok": self.ok,
+        data: dict[str, Any] = {"run_id": self.run_id, "ok": self.ok, "status": self.status,
                                 "mappings": [r.as_json() for r in self.results]}
         if self.stopped:
             data["stopped"] = True
+        if self.reason:
+            data["reason"] = self.reason
+        if self.interrupted is not None:
+            data["exit_code"] = self.exit_code
         if self.reconciliation:
             data["reconciliation"] = self.reconciliation
+        if self.artifacts:
+            data["artifacts"] = self.artifacts
         return data
 
 
@@ -141,27 +195,56 @@ def prepare(project: Project, options: RunOptions, warehouse: Warehouse,
 
 
 def run(project: Project, options: RunOptions, progress: ProgressFactory | None = None) -> RunReport:
+    """Execute the selected mappings (the CLI holds the project lock around it). A real run first
+    records runs left `running` by a process that died as `died`, when none can be running."""
     with opened(project) as (warehouse, pool):
         mappings, gov = prepare(project, options, warehouse, pool)
         events = Emitter(project, gov.graph)
         book = Bookkeeping(warehouse)
-        run_id: str | None = None
-        if not options.dry_run:
-            book.ensure()
-            if options.sole_writer:
-                book.close_dead_runs()
-            run_id = book.start_run(options.command, {
-                "names": list(options.names), "dry_run": options.dry_run, "full": options.full,
-                "full_refresh": options.full_refresh, "direction": options.direction})
+        if options.dry_run:
+            report = RunReport(None)
+            _execute(warehouse, book, pool, mappings, report, options, progress, gov, events)
+            return report
+        book.ensure()
+        for dead in book.mark_died() if options.sole_writer or nobody_running(project.state_dir) else []:
+            log.warning("run %s was left running by a process that died: recorded as died", dead)
+        run_id = book.start_run(options.command, {
+            "names": list(options.names), "dry_run": options.dry_run, "full": options.full,
+            "full_refresh": options.full_refresh, "direction": options.direction})
         report = RunReport(run_id)
-        failed: set[str] = set()
-        stop = options.stop or (lambda: False)
+        with run_log(project.state_dir, run_id, project.config.logs) as log_file:
+            log.info("run %s started: %d mapping(s)", run_id, len(mappings),
+                     extra={"event": "run", "phase": "start", "command": options.command,
+                            "mappings": [m.mapping.name for m in mappings]})
+            _execute(warehouse, book, pool, mappings, report, options, progress, gov, events)
+            for found in report.reconciliation:
+                book.record_reconciliation(run_id, found)
+            book.finish_run(run_id, report.ok, status=report.status, reason=report.reason,
+                            exit_code=report.exit_code)
+            log.info("run %s %s%s", run_id, report.status, f": {report.reason}" if report.reason else "",
+                     extra={"event": "run", "phase": "end", "status": report.status, "reason": report.reason,
+                            "exit_code": report.exit_code})
+            report.artifacts = write_artifacts(project, book, report, log_file)
+        return report
+
+
+def _execute(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mappings: Sequence[LoadedMapping],
+             report: RunReport, options: RunOptions, progress: ProgressFactory | None, gov: Governance,
+             events: Emitter) -> None:
+    """Each mapping in order, recorded as it ends; then reconciliation. A signal stops it between
+    batches: the mappings not started are recorded as skipped."""
+    run_id = report.run_id
+    failed: set[str] = set()
+    stop = options.stop or (lambda: False)
+    try:
         for item in mappings:
+            interrupt.check()
             mapping = item.mapping
             if stop():
                 report.stopped = True
                 break
             blocked = [d for d in mapping.depends_on if d in failed]
+            stopped = None
             backed_off = options.backed_off.get(mapping.system)
             if backed_off:
                 result = MappingResult(mapping.name, mapping.system, mapping.direction, status="skipped",
@@ -173,29 +256,69 @@ def run(project: Project, options: RunOptions, progress: ProgressFactory | None 
                 failed.add(mapping.name)
             else:
                 events.start(mapping)
-                result = _promoted_run(warehouse, gov, item, partial(
-                    _run_one, warehouse, book, pool, item, run_id or "dry-run", options, progress))
+                outcome: list[Interrupted | None] = [None]
+
+                def sync(item: LoadedMapping = item, outcome: list[Interrupted | None] = outcome) -> MappingResult:
+                    result, outcome[0] = _run_one(warehouse, book, pool, item, run_id or "dry-run", options,
+                                                  progress)
+                    return result
+
+                result = _promoted_run(warehouse, gov, item, sync)
+                stopped = outcome[0]
                 events.finish(mapping, result)
                 if result.status == "failed":
                     failed.add(mapping.name)
+            _log_result(result)
             report.results.append(result)
             if run_id is not None:
                 book.record_result(run_id, result.as_json())
                 for promotion in result.details.get("promotions", []):
                     book.record_promotion(run_id, mapping.name, promotion)
+            if stopped is not None:
+                raise stopped
             if result.status == "stopped":
                 report.stopped = True
                 break
-        if not report.stopped:
-            report.reconciliation = _reconcile(warehouse, pool, mappings, report, options)
-        if run_id is not None:
-            book.finish_run(run_id, report.ok, status="stopped" if report.stopped else None)
-        return report
+    except Interrupted as exc:
+        interrupt.disarm()
+        report.interrupted = exc
+        done = {r.name for r in report.results}
+        for item in mappings:
+            if item.mapping.name not in done:
+                m = item.mapping
+                skipped = MappingResult(m.name, m.system, m.direction, status="skipped",
+                                        error="not started: the run was interrupted")
+                report.results.append(skipped)
+                if run_id is not None:
+                    book.record_result(run_id, skipped.as_json())
+        log.warning("%s", exc)
+    if report.interrupted is None and not report.stopped:
+        report.reconciliation = _reconcile(warehouse, pool, mappings, report, options)
+
+
+def _log_result(result: MappingResult) -> None:
+    """One `mapping` event; a failed mapping is logged as an error (so `--json -v` shows it too)."""
+    extra = {"event": "mapping", "mapping": result.name, "system": result.system, "direction": result.direction,
+             "status": result.status, "rows_read": result.rows_read, "rows_changed": result.rows_changed,
+             "rows_written": result.rows_written, "rows_rejected": result.rows_rejected,
+             "requests": result.requests, "seconds": round(result.seconds, 3), "error_class": result.error_class,
+             "error": result.error}
+    if result.status in ("failed", "interrupted"):
+        log.error("%s %s after %.2f s: %s", result.name, result.status, result.seconds, result.error, extra=extra)
+    else:
+        log.info("%s %s: %s read, %s written, %s rejected, %s requests, %.2f s", result.name, result.status,
+                 f"{result.rows_read:,}", f"{result.rows_written:,}", f"{result.rows_rejected:,}",
+                 f"{result.requests:,}", result.seconds, extra=extra)
 
 
 def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: LoadedMapping, run_id: str,
-             options: RunOptions, progress: ProgressFactory | None) -> MappingResult:
+             options: RunOptions, progress: ProgressFactory | None) -> tuple[MappingResult, Interrupted | None]:
+    """One mapping's sync; its real seconds and requests even when it fails or is interrupted."""
     mapping = item.mapping
+    started, begun = time.perf_counter(), utcnow()
+    before = REQUEST_STATS.get(mapping.system)
+    worker: Pusher | Puller | None = None
+    stopped: Interrupted | None = None
     try:
         adapter = pool(mapping.system)
         # The unit kind is static catalog knowledge: no request needed (a rerun must send none).
@@ -203,22 +326,38 @@ def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: L
         tick = progress(mapping.name, None) if progress else None
         if mapping.direction == "push":
             assert remote is not None
-            return Pusher(warehouse, book, adapter, mapping, remote, run_id, dry_run=options.dry_run,
-                          full=options.full, progress=tick, stop=options.stop, probe=options.probe).run()
-        return Puller(warehouse, book, adapter, mapping, run_id, full_refresh=options.full_refresh,
-                      dry_run=options.dry_run, progress=tick, stop=options.stop).run()
+            worker = Pusher(warehouse, book, adapter, mapping, remote, run_id, dry_run=options.dry_run,
+                            full=options.full, progress=tick, stop=options.stop, probe=options.probe)
+        else:
+            worker = Puller(warehouse, book, adapter, mapping, run_id, full_refresh=options.full_refresh,
+                            dry_run=options.dry_run, progress=tick, stop=options.stop)
+        result = worker.run()
+    except Interrupted as exc:
+        interrupt.disarm()
+        stopped = exc
+        result = worker.result if worker is not None else MappingResult(mapping.name, mapping.system,
+                                                                          mapping.direction)
+        result.status, result.error, result.error_class = "interrupted", str(exc), "Interrupted"
     except MigoSyncError as exc:
-        return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
-                             error=redact(str(exc)), exit_code=exit_code_for(exc))
+        result = MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
+                               error=redact(str(exc)), error_class=type(exc).__name__, exit_code=exit_code_for(exc))
     except Exception as exc:  # a bug in one mapping's path must not stop the nightly job's others
         log.debug("%s failed", mapping.name, exc_info=True)
         mapped = library_error(mapping.system, exc)
         if mapped is not None:
-            return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
-                                 error=redact(str(mapped)), exit_code=exit_code_for(mapped))
-        return MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
-                             error=redact(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)"),
-                             exit_code=exit_code_for(exc))
+            result = MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
+                                   error=redact(str(mapped)), error_class=type(mapped).__name__,
+                                   exit_code=exit_code_for(mapped))
+        else:
+            result = MappingResult(mapping.name, mapping.system, mapping.direction, status="failed",
+                                   error_class=type(exc).__name__,
+                                   error=redact(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)"),
+                                   exit_code=exit_code_for(exc))
+    if result.status in ("failed", "interrupted"):
+        result.seconds = time.perf_counter() - started
+        result.requests = REQUEST_STATS.get(mapping.system) - before
+    result.started_at = begun.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return result, stopped
 
 
 def _promoted_run(warehouse: Warehouse, gov: Governance, item: LoadedMapping,

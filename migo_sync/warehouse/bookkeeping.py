@@ -1,8 +1,14 @@
 """migo-sync's own tables, in the warehouse schema `state_schema` (default `migo_sync`).
 
     runs          one row per run: run_id (sortable, 'r20261130-004354-1e2403'), command, started_at,
-                  finished_at, ok, args (JSON), status (running | ok | failed | stopped | died)
-    run_mappings  one row per mapping per run: the `run --json` counters, seconds, error
+                  finished_at, ok, args (JSON), status (running | ok | rejected | failed | differs |
+                  interrupted | stopped (watch mode) | died),
+                  reason (why it is not ok, one line), exit_code, pid, host
+    run_mappings  one row per mapping per run: the `run --json` counters, started_at, seconds (real
+                  ones for a failed mapping too), status, error_class, error, details (JSON)
+    reconciliations  one row per (run, mapping, period, account) compared after a push to a ledger:
+                  warehouse, ledger, difference (exact decimals as text, as `run --json` prints
+                  them), status (match | differs | missing_in_ledger | only_in_ledger | error), message
     rejects       one row per refused row: run_id, mapping, row_key, reason, payload (JSON), created_at
     promotions    one row per DMZ relation promoted (or refused) for a push in a run: run_id, mapping,
                   relation, approver, promoted, checks (JSON: each check, ok, detail), recorded_at
@@ -21,7 +27,9 @@ Timestamps are stored as UTC without zone.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -31,17 +39,19 @@ import pyarrow as pa
 from migo_sync.mapping.model import FieldType
 from migo_sync.warehouse.base import ColumnDef, Warehouse
 
-TABLES = ("runs", "run_mappings", "rejects", "cursors", "sent", "promotions")
+TABLES = ("runs", "run_mappings", "rejects", "cursors", "sent", "promotions", "reconciliations")
 S, N, B, D, T = FieldType.string, FieldType.integer, FieldType.boolean, FieldType.number, FieldType.timestamp
 SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
     "runs": ([ColumnDef("run_id", S), ColumnDef("command", S), ColumnDef("started_at", T),
-              ColumnDef("finished_at", T), ColumnDef("ok", B), ColumnDef("args", S),
-              ColumnDef("status", S)], ["run_id"]),
+              ColumnDef("finished_at", T), ColumnDef("ok", B), ColumnDef("args", S), ColumnDef("status", S),
+              ColumnDef("reason", S), ColumnDef("exit_code", N), ColumnDef("pid", N), ColumnDef("host", S)],
+             ["run_id"]),
     "run_mappings": ([ColumnDef("run_id", S), ColumnDef("name", S), ColumnDef("system", S),
                       ColumnDef("direction", S), ColumnDef("status", S), ColumnDef("rows_read", N),
                       ColumnDef("rows_changed", N), ColumnDef("rows_written", N), ColumnDef("rows_rejected", N),
                       ColumnDef("requests", N), ColumnDef("seconds", D), ColumnDef("error", S),
-                      ColumnDef("recorded_at", T)], ["run_id", "name"]),
+                      ColumnDef("recorded_at", T), ColumnDef("started_at", T), ColumnDef("error_class", S),
+                      ColumnDef("details", S)], ["run_id", "name"]),
     "rejects": ([ColumnDef("run_id", S), ColumnDef("mapping", S), ColumnDef("row_key", S), ColumnDef("reason", S),
                  ColumnDef("payload", S), ColumnDef("created_at", T)], []),
     "cursors": ([ColumnDef("mapping", S), ColumnDef("state", S), ColumnDef("updated_at", T),
@@ -52,7 +62,13 @@ SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
     "promotions": ([ColumnDef("run_id", S), ColumnDef("mapping", S), ColumnDef("relation", S),
                     ColumnDef("approver", S), ColumnDef("promoted", B), ColumnDef("checks", S),
                     ColumnDef("recorded_at", T)], []),
+    "reconciliations": ([ColumnDef("run_id", S), ColumnDef("mapping", S), ColumnDef("system", S),
+                         ColumnDef("period", S), ColumnDef("account", S), ColumnDef("warehouse", S),
+                         ColumnDef("ledger", S), ColumnDef("difference", S), ColumnDef("status", S),
+                         ColumnDef("message", S), ColumnDef("recorded_at", T)], []),
 }
+RECON_COLUMNS = ("period", "account", "warehouse", "ledger", "difference", "status", "message")
+DIED_REASON = "the process died before finishing (killed, or the machine stopped)"
 COUNTERS = ("rows_read", "rows_changed", "rows_written", "rows_rejected", "requests")
 STAGE_INTENT = "migo_sync_stage_intent"
 STAGE_CONFIRM = "migo_sync_stage_confirm"
@@ -131,9 +147,11 @@ class Bookkeeping:
     def start_run(self, command: str, args: dict[str, Any]) -> str:
         run_id = new_run_id()
         self.wh.execute(
-            f"INSERT INTO {self._t('runs')} ({self._c('run_id', 'command', 'started_at', 'args', 'status')}) "
-            f"VALUES (?, ?, CAST(? AS TIMESTAMP), ?, 'running')",
-            [run_id, command, _ts(utcnow()), json.dumps(args, sort_keys=True, default=str)])
+            f"INSERT INTO {self._t('runs')} "
+            f"({self._c('run_id', 'command', 'started_at', 'args', 'status', 'pid', 'host')}) "
+            f"VALUES (?, ?, CAST(? AS TIMESTAMP), ?, 'running', ?, ?)",
+            [run_id, command, _ts(utcnow()), json.dumps(args, sort_keys=True, default=str), os.getpid(),
+             socket.gethostname()])
         return run_id
 
     def close_dead_runs(self) -> int:
@@ -147,12 +165,70 @@ class Bookkeeping:
                         f"WHERE {q('status')} = 'running'")
         return int(found[0][0])
 
-    def finish_run(self, run_id: str, ok: bool, status: str | None = None) -> None:
-        """Close a run; `status` defaults to ok/failed ('stopped' when asked to stop midway)."""
+    def finish_run(self, run_id: str, ok: bool, *, status: str | None = None, reason: str | None = None,
+                   exit_code: int | None = None) -> None:
         q = self.wh.quote
         self.wh.execute(f"UPDATE {self._t('runs')} SET {q('finished_at')} = CAST(? AS TIMESTAMP), {q('ok')} = ?, "
-                        f"{q('status')} = ? WHERE {q('run_id')} = ?",
-                        [_ts(utcnow()), bool(ok), status or ("ok" if ok else "failed"), run_id])
+                        f"{q('status')} = ?, {q('reason')} = ?, {q('exit_code')} = ? WHERE {q('run_id')} = ?",
+                        [_ts(utcnow()), bool(ok), status or ("ok" if ok else "failed"), reason,
+                         exit_code if exit_code is not None else (0 if ok else 1), run_id])
+
+    def mark_died(self) -> list[str]:
+        """Runs still `running` whose process is gone (the caller made sure: it holds the project
+        lock, or found it free) are recorded as `died`. Returns their ids."""
+        q = self.wh.quote
+        running = f"{q('finished_at')} IS NULL AND ({q('status')} IS NULL OR {q('status')} = 'running')"
+        rows = self.wh.query(f"SELECT {q('run_id')} FROM {self._t('runs')} WHERE {running} ORDER BY {q('run_id')}")
+        ids = [str(r[0]) for r in rows]
+        if ids:
+            self.wh.execute(f"UPDATE {self._t('runs')} SET {q('status')} = 'died', {q('ok')} = FALSE, "
+                            f"{q('reason')} = ? WHERE {running}", [DIED_REASON])
+        return ids
+
+    def last_run_id(self) -> str | None:
+        q = self.wh.quote
+        rows = self.wh.query(f"SELECT {q('run_id')} FROM {self._t('runs')} "
+                             f"ORDER BY {q('started_at')} DESC, {q('run_id')} DESC LIMIT 1")
+        return str(rows[0][0]) if rows else None
+
+    def record_reconciliation(self, run_id: str, found: dict[str, Any]) -> int:
+        """Store one reconciliation (`ReconcileReport.as_dict()`): every (period, account) compared,
+        or one `error` row when it could not be done."""
+        mapping, system = str(found.get("mapping") or ""), str(found.get("system") or "")
+        rows: list[dict[str, Any]] = list(found.get("rows") or [])
+        if found.get("error"):
+            rows = [{"status": "error", "message": str(found["error"])}]
+        if not rows:
+            return 0
+        now = utcnow()
+        cols = ["run_id", "mapping", "system", *RECON_COLUMNS]
+        data = {c: pa.array([run_id] * len(rows) if c == "run_id" else [mapping] * len(rows) if c == "mapping"
+                            else [system] * len(rows) if c == "system"
+                            else [None if r.get(c) is None else str(r.get(c)) for r in rows], _STR) for c in cols}
+        data["recorded_at"] = pa.array([now] * len(rows), _TS)
+        return self.wh.load_arrow(self._name("reconciliations"), pa.table(data))
+
+    def reconciliations(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's reconciliations, grouped per mapping as `run --json` prints them."""
+        q = self.wh.quote
+        rows = self.wh.query(f"SELECT {self._c('mapping', 'system', *RECON_COLUMNS)} FROM {self._t('reconciliations')} "
+                             f"WHERE {q('run_id')} = ? ORDER BY {self._c('mapping', 'period', 'account')}", [run_id])
+        out: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            found = out.setdefault(str(r[0]), {"mapping": r[0], "system": r[1], "rows": []})
+            row = dict(zip(RECON_COLUMNS, r[2:], strict=True))
+            if row["status"] == "error":
+                found["error"] = row["message"]
+                continue
+            found["rows"].append({k: v for k, v in row.items() if k != "message"})
+        for found in out.values():
+            found["periods"] = sorted({r["period"] for r in found["rows"]})
+            found["compared"] = len(found["rows"])
+            found["differences"] = [r for r in found["rows"] if r["status"] != "match"]
+            if found.get("error"):
+                found["differences"] = [{"status": "error", "message": found["error"]}]
+            found["ok"] = not found["differences"]
+        return list(out.values())
 
     def record_promotion(self, run_id: str, mapping: str, promotion: dict[str, Any]) -> None:
         """Store one promotion outcome (zones.promote): what was checked, by whom, and whether it passed."""
@@ -166,54 +242,71 @@ class Bookkeeping:
         """Store one mapping's result (the `run --json` mapping object); recording again replaces it."""
         q = self.wh.quote
         table = self._t("run_mappings")
-        cols = ["run_id", "name", "system", "direction", "status", *COUNTERS, "seconds", "error"]
+        cols = ["run_id", "name", "system", "direction", "status", *COUNTERS, "seconds", "error", "error_class",
+                "details"]
         values: list[Any] = [run_id, str(result["name"]), result.get("system"), result.get("direction"),
                              result.get("status")]
         values += [int(result.get(c) or 0) for c in COUNTERS]
-        values += [float(result.get("seconds") or 0.0), result.get("error"), _ts(utcnow())]
+        details = result.get("details")
+        values += [float(result.get("seconds") or 0.0), result.get("error"), result.get("error_class"),
+                   json.dumps(details, sort_keys=True, default=str) if details else None]
+        started = result.get("started_at")
+        values += [_ts(utcnow()), _ts(_parse_iso(started)) if started else None]
         with self.wh.transaction():
             self.wh.execute(f"DELETE FROM {table} WHERE {q('run_id')} = ? AND {q('name')} = ?", [run_id, values[1]])
-            self.wh.execute(f"INSERT INTO {table} ({self._c(*cols, 'recorded_at')}) "
-                            f"VALUES ({', '.join('?' for _ in cols)}, CAST(? AS TIMESTAMP))", values)
+            self.wh.execute(f"INSERT INTO {table} ({self._c(*cols, 'recorded_at', 'started_at')}) "
+                            f"VALUES ({', '.join('?' for _ in cols)}, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP))",
+                            values)
 
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest runs first, with their mapping count and summed counters."""
         q = self.wh.quote
         rows = self.wh.query(
             f"SELECT r.{q('run_id')}, r.{q('command')}, CAST(r.{q('started_at')} AS VARCHAR), "
-            f"CAST(r.{q('finished_at')} AS VARCHAR), r.{q('ok')}, r.{q('args')}, m.n, m.w, m.j, r.{q('status')} "
+            f"CAST(r.{q('finished_at')} AS VARCHAR), r.{q('ok')}, r.{q('args')}, m.n, m.w, m.j, "
+            f"r.{q('status')}, r.{q('reason')}, r.{q('exit_code')} "
             f"FROM {self._t('runs')} AS r LEFT JOIN (SELECT {q('run_id')}, COUNT(*) AS n, "
             f"SUM({q('rows_written')}) AS w, SUM({q('rows_rejected')}) AS j FROM {self._t('run_mappings')} "
             f"GROUP BY {q('run_id')}) AS m ON m.{q('run_id')} = r.{q('run_id')} "
             f"ORDER BY r.{q('started_at')} DESC, r.{q('run_id')} DESC LIMIT {int(limit)}")
         return [{"run_id": r[0], "command": r[1], "started_at": _iso(r[2]), "finished_at": _iso(r[3]),
-                 "ok": r[4], "args": _json(r[5]), "mappings": int(r[6] or 0), "rows_written": int(r[7] or 0),
-                 "rows_rejected": int(r[8] or 0), "status": r[9]} for r in rows]
+                 "ok": r[4], "status": _status(r[9], r[4], r[3]), "reason": r[10],
+                 "exit_code": None if r[11] is None else int(r[11]), "args": _json(r[5]),
+                 "mappings": int(r[6] or 0), "rows_written": int(r[7] or 0), "rows_rejected": int(r[8] or 0)}
+                for r in rows]
 
     def get_run(self, run_id: str, limit: int = 100) -> dict[str, Any] | None:
         """One run with its mapping results and (at most `limit` of) its rejects."""
         q = self.wh.quote
         rows = self.wh.query(
             f"SELECT {q('run_id')}, {q('command')}, CAST({q('started_at')} AS VARCHAR), "
-            f"CAST({q('finished_at')} AS VARCHAR), {q('ok')}, {q('args')}, {q('status')} FROM {self._t('runs')} "
-            f"WHERE {q('run_id')} = ?", [run_id])
+            f"CAST({q('finished_at')} AS VARCHAR), {q('ok')}, {q('args')}, {q('status')}, {q('reason')}, "
+            f"{q('exit_code')}, {q('pid')}, {q('host')} FROM {self._t('runs')} WHERE {q('run_id')} = ?", [run_id])
         if not rows:
             return None
         r = rows[0]
         run: dict[str, Any] = {"run_id": r[0], "command": r[1], "started_at": _iso(r[2]),
-                               "finished_at": _iso(r[3]), "ok": r[4], "args": _json(r[5]), "status": r[6]}
-        cols = ["name", "system", "direction", "status", *COUNTERS, "seconds", "error"]
-        results = self.wh.query(f"SELECT {self._c(*cols)} FROM {self._t('run_mappings')} WHERE {q('run_id')} = ? "
+                               "finished_at": _iso(r[3]), "ok": r[4], "status": _status(r[6], r[4], r[3]),
+                               "reason": r[7], "exit_code": None if r[8] is None else int(r[8]),
+                               "pid": None if r[9] is None else int(r[9]), "host": r[10], "args": _json(r[5])}
+        cols = ["name", "system", "direction", "status", *COUNTERS, "seconds", "error", "error_class", "details"]
+        results = self.wh.query(f"SELECT {self._c(*cols)}, CAST({q('started_at')} AS VARCHAR) "
+                                f"FROM {self._t('run_mappings')} WHERE {q('run_id')} = ? "
                                 f"ORDER BY {q('recorded_at')}, {q('name')}", [run_id])
-        run["mappings"] = [_result(dict(zip(cols, m, strict=True))) for m in results]
+        run["mappings"] = [_result({**dict(zip(cols, m[:-1], strict=True)), "started_at": _iso(m[-1])})
+                           for m in results]
+        run["reconciliation"] = self.reconciliations(run_id)
         total = self.wh.query(f"SELECT COUNT(*) FROM {self._t('rejects')} WHERE {q('run_id')} = ?", [run_id])
         run["rejects_total"] = int(total[0][0] or 0)
         rejects = self.wh.query(
             f"SELECT {self._c('mapping', 'row_key', 'reason', 'payload')}, CAST({q('created_at')} AS VARCHAR) "
             f"FROM {self._t('rejects')} WHERE {q('run_id')} = ? ORDER BY {self._c('created_at', 'mapping', 'row_key')} "
             f"LIMIT {max(int(limit), 0)}", [run_id])
-        run["rejects"] = [{"mapping": j[0], "row_key": j[1], "reason": j[2], "payload": j[3],
+        run["rejects"] = [{"mapping": j[0], "row_key": j[1], "reason": j[2], "payload": _json(j[3]),
                            "created_at": _iso(j[4])} for j in rejects]
+        by_mapping = self.wh.query(f"SELECT {q('mapping')}, COUNT(*) FROM {self._t('rejects')} "
+                                   f"WHERE {q('run_id')} = ? GROUP BY {q('mapping')} ORDER BY 1", [run_id])
+        run["rejects_by_mapping"] = {str(m): int(n) for m, n in by_mapping}
         return run
 
     # -- rejects --------------------------------------------------------------------------------
@@ -404,4 +497,18 @@ def _result(row: dict[str, Any]) -> dict[str, Any]:
     for c in COUNTERS:
         row[c] = int(row[c] or 0)
     row["seconds"] = float(row["seconds"] or 0.0)
+    row["details"] = _json(row.get("details")) or {}
     return row
+
+
+def _status(status: Any, ok: Any, finished: Any) -> str:
+    """The stored status; for rows from before it was recorded, what ok/finished_at imply."""
+    if status:
+        return str(status)
+    if finished is None:
+        return "running"
+    return "ok" if ok else "failed"
+
+
+def _parse_iso(value: str) -> datetime:
+    return datetime.strptime(value.rstrip("Z").replace("T", " ")[:19], "%Y-%m-%d %H:%M:%S")

@@ -5,18 +5,16 @@ validate --remote read the truth."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.projects import make_project
+from helpers.projects import sheets_project
 
 from migo_sync.cli import run_cli
 from migo_sync.config import Project
-from migo_sync.demo.dataset import Sizes, seed
 from migo_sync.sandbox.process import SandboxThread
 from migo_sync.warehouse import open_warehouse
 
@@ -28,17 +26,9 @@ MAPPINGS = ("sheets_collections_push.yaml", "sheets_fx_rates_pull.yaml")
 def project(tmp_path: Path, sandbox: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     from migo_sync.adapters.sheets.sandbox import credentials
 
-    root = make_project(tmp_path / "project")
-    for name in MAPPINGS:
-        shutil.copy(REPO / "mappings" / name, root / "mappings" / name)
     for key, value in {**sandbox.env, **credentials(tmp_path / "keys")}.items():
         monkeypatch.setenv(key, value)
-    warehouse = open_warehouse(Project.load(root))
-    try:
-        seed(warehouse, seed=5, sizes=Sizes(customers=120, loans=300))
-    finally:
-        warehouse.close()
-    yield root
+    yield sheets_project(tmp_path / "project", MAPPINGS)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,7 +98,9 @@ def test_verbose_output_never_shows_a_secret(tmp_path: Path) -> None:
     done = migo("demo", "--project", str(project), "--verbose")
     assert done.returncode == 0, done.stderr[-2000:]
     output = done.stdout + done.stderr
-    assert "POST http://127.0.0.1" in output  # requests are logged...
+    assert re.search(r"\b(intacct|workday|adaptive) POST /\S* → 200 \(\d+ ms\)", output)  # requests are logged...
+    logs = "".join(p.read_text() for p in (project / ".migo-sync" / "logs").glob("*.jsonl"))
+    assert '"event": "request"' in logs  # ...in the run's log file too
     from migo_sync.demo.project import sandbox_credentials
 
     secrets = [v for k, v in sandbox_credentials(project / ".migo-sync").items()
@@ -108,7 +111,10 @@ def test_verbose_output_never_shows_a_secret(tmp_path: Path) -> None:
         secrets.append(key.splitlines()[5])  # a line of the PEM body
     assert len(secrets) >= 4
     for secret in secrets:
-        assert secret not in output  # ...never a credential
+        assert secret not in output and secret not in logs  # ...never a credential
+    page = re.search(r"the run's report \(open it in a browser\): (\S+)", done.stderr)
+    assert page and Path(page.group(1)).read_text().startswith("<!DOCTYPE html>")
+    assert "Plan versus actual" in Path(page.group(1)).read_text()
 
 
 def test_demo_promotes_the_manual_adjustments_and_refuses_the_fx_revaluation(

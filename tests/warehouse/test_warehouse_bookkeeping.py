@@ -90,6 +90,7 @@ def test_runs_are_recorded_listed_newest_first_and_shown(book: Bookkeeping) -> N
     assert runs[0]["ok"] is False and runs[0]["mappings"] == 2 and runs[0]["rows_written"] == 7
     assert runs[1]["ok"] is None and runs[1]["finished_at"] is None and runs[1]["args"] == {
         "dry_run": False, "names": ["a"]}
+    assert runs[1]["status"] == "running" and runs[0]["status"] == "failed" and runs[0]["exit_code"] == 1
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", runs[0]["started_at"])
     assert book.list_runs(limit=1) == runs[:1]
 
@@ -97,12 +98,56 @@ def test_runs_are_recorded_listed_newest_first_and_shown(book: Bookkeeping) -> N
     assert shown is not None
     assert shown["command"] == "push" and shown["args"] == {"name": "sheets_accounts"}
     assert [m["name"] for m in shown["mappings"]] == ["sheets_accounts", "zendesk_users"]
-    assert shown["mappings"][0] == {**RESULT, "rows_written": 4, "rows_rejected": 0, "error": None}
+    assert shown["mappings"][0] == {**RESULT, "rows_written": 4, "rows_rejected": 0, "error": None,
+                                    "error_class": None, "started_at": None, "details": {}}
     assert shown["mappings"][1]["error"] == "zendesk: unreachable"
     assert shown["rejects_total"] == 5
     assert [r["row_key"] for r in shown["rejects"]] == ["row0", "row1", "row2"]
-    assert shown["rejects"][0]["reason"] == "bad account" and shown["rejects"][0]["payload"] == '{"a": 1}'
+    assert shown["rejects"][0]["reason"] == "bad account" and shown["rejects"][0]["payload"] == {"a": 1}
+    assert shown["rejects_by_mapping"] == {"sheets_accounts": 5}
     assert book.get_run("r19990101-000000-000000") is None
+    assert book.last_run_id() == second
+
+
+def test_the_whole_record_of_a_run_why_it_failed_timings_and_reconciliation(book: Bookkeeping) -> None:
+    run = book.start_run("run", {})
+    book.record_result(run, {**RESULT, "status": "failed", "seconds": 27.25, "error": "intacct: gave up",
+                             "error_class": "UnreachableError", "started_at": "2026-12-06T22:00:01Z",
+                             "details": {"new": 3}})
+    rows = [{"account": "1000", "period": "2026-11", "warehouse": "1250.50", "ledger": "1250.50",
+             "difference": "0.00", "status": "match"},
+            {"account": "4000", "period": "2026-11", "warehouse": "-99.99", "ledger": "0.00",
+             "difference": "-99.99", "status": "missing_in_ledger"}]
+    assert book.record_reconciliation(run, {"system": "intacct", "mapping": "journals", "rows": rows,
+                                            "differences": rows[1:]}) == 2
+    assert book.record_reconciliation(run, {"system": "workday", "mapping": "wd", "rows": [],
+                                            "error": "workday: unreachable"}) == 1
+    book.finish_run(run, False, status="differs", reason="reconciliation of journals (intacct): 1 difference(s)",
+                    exit_code=1)
+    shown = book.get_run(run)
+    assert shown is not None
+    assert (shown["status"], shown["reason"], shown["exit_code"]) == (
+        "differs", "reconciliation of journals (intacct): 1 difference(s)", 1)
+    mapping = shown["mappings"][0]
+    assert (mapping["seconds"], mapping["error_class"], mapping["started_at"], mapping["details"]) == (
+        27.25, "UnreachableError", "2026-12-06T22:00:01Z", {"new": 3})
+    journals, wd = shown["reconciliation"]
+    assert journals["rows"] == rows and journals["differences"] == rows[1:] and journals["ok"] is False
+    assert journals["compared"] == 2 and journals["periods"] == ["2026-11"]
+    assert wd["error"] == "workday: unreachable" and wd["ok"] is False
+    assert book.list_runs()[0]["reason"] == "reconciliation of journals (intacct): 1 difference(s)"
+
+
+def test_runs_left_running_are_marked_died_once(book: Bookkeeping) -> None:
+    dead = book.start_run("run", {})
+    done = book.start_run("run", {})
+    book.finish_run(done, True)
+    assert book.mark_died() == [dead]
+    assert book.mark_died() == []
+    shown = book.get_run(dead)
+    assert shown is not None and shown["status"] == "died" and shown["ok"] is False
+    assert "died" in shown["reason"] and shown["finished_at"] is None
+    assert book.get_run(done)["status"] == "ok"  # type: ignore[index]
 
 
 def test_open_rejects_are_those_of_the_latest_run(book: Bookkeeping) -> None:

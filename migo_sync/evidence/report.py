@@ -1,0 +1,67 @@
+"""`runs report`: one self-contained HTML page for a recorded run, rendered with jinja2.
+
+Everything on the page comes from the run record (`Bookkeeping.get_run`), so the page, `runs
+show` and run_results.json agree. No script, font, image or style is fetched: styles are inline,
+charts are inline SVG, and a Content-Security-Policy forbids any network access, so the file
+opens anywhere (attached to a ticket, mailed to a controller).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import jinja2
+
+TEMPLATE = "report.html.j2"
+BAR_WIDTH = 360
+
+
+def money(value: object) -> str:
+    """An exact decimal string with thousands separators and its own places: '-1234.50' → '-1,234.50'."""
+    text = str(value)
+    try:
+        number = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return text
+    if not number.is_finite():
+        return text
+    places = max(0, -int(number.as_tuple().exponent))
+    return f"{number:,.{places}f}"
+
+
+def count(value: object) -> str:
+    return f"{int(value or 0):,}"  # type: ignore[call-overload]
+
+
+def _bars(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per mapping: written and rejected rows as bar lengths (the chart), scaled to the largest."""
+    mappings = run.get("mappings") or []
+    top = max([int(m.get("rows_written") or 0) + int(m.get("rows_rejected") or 0) for m in mappings] + [1])
+    return [{"name": m["name"], "written": int(m.get("rows_written") or 0),
+             "rejected": int(m.get("rows_rejected") or 0),
+             "w": round(BAR_WIDTH * int(m.get("rows_written") or 0) / top, 1),
+             "r": round(BAR_WIDTH * int(m.get("rows_rejected") or 0) / top, 1)} for m in mappings]
+
+
+def _difference_bars(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    diffs = [r for r in rec.get("rows") or [] if r.get("status") != "match"]
+    values = [abs(Decimal(str(r["difference"]))) for r in diffs]
+    top = max([*values, Decimal(1)])
+    return [{"label": f"{r['period']} {r['account']}", "difference": money(r["difference"]),
+             "len": round(float(BAR_WIDTH * v / top), 1)} for r, v in zip(diffs, values, strict=True)]
+
+
+def render_report(run: dict[str, Any], extras: list[dict[str, Any]] | None = None) -> str:
+    """The HTML page for one run record. `extras`: more tables ({title, columns, rows}), e.g. the
+    plan-versus-actual view a caller that knows Adaptive computed."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("migo_sync.evidence", "."),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["money"] = money
+    env.filters["count"] = count
+    totals = {k: sum(int(m.get(k) or 0) for m in run.get("mappings") or [])
+              for k in ("rows_read", "rows_changed", "rows_written", "rows_rejected", "requests")}
+    return env.get_template(TEMPLATE).render(
+        run=run, totals=totals, bars=_bars(run), bar_width=BAR_WIDTH,
+        reconciliation=[{**rec, "bars": _difference_bars(rec)} for rec in run.get("reconciliation") or []],
+        extras=extras or [])

@@ -1,0 +1,26 @@
+"""Run migo-sync as a child process and wait for things with a deadline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def cli_json(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, Any]:
+    """`python -m migo_sync ARGS --json` in a child process: (exit code, parsed stdout)."""
+    done = subprocess.run([sys.executable, "-m", "migo_sync", *args, "--json"], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+    return done.returncode, json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+        time.sleep(0.01)
