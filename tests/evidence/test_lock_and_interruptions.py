@@ -69,7 +69,7 @@ def _interrupted_run(project: Path, env: dict[str, str], sandbox: SandboxThread,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
     try:
         wait_until(lambda: sandbox.stats().get("sheets", 0) > before or child.poll() is not None,
-                   what="the push's first request")
+                   seconds=150, what="the push's first request")
         child.send_signal(signum)
         out, err = child.communicate(timeout=90)
     finally:
@@ -113,7 +113,7 @@ def test_a_killed_run_is_recorded_as_died_by_the_next_command(project: Path, pro
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **project_env})
     try:
         wait_until(lambda: sandbox.stats().get("sheets", 0) > before or child.poll() is not None,
-                   what="the push's first request")
+                   seconds=150, what="the push's first request")
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
     finally:
