@@ -84,9 +84,10 @@ def test_the_runner_reports_a_library_error_as_itself_not_as_internal_error(tmp_
     item = LoadedMapping(mapping, CommentedMap(), tmp_path / "m.yaml", "m.yaml")
     warehouse = open_warehouse(Project(root=tmp_path, config=ProjectConfig(warehouse=WarehouseConfig(path="w.duckdb"))))
     try:
-        result = _run_one(warehouse, Bookkeeping(warehouse), lambda system: Broken(), item, "r1", RunOptions(), None)
+        result, stopped = _run_one(warehouse, Bookkeeping(warehouse), lambda system: Broken(), item, "r1",
+                                   RunOptions(), None)
     finally:
         warehouse.close()
-    assert result.status == "failed" and result.exit_code == 1
+    assert result.status == "failed" and result.exit_code == 1 and stopped is None
     assert result.error is not None and result.error.startswith("scripted: unreadable answer (XMLSyntaxError): ")
     assert "internal error" not in result.error
