@@ -1,7 +1,10 @@
 """One output channel: every message, table and JSON document goes through `Terminal`.
 
 Results go to stdout (tables, or one JSON document with --json); messages go to stderr. Every
-string is redacted before it is shown.
+string is redacted before it is shown and printed verbatim: user, remote and library text is
+never read as Rich markup (`fields[phone]`, `migo-sync[snowflake]` keep their brackets).
+Tables never cut a value: on a terminal too narrow for a table (or under 80 columns) it is
+printed as one block of `column  value` lines per row; into a pipe it is as wide as it needs.
 """
 
 from __future__ import annotations
@@ -14,10 +17,27 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from migo_sync.redact import RedactingFilter, redact
+from migo_sync.redact import redact
+
+KEY_SEPARATOR = "\x1f"  # joins the parts of a composite row key (see migo_sync.warehouse)
+NARROW = 80  # below this many columns a table is printed vertically
+
+
+def readable_key(key: str) -> str:
+    """A row key as a person reads it: `JE-0001 / 1` for the composite key ('JE-0001', 1)."""
+    return key.replace(KEY_SEPARATOR, " / ")
+
+
+def plain(value: Any) -> Text:
+    """A value as literal text: redacted, composite keys readable, never interpreted as markup."""
+    return Text(readable_key(redact("" if value is None else str(value))))
+
+
+def _styled(prefix: str, style: str, message: str) -> Text:
+    return Text.assemble((prefix, style), " ", plain(message))
 
 SQL_SHOWN = 100
 
@@ -35,14 +55,16 @@ class Terminal:
         self.json_output = json_output
         self.quiet = quiet
         self.verbose = verbose
-        self.out = Console(soft_wrap=True)
-        self.err = Console(stderr=True, soft_wrap=True)
+        self.out = Console(soft_wrap=False, markup=False, highlight=False, emoji=False)
+        self.err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False, emoji=False)
         for console in (self.out, self.err):
             if not console.is_terminal:  # a log file or a pipe: don't squeeze tables into 80 columns
                 console.width = max(console.width, 160)
         self._configure_logging()
 
     def _configure_logging(self) -> None:
+        from migo_sync.redact import RedactingFilter
+
         logger = logging.getLogger("migo_sync")
         logger.handlers.clear()
         logger.propagate = False
@@ -58,20 +80,20 @@ class Terminal:
             logger.setLevel(logging.WARNING)
 
     def error(self, message: str) -> None:
-        for line in redact(message).splitlines() or [""]:
-            self.err.print(f"[bold red]error:[/] {line}", markup=True, highlight=False)
+        for line in message.splitlines() or [""]:
+            self.err.print(_styled("error:", "bold red", line))
 
     def warn(self, message: str) -> None:
-        if not self.json_output or self.verbose:
-            self.err.print(f"[yellow]warning:[/] {redact(message)}", markup=True, highlight=False)
+        if not self.quiet and (not self.json_output or self.verbose):
+            self.err.print(_styled("warning:", "yellow", message))
 
     def info(self, message: str) -> None:
         if not self.quiet and not self.json_output:
-            self.err.print(redact(message), markup=False, highlight=False)
+            self.err.print(plain(message))
 
     def success(self, message: str) -> None:
         if not self.quiet and not self.json_output:
-            self.err.print(f"[green]✓[/] {redact(message)}", markup=True, highlight=False)
+            self.err.print(_styled("✓", "green", message))
 
     def json(self, data: Any) -> None:
         sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
@@ -84,26 +106,42 @@ class Terminal:
 
     def table(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
               justify: dict[str, str] | None = None) -> None:
-        if self.json_output:
+        """A result table on stdout (nothing with --json or --quiet); never truncates a value."""
+        if self.json_output or self.quiet:
             return
-        table = Table(title=title, title_justify="left", header_style="bold")
+        table = Table(title=plain(title) if title else None, title_justify="left", header_style="bold")
         for column in columns:
-            table.add_column(column, justify=(justify or {}).get(column, "left"))  # type: ignore[arg-type]
+            table.add_column(plain(column), justify=(justify or {}).get(column, "left"),  # type: ignore[arg-type]
+                             overflow="fold")
         for row in rows:
-            table.add_row(*(redact("" if v is None else str(v)) for v in row))
-        self.out.print(table)
+            table.add_row(*(plain(v) for v in row))
+        needed = self.out.measure(table, options=self.out.options.update(width=10**6)).maximum
+        if not self.out.is_terminal:  # a pipe or a file: as wide as the table needs
+            self.out.print(table, width=max(self.out.width, needed))
+        elif needed > self.out.width or self.out.width < NARROW:
+            self._vertical(title, columns, rows)  # a table that does not fit would wrap its numbers
+        else:
+            self.out.print(table)
+
+    def _vertical(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """One block per row, `column  value` per line: a narrow terminal cuts nothing."""
+        if title:
+            self.out.print(Text(redact(title), style="bold"), overflow="fold")
+        wide = max((len(c) for c in columns), default=0)
+        for index, row in enumerate(rows):
+            if index or title:
+                self.out.print()
+            for column, value in zip(columns, row, strict=False):
+                line = Text.assemble((column.ljust(wide), "bold"), "  ", plain(value))
+                self.out.print(line, overflow="fold")
 
     @contextmanager
     def progress(self) -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:
         """A factory of per-task progress callbacks; silent for --json, --quiet or no terminal."""
+        from migo_sync.progress import live_progress
+
         if self.json_output or self.quiet or not self.err.is_terminal:
             yield lambda name, total: (lambda n: None)
             return
-        columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                   TextColumn("{task.completed:,} rows"), TimeElapsedColumn()]
-        with Progress(*columns, console=self.err, transient=False) as bar:
-            def factory(name: str, total: int | None) -> Callable[[int], None]:
-                task = bar.add_task(name, total=total)
-                return lambda n: bar.advance(task, n)
-
+        with live_progress(self.err) as factory:
             yield factory

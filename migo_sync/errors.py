@@ -44,6 +44,10 @@ class ConfigError(MigoSyncError):
     exit_code = 2
 
 
+class UsageError(ConfigError):
+    """The command line itself is wrong (conflicting flags, an empty selection); exit 2."""
+
+
 class Problem:
     """One problem in one mapping file, printed as `FILE:LINE: path: message (hint)`."""
 

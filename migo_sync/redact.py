@@ -16,7 +16,7 @@ SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-a
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+"),
-    re.compile(r"(?i)((?:password|passwd|secret|token|sessionid|access_token|assertion|api_key)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&<,}]+"),
+    re.compile(r"(?i)((?:password|passwd|secret|token|sessionid|access_token|assertion|api_key)[\"']?\s*[:=]\s*[\"']?)(?![\[(])[^\s\"'&<,}]+"),
     re.compile(r"(?is)(<(?:\w+:)?(?:password|sessionid|Password)[^>]*>)[^<]*"),
 ]
 

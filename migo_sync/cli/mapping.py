@@ -10,9 +10,24 @@ from typing import Annotated
 
 import typer
 
-from migo_sync.cli.common import JsonOpt, ProjectOpt, VerboseOpt, fail, load_project, terminal
-from migo_sync.errors import ConfigError, MappingError, MigoSyncError, Problem
-from migo_sync.mapping.loader import LoadedMapping, load_mappings, mapping_files, parse_mapping_text
+from migo_sync.cli.common import (
+    ExcludeOpt,
+    JsonOpt,
+    ProjectOpt,
+    SelectOpt,
+    VerboseOpt,
+    fail,
+    load_project,
+    terminal,
+)
+from migo_sync.errors import ConfigError, MappingError, MigoSyncError, Problem, UsageError
+from migo_sync.mapping.loader import (
+    LoadedMapping,
+    collect_mappings,
+    load_mappings,
+    mapping_files,
+    parse_mapping_text,
+)
 
 app = typer.Typer(help="Validate, diff and describe mapping files.", no_args_is_help=True)
 
@@ -21,7 +36,10 @@ RemoteOpt = Annotated[bool, typer.Option("--remote", help="Also check against th
 
 @app.command("validate")
 def validate_command(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Mapping files or folders (default: the project's).")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Mapping files or folders (default: the project's).",
+                                                       metavar="[PATH]...")] = None,
+    select: SelectOpt = None,
+    exclude: ExcludeOpt = None,
     remote: RemoteOpt = False,
     offline: Annotated[bool, typer.Option("--offline", help="Skip the warehouse checks.")] = False,
     project: ProjectOpt = Path("."),
@@ -29,44 +47,59 @@ def validate_command(
     verbose: VerboseOpt = False,
 ) -> int:
     """Check mappings: YAML and model, the system catalog, the warehouse, and with --remote the live remote.
-    Every problem is reported at once as FILE:LINE: path: message (hint)."""
+    Every problem of every file and level is reported at once as FILE:LINE: path: message (hint).
+    A disabled mapping's table is not looked for unless the mapping is named."""
     from migo_sync.governance import govern
-    from migo_sync.mapping.validate import validate_catalog, validate_remote, validate_warehouse
+    from migo_sync.mapping.validate import validate_all
+    from migo_sync.selection import select as choose
     from migo_sync.systems import AdapterPool
 
     term = terminal(json_output, verbose)
     try:
+        if remote and offline:
+            raise UsageError("--remote and --offline cannot be used together: choose one")
         proj = load_project(project)
-        targets = paths or [proj.mappings_dir]
-        loaded = load_mappings(targets)
+        loaded, problems = collect_mappings(paths or [proj.mappings_dir])
+        chosen = choose(loaded, select or [], exclude or []) if select or exclude else None
+        items = chosen.mappings if chosen else loaded
+        named = chosen.names if chosen else []
+        if chosen:
+            files = {m.display for m in items}
+            problems = [p for p in problems if p.file in files or p.file not in {m.display for m in loaded}]
         pool = AdapterPool(proj)
         try:
             everything = loaded
             if paths:  # the project's other mappings still decide zones (a Sheets pull makes a DMZ)
                 with contextlib.suppress(MappingError):
                     everything = load_mappings([proj.mappings_dir])
-            loaded, _, problems = govern(proj, everything, loaded, pool)
-            problems += validate_catalog(loaded, pool)
-            if not problems and not offline:
+            items, _, governed = govern(proj, everything, items, pool)
+            problems = [*problems, *governed]
+            warehouse = None
+            if not offline:
                 from migo_sync.warehouse import open_warehouse
 
                 warehouse = open_warehouse(proj)
-                try:
-                    problems = validate_warehouse(loaded, warehouse)
-                finally:
+            try:
+                problems = validate_all(items, pool, warehouse, remote=remote, problems=problems,
+                                        check_disabled=named)
+            finally:
+                if warehouse is not None:
                     warehouse.close()
-            if not problems and remote:
-                problems = validate_remote(loaded, pool)
         finally:
             pool.close()
         if problems:
             raise MappingError(problems)
     except MigoSyncError as exc:
         return fail(term, exc)
+    names = [m.mapping.name for m in items]
+    off = [m.mapping.name for m in items if not m.mapping.enabled and m.mapping.name not in named]
     if json_output:
-        term.json({"ok": True, "mappings": [m.mapping.name for m in loaded], "problems": []})
+        term.json({"ok": True, "mappings": names, "disabled": off, "problems": []})
     else:
-        term.success(f"{len(loaded)} mapping(s) valid: " + ", ".join(m.mapping.name for m in loaded))
+        term.success(f"{len(items)} mapping(s) valid: " + ", ".join(names))
+        if off and not offline:
+            term.info(f"disabled, so their warehouse tables were not checked: {', '.join(off)} "
+                      "(name one to check it: migo-sync mapping validate -s NAME)")
     return 0
 
 

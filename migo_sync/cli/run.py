@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from migo_sync.cli.common import JsonOpt, ProjectOpt, QuietOpt, VerboseOpt, fail, load_project, terminal
+from migo_sync.cli.common import (
+    ExcludeOpt,
+    JsonOpt,
+    ProjectOpt,
+    QuietOpt,
+    SelectOpt,
+    VerboseOpt,
+    fail,
+    load_project,
+    terminal,
+)
 from migo_sync.console import Terminal
 from migo_sync.errors import MigoSyncError
 
@@ -35,7 +45,10 @@ def register(app: typer.Typer) -> None:
 
 
 def run_command(
-    names: Annotated[list[str] | None, typer.Argument(help="Mappings to run (default: all enabled).")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="Selectors, as --select (default: every enabled mapping).",
+                                                      metavar="[SELECTOR]...")] = None,
+    select: SelectOpt = None,
+    exclude: ExcludeOpt = None,
     dry_run: DryRunOpt = False,
     full: FullOpt = False,
     full_refresh: FullRefreshOpt = False,
@@ -46,11 +59,14 @@ def run_command(
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> int:
-    """Run the nightly job: pushes, then pulls, in dependency order, then reconciliation."""
+    """Run the nightly job: pushes, then pulls, in dependency order, then reconciliation.
+
+    Examples: migo-sync run tag:nightly --exclude system:zendesk; migo-sync run 'intacct_*' +intacct_gl_detail_pull"""
     from migo_sync.engine.runner import RunOptions
 
-    options = RunOptions(names=names or [], dry_run=dry_run, full=full, full_refresh=full_refresh)
     term = terminal(json_output, verbose, quiet)
+    options = RunOptions(names=[*(names or []), *(select or [])], exclude=exclude or [], dry_run=dry_run, full=full,
+                         full_refresh=full_refresh)
     if every is not None or cycles is not None:
         from migo_sync.cli.watch import watch
 
@@ -59,7 +75,7 @@ def run_command(
 
 
 def push_command(
-    name: Annotated[str, typer.Argument(help="The push mapping to run.")],
+    name: Annotated[str, typer.Argument(help="The push mapping to run.", metavar="NAME")],
     dry_run: DryRunOpt = False,
     full: FullOpt = False,
     project: ProjectOpt = Path("."),
@@ -75,7 +91,7 @@ def push_command(
 
 
 def pull_command(
-    name: Annotated[str, typer.Argument(help="The pull mapping to run.")],
+    name: Annotated[str, typer.Argument(help="The pull mapping to run.", metavar="NAME")],
     dry_run: DryRunOpt = False,
     full_refresh: FullRefreshOpt = False,
     project: ProjectOpt = Path("."),
@@ -146,6 +162,8 @@ def show_report(term: Terminal, report: RunReport, *, dry_run: bool = False) -> 
     if term.json_output:
         term.json(report.as_json())
         return
+    for note in report.notes:
+        term.info(f"note: {note}")
     title = "Dry run: nothing was written" if dry_run else f"Run {report.run_id}"
     mapping_table(term, title, [r.as_json() for r in report.results])
     for r in report.results:

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from migo_sync.cli.common import JsonOpt, ProjectOpt, fail, load_project, terminal
+from migo_sync.cli.common import ExcludeOpt, JsonOpt, ProjectOpt, SelectOpt, fail, load_project, terminal
 from migo_sync.console import Terminal
-from migo_sync.errors import ConfigError, MigoSyncError
+from migo_sync.errors import ConfigError, MigoSyncError, UsageError
 
 if TYPE_CHECKING:
     from migo_sync.warehouse.bookkeeping import Bookkeeping
@@ -62,17 +62,32 @@ def resolve(book: Bookkeeping, run_id: str) -> str:
     return run_id
 
 
+SCAN = 2000  # how many recent runs a selection looks through
+
+
 @app.command("list")
 def list_command(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first.", min=1)] = 20,
+    select: SelectOpt = None,
+    exclude: ExcludeOpt = None,
     project: ProjectOpt = Path("."),
     json_output: JsonOpt = False,
 ) -> int:
-    """List recent runs, newest first."""
+    """List recent runs, newest first; with --select, only runs that ran a selected mapping."""
     term = terminal(json_output)
     try:
+        wanted = _selected_names(project, select or [], exclude or []) if select or exclude else None
         with bookkeeping(project) as book:
-            runs = book.list_runs(limit)
+            if wanted is None:
+                runs = book.list_runs(limit)
+            else:
+                runs = []
+                for run in book.list_runs(SCAN):
+                    detail = book.get_run(run["run_id"], limit=0) or {}
+                    if any(m.get("name") in wanted for m in detail.get("mappings", [])):
+                        runs.append(run)
+                        if len(runs) >= limit:
+                            break
     except MigoSyncError as exc:
         return fail(term, exc)
     if json_output:
@@ -194,3 +209,23 @@ def report_command(
     else:
         term.success(f"report of run {found} written to {output}")
     return 0
+
+
+def _selected_names(project: Path, select: list[str], exclude: list[str]) -> set[str]:
+    """Names of the project's mappings a selection picks, disabled ones included (history)."""
+    from migo_sync.mapping.loader import load_mappings
+    from migo_sync.selection import matching
+
+    loaded = load_mappings([load_project(project).mappings_dir])
+    chosen = {m.mapping.name for term in select for m in matching(loaded, term, enabled_only=False)}
+    if not select:
+        chosen = {m.mapping.name for m in loaded}
+    if select and not chosen:
+        raise UsageError(f"--select {' '.join(select)} matches no mapping")
+    return chosen - {m.mapping.name for term in exclude for m in matching(loaded, term, enabled_only=False)}
+
+
+def _ok_text(ok: object) -> str:
+    if ok is None:
+        return "running"
+    return "yes" if ok else "no"

@@ -22,7 +22,7 @@ from migo_sync.engine.probe import ChangeProbe
 from migo_sync.engine.pull import Puller
 from migo_sync.engine.push import Pusher
 from migo_sync.engine.result import MappingResult
-from migo_sync.errors import ConfigError, MappingError, MigoSyncError, exit_code_for, most_serious
+from migo_sync.errors import MappingError, MigoSyncError, UsageError, exit_code_for, most_serious
 from migo_sync.evidence.artifacts import write_artifacts
 from migo_sync.evidence.runlog import run_log
 from migo_sync.governance import Governance, govern
@@ -30,9 +30,10 @@ from migo_sync.http import REQUEST_STATS
 from migo_sync.interrupt import Interrupted
 from migo_sync.lineage.events import Emitter
 from migo_sync.lock import nobody_running
-from migo_sync.mapping.loader import LoadedMapping, did_you_mean, load_mappings
-from migo_sync.mapping.validate import validate_catalog, validate_warehouse
+from migo_sync.mapping.loader import LoadedMapping, collect_mappings
+from migo_sync.mapping.validate import validate_all
 from migo_sync.redact import redact
+from migo_sync.selection import Chosen, missing_dependencies, select
 from migo_sync.systems import AdapterPool
 from migo_sync.warehouse import open_warehouse
 from migo_sync.warehouse.base import Warehouse
@@ -44,7 +45,8 @@ ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
 
 @dataclass
 class RunOptions:
-    names: Sequence[str] = ()
+    names: Sequence[str] = ()  # selectors (names, globs, tag:, system:, direction:); see migo_sync.selection
+    exclude: Sequence[str] = ()
     direction: str | None = None  # only "push" or only "pull"
     dry_run: bool = False
     full: bool = False  # push: resend everything
@@ -65,6 +67,7 @@ class RunReport:
     stopped: bool = False  # asked to stop: the current batch finished, the rest was left for later
     interrupted: Interrupted | None = None
     artifacts: dict[str, str] = field(default_factory=dict)  # run_results, report, log: file paths
+    notes: list[str] = field(default_factory=list)  # what the selection added or left out
 
     @property
     def ok(self) -> bool:
@@ -131,19 +134,23 @@ class RunReport:
             data["reconciliation"] = self.reconciliation
         if self.artifacts:
             data["artifacts"] = self.artifacts
+        if self.notes:
+            data["notes"] = self.notes
         return data
 
 
-def select(loaded: Sequence[LoadedMapping], names: Sequence[str], direction: str | None) -> list[LoadedMapping]:
-    by_name = {m.mapping.name: m for m in loaded}
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        hint = did_you_mean(unknown[0], by_name)
-        raise ConfigError(f"unknown mapping '{unknown[0]}'" + (f" ({hint})" if hint else "")
-                          + f"; known: {', '.join(sorted(by_name)) or 'none'}")
-    chosen = [by_name[n] for n in names] if names else [m for m in loaded if m.mapping.enabled]
-    if direction:
-        chosen = [m for m in chosen if m.mapping.direction == direction]
+def choose(project: Project, loaded: Sequence[LoadedMapping], options: RunOptions) -> Chosen:
+    """The selected mappings; none at all is a usage error (exit 2), never an empty success."""
+    chosen = select(loaded, options.names, options.exclude)
+    if options.direction:
+        chosen.mappings = [m for m in chosen.mappings if m.mapping.direction == options.direction]
+    if not chosen.mappings and options.command == "run":
+        if not options.names:
+            where = project.config.mappings
+            raise UsageError(f"no mapping is enabled in {where}/ ({len(loaded)} found, all 'enabled: false'): "
+                             "set 'enabled: true' in one, or name it: migo-sync run NAME"
+                             if loaded else f"no mapping in {where}/: add one (see migo-sync mapping schema)")
+        raise UsageError("the selection leaves no mapping to run (check --exclude)")
     return chosen
 
 
@@ -181,37 +188,46 @@ def opened(project: Project) -> Iterator[tuple[Warehouse, AdapterPool]]:
 
 
 def prepare(project: Project, options: RunOptions, warehouse: Warehouse,
-            pool: AdapterPool) -> tuple[list[LoadedMapping], Governance]:
+            pool: AdapterPool, notes: list[str] | None = None) -> tuple[list[LoadedMapping], Governance]:
     """Load, select, bind to the dictionary and validate mappings (zones included); raise
     MappingError (exit 2) before anything is sent."""
-    loaded = load_mappings([project.mappings_dir])
-    chosen, gov, problems = govern(project, loaded, select(loaded, options.names, options.direction), pool)
-    problems += validate_catalog(chosen, pool)
-    if not problems:
-        problems = validate_warehouse(chosen, warehouse)
+    notes = [] if notes is None else notes
+    loaded, problems = collect_mappings([project.mappings_dir])
+    try:
+        chosen = choose(project, loaded, options)
+    except UsageError:
+        if problems:  # a broken file may be the mapping the selector meant
+            raise MappingError(problems) from None
+        raise
+    bound, gov, governed = govern(project, loaded, chosen.mappings, pool)
+    problems = validate_all(bound, pool, warehouse, problems=[*problems, *governed], check_disabled=chosen.names)
     if problems:
         raise MappingError(problems)
-    return order(chosen), gov
+    notes.extend(f"selected '{name}' because a +selector depends on it" for name in chosen.pulled_in)
+    notes.extend(f"'{name}' depends on '{dep}', which is not selected: it runs without it "
+                 f"(select +{name} to run '{dep}' first)" for name, dep in missing_dependencies(chosen))
+    return order(bound), gov
 
 
 def run(project: Project, options: RunOptions, progress: ProgressFactory | None = None) -> RunReport:
     """Execute the selected mappings (the CLI holds the project lock around it). A real run first
     records runs left `running` by a process that died as `died`, when none can be running."""
     with opened(project) as (warehouse, pool):
-        mappings, gov = prepare(project, options, warehouse, pool)
+        notes: list[str] = []
+        mappings, gov = prepare(project, options, warehouse, pool, notes)
         events = Emitter(project, gov.graph)
         book = Bookkeeping(warehouse)
         if options.dry_run:
-            report = RunReport(None)
+            report = RunReport(None, notes=notes)
             _execute(warehouse, book, pool, mappings, report, options, progress, gov, events)
             return report
         book.ensure()
         for dead in book.mark_died() if options.sole_writer or nobody_running(project.state_dir) else []:
             log.warning("run %s was left running by a process that died: recorded as died", dead)
         run_id = book.start_run(options.command, {
-            "names": list(options.names), "dry_run": options.dry_run, "full": options.full,
+            "names": list(options.names), "exclude": list(options.exclude), "dry_run": options.dry_run, "full": options.full,
             "full_refresh": options.full_refresh, "direction": options.direction})
-        report = RunReport(run_id)
+        report = RunReport(run_id, notes=notes)
         with run_log(project.state_dir, run_id, project.config.logs) as log_file:
             log.info("run %s started: %d mapping(s)", run_id, len(mappings),
                      extra={"event": "run", "phase": "start", "command": options.command,

@@ -204,6 +204,15 @@ def mapping_files(paths: Sequence[Path]) -> list[Path]:
 
 def load_mappings(paths: Sequence[Path]) -> list[LoadedMapping]:
     """Load every file; then check names and dependencies across files. All problems at once."""
+    loaded, problems = collect_mappings(paths)
+    if problems:
+        raise MappingError(problems)
+    return loaded
+
+
+def collect_mappings(paths: Sequence[Path]) -> tuple[list[LoadedMapping], list[Problem]]:
+    """Every file that loads, and every problem of those that do not (validation goes on with
+    the good ones, so one broken file hides nothing in the others)."""
     problems: list[Problem] = []
     loaded: list[LoadedMapping] = []
     for file in mapping_files(paths):
@@ -215,9 +224,7 @@ def load_mappings(paths: Sequence[Path]) -> list[LoadedMapping]:
         except MappingError as exc:
             problems.extend(exc.problems)
     problems.extend(cross_check(loaded))
-    if problems:
-        raise MappingError(problems)
-    return loaded
+    return loaded, problems
 
 
 def cross_check(loaded: Sequence[LoadedMapping]) -> list[Problem]:

@@ -149,6 +149,7 @@ class Mapping(Strict):
     depends_on: list[str] = Field(default_factory=list)
     batch_size: int | None = Field(default=None, ge=1, le=1_000_000)
     enabled: bool = True
+    tags: list[str] = Field(default_factory=list, description="labels to select mappings by: --select tag:NAME")
     source_file: Path | None = Field(default=None, exclude=True)
 
     @field_validator("name")
@@ -156,6 +157,14 @@ class Mapping(Strict):
     def _name(cls, value: str) -> str:
         if not re.match(r"^[a-z0-9][a-z0-9_\-]*$", value):
             raise ValueError(f"'{value}' is not a mapping name (lower case, digits, _ and -)")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", tag):
+                raise ValueError(f"'{tag}' is not a tag (letters, digits, _ . and -)")
         return value
 
     @field_validator("key", "group_by")

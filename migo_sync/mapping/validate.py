@@ -31,6 +31,29 @@ COMPATIBLE: dict[FieldType, set[str]] = {
 BINARY_TYPES = frozenset({"BLOB", "BYTEA", "BINARY", "VARBINARY", "BIT", "BITSTRING"})
 
 
+def validate_all(loaded: Sequence[LoadedMapping], adapter_for: AdapterFor, warehouse: Warehouse | None, *,
+                 remote: bool = False, problems: Sequence[Problem] = (),
+                 check_disabled: Sequence[str] = ()) -> list[Problem]:
+    """Every level in one pass: catalog, then warehouse (unless `warehouse` is None), then with
+    `remote` the live remote. A file with a problem at one level is not checked at the next,
+    whose findings would only repeat it; every other file still is. `problems` are the ones
+    already found (YAML and model). A disabled mapping's relation is only checked when its name
+    is in `check_disabled` (it is off because its table may not exist yet)."""
+    found = list(problems)
+
+    def clean(items: Sequence[LoadedMapping]) -> list[LoadedMapping]:
+        bad = {p.file for p in found}
+        return [m for m in items if m.display not in bad]
+
+    found.extend(validate_catalog(clean(loaded), adapter_for))
+    if warehouse is not None:
+        live = [m for m in clean(loaded) if m.mapping.enabled or m.mapping.name in check_disabled]
+        found.extend(validate_warehouse(live, warehouse))
+    if remote:
+        found.extend(validate_remote(clean(loaded), adapter_for))
+    return found
+
+
 def validate_catalog(loaded: Sequence[LoadedMapping], adapter_for: AdapterFor) -> list[Problem]:
     """System, object, direction, mode and field names against the adapter's catalog; then the
     adapter's own offline checks of `options`."""
