@@ -27,6 +27,7 @@ from migo_sync.errors import ConfigError, MappingError, Problem
 from migo_sync.evidence.alerts import AlertsConfig
 from migo_sync.evidence.runlog import LogsConfig
 from migo_sync.lineage.settings import OpenLineageConfig
+from migo_sync.targets import SANDBOX, chosen_target, merge, sandbox_environ
 from migo_sync.zones.config import ZonesConfig
 
 CONFIG_FILE = "migo-sync.toml"
@@ -48,18 +49,29 @@ class WarehouseConfig(BaseModel):
     threads: int | None = Field(default=None, ge=1)
 
 
+class TargetConfig(BaseModel):
+    """`[targets.NAME]`: warehouse and system settings that replace the project's own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    warehouse: dict[str, Any] = Field(default_factory=dict)
+    systems: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
 class ProjectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "migo-sync project"
     mappings: str = "mappings"
     dictionary: str = "dictionary"
+    default_target: str | None = None
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
     systems: dict[str, dict[str, Any]] = Field(default_factory=dict)
     zones: ZonesConfig = Field(default_factory=ZonesConfig)
     openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
     logs: LogsConfig = Field(default_factory=LogsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    targets: dict[str, TargetConfig] = Field(default_factory=dict)
 
 
 def config_problem(path: Path, text: str, error: Any) -> Problem:
@@ -70,7 +82,8 @@ def config_problem(path: Path, text: str, error: Any) -> Problem:
     hint = None
     if error["type"] == "extra_forbidden":
         message = f"unknown key '{loc[-1]}'"
-        model: Any = ProjectConfig if len(loc) == 1 else WarehouseConfig if loc[0] == "warehouse" else None
+        model: Any = (ProjectConfig if len(loc) == 1 else WarehouseConfig if loc[0] == "warehouse" or loc[2:3] == [
+            "warehouse"] else TargetConfig if loc[0] == "targets" and len(loc) == 3 else None)
         if model is not None:
             allowed = [f.alias or name for name, f in model.model_fields.items()]
             close = difflib.get_close_matches(loc[-1], allowed, n=1)
@@ -136,9 +149,12 @@ class Project:
     root: Path
     config: ProjectConfig
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    target: str | None = None
 
     @classmethod
-    def load(cls, root: Path | str | None = None) -> Project:
+    def load(cls, root: Path | str | None = None, target: str | None = None) -> Project:
+        """Read migo-sync.toml; with a target (--target, MIGO_SYNC_TARGET or `default_target`),
+        its settings replace the project's own (see migo_sync.targets)."""
         root = Path(root or ".").resolve()
         path = root / CONFIG_FILE
         if not path.exists():
@@ -158,7 +174,30 @@ class Project:
         unknown = unknown_systems(path, text, config)
         if unknown:
             raise MappingError(unknown)
-        return cls(root=root, config=config)
+        project = cls(root=root, config=config)
+        name = chosen_target(target, config.default_target, project.environ)
+        return project.with_target(name, path, data) if name else project
+
+    def with_target(self, name: str, path: Path, data: dict[str, Any]) -> Project:
+        """This project with target `name` applied; an unknown target is a ConfigError (exit 2)."""
+        target = self.config.targets.get(name)
+        if target is None and name != SANDBOX:
+            known = sorted({*self.config.targets, SANDBOX})
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(f"{path}: no target '{name}' ({hint}targets: {', '.join(known)}; "
+                              "define one as [targets.NAME])")
+        merged = merge(data, target.model_dump(exclude_defaults=True)) if target else data
+        merged.pop("targets", None)
+        try:
+            config = ProjectConfig.model_validate(merged)
+        except ValidationError as exc:
+            text = path.read_text(encoding="utf-8")
+            raise MappingError([config_problem(path, text, {**e, "loc": ("targets", name, *e["loc"])})
+                                for e in exc.errors()]) from None
+        config.targets = self.config.targets
+        environ = sandbox_environ(self.state_dir, self.environ) if name == SANDBOX else self.environ
+        return Project(root=self.root, config=config, environ=environ, target=name)
 
     @property
     def mappings_dir(self) -> Path:

@@ -30,8 +30,13 @@ def terminal(json_output: bool = False, verbose: bool = False, quiet: bool = Fal
     return Terminal(json_output=json_output, verbose=verbose, quiet=quiet)
 
 
-def load_project(path: Path) -> Project:
-    return Project.load(path)
+TargetOpt = Annotated[str | None, typer.Option("--target", "-t", metavar="NAME", help=(
+    "Settings from [targets.NAME] in migo-sync.toml; 'sandbox' points every system at the local emulators. "
+    "Default: MIGO_SYNC_TARGET, then default_target."))]
+
+
+def load_project(path: Path, target: str | None = None) -> Project:
+    return Project.load(path, target=target)
 
 
 def fail(term: Terminal, exc: MigoSyncError) -> int:

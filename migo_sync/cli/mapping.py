@@ -15,6 +15,7 @@ from migo_sync.cli.common import (
     JsonOpt,
     ProjectOpt,
     SelectOpt,
+    TargetOpt,
     VerboseOpt,
     fail,
     load_project,
@@ -29,7 +30,7 @@ from migo_sync.mapping.loader import (
     parse_mapping_text,
 )
 
-app = typer.Typer(help="Validate, diff and describe mapping files.", no_args_is_help=True)
+app = typer.Typer(help="Validate, diff and describe mapping files.", no_args_is_help=True, rich_markup_mode=None)
 
 RemoteOpt = Annotated[bool, typer.Option("--remote", help="Also check against the live remote schema.")]
 
@@ -37,12 +38,13 @@ RemoteOpt = Annotated[bool, typer.Option("--remote", help="Also check against th
 @app.command("validate")
 def validate_command(
     paths: Annotated[list[Path] | None, typer.Argument(help="Mapping files or folders (default: the project's).",
-                                                       metavar="[PATH]...")] = None,
+                                                       metavar="PATH")] = None,
     select: SelectOpt = None,
     exclude: ExcludeOpt = None,
     remote: RemoteOpt = False,
     offline: Annotated[bool, typer.Option("--offline", help="Skip the warehouse checks.")] = False,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> int:
@@ -58,7 +60,7 @@ def validate_command(
     try:
         if remote and offline:
             raise UsageError("--remote and --offline cannot be used together: choose one")
-        proj = load_project(project)
+        proj = load_project(project, target)
         loaded, problems = collect_mappings(paths or [proj.mappings_dir])
         chosen = choose(loaded, select or [], exclude or []) if select or exclude else None
         items = chosen.mappings if chosen else loaded
@@ -108,6 +110,7 @@ def diff_command(
     base: Annotated[str, typer.Option("--base", help="Git revision to compare the working tree with.")] = "HEAD",
     remote: RemoteOpt = False,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> int:
@@ -117,7 +120,7 @@ def diff_command(
 
     term = terminal(json_output, verbose)
     try:
-        proj = load_project(project)
+        proj = load_project(project, target)
         current = load_mappings([proj.mappings_dir])
         before = _mappings_at(base, proj.mappings_dir)
         changes: list[Change] = diff_mappings([m.mapping for m in before], [m.mapping for m in current])

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from migo_sync.cli.common import JsonOpt, ProjectOpt, fail, load_project, terminal
+from migo_sync.cli.common import JsonOpt, ProjectOpt, TargetOpt, fail, load_project, terminal
 from migo_sync.config import Project
 from migo_sync.console import Terminal
 from migo_sync.errors import ConfigError, MigoSyncError
@@ -27,6 +27,7 @@ def reconcile_command(
     period: Annotated[str | None, typer.Option("--period", help="Only this period (YYYY-MM); default: every "
                                                "period the warehouse data touches.")] = None,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     json_output: JsonOpt = False,
 ) -> int:
     """Compare warehouse totals per account and period with the ledger's balances."""
@@ -34,7 +35,7 @@ def reconcile_command(
     try:
         if period is not None and not PERIOD.match(period):
             raise ConfigError(f"--period '{period}' is not a YYYY-MM period")
-        reports = run_reconcile(load_project(project), system, [period] if period else None)
+        reports = run_reconcile(load_project(project, target), system, [period] if period else None)
     except MigoSyncError as exc:
         return fail(term, exc)
     ok = all(r.ok for r in reports)

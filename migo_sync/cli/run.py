@@ -15,6 +15,7 @@ from migo_sync.cli.common import (
     ProjectOpt,
     QuietOpt,
     SelectOpt,
+    TargetOpt,
     VerboseOpt,
     fail,
     load_project,
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
 
 def run_command(
     names: Annotated[list[str] | None, typer.Argument(help="Selectors, as --select (default: every enabled mapping).",
-                                                      metavar="[SELECTOR]...")] = None,
+                                                      metavar="SELECTOR")] = None,
     select: SelectOpt = None,
     exclude: ExcludeOpt = None,
     dry_run: DryRunOpt = False,
@@ -55,6 +56,7 @@ def run_command(
     every: EveryOpt = None,
     cycles: CyclesOpt = None,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -70,8 +72,8 @@ def run_command(
     if every is not None or cycles is not None:
         from migo_sync.cli.watch import watch
 
-        return watch(project, options, every, cycles, term)
-    return execute(project, options, term)
+        return watch(project, options, every, cycles, term, target=target)
+    return execute(project, options, term, target=target)
 
 
 def push_command(
@@ -79,6 +81,7 @@ def push_command(
     dry_run: DryRunOpt = False,
     full: FullOpt = False,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -87,7 +90,7 @@ def push_command(
     from migo_sync.engine.runner import RunOptions
 
     options = RunOptions(names=[name], direction="push", dry_run=dry_run, full=full, command="push")
-    return execute(project, options, terminal(json_output, verbose, quiet), expect=name)
+    return execute(project, options, terminal(json_output, verbose, quiet), expect=name, target=target)
 
 
 def pull_command(
@@ -95,6 +98,7 @@ def pull_command(
     dry_run: DryRunOpt = False,
     full_refresh: FullRefreshOpt = False,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -103,16 +107,19 @@ def pull_command(
     from migo_sync.engine.runner import RunOptions
 
     options = RunOptions(names=[name], direction="pull", dry_run=dry_run, full_refresh=full_refresh, command="pull")
-    return execute(project, options, terminal(json_output, verbose, quiet), expect=name)
+    return execute(project, options, terminal(json_output, verbose, quiet), expect=name, target=target)
 
 
-def execute(project_dir: Path, options: RunOptions, term: Terminal, expect: str | None = None) -> int:
+def execute(project_dir: Path, options: RunOptions, term: Terminal, expect: str | None = None,
+            target: str | None = None) -> int:
     from migo_sync.engine.runner import run
     from migo_sync.interrupt import Interrupted, handle_signals
 
     try:
         with handle_signals():
-            project = load_project(project_dir)
+            project = load_project(project_dir, target)
+            if project.target:
+                term.info(f"target: {project.target}")
             with project_lock(project, options), term.progress() as progress:
                 report = run(project, options, progress)
         if expect and not report.results:

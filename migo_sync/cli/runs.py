@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from migo_sync.cli.common import ExcludeOpt, JsonOpt, ProjectOpt, SelectOpt, fail, load_project, terminal
+from migo_sync.cli.common import (
+    ExcludeOpt,
+    JsonOpt,
+    ProjectOpt,
+    SelectOpt,
+    TargetOpt,
+    fail,
+    load_project,
+    terminal,
+)
 from migo_sync.console import Terminal
 from migo_sync.errors import ConfigError, MigoSyncError, UsageError
 
@@ -19,11 +28,11 @@ if TYPE_CHECKING:
     from migo_sync.warehouse.bookkeeping import Bookkeeping
 
 RunIdArg = Annotated[str, typer.Argument(help="A run id from 'runs list', or 'last'.", metavar="RUN_ID|last")]
-app = typer.Typer(help="Inspect recorded runs.", no_args_is_help=True)
+app = typer.Typer(help="Inspect recorded runs.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @contextmanager
-def bookkeeping(project: Path) -> Iterator[Bookkeeping]:
+def bookkeeping(project: Path, target: str | None = None) -> Iterator[Bookkeeping]:
     """The project's bookkeeping, on a warehouse connection closed afterwards. Runs left
     `running` by a process that died are recorded as `died` first (when no process holds the
     project lock, none can be running)."""
@@ -31,7 +40,7 @@ def bookkeeping(project: Path) -> Iterator[Bookkeeping]:
     from migo_sync.warehouse import open_warehouse
     from migo_sync.warehouse.bookkeeping import Bookkeeping
 
-    loaded = load_project(project)
+    loaded = load_project(project, target)
     warehouse = open_warehouse(loaded)
     try:
         book = Bookkeeping(warehouse)
@@ -71,13 +80,14 @@ def list_command(
     select: SelectOpt = None,
     exclude: ExcludeOpt = None,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = None,
     json_output: JsonOpt = False,
 ) -> int:
     """List recent runs, newest first; with --select, only runs that ran a selected mapping."""
     term = terminal(json_output)
     try:
         wanted = _selected_names(project, select or [], exclude or []) if select or exclude else None
-        with bookkeeping(project) as book:
+        with bookkeeping(project, target) as book:
             if wanted is None:
                 runs = book.list_runs(limit)
             else:

@@ -13,7 +13,7 @@ from migo_sync.cli.common import ProjectOpt, fail, terminal
 from migo_sync.config import CONFIG_FILE, Project
 from migo_sync.errors import ConfigError, MigoSyncError
 
-app = typer.Typer(help="Run the local emulators (the sandbox) and inspect their state.", no_args_is_help=True)
+app = typer.Typer(help="Run the local emulators (the sandbox) and inspect their state.", no_args_is_help=True, rich_markup_mode=None)
 SERVER_FILE = "server.json"
 
 

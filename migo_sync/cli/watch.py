@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 DEFAULT_EVERY = "2m"
 
 
-def watch(project_dir: Path, options: RunOptions, every: str | None, cycles: int | None, term: Terminal) -> int:
+def watch(project_dir: Path, options: RunOptions, every: str | None, cycles: int | None, term: Terminal,
+          target: str | None = None) -> int:
     """Hold the project lock and run cycles until SIGTERM/SIGINT (exit 0) or `cycles` are done."""
     from migo_sync.engine.watch import Watcher, parse_interval
     from migo_sync.lock import ProjectLock
@@ -31,10 +32,10 @@ def watch(project_dir: Path, options: RunOptions, every: str | None, cycles: int
         if options.dry_run:
             raise ConfigError("--every and --dry-run do not go together: a watch writes every cycle")
         seconds = parse_interval(every or DEFAULT_EVERY)
-        project = load_project(project_dir)
+        project = load_project(project_dir, target)
         with ProjectLock(project.state_dir, "watch"), _stop_on_signals() as stopping:
             options.sole_writer = True
-            watcher = Watcher(lambda: load_project(project_dir), options, seconds, stop=stopping.is_set, wait=stopping.wait,
+            watcher = Watcher(lambda: load_project(project_dir, target), options, seconds, stop=stopping.is_set, wait=stopping.wait,
                               on_cycle=lambda cycle: _show(term, cycle, seconds), max_cycles=cycles)
             code = watcher.run()
     except MigoSyncError as exc:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from migo_sync.config import CONFIG_FILE, Project
 from migo_sync.errors import ConfigError
-from migo_sync.registry import load_object, systems
+from migo_sync.targets import sandbox_credentials
+
+__all__ = ["sandbox_credentials"]
 
 DEMO_CONFIG = """\
 # A demo project made by `migo-sync demo`: DuckDB warehouse, every system in the local sandbox.
@@ -67,15 +69,6 @@ def create_project(root: Path) -> Project:
     if not (root / "dictionary").exists() and dictionary.is_dir():
         shutil.copytree(dictionary, root / "dictionary")
     return Project.load(root)
-
-
-def sandbox_credentials(state_dir: Path) -> dict[str, str]:
-    """The environment every system needs to talk to its emulator (throwaway demo credentials)."""
-    env: dict[str, str] = {}
-    for spec in systems().values():
-        if spec.sandbox_credentials:
-            env.update(load_object(spec.sandbox_credentials)(state_dir))
-    return env
 
 
 @dataclass

@@ -93,3 +93,29 @@ def test_mapping_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> No
     assert schema["title"] == "migo-sync mapping"
     assert {"system", "object", "direction", "fields"} <= set(schema["required"])
     assert "name" not in schema["required"]
+
+
+def test_version_and_completion(capsys: pytest.CaptureFixture[str]) -> None:
+    from migo_sync import __version__
+
+    assert run_cli(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"migo-sync {__version__}"
+    assert run_cli(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--install-completion" in out and "--show-completion" in out and "--version" in out
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_help_has_plain_metavars_and_keeps_brackets(name: str, command: Any,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli([*name.split(), "--help"]) == 0
+    out = capsys.readouterr().out
+    assert not re.search(r"<(bool|int|float|text|str|list\[\w+\]|path|dir|int range|float range)>", out), out
+    if "--target" in out:
+        assert "[targets.NAME]" in out  # help text is not read as markup
+
+
+def test_selector_words_as_options_point_at_select(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["run", "--direction", "push"]) == 2
+    err = capsys.readouterr().err
+    assert "--select direction:VALUE" in err and "--project" not in err
