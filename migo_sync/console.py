@@ -95,6 +95,11 @@ class Terminal:
         if not self.quiet and not self.json_output:
             self.err.print(_styled("✓", "green", message))
 
+    def line(self, text: str) -> None:
+        """One result line on stdout (nothing with --json or --quiet), folded, never cut."""
+        if not self.quiet and not self.json_output:
+            self.out.print(plain(text), overflow="fold", soft_wrap=not self.out.is_terminal)
+
     def json(self, data: Any) -> None:
         sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
         sys.stdout.flush()

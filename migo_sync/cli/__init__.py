@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperArgument, TyperOption
 
-from migo_sync.cli import demo, docs, init, lineage, mapping, run, runs, sandbox
+from migo_sync.cli import demo, docs, doctor, init, lineage, mapping, run, runs, sandbox
 from migo_sync.console import Terminal
 from migo_sync.errors import MigoSyncError
 
@@ -74,6 +74,7 @@ app.add_typer(docs.app, name="docs")
 app.command("demo")(demo.demo_command)
 app.command("init")(init.init_command)
 app.command("lineage")(lineage.lineage_command)
+app.command("doctor")(doctor.doctor_command)
 try:
     from migo_sync.cli.reconcile import reconcile_command
 except ImportError:  # pragma: no cover - arrives with the ledger adapters
