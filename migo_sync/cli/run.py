@@ -26,6 +26,7 @@ from migo_sync.errors import MigoSyncError
 
 if TYPE_CHECKING:
     from migo_sync.config import Project
+    from migo_sync.engine.result import MappingResult
     from migo_sync.engine.runner import RunOptions, RunReport
 
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing anywhere.")]
@@ -165,6 +166,36 @@ def mapping_table(term: Terminal, title: str, results: list[dict[str, Any]]) -> 
                justify=dict.fromkeys(COUNTER_COLUMNS, "right"))
 
 
+SHOWN = 3  # sample lines per list in a dry-run preview
+
+
+def show_preview(term: Terminal, r: MappingResult) -> None:
+    """What a dry run would do for one mapping: counts, then a few records as `field: value`
+    pairs and a few rejects with their reasons, each list ending in "and N more"."""
+    d = r.details
+    if r.direction == "push":
+        term.info(f"{r.name}: {d.get('new', 0):,} new, {d.get('changed', 0):,} changed, "
+                  f"{d.get('deleted', 0):,} deleted, {r.rows_rejected:,} rejected")
+    elif d:
+        counts = ", ".join(f"{d[k]:,} {k}" for k in ("new", "changed", "unchanged", "deleted") if k in d)
+        if counts:
+            term.info(f"{r.name}: {counts}")
+    total = int(d.get("would_send", r.rows_read if r.direction == "pull" else len(r.sample)))
+    if r.sample:
+        term.info(f"  would {'send' if r.direction == 'push' else 'write'} ({min(SHOWN, len(r.sample))} of {total:,}):")
+        for row in r.sample[:SHOWN]:
+            term.info("    " + " · ".join(f"{k}: {'NULL' if v is None else v}" for k, v in row.items()))
+        if total > SHOWN:
+            term.info(f"    … and {total - SHOWN:,} more")
+    invalid = d.get("invalid_sample", [])
+    if invalid:
+        term.info(f"  rejected ({min(SHOWN, len(invalid))} of {r.rows_rejected:,}):")
+        for bad in invalid[:SHOWN]:
+            term.info(f"    {bad['key']}: {bad['reason']}")
+        if r.rows_rejected > SHOWN:
+            term.info(f"    … and {r.rows_rejected - SHOWN:,} more")
+
+
 def show_report(term: Terminal, report: RunReport, *, dry_run: bool = False) -> None:
     if term.json_output:
         term.json(report.as_json())
@@ -176,15 +207,8 @@ def show_report(term: Terminal, report: RunReport, *, dry_run: bool = False) -> 
     for r in report.results:
         if r.error:
             term.error(f"{r.name}: {r.error}")
-        if dry_run and (r.sample or r.details.get("invalid_sample")):
-            d = r.details
-            if r.direction == "push":
-                term.info(f"{r.name}: {d.get('new', 0)} new, {d.get('changed', 0)} changed, "
-                          f"{d.get('deleted', 0)} deleted, {d.get('invalid', 0)} invalid")
-            for row in r.sample[:3]:
-                term.info(f"  sample: {row}")
-            for bad in d.get("invalid_sample", [])[:3]:
-                term.info(f"  invalid: {bad['key']}: {bad['reason']}")
+        if dry_run:
+            show_preview(term, r)
     for rec in report.reconciliation:
         diffs = rec.get("differences") or []
         if diffs:

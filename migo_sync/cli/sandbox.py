@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -67,11 +69,14 @@ def serve_command(
         # uvicorn re-raises SIGTERM/SIGINT once it has shut down, so clean up in the shutdown hook.
         sandbox.on_stop.append(lambda: server_file.unlink(missing_ok=True))
     if ready_file is None:
+        from migo_sync.targets import sandbox_credentials
+
         term.info(f"sandbox listening on {url} (systems: {', '.join(sorted(sandbox.emulators))}; "
                   f"state: {state or 'in memory'}; fault rate {fault_rate})")
-        term.info("point migo-sync at it with:")
-        for key, value in sandbox.env(url).items():
-            typer.echo(f"export {key}={value}")
+        term.info("in this project: migo-sync run --target sandbox; elsewhere, point migo-sync at it with:")
+        keys = state or Path(tempfile.gettempdir()) / "migo-sync-sandbox"
+        for key, value in {**sandbox.env(url), **sandbox_credentials(keys)}.items():
+            typer.echo(f"export {key}={shlex.quote(value)}")
     serve(sandbox, sock, ready_file)
     return 0
 

@@ -60,7 +60,19 @@ def unit_sql(warehouse: Warehouse, mapping: Mapping, unit: Unit) -> str:
     return warehouse.key_sql(mapping.key, alias="s")
 
 
-def check_sql(warehouse: Warehouse, check: Check) -> tuple[str, str]:
+def check_sql(warehouse: Warehouse, check: Check) -> tuple[str, str, list[str]]:
+    """(SQL condition that is TRUE for a failing row, reason as SQL, its parameters)."""
+    cond, reason = _check_sql(warehouse, check)
+    if check.not_null and not check.message:
+        # name exactly the columns that are NULL in this row, not every column of the check
+        # (column names are identifiers: letters, digits and _, so safe as literals)
+        names = " || ".join(f"CASE WHEN {warehouse.quote(c)} IS NULL THEN ', {c}' ELSE '' END"
+                            for c in check.not_null)
+        return cond, f"'missing value in ' || SUBSTR({names}, 3)", []
+    return cond, "?", [reason]
+
+
+def _check_sql(warehouse: Warehouse, check: Check) -> tuple[str, str]:
     """(SQL condition that is TRUE for a failing row, reason)."""
     q = warehouse.quote
     if check.not_null:
@@ -155,14 +167,15 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     key_cols = ", ".join(q(c) for c in mapping.key)
     identity = list(dict.fromkeys([*mapping.key, *mapping.group_by]))
     conditions = [(" OR ".join(f"{q(c)} IS NULL" for c in identity),  # keys are never NULL, check or no check
-                   f"missing key value in ({', '.join(identity)})"),
+                   "?", [f"missing key value in ({', '.join(identity)})"]),
                   (f"migo_row_key IN (SELECT migo_row_key FROM {snap} GROUP BY migo_row_key HAVING COUNT(*) > 1)",
-                   f"duplicate key ({key_cols})")]
+                   "?", [f"duplicate key ({key_cols})"])]
     conditions += [check_sql(warehouse, c) for c in mapping.checks]
-    for condition, reason in conditions:
+    for condition, reason, params in conditions:
         # replace, not format: a check's own SQL may hold braces
         where = condition.replace("{snapshot}", source)
-        warehouse.execute(f"UPDATE {send} SET migo_invalid = ? WHERE migo_invalid IS NULL AND ({where})", [reason])
+        warehouse.execute(f"UPDATE {send} SET migo_invalid = {reason} WHERE migo_invalid IS NULL AND ({where})",
+                          params)
     plan = PushPlan(mapping=name, snapshot_table=snap, send_table=send)
     plan.total = int(warehouse.query(f"SELECT COUNT(*) FROM {snap}")[0][0] or 0)
     counts = warehouse.query(

@@ -235,6 +235,8 @@ class Pusher:
                 sendable.append(item)
         if self.dry_run:
             result.rows_rejected += len(rejects)
+            result.details["would_send"] = result.details.get("would_send", 0) + sum(
+                len(i.unit.records) for i in sendable)
             for item in sendable:
                 for record in item.unit.records:
                     if len(result.sample) >= SAMPLE_SIZE:

@@ -119,3 +119,34 @@ def test_selector_words_as_options_point_at_select(capsys: pytest.CaptureFixture
     assert run_cli(["run", "--direction", "push"]) == 2
     err = capsys.readouterr().err
     assert "--select direction:VALUE" in err and "--project" not in err
+
+
+def test_sandbox_serve_prints_urls_and_credentials_of_every_system(tmp_path: Path) -> None:
+    import queue
+    import threading
+
+    proc = subprocess.Popen([sys.executable, "-m", "migo_sync", "sandbox", "serve", "--port", "0",
+                             "--state-dir", str(tmp_path / "state")], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or []], daemon=True).start()
+    wanted = {"MIGO_SYNC_SHEETS_URL", "MIGO_SYNC_SHEETS_TOKEN_URL", "MIGO_SYNC_SHEETS_CREDENTIALS_FILE",
+              "MIGO_SYNC_ZENDESK_URL", "MIGO_SYNC_ZENDESK_EMAIL", "MIGO_SYNC_ZENDESK_API_TOKEN",
+              "MIGO_SYNC_INTACCT_URL", "MIGO_SYNC_INTACCT_SENDER_ID", "MIGO_SYNC_INTACCT_SENDER_PASSWORD",
+              "MIGO_SYNC_INTACCT_COMPANY_ID", "MIGO_SYNC_INTACCT_USER_ID", "MIGO_SYNC_INTACCT_USER_PASSWORD",
+              "MIGO_SYNC_ADAPTIVE_URL", "MIGO_SYNC_ADAPTIVE_LOGIN", "MIGO_SYNC_ADAPTIVE_PASSWORD",
+              "MIGO_SYNC_WORKDAY_URL", "MIGO_SYNC_WORKDAY_USERNAME", "MIGO_SYNC_WORKDAY_PASSWORD"}
+    seen: dict[str, str] = {}
+    try:
+        while not wanted <= set(seen):
+            line = lines.get(timeout=60)
+            if line.startswith("export "):
+                key, _, value = line.removeprefix("export ").strip().partition("=")
+                seen[key] = value
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert seen["MIGO_SYNC_WORKDAY_PASSWORD"] == "'wd-sandbox-Pa55w0rd!'"  # quoted for the shell
+    assert Path(seen["MIGO_SYNC_SHEETS_CREDENTIALS_FILE"]).exists()

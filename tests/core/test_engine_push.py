@@ -107,7 +107,7 @@ def test_refused_units_are_rejects_and_retried_next_run(warehouse: Warehouse) ->
 
 
 def test_every_kind_of_check_rejects_before_sending(warehouse: Warehouse) -> None:
-    checks = [{"not_null": ["score"]},
+    checks = [{"not_null": ["name", "score"]},
               {"accepted_values": {"name": [f"n{i}" for i in range(1, 19)]}},
               {"max_length": {"name": 2}, "message": "name too long"},
               {"expression": "name <> '{n4}' AND id <> 4", "message": "id 4 is not allowed"},
