@@ -109,14 +109,16 @@ def validate_command(
 def diff_command(
     base: Annotated[str, typer.Option("--base", help="Git revision to compare the working tree with.")] = "HEAD",
     remote: RemoteOpt = False,
+    all_fields: Annotated[bool, typer.Option("--all", help="With --remote: also the drift of remote fields no "
+                                             "mapping maps (new or changed fields nobody uses).")] = False,
     project: ProjectOpt = Path("."),
     target: TargetOpt = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> int:
     """Show field by field what changed in the mappings since a git revision; with --remote,
-    the drift between each mapping and the live remote schema."""
-    from migo_sync.mapping.diff import Change, diff_mappings, drift
+    the drift between each mapping's fields and the live remote schema (--all: every field)."""
+    from migo_sync.mapping.diff import Change, diff_mappings, drift, mapped_drift
 
     term = terminal(json_output, verbose)
     try:
@@ -124,6 +126,7 @@ def diff_command(
         current = load_mappings([proj.mappings_dir])
         before = _mappings_at(base, proj.mappings_dir)
         changes: list[Change] = diff_mappings([m.mapping for m in before], [m.mapping for m in current])
+        hidden = 0  # drift of unmapped remote fields, shown with --all
         if remote:
             from migo_sync.systems import AdapterPool
 
@@ -133,13 +136,18 @@ def diff_command(
                     adapter = pool(item.mapping.system)
                     expected = next((o for o in adapter.catalog() if o.name == item.mapping.object), None)
                     if expected is not None:
-                        changes.extend(drift(item.mapping, expected, adapter.describe(item.mapping)))
+                        found = drift(item.mapping, expected, adapter.describe(item.mapping))
+                        shown = found if all_fields else mapped_drift(item.mapping, found)
+                        hidden += len(found) - len(shown)
+                        changes.extend(shown)
             finally:
                 pool.close()
     except MigoSyncError as exc:
         return fail(term, exc)
+    if hidden:
+        term.info(f"{hidden} change(s) of remote fields no mapping uses are not shown (--all shows them)")
     if json_output:
-        term.json({"base": base, "changes": [c.as_dict() for c in changes]})
+        term.json({"base": base, "changes": [c.as_dict() for c in changes], "unmapped_drift_hidden": hidden})
     elif not changes:
         term.success(f"no mapping changes since {base}" + (" and no remote drift" if remote else ""))
     else:

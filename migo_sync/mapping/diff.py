@@ -78,6 +78,12 @@ def diff_mapping(a: Mapping, b: Mapping) -> list[Change]:
     return changes
 
 
+def mapped_drift(mapping: Mapping, changes: list[Change]) -> list[Change]:
+    """Only the drift of fields the mapping maps (what can break it); the rest is `--all`."""
+    mapped = {f.remote for f in mapping.fields}
+    return [c for c in changes if not c.kind.startswith("drift") or c.path in mapped]
+
+
 def drift(mapping: Mapping, expected: RemoteObject, live: RemoteObject) -> list[Change]:
     """How the live remote differs from what the mapping was written against.
 

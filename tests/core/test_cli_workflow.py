@@ -162,6 +162,9 @@ def test_mapping_diff_remote_shows_drift_of_a_sheet_header(project: Path, sandbo
     pull.write_text(pull.read_text().replace("remote: Source}", "remote: Origin}"))
     code, diff = cli(capsys, "mapping", "diff", "--remote", "--json", "--project", str(project))
     drift = {(c["kind"], c["path"]) for c in diff["changes"] if c["kind"].startswith("drift")}
+    assert drift == {("drift-removed", "Origin")} and diff["unmapped_drift_hidden"] == 1  # mapped fields only
+    code, diff = cli(capsys, "mapping", "diff", "--remote", "--all", "--json", "--project", str(project))
+    drift = {(c["kind"], c["path"]) for c in diff["changes"] if c["kind"].startswith("drift")}
     assert drift == {("drift-removed", "Origin"), ("drift-added", "Source")}
 
 
