@@ -48,6 +48,7 @@ from migo_sync.errors import (
     RetriableError,
     UnreachableError,
 )
+from migo_sync.progress import announce_wait, per_minute
 from migo_sync.redact import redact
 
 log = logging.getLogger("migo_sync.http")
@@ -105,6 +106,7 @@ REQUEST_STATS = RequestStats()
 def _log_retry(details: stamina.instrumentation.RetryDetails) -> None:
     """stamina's own hooks log every retry as a warning; ours logs at debug level, redacted."""
     log.debug("retry %d in %.2f s after: %s", details.retry_num, details.wait_for, redact(str(details.caused_by)))
+    announce_wait(details.wait_for, f"retry {details.retry_num} after {redact(str(details.caused_by))}")
 
 
 stamina.instrumentation.set_on_retry_hooks([_log_retry])
@@ -129,6 +131,7 @@ class RateLimiter:
             self.updated = now
             if self.tokens < 1:
                 wait = (1 - self.tokens) / self.rate
+                announce_wait(wait, f"request rate limit, {per_minute(round(self.rate * 60), 60)}")
                 time.sleep(wait)
                 self.tokens = 0.0
                 self.updated = time.monotonic()

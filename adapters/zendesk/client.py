@@ -30,6 +30,7 @@ import orjson
 
 from migo_sync.errors import AuthError, FatalRemoteError, OutcomeUnknownError
 from migo_sync.http import RetryPolicy
+from migo_sync.progress import announce_wait, per_minute
 from migo_sync.redact import redact
 
 SYSTEM = "zendesk"
@@ -93,6 +94,7 @@ class WindowLimiter:
                 if wait_ns >= 1_000_000_000:
                     log.info("zendesk: %d incremental export requests in the last %.0f s (the limit); waiting %.0f s",
                              self.limit, self.period, wait_ns / 1e9)
+                announce_wait(wait_ns / 1e9, f"Zendesk export limit, {per_minute(self.limit, self.period)}")
                 self._lock.release()
                 try:
                     self.sleep(wait_ns / 1e9)
@@ -126,6 +128,7 @@ class Pacing:
         with self._lock:
             delay = self.not_before - self.clock()
         if delay > 0:
+            announce_wait(delay, "Zendesk rate limit nearly spent: spreading the rest over the window")
             self.sleep(delay)
 
     def observe(self, headers: httpx.Headers) -> None:

@@ -34,6 +34,7 @@ class PushPlan:
     invalid: int = 0
     in_flight: int = 0
     units: int = 0
+    rows_to_send: int = 0  # rows of the send table (whole units included), for progress
     deleted_keys: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -181,9 +182,9 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     counts = warehouse.query(
         f"SELECT SUM(CASE WHEN migo_change = 'new' THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN migo_change = 'changed' THEN 1 ELSE 0 END), COUNT(DISTINCT migo_unit_key), "
-        f"SUM(CASE WHEN migo_invalid IS NOT NULL THEN 1 ELSE 0 END) FROM {send}"
+        f"SUM(CASE WHEN migo_invalid IS NOT NULL THEN 1 ELSE 0 END), COUNT(*) FROM {send}"
     )[0]
-    plan.new, plan.changed, plan.units, plan.invalid = (int(x or 0) for x in counts)
+    plan.new, plan.changed, plan.units, plan.invalid, plan.rows_to_send = (int(x or 0) for x in counts)
     if not full:
         plan.deleted_keys = [(str(r[0]), str(r[1])) for r in warehouse.query(deleted_rows)]
     plan.deleted = len(plan.deleted_keys)

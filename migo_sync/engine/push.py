@@ -25,6 +25,7 @@ from migo_sync.engine.result import MappingResult, Reject
 from migo_sync.http import REQUEST_STATS
 from migo_sync.mapping.model import Mapping
 from migo_sync.mapping.transforms import compile_push
+from migo_sync.progress import Task
 from migo_sync.registry import systems
 from migo_sync.warehouse.base import Warehouse
 from migo_sync.warehouse.bookkeeping import Bookkeeping
@@ -84,6 +85,8 @@ class Pusher:
             self.result.details = {"unchanged": True}  # the probe says the plan would be empty
         else:
             plan = plan_push(self.warehouse, ledger, self.mapping, self.unit, full=self.full)
+            if isinstance(self.progress, Task):
+                self.progress.set_total(plan.rows_to_send)
             try:
                 self._execute(plan)
             finally:

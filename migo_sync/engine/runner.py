@@ -32,6 +32,7 @@ from migo_sync.lineage.events import Emitter
 from migo_sync.lock import nobody_running
 from migo_sync.mapping.loader import LoadedMapping, collect_mappings
 from migo_sync.mapping.validate import validate_all
+from migo_sync.progress import Task
 from migo_sync.redact import redact
 from migo_sync.selection import Chosen, missing_dependencies, select
 from migo_sync.systems import AdapterPool
@@ -40,7 +41,7 @@ from migo_sync.warehouse.base import Warehouse
 from migo_sync.warehouse.bookkeeping import Bookkeeping, utcnow
 
 log = logging.getLogger("migo_sync.engine")
-ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
+ProgressFactory = Callable[[str, int | None], Callable[[int], None]]  # returns a progress.Task on a terminal
 
 
 @dataclass
@@ -335,11 +336,11 @@ def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: L
     before = REQUEST_STATS.get(mapping.system)
     worker: Pusher | Puller | None = None
     stopped: Interrupted | None = None
+    tick = progress(mapping.name, None) if progress else None
     try:
         adapter = pool(mapping.system)
         # The unit kind is static catalog knowledge: no request needed (a rerun must send none).
         remote = next((o for o in adapter.catalog() if o.name == mapping.object), None)
-        tick = progress(mapping.name, None) if progress else None
         if mapping.direction == "push":
             assert remote is not None
             worker = Pusher(warehouse, book, adapter, mapping, remote, run_id, dry_run=options.dry_run,
@@ -369,6 +370,8 @@ def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: L
                                    error_class=type(exc).__name__,
                                    error=redact(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)"),
                                    exit_code=exit_code_for(exc))
+    if isinstance(tick, Task):  # the mapping ended, however: its progress line stops counting
+        tick.done()
     if result.status in ("failed", "interrupted"):
         result.seconds = time.perf_counter() - started
         result.requests = REQUEST_STATS.get(mapping.system) - before
