@@ -179,7 +179,8 @@ def show_preview(term: Terminal, r: MappingResult) -> None:
     elif d:
         counts = ", ".join(f"{d[k]:,} {k}" for k in ("new", "changed", "unchanged", "deleted") if k in d)
         if counts:
-            term.info(f"{r.name}: {counts}")
+            term.info(f"{r.name}: {counts} (compared with the warehouse; reading the remote spent "
+                      f"{r.requests:,} request(s); no cursor moved)")
     total = int(d.get("would_send", r.rows_read if r.direction == "pull" else len(r.sample)))
     if r.sample:
         term.info(f"  would {'send' if r.direction == 'push' else 'write'} ({min(SHOWN, len(r.sample))} of {total:,}):")

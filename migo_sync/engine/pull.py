@@ -91,6 +91,9 @@ class Puller:
         last_state = state
         pending = _Pending()
         stopped = None
+        preview = temp_name(self.mapping.name, "preview")
+        if self.dry_run:
+            self.warehouse.load_arrow(preview, self.schema.empty_table(), temporary=True, replace=True)
         batches = iter(self.adapter.read(self.mapping, state))
         while True:
             with gc_paused():  # the adapter builds the page (here or on its own thread), then the casts
@@ -104,7 +107,7 @@ class Puller:
             self.result.rows_read += len(batch.records)
             self.progress(len(batch.records))
             if self.dry_run:
-                self.result.rows_changed += table.num_rows
+                self.warehouse.load_arrow(preview, table, temporary=True)
                 self.result.rows_rejected += len(rejects)
                 if len(self.result.sample) < 5:
                     self.result.sample.extend(
@@ -122,6 +125,8 @@ class Puller:
             self._flush(pending, staging, mirror_staging)
         if stopped is not None:
             raise interrupt.Interrupted(stopped)  # a mirror is never swapped half read
+        if self.dry_run:
+            self._compare(preview, mirror)
         if mirror and not self.dry_run:
             with self.warehouse.transaction():
                 counts = self.warehouse.merge(self.target, mirror_staging, self.mapping.key,
@@ -132,6 +137,37 @@ class Puller:
             self.warehouse.execute(f"DROP TABLE IF EXISTS {mirror_staging}")
         return self.result.finish(requests=REQUEST_STATS.get(self.mapping.system) - before,
                                   seconds=time.perf_counter() - started, dry_run=self.dry_run)
+
+    def _compare(self, preview: str, mirror: bool) -> None:
+        """A dry run's counts against the warehouse: new, changed and unchanged keys (and, for a
+        mirror, the rows a run would delete). Reads only; the preview table is temporary."""
+        q = self.warehouse.quote
+        details = self.result.details
+        try:
+            if self.warehouse.columns(self.target) is None:
+                total = int(self.warehouse.query(
+                    f"SELECT COUNT(*) FROM (SELECT DISTINCT {self._keys('p')} FROM {preview} p) d")[0][0] or 0)
+                details.update(new=total, changed=0, unchanged=0, deleted=0)
+            else:
+                join = " AND ".join(f"t.{q(k)} = p.{q(k)}" for k in self.mapping.key)
+                differs = " OR ".join(f"t.{q(c)} IS DISTINCT FROM p.{q(c)}" for c in self.mapping.columns) or "FALSE"
+                new, changed, same = self.warehouse.query(
+                    f"SELECT SUM(CASE WHEN t.{q(self.mapping.key[0])} IS NULL THEN 1 ELSE 0 END), "
+                    f"SUM(CASE WHEN t.{q(self.mapping.key[0])} IS NOT NULL AND ({differs}) THEN 1 ELSE 0 END), "
+                    f"SUM(CASE WHEN t.{q(self.mapping.key[0])} IS NOT NULL AND NOT ({differs}) THEN 1 ELSE 0 END) "
+                    f"FROM (SELECT DISTINCT * FROM {preview}) p LEFT JOIN {self.target} t ON {join}")[0]
+                gone = 0
+                if mirror:
+                    gone = int(self.warehouse.query(
+                        f"SELECT COUNT(*) FROM {self.target} t WHERE NOT EXISTS "
+                        f"(SELECT 1 FROM {preview} p WHERE {join})")[0][0] or 0)
+                details.update(new=int(new or 0), changed=int(changed or 0), unchanged=int(same or 0), deleted=gone)
+        finally:
+            self.warehouse.execute(f"DROP TABLE IF EXISTS {preview}")
+        self.result.rows_changed = details["new"] + details["changed"] + details["deleted"]
+
+    def _keys(self, alias: str) -> str:
+        return ", ".join(f"{alias}.{self.warehouse.quote(k)}" for k in self.mapping.key)
 
     def _flush(self, pending: _Pending, staging: str, mirror_staging: str) -> None:
         """Commit the pending pages and the cursor after the last of them, in one transaction."""

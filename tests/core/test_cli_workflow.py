@@ -210,3 +210,34 @@ def test_a_blob_column_mapped_to_a_string_field_is_a_validation_error(
     assert ("sheets_collections_push.yaml:18: fields[4].column: column 'full_name' is BLOB (bytes): a string "
             "field cannot carry it (decode or cast it to text in a `warehouse.query`)") in err
     assert "b'" not in json.dumps(sandbox.dump("sheets"))  # nothing was sent
+
+
+def test_a_pull_dry_run_compares_with_the_warehouse(project: Path, sandbox: SandboxThread,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    name, table = "sheets_fx_rates_pull", "finance.fx_rates"
+
+    def preview() -> dict[str, Any]:
+        code, report = cli(capsys, "pull", name, "--dry-run", "--full-refresh", "--json", "--project", str(project))
+        assert code == 0
+        [result] = report["mappings"]
+        return dict(result)
+
+    first = preview()
+    assert first["details"]["new"] == first["rows_read"] > 0 and first["details"]["unchanged"] == 0
+    assert cli(capsys, "pull", name, "--json", "--project", str(project))[0] == 0
+    again = preview()
+    assert again["details"] == {"new": 0, "changed": 0, "unchanged": again["rows_read"], "deleted": 0}
+    assert again["rows_changed"] == 0 and again["requests"] >= 1  # the reads it spent are reported
+    warehouse = open_warehouse(Project.load(project))
+    try:
+        rows = warehouse.query(f"SELECT currency, effective_date FROM {table} ORDER BY 1, 2 LIMIT 2")
+        rate = next(c.name for c in warehouse.columns(table) or [] if c.name not in ("currency", "effective_date"))
+        warehouse.execute(f"DELETE FROM {table} WHERE currency = ? AND effective_date = ?", list(rows[0]))
+        warehouse.execute(f"UPDATE {table} SET {rate} = NULL WHERE currency = ? AND effective_date = ?", list(rows[1]))
+        warehouse.execute(f"INSERT INTO {table} (currency, effective_date) VALUES ('XXX', DATE '1999-01-01')")
+    finally:
+        warehouse.close()
+    third = preview()
+    assert third["details"] == {"new": 1, "changed": 1, "unchanged": third["rows_read"] - 2, "deleted": 1}
+    assert run_cli(["pull", name, "--dry-run", "--full-refresh", "--project", str(project)]) == 0
+    assert "1 new, 1 changed, " in capsys.readouterr().err
