@@ -215,6 +215,11 @@ class Pusher:
             unit = PushUnit(row_key, idempotency_key(self.mapping.name, row_key), [], [row_key], delete=True)
             yield _Unit(unit, deleted_row_keys=[row_key])
 
+    def _tick(self, batch: list[_Unit]) -> None:
+        """Progress for a finished batch: its rows, less those a streaming object already showed."""
+        shown = sum(i.unit.records.ticked for i in batch if isinstance(i.unit.records, _Stream))
+        self.progress(sum(len(i.unit.row_keys) + len(i.invalid) for i in batch) - shown)
+
     def _push_batch(self, batch: list[_Unit]) -> None:
         result = self.result
         rejects: list[Reject] = []
@@ -249,7 +254,7 @@ class Pusher:
                 result.details.setdefault("invalid_sample", [])
                 for r in rejects[: SAMPLE_SIZE]:
                     result.details["invalid_sample"].append({"key": r.row_key, "reason": r.reason})
-            self.progress(sum(len(i.unit.row_keys) + len(i.invalid) for i in batch))
+            self._tick(batch)
             return
         if sendable:
             self.book.record_intent(self.mapping.name, self.run_id, _intent_table(sendable))
@@ -294,7 +299,10 @@ class Pusher:
                   written, len(rejects), extra={"event": "batch", "mapping": self.mapping.name,
                                                 "units_sent": len(sendable), "rows_confirmed": written,
                                                 "rows_rejected": len(rejects)})
-        self.progress(sum(len(i.unit.row_keys) + len(i.invalid) for i in batch))
+        self._tick(batch)
+
+
+STREAM_TICK = 1000  # rows of a whole object between progress ticks while it streams
 
 
 class _Stream(Sequence[dict[str, Any]]):
@@ -306,14 +314,20 @@ class _Stream(Sequence[dict[str, Any]]):
         self.plan = plan
         self.size = count
         self.skip = skip
+        self.ticked = 0  # rows already shown as progress (a stream may be read more than once)
 
     def __len__(self) -> int:
         return self.size
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        done = 0
         for row in self.pusher._rows(self.plan, "WHERE migo_invalid IS NULL"):
             if str(row["migo_row_key"]) not in self.skip:
                 yield self.pusher._record(row)
+                done += 1
+                if done - self.ticked >= STREAM_TICK:  # a whole tab moves while it is sent
+                    self.pusher.progress(done - self.ticked)
+                    self.ticked = done
 
     @overload
     def __getitem__(self, index: int) -> dict[str, Any]: ...

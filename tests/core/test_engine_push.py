@@ -212,3 +212,28 @@ def test_a_duplicate_key_and_a_null_key_are_rejects_counted_once_per_row(warehou
     assert reasons == ['duplicate key ("id")', 'duplicate key ("id")', "missing key value in (id)"]
     assert result.rows_rejected == 3 and result.rows_written == 18
     assert sorted(u.key for u in adapter.sent) == sorted(str(i) for i in range(1, 21) if i not in (4, 5))
+
+
+def test_a_whole_object_shows_progress_while_it_streams(warehouse: Warehouse,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from migo_sync.engine import push as push_module
+    from migo_sync.progress import Task
+
+    class Seen(Task):
+        def __init__(self) -> None:
+            self.ticks: list[int] = []
+            self.total: int | None = None
+
+        def __call__(self, n: int) -> None:
+            self.ticks.append(n)
+
+        def set_total(self, total: int | None) -> None:
+            self.total = total
+
+    monkeypatch.setattr(push_module, "STREAM_TICK", 4)
+    seen = Seen()
+    remote = RemoteObject("things", ("push",), ("upsert", "mirror", "insert"), "object")
+    Pusher(warehouse, Bookkeeping(warehouse), Recorder(), mapping(mode="mirror"), remote, "r1",
+           progress=seen).run()
+    assert seen.total == 20  # known before sending: a percentage can be shown
+    assert seen.ticks[:5] == [4, 4, 4, 4, 4] and sum(seen.ticks) == 20  # moved while streaming, counted once
