@@ -98,3 +98,14 @@ def test_quiet_prints_no_table(capsys: pytest.CaptureFixture[str]) -> None:
     show_report(Terminal(quiet=True), RunReport("r1", [MappingResult("m", "sheets", "push")]))
     out, err = capsys.readouterr()
     assert out == "" and err == ""
+
+
+def test_cli_errors_keep_square_brackets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from helpers.projects import make_project
+
+    project = make_project(tmp_path / "p")
+    assert run_cli(["run", "tag:[red]urgent", "--project", str(project)]) == 2
+    assert "selector 'tag:[red]urgent' matches no enabled mapping" in capsys.readouterr().err
+    (project / "migo-sync.toml").write_text('[warehouse]\ntype = "snowflake"\n[targets.x]\nwarehouse = {pth = "[b]"}\n')
+    assert run_cli(["run", "--target", "x", "--project", str(project)]) == 2
+    assert "targets.x.warehouse.pth: unknown key 'pth'" in capsys.readouterr().err
