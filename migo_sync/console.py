@@ -84,7 +84,8 @@ class Terminal:
             self.err.print(_styled("error:", "bold red", line))
 
     def warn(self, message: str) -> None:
-        if not self.quiet and (not self.json_output or self.verbose):
+        """Something wrong but not fatal (a reconciliation difference): shown even with --quiet."""
+        if not self.json_output or self.verbose:
             self.err.print(_styled("warning:", "yellow", message))
 
     def info(self, message: str) -> None:
