@@ -241,3 +241,12 @@ def test_a_pull_dry_run_compares_with_the_warehouse(project: Path, sandbox: Sand
     assert third["details"] == {"new": 1, "changed": 1, "unchanged": third["rows_read"] - 2, "deleted": 1}
     assert run_cli(["pull", name, "--dry-run", "--full-refresh", "--project", str(project)]) == 0
     assert "1 new, 1 changed, " in capsys.readouterr().err
+
+
+def test_quiet_prints_nothing_on_success(project: Path, sandbox: SandboxThread,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["run", "-q", "--project", str(project)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+    assert run_cli(["run", "--project", str(project)]) == 0  # without -q: the table
+    assert "sheets_collections_push" in capsys.readouterr().out
