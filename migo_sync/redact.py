@@ -28,15 +28,22 @@ def register_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
+SHORT = 8  # a registered secret shorter than this is masked only as a whole word
+
+
 def redact(text: str) -> str:
-    """Mask registered secrets and anything shaped like a credential."""
+    """Mask registered secrets and anything shaped like a credential, and nothing else: a short
+    secret ("pass") is masked where it stands alone, not inside another word ("password")."""
     if not text:
         return text
     with _lock:
         secrets = sorted(_secrets, key=len, reverse=True)
     for secret in secrets:
         if secret in text:
-            text = text.replace(secret, MASK)
+            if len(secret) >= SHORT:
+                text = text.replace(secret, MASK)
+            else:
+                text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", MASK, text)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
     return text

@@ -85,6 +85,9 @@ def test_redaction_masks_the_secret_and_nothing_else() -> None:
     assert redact("password: (none given)") == "password: (none given)"
     assert redact("sent s3cr3t-pa55 to x") == "sent *** to x"
     assert redact("password=hunter22 next") == "password=*** next"
+    register_secret("pass")  # a short secret: masked as a word, never inside another word
+    assert redact("Incorrect username or password; sender pass: pass") == "Incorrect username or password; sender ***: ***"
+    assert redact("p=pass&x") == "p=***&x"
 
 
 def test_quiet_and_verbose_together_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -40,8 +40,8 @@ def test_every_system_signs_in_and_every_object_is_readable(project: Path,
     assert code == 0, checks
     for system in ("sheets", "zendesk", "intacct", "adaptive", "workday"):
         assert checks[f"{system} sign-in"]["ok"], checks[f"{system} sign-in"]
-    assert "signed in as" in str(checks["zendesk sign-in"]["detail"])  # the email is a credential: masked
-    assert "session opened for user" in str(checks["intacct sign-in"]["detail"])
+    assert "signed in" in str(checks["zendesk sign-in"]["detail"])
+    assert "signed in" in str(checks["intacct sign-in"]["detail"])
     assert checks["zendesk_users_pull"]["ok"] and checks["warehouse"]["ok"] and checks["config"]["ok"]
     # human output: one line per check, nothing cut
     assert run_cli(["doctor", "--target", "sandbox", "--project", str(project)]) == 0
