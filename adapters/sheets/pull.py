@@ -156,7 +156,7 @@ def converter(field_type: FieldType) -> Callable[[Any], Any]:
             return Decimal(repr(value))  # the shortest text of the double: what the sheet shows
         if isinstance(value, int) and not isinstance(value, bool):
             return Decimal(value)
-        if isinstance(value, str) and value.strip():
+        if isinstance(value, str) and value.strip() and "_" not in value:  # Decimal reads "3_1_0" as 310
             try:  # a value pushed as exact text (too precise for a double) comes back as text
                 return Decimal(value.strip())
             except ArithmeticError:
