@@ -3,6 +3,7 @@ mapping (serial numbers → dates, numbers → Decimal), blank rows skipped, pro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -136,6 +137,11 @@ def header_text(value: Any) -> str:
     return str(value).strip()
 
 
+# Plain ASCII decimal text only: Decimal() alone would also read "3_1_0" as 310, "NaN", "Infinity"
+# and non-ASCII digits ("١٢"); such text stays text (the warehouse then refuses it for a decimal column).
+DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def converter(field_type: FieldType) -> Callable[[Any], Any]:
     """How a cell read UNFORMATTED (serial dates) becomes the field's value; "" is NULL."""
     def plain(value: Any) -> Any:
@@ -156,11 +162,8 @@ def converter(field_type: FieldType) -> Callable[[Any], Any]:
             return Decimal(repr(value))  # the shortest text of the double: what the sheet shows
         if isinstance(value, int) and not isinstance(value, bool):
             return Decimal(value)
-        if isinstance(value, str) and value.strip() and "_" not in value:  # Decimal reads "3_1_0" as 310
-            try:  # a value pushed as exact text (too precise for a double) comes back as text
-                return Decimal(value.strip())
-            except ArithmeticError:
-                return value
+        if isinstance(value, str) and DECIMAL_TEXT.fullmatch(value.strip()):
+            return Decimal(value.strip())  # a value pushed as exact text (too precise for a double)
         return plain(value)
 
     chosen: dict[FieldType, Callable[[Any], Any]] = {FieldType.date: as_date, FieldType.timestamp: as_timestamp,
