@@ -15,12 +15,16 @@ from migo_sync.errors import MappingError
 PROMOTED = "intacct_adjustments_push"
 REFUSED = "intacct_fx_revaluation_push"
 TERM = "department"
+SETTLE = ("intacct_gl_detail_pull", "intacct_trial_balance_pull")
 
 
 def run_zones(project: Project) -> dict[str, Any]:
     """Run the two ledger pushes from the DMZ while the sandbox is up; what to show afterwards.
     Never changes the demo's exit code: the nightly job is what the demo reports on."""
     report = run(project, RunOptions(names=[PROMOTED], command="demo"))
+    # The ledger now holds the adjustments: pull it back so the warehouse is settled (a rerun
+    # of the demo on the same state then writes nothing).
+    run(project, RunOptions(names=list(SETTLE), command="demo"))
     refusals: list[str] = []
     try:
         run(project, RunOptions(names=[REFUSED], command="demo"))
