@@ -54,7 +54,8 @@ def demo_command(
                 proj.environ.update(sandbox_credentials(proj.state_dir))
                 with term.progress() as progress:
                     report = run(proj, RunOptions(command="demo"), progress)
-                story = run_zones(proj) if report.ok else None
+                # the trust-zone story runs once, on a fresh project (a rerun must change nothing remote)
+                story = run_zones(proj) if report.ok and fresh else None
             page = write_demo_report(proj, report.run_id, None if paths.keep else Path(tempfile.gettempdir()))
             show_report(term, report)
             if not json_output:
