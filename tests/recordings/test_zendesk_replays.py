@@ -13,9 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers.recordings import recording
+from helpers.recordings import recording, replay_context
+from zendesk.zendesk_support import pull_mapping
 
 from migo_sync.adapter import PushUnit
+from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
 from migo_sync.adapters.zendesk.client import ZendeskClient, classify
 from migo_sync.adapters.zendesk.config import ZendeskSettings
 from migo_sync.adapters.zendesk.pull import cursor_pages, time_pages
@@ -182,3 +184,19 @@ def test_record_not_found_is_a_typed_error_with_zendesks_words_exit_1() -> None:
     assert str(info.value).endswith("HTTP 404 RecordNotFound: Not found on PUT /api/v2/users/9223372036854775807.json")
     assert exit_code_for(info.value) == 1
     assert len(replay.sent) == 1
+
+
+def test_the_users_chain_through_the_adapter_lands_each_user_once_with_its_cursor() -> None:
+    replay = Replay("UsersIncrementalTest.test_pagination.cursor-chain.json", unrecorded=END)
+    context = replay_context("zendesk", replay.handle, url=URL, settings={"page_size": 1, "incremental_limit_per_minute": 0},  # no pacing waits
+                             environ={"MIGO_SYNC_ZENDESK_EMAIL": "a@example.com", "MIGO_SYNC_ZENDESK_API_TOKEN": "t"})
+    adapter = ZendeskAdapter(context, transport=httpx.MockTransport(replay.handle))
+    mapping = pull_mapping("users", fields=[{"column": "id", "remote": "id", "type": "integer"},
+                                            {"column": "name", "remote": "name"}])
+    batches = list(adapter.read(mapping, None))
+    assert not any(replay.answers.values())
+    records = [r for b in batches for r in b.records]
+    assert len(records) == 100 and len({r["id"] for r in records}) == 100
+    assert all(isinstance(r["id"], int) and isinstance(r["name"], str) for r in records)
+    assert [len(b.records) for b in batches] == [1] * 100  # one batch (one commit) per page
+    assert batches[-1].state == {"after_cursor": "MTY5NDM3NTg2OC4wfHw2MTMzMjQ5OTc3NzU0fA=="}
