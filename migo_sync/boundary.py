@@ -40,3 +40,15 @@ def library_error(system: str, exc: BaseException) -> MigoSyncError | None:
             return UnreachableError(f"Snowflake: {text}")
         return WarehouseError(f"Snowflake refused a statement: {text}")
     return None
+
+
+def origin(exc: BaseException) -> str:
+    """Who a library exception is about when no mapping names the system: the host an httpx
+    request went to, else the library itself (duckdb, snowflake: their messages say the rest)."""
+    request = getattr(exc, "_request", None)  # httpx keeps it here; `.request` raises when unset
+    url = getattr(request, "url", None)
+    host = getattr(url, "host", None)
+    if host:
+        port = getattr(url, "port", None)
+        return f"{host}:{port}" if port else str(host)
+    return type(exc).__module__.split(".")[0]

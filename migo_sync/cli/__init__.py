@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperArgument, TyperOption
 
+from migo_sync.boundary import library_error, origin
 from migo_sync.cli import demo, docs, doctor, init, lineage, mapping, run, runs, sandbox
 from migo_sync.console import Terminal
 from migo_sync.errors import MigoSyncError
@@ -113,6 +114,12 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         Terminal().error("interrupted")
         return 130
+    except Exception as exc:  # a library's own exception outside the runner: the same mapping as inside
+        mapped = library_error(origin(exc), exc)
+        if mapped is None:
+            raise  # a real bug: its traceback is what a report needs
+        Terminal().error(str(mapped))
+        return mapped.exit_code
     return result if isinstance(result, int) else 0
 
 
