@@ -53,7 +53,7 @@ fields:
   - {column: amount, remote: value, type: decimal, scale: 2}
 options: {versions: [Actuals], start: "2026-01", end: "2026-12", split: month, dimensions: [Cohort]}
 """
-CONFIG = 'name = "bench"\nmappings = "mappings"\n[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n'
+CONFIG = 'name = "bench"\nmappings = "mappings"\n[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\ncreate = true\n'
 
 
 def main(cells: int) -> None:

@@ -41,7 +41,7 @@ def build(root: Path, rows: int, settings: str) -> None:
     from migo_sync.warehouse.bookkeeping import Bookkeeping
 
     (root / "mappings").mkdir(parents=True)
-    (root / "migo-sync.toml").write_text(f'[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n{settings}')
+    (root / "migo-sync.toml").write_text(f'[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\ncreate = true\n{settings}')
     for name in (PUSH, PULL):
         (root / "mappings" / f"{name}.yaml").write_text((REPO / "mappings" / f"{name}.yaml").read_text())
     project = Project.load(root)

@@ -33,7 +33,7 @@ COLUMNS = [("row_id", "Row ID", "string"), ("customer", "Customer", "string"), (
            ("opened", "Opened", "date"), ("active", "Active", "boolean"), ("note", "Note", "string"),
            ("score", "Score", "number")]
 SCALES = {"amount": 2, "rate": 4}
-CONFIG = ('name = "bench"\nmappings = "mappings"\n[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n'
+CONFIG = ('name = "bench"\nmappings = "mappings"\n[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\ncreate = true\n'
           '[systems.sheets]\nrate_limit = 0\n')
 LIMIT = 2_000_000
 TAB = "Bench"

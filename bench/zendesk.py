@@ -62,7 +62,7 @@ def project_root(kind: str) -> Path:
     root = Path(tempfile.mkdtemp(prefix=f"migo-bench-zendesk-{kind}-"))
     (root / "mappings").mkdir()
     (root / "migo-sync.toml").write_text(
-        '[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n\n[systems.zendesk]\n'
+        '[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\ncreate = true\n\n[systems.zendesk]\n'
         "incremental_limit_per_minute = 0\njob_poll_interval = 0.05\njob_poll_max = 0.5\n")
     return root
 

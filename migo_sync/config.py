@@ -47,6 +47,9 @@ class WarehouseConfig(BaseModel):
     # (default: one per core). Lower bounds memory at some speed; see README, Benchmarks.
     memory_limit: str | None = None
     threads: int | None = Field(default=None, ge=1)
+    # DuckDB only: a missing file is created only when asked (or by `migo-sync init`), so a
+    # misspelt path is refused instead of silently starting an empty warehouse.
+    create: bool = False
 
 
 class TargetConfig(BaseModel):

@@ -38,7 +38,7 @@ def demo_command(
     try:
         with demo_root(project) as paths:
             proj = create_project(paths.root)
-            warehouse = open_warehouse(proj)
+            warehouse = open_warehouse(proj, create=True)  # the demo seeds its own warehouse
             try:
                 fresh = warehouse.columns("lending.customers") is None
                 if fresh:

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from migo_sync.cli.common import terminal
-from migo_sync.config import CONFIG_FILE
+from migo_sync.cli.common import fail, terminal
+from migo_sync.config import CONFIG_FILE, Project
+from migo_sync.errors import MigoSyncError
 
 CONFIG = """\
 name = "{name}"
@@ -64,5 +65,11 @@ def init_command(
     ignore = directory / ".gitignore"
     if not ignore.exists():
         ignore.write_text("*.duckdb\n*.duckdb.wal\n.migo-sync/\n", encoding="utf-8")
+    from migo_sync.warehouse import open_warehouse
+
+    try:  # the one place (with `create = true`) a DuckDB file is made: elsewhere a missing one is refused
+        open_warehouse(Project.load(directory), create=True).close()
+    except MigoSyncError as exc:
+        return fail(term, exc)
     term.success(f"project created in {directory.resolve()}: edit {CONFIG_FILE} and mappings/")
     return 0

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migo_sync.errors import ConfigError
+from migo_sync.errors import ConfigError, UnreachableError
 from migo_sync.warehouse.base import Column, ColumnDef, MergeCounts, Warehouse
 
 if TYPE_CHECKING:
@@ -28,8 +28,12 @@ NULL_TEXT = "\\N"
 SEPARATOR = "\x1f"
 
 
-def open_warehouse(project: Project) -> Warehouse:
-    """Connect to the project's warehouse. Raises UnreachableError (exit 3) when it cannot."""
+def open_warehouse(project: Project, *, create: bool = False) -> Warehouse:
+    """Connect to the project's warehouse. Raises UnreachableError (exit 3) when it cannot.
+
+    A DuckDB file that does not exist is created only with `create` (what `migo-sync init` does)
+    or `create = true` in `[warehouse]`: a misspelt path must not quietly become an empty warehouse.
+    """
     cfg = project.config.warehouse
     if cfg.type == "snowflake":
         from migo_sync.warehouse.snowflake import SnowflakeWarehouse
@@ -40,6 +44,9 @@ def open_warehouse(project: Project) -> Warehouse:
     from migo_sync.warehouse.duckdb import DuckDBWarehouse
 
     path = cfg.path if cfg.path == ":memory:" else str(_resolve(project.root, cfg.path))
+    if path != ":memory:" and not (create or cfg.create) and not Path(path).exists():
+        raise UnreachableError(f"the DuckDB warehouse {path} does not exist; nothing was created "
+                               "(run `migo-sync init` or set create = true in [warehouse])")
     if cfg.memory_limit is not None or cfg.threads is not None:
         return DuckDBWarehouse(path, state_schema=cfg.state_schema, schema=cfg.schema_,
                                memory_limit=cfg.memory_limit, threads=cfg.threads)

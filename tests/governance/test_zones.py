@@ -18,7 +18,7 @@ from migo_sync.sandbox.process import SandboxThread
 from migo_sync.warehouse import open_warehouse
 
 REPO = Path(__file__).resolve().parents[2]
-BASE = '[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n'
+BASE = '[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\ncreate = true\n'
 APPROVERS = '["A. Wanjiru", "J. Otieno", "M. Achieng", "P. Kamau"]'
 PROMOTION = f"""
 [zones.promote."finance.manual_adjustments"]

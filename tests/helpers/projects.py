@@ -11,6 +11,7 @@ mappings = "mappings"
 [warehouse]
 type = "duckdb"
 path = "warehouse.duckdb"
+create = true                    # tests start from an empty warehouse
 """
 
 

@@ -40,7 +40,7 @@ def seeded_project(root: Path, system: str, env: dict[str, str], settings: str =
     for path in (REPO / "mappings").glob(f"{system}_*.yaml"):
         shutil.copy(path, root / "mappings" / path.name)
     (root / "migo-sync.toml").write_text(
-        f'[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n\n[systems.{system}]\n' + settings)
+        f'[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\ncreate = true\n\n[systems.{system}]\n' + settings)
     project = Project.load(root)
     project.environ = env
     warehouse = open_warehouse(project)

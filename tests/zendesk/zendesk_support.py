@@ -105,7 +105,7 @@ def make_project(root: Path, env: dict[str, str], *, customers: int = 400, setti
     (root / "mappings").mkdir(parents=True)
     for path in (REPO / "mappings").glob("zendesk_*.yaml"):
         shutil.copy(path, root / "mappings" / path.name)
-    (root / "migo-sync.toml").write_text('[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\n\n'
+    (root / "migo-sync.toml").write_text('[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\ncreate = true\n\n'
                                          "[systems.zendesk]\n" + SETTINGS + settings)
     project = Project.load(root)
     project.environ = env
