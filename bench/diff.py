@@ -30,7 +30,7 @@ def one(rows: int) -> dict[str, float]:
     from migo_sync.warehouse.bookkeeping import Bookkeeping
 
     root = Path(tempfile.mkdtemp(prefix="migo-bench-diff-"))
-    project = Project(root=root, config=ProjectConfig(warehouse=WarehouseConfig(path="diff.duckdb")))
+    project = Project(root=root, config=ProjectConfig(warehouse=WarehouseConfig(path="diff.duckdb", create=True)))
     wh = open_warehouse(project)
     book = Bookkeeping(wh)
     book.ensure()

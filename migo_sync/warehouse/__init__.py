@@ -46,7 +46,7 @@ def open_warehouse(project: Project, *, create: bool = False) -> Warehouse:
     path = cfg.path if cfg.path == ":memory:" else str(_resolve(project.root, cfg.path))
     if path != ":memory:" and not (create or cfg.create) and not Path(path).exists():
         raise UnreachableError(f"the DuckDB warehouse {path} does not exist; nothing was created "
-                               "(run `migo-sync init` or set create = true in [warehouse])")
+                               "(run `migo-sync init` or set create = true in migo-sync.toml's warehouse table)")
     if cfg.memory_limit is not None or cfg.threads is not None:
         return DuckDBWarehouse(path, state_schema=cfg.state_schema, schema=cfg.schema_,
                                memory_limit=cfg.memory_limit, threads=cfg.threads)

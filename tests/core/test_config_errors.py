@@ -52,7 +52,7 @@ def test_an_unreadable_config_is_one_line_naming_it(tmp_path: Path, capsys: pyte
 
 def test_a_duckdb_path_under_a_file_is_exit_3_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "data").write_text("not a folder")
-    (tmp_path / "migo-sync.toml").write_text('[warehouse]\npath = "data/w.duckdb"\n')
+    (tmp_path / "migo-sync.toml").write_text('[warehouse]\npath = "data/w.duckdb"\ncreate = true\n')
     (tmp_path / "mappings").mkdir()
     assert run_cli(["runs", "list", "--project", str(tmp_path)]) == 3
     err = capsys.readouterr().err.strip()

@@ -33,7 +33,8 @@ def test_a_misspelt_path_is_refused_and_nothing_is_created(tmp_path: Path, comma
     err = capsys.readouterr().err
     assert code == 3, err
     assert f"the DuckDB warehouse {root / 'data' / 'wharehouse.duckdb'} does not exist" in err
-    assert "run `migo-sync init` or set create = true" in err and "Traceback" not in err
+    assert "(run `migo-sync init` or set create = true in migo-sync.toml's warehouse table)" in err
+    assert "Traceback" not in err
     assert tree(root) == before  # no file, no data/ folder
 
 

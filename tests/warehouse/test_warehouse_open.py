@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 def test_duckdb_is_a_file_in_the_project(tmp_path: Path) -> None:
-    wh = open_warehouse(project(tmp_path, path="data/warehouse.duckdb", state_schema="ops"))
+    wh = open_warehouse(project(tmp_path, path="data/warehouse.duckdb", state_schema="ops", create=True))
     try:
         assert isinstance(wh, DuckDBWarehouse) and wh.dialect == "duckdb" and wh.state_schema == "ops"
         wh.execute("CREATE TABLE t (x INTEGER)")
@@ -187,11 +187,11 @@ def test_a_snowflake_session_without_a_schema_is_a_config_error(fakesnow_kwargs:
 
 
 def test_duckdb_memory_limit_and_threads_come_from_the_config(tmp_path: Path) -> None:
-    wh = open_warehouse(project(tmp_path, memory_limit="256MB", threads=1))
+    wh = open_warehouse(project(tmp_path, memory_limit="256MB", threads=1, create=True))
     try:
         limit = wh.query("SELECT current_setting('memory_limit'), current_setting('threads')")[0]
         assert limit[0].replace(" ", "") in ("256.0MiB", "244.1MiB", "256MB") and int(limit[1]) == 1
     finally:
         wh.close()
     with pytest.raises(ConfigError, match=r"\[warehouse\] memory_limit/threads"):
-        open_warehouse(project(tmp_path / "bad", memory_limit="lots"))
+        open_warehouse(project(tmp_path / "bad", memory_limit="lots", create=True))
