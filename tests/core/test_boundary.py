@@ -82,7 +82,7 @@ def test_the_runner_reports_a_library_error_as_itself_not_as_internal_error(tmp_
         "name": "broken_pull", "system": "scripted", "object": "things", "direction": "pull",
         "warehouse": {"table": "t.things"}, "key": ["id"], "fields": [{"column": "id", "remote": "id"}]})
     item = LoadedMapping(mapping, CommentedMap(), tmp_path / "m.yaml", "m.yaml")
-    warehouse = open_warehouse(Project(root=tmp_path, config=ProjectConfig(warehouse=WarehouseConfig(path="w.duckdb"))))
+    warehouse = open_warehouse(Project(root=tmp_path, config=ProjectConfig(warehouse=WarehouseConfig(path="w.duckdb", create=True))))
     try:
         result, stopped = _run_one(warehouse, Bookkeeping(warehouse), lambda system: Broken(), item, "r1",
                                    RunOptions(), None)

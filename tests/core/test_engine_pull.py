@@ -46,7 +46,7 @@ class Scripted(BaseAdapter):
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
-    wh = open_warehouse(Project(root=tmp_path, config=ProjectConfig(warehouse=WarehouseConfig(path="w.duckdb"))))
+    wh = open_warehouse(Project(root=tmp_path, config=ProjectConfig(warehouse=WarehouseConfig(path="w.duckdb", create=True))))
     Bookkeeping(wh).ensure()
     yield wh
     wh.close()

@@ -56,7 +56,7 @@ class Recorder(BaseAdapter):
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
-    wh = open_warehouse(Project(root=tmp_path, config=ProjectConfig(warehouse=WarehouseConfig(path="w.duckdb"))))
+    wh = open_warehouse(Project(root=tmp_path, config=ProjectConfig(warehouse=WarehouseConfig(path="w.duckdb", create=True))))
     Bookkeeping(wh).ensure()
     wh.execute("CREATE SCHEMA src")
     wh.execute("CREATE TABLE src.things AS SELECT i AS id, 'n' || CAST(i AS VARCHAR) AS name, "
