@@ -88,8 +88,9 @@ class RemoteObject:
 class PushUnit:
     """One unit to send: remote-shaped records plus the keys that tie it to warehouse rows.
 
-    `idempotency_key` is deterministic (mapping name + unit key), so a resend after a crash
-    carries the same key and the remote refuses the duplicate.
+    `idempotency_key` is deterministic (feed + unit key), so a resend after a crash carries the
+    same key and the remote refuses the duplicate. `resend` says an earlier run recorded the
+    intent to send this unit but never learned the outcome: the remote may already hold it.
     """
 
     key: str
@@ -97,6 +98,7 @@ class PushUnit:
     records: Sequence[dict[str, Any]]
     row_keys: list[str]
     delete: bool = False
+    resend: bool = False
 
 
 @dataclass
@@ -222,9 +224,10 @@ class BaseAdapter:
         return None
 
 
-def idempotency_key(mapping_name: str, unit_key: str, length: int = 32) -> str:
-    """Deterministic key for one pushed unit: the same mapping and unit always give the same key."""
-    return hashlib.sha256(f"{mapping_name}\x1f{unit_key}".encode()).hexdigest()[:length]
+def idempotency_key(feed: str, unit_key: str, length: int = 32) -> str:
+    """Deterministic key for one pushed unit: the same feed (`Mapping.feed`, which survives a
+    rename through `continues:`) and unit always give the same key."""
+    return hashlib.sha256(f"{feed}\x1f{unit_key}".encode()).hexdigest()[:length]
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -115,6 +115,7 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     """
     q = warehouse.quote
     name = mapping.name
+    feed = mapping.feed
     snap = temp_name(name, "snap")
     send = temp_name(name, "send")
     columns = list(dict.fromkeys([*mapping.key, *mapping.group_by, *mapping.columns]))
@@ -132,16 +133,22 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     # EXISTS(...) and LIMIT over "LEFT JOIN ledger ... WHERE l.sent_hash IS NULL" wrongly (EXISTS
     # false, LIMIT 1 giving every row), so a "nothing changed?" shortcut of that shape is unsafe.
     sent_hash = "CAST(NULL AS VARCHAR)" if full else "l.sent_hash"
-    changed_rows = (f"SELECT s.migo_row_key, s.migo_unit_key, CASE WHEN {sent_hash} IS NULL THEN 'new' ELSE 'changed' END AS migo_change "
-                    f"FROM {snap} s LEFT JOIN {led} l ON l.mapping = '{name}' AND l.row_key = s.migo_row_key "
-                    f"WHERE {sent_hash} IS NULL OR {sent_hash} <> s.migo_row_hash")
-    deleted_rows = (f"SELECT l.row_key, l.unit_key FROM {led} l WHERE l.mapping = '{name}' AND l.sent_hash IS NOT NULL "
+    # A row with an unconfirmed intent is sent again whatever its hash now is (its outcome is
+    # unknown: the remote may hold the pending version, even when the warehouse went back to the
+    # confirmed one), with the same idempotency key.
+    pending = "FALSE" if full else "l.pending_hash IS NOT NULL"
+    changed_rows = (f"SELECT s.migo_row_key, s.migo_unit_key, CASE WHEN {sent_hash} IS NULL THEN 'new' "
+                    f"WHEN {sent_hash} = s.migo_row_hash THEN 'unchanged' ELSE 'changed' END AS migo_change, "
+                    f"CASE WHEN {pending} THEN 1 ELSE 0 END AS migo_pending "
+                    f"FROM {snap} s LEFT JOIN {led} l ON l.mapping = '{feed}' AND l.row_key = s.migo_row_key "
+                    f"WHERE {sent_hash} IS NULL OR {sent_hash} <> s.migo_row_hash OR {pending}")
+    deleted_rows = (f"SELECT l.row_key, l.unit_key FROM {led} l WHERE l.mapping = '{feed}' AND l.sent_hash IS NOT NULL "
                     f"AND NOT EXISTS (SELECT 1 FROM {snap} s WHERE s.migo_row_key = l.row_key)")
     if unit == "row":
         chosen = f"SELECT c.*, s.migo_row_hash FROM ({changed_rows}) c JOIN {snap} s ON s.migo_row_key = c.migo_row_key"
     else:
         chosen = (f"SELECT s.migo_row_key, s.migo_unit_key, COALESCE(c.migo_change, 'unchanged') AS migo_change, "
-                  f"s.migo_row_hash FROM {snap} s LEFT JOIN ({changed_rows}) c ON c.migo_row_key = s.migo_row_key "
+                  f"COALESCE(c.migo_pending, 0) AS migo_pending, s.migo_row_hash FROM {snap} s LEFT JOIN ({changed_rows}) c ON c.migo_row_key = s.migo_row_key "
                   f"WHERE s.migo_unit_key IN (SELECT migo_unit_key FROM ({changed_rows}) x "
                   f"UNION SELECT unit_key FROM ({deleted_rows}) y)")
     # One row of `chosen` per row key: a key held by several source rows (refused below as a
@@ -152,7 +159,7 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     warehouse.execute(f"DROP TABLE IF EXISTS {send}")
     warehouse.execute(
         f"CREATE TEMPORARY TABLE {send} AS SELECT {select_cols}, k.migo_row_key, k.migo_row_hash, k.migo_unit_key, "
-        f"k.migo_change, CAST(NULL AS VARCHAR) AS migo_invalid FROM {source} s "
+        f"k.migo_change, k.migo_pending, CAST(NULL AS VARCHAR) AS migo_invalid FROM {source} s "
         f"JOIN ({chosen}) k ON {key_expr} = k.migo_row_key"
     )
     if mapping.mode == "insert":
@@ -181,7 +188,8 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     plan.total = int(warehouse.query(f"SELECT COUNT(*) FROM {snap}")[0][0] or 0)
     counts = warehouse.query(
         f"SELECT SUM(CASE WHEN migo_change = 'new' THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN migo_change = 'changed' THEN 1 ELSE 0 END), COUNT(DISTINCT migo_unit_key), "
+        f"SUM(CASE WHEN migo_change = 'changed' OR (migo_change = 'unchanged' AND migo_pending = 1) THEN 1 ELSE 0 END), "
+        f"COUNT(DISTINCT migo_unit_key), "
         f"SUM(CASE WHEN migo_invalid IS NOT NULL THEN 1 ELSE 0 END), COUNT(*) FROM {send}"
     )[0]
     plan.new, plan.changed, plan.units, plan.invalid, plan.rows_to_send = (int(x or 0) for x in counts)
@@ -189,7 +197,7 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
         plan.deleted_keys = [(str(r[0]), str(r[1])) for r in warehouse.query(deleted_rows)]
     plan.deleted = len(plan.deleted_keys)
     plan.in_flight = int(warehouse.query(
-        f"SELECT COUNT(*) FROM {led} WHERE mapping = '{name}' AND pending_hash IS NOT NULL")[0][0] or 0)
+        f"SELECT COUNT(*) FROM {led} WHERE mapping = '{feed}' AND pending_hash IS NOT NULL")[0][0] or 0)
     return plan
 
 

@@ -56,7 +56,7 @@ class ChangeProbe:
                 *self.ledger_part(warehouse, ledger_table, mapping))
 
     def ledger_part(self, warehouse: Warehouse, ledger_table: str, mapping: Mapping) -> Fingerprint:
-        ledger = warehouse.query(ledger_fingerprint_sql(warehouse, ledger_table), [mapping.name])[0]
+        ledger = warehouse.query(ledger_fingerprint_sql(warehouse, ledger_table), [mapping.feed])[0]
         return tuple(str(v) for v in ledger)
 
     def unchanged(self, name: str, fingerprint: Fingerprint) -> bool:

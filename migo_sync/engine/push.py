@@ -79,7 +79,11 @@ class Pusher:
         if self.dry_run and self.warehouse.columns(ledger) is None:
             ledger = self.book.empty_ledger_for_dry_run()
         if self.full and not self.dry_run:
-            self.book.reset(self.mapping.name)
+            self.book.reset(self.mapping.feed)
+        if not self.dry_run:
+            source = self.mapping.source_file
+            self.book.note_feed(self.mapping.feed, self.mapping.system, self.mapping.object, self.mapping.name,
+                                source.name if source is not None else None)
         fingerprint = self.probe.fingerprint(self.warehouse, ledger, self.mapping) if self.probe else None
         if self.probe and fingerprint and self.probe.unchanged(self.mapping.name, fingerprint):
             self.result.details = {"unchanged": True}  # the probe says the plan would be empty
@@ -125,7 +129,7 @@ class Pusher:
         if mirror and self.unit == "row":
             units = _chain_units(units, self._delete_units(plan))
         elif self.unit == "object" and plan.deleted and plan.units == 0:
-            empty = PushUnit(UNIT_ALL, idempotency_key(self.mapping.name, UNIT_ALL), [], [])
+            empty = PushUnit(UNIT_ALL, idempotency_key(self.mapping.feed, UNIT_ALL), [], [])
             units = _chain_units(units, iter([_Unit(empty, deleted_row_keys=deleted_by_unit.get(UNIT_ALL, []))]))
         size = self.mapping.batch_size or DEFAULT_BATCH_UNITS[self.unit]
         for batch in chunked((self._finish(u, plan) for u in units), size):
@@ -166,15 +170,17 @@ class Pusher:
 
     def _units(self, plan: PushPlan, deleted_by_unit: dict[str, list[str]]) -> Iterator[_Unit]:
         current: _Unit | None = None
-        name = self.mapping.name
+        feed = self.mapping.feed
         for row in self._rows(plan):
             unit_key = str(row["migo_unit_key"])
             if current is None or current.unit.key != unit_key:
                 if current is not None:
                     yield current
-                current = _Unit(PushUnit(unit_key, idempotency_key(name, unit_key), [], []),
+                current = _Unit(PushUnit(unit_key, idempotency_key(feed, unit_key), [], []),
                                 deleted_row_keys=deleted_by_unit.get(unit_key, []))
             row_key = str(row["migo_row_key"])
+            if row.get("migo_pending"):
+                current.unit.resend = True
             invalid = row.get("migo_invalid")
             if invalid:
                 current.invalid.append(Reject(row_key, str(invalid), _payload(row)))
@@ -212,7 +218,7 @@ class Pusher:
 
     def _delete_units(self, plan: PushPlan) -> Iterator[_Unit]:
         for row_key, _unit_key in plan.deleted_keys:
-            unit = PushUnit(row_key, idempotency_key(self.mapping.name, row_key), [], [row_key], delete=True)
+            unit = PushUnit(row_key, idempotency_key(self.mapping.feed, row_key), [], [row_key], delete=True)
             yield _Unit(unit, deleted_row_keys=[row_key])
 
     def _tick(self, batch: list[_Unit]) -> None:
@@ -257,7 +263,7 @@ class Pusher:
             self._tick(batch)
             return
         if sendable:
-            self.book.record_intent(self.mapping.name, self.run_id, _intent_table(sendable))
+            self.book.record_intent(self.mapping.feed, self.run_id, _intent_table(sendable))
             results = self.adapter.write(self.mapping, [i.unit for i in sendable])
             by_key: dict[str, UnitResult] = {r.key: r for r in results}
         else:
@@ -283,13 +289,13 @@ class Pusher:
                     rejects.append(Reject(item.unit.key, reason))
         with self.warehouse.transaction():
             if confirmed:
-                self.book.confirm(self.mapping.name, self.run_id, pa.table({
+                self.book.confirm(self.mapping.feed, self.run_id, pa.table({
                     "row_key": [c[0] for c in confirmed], "unit_key": [c[1] for c in confirmed],
                     "remote_id": pa.array([c[2] for c in confirmed], pa.string())}))
             if failed_keys:
-                self.book.clear_pending(self.mapping.name, failed_keys)
+                self.book.clear_pending(self.mapping.feed, failed_keys)
             if forget:
-                self.book.forget(self.mapping.name, forget)
+                self.book.forget(self.mapping.feed, forget)
             if rejects:
                 self.book.add_rejects(self.run_id, self.mapping.name,
                                       [(r.row_key, r.reason, r.payload) for r in rejects])

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migo_sync import interrupt
+from migo_sync.adapter import Unit
 from migo_sync.boundary import library_error
 from migo_sync.config import Project
+from migo_sync.engine.feeds import rename_problems
 from migo_sync.engine.probe import ChangeProbe
 from migo_sync.engine.pull import Puller
 from migo_sync.engine.push import Pusher
@@ -202,12 +204,25 @@ def prepare(project: Project, options: RunOptions, warehouse: Warehouse,
         raise
     bound, gov, governed = govern(project, loaded, chosen.mappings, pool)
     problems = validate_all(bound, pool, warehouse, problems=[*problems, *governed], check_disabled=chosen.names)
+    if not problems and not options.full:
+        problems = rename_problems(warehouse, bound, project_feeds(loaded), lambda item: unit_of(pool, item))
     if problems:
         raise MappingError(problems)
     notes.extend(f"selected '{name}' because a +selector depends on it" for name in chosen.pulled_in)
     notes.extend(f"'{name}' depends on '{dep}', which is not selected: it runs without it "
                  f"(select +{name} to run '{dep}' first)" for name, dep in missing_dependencies(chosen))
     return order(bound), gov
+
+
+def project_feeds(loaded: Sequence[LoadedMapping]) -> set[str]:
+    """The feed of every push mapping in the project (its name, or the name it continues)."""
+    return {m.mapping.feed for m in loaded if m.mapping.direction == "push"}
+
+
+def unit_of(pool: AdapterPool, item: LoadedMapping) -> Unit | None:
+    """What one pushed unit is for this mapping's object (static catalog knowledge, no request)."""
+    remote = next((o for o in pool(item.mapping.system).catalog() if o.name == item.mapping.object), None)
+    return remote.unit if remote is not None else None
 
 
 def run(project: Project, options: RunOptions, progress: ProgressFactory | None = None) -> RunReport:

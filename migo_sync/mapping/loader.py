@@ -235,6 +235,16 @@ def cross_check(loaded: Sequence[LoadedMapping]) -> list[Problem]:
         if name in seen:
             problems.append(item.problem(["name"], f"mapping name '{name}' is also used by {seen[name].display}"))
         seen[name] = item
+    feeds: dict[str, LoadedMapping] = {}
+    for item in loaded:
+        if item.mapping.direction != "push":
+            continue
+        feed = item.mapping.feed
+        if feed in feeds:
+            where = ["continues"] if item.mapping.continues else ["name"]
+            problems.append(item.problem(where, f"feed '{feed}' is also pushed by {feeds[feed].display}: "
+                                                "two mappings cannot share one sent history"))
+        feeds[feed] = item
     for item in loaded:
         for i, dep in enumerate(item.mapping.depends_on):
             if dep not in seen:

@@ -135,6 +135,10 @@ class Mapping(Strict):
     """One sync between one warehouse relation and one object of one system, in one direction."""
 
     name: str = Field(description="unique in the project; defaults to the file name")
+    continues: str | None = Field(
+        default=None,
+        description="push: the feed this mapping continues (the old name after a rename); its sent "
+                    "history and idempotency keys carry over, so nothing is sent again")
     description: str = ""
     system: str = Field(description="sheets, intacct, adaptive, zendesk, workday, or a plugin's name")
     object: str = Field(description="the remote object, from the system's catalog")
@@ -152,10 +156,10 @@ class Mapping(Strict):
     tags: list[str] = Field(default_factory=list, description="labels to select mappings by: --select tag:NAME")
     source_file: Path | None = Field(default=None, exclude=True)
 
-    @field_validator("name")
+    @field_validator("name", "continues")
     @classmethod
-    def _name(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9][a-z0-9_\-]*$", value):
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z0-9][a-z0-9_\-]*$", value):
             raise ValueError(f"'{value}' is not a mapping name (lower case, digits, _ and -)")
         return value
 
@@ -178,6 +182,8 @@ class Mapping(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Mapping:
         # Messages starting with "@path: " are placed on that path's line by the loader.
+        if self.direction == "pull" and self.continues is not None:
+            raise ValueError("@continues: only a push has a sent history to continue")
         if self.direction == "pull" and self.warehouse.query is not None:
             raise ValueError("@warehouse.query: a pull writes into warehouse.table; query is for pushes")
         seen_columns: set[str] = set()
@@ -200,6 +206,12 @@ class Mapping(Strict):
     def columns(self) -> list[str]:
         """Warehouse columns this mapping reads or writes, in field order."""
         return [f.column for f in self.fields if f.column]
+
+    @property
+    def feed(self) -> str:
+        """The push feed's identity: what its sent ledger and idempotency keys are keyed by. It is
+        the name unless the mapping `continues` an earlier one, so a rename keeps its history."""
+        return self.continues or self.name
 
     @property
     def label(self) -> str:

@@ -15,7 +15,10 @@
     cursors       one row per pulled mapping: its resume state (JSON), updated_at, run_id
     sent          the push ledger, one row per (mapping, row_key): sent_hash (last confirmed),
                   pending_hash (intent recorded, not yet confirmed), unit_key, idempotency_key,
-                  remote_id, run_id, updated_at
+                  remote_id, run_id, updated_at. `mapping` holds the push's feed (`Mapping.feed`:
+                  its name, or the name it `continues`), so a renamed mapping keeps its history.
+    feeds         one row per push feed: the system and object it sends to, the mapping name and
+                  file that last pushed it (how a rename is recognised), updated_at
 
 Only the Warehouse protocol is used, so this runs on DuckDB and Snowflake alike. Ledger updates
 are set-based: the rows go into a temporary staging table (one Arrow load) and one statement
@@ -39,7 +42,7 @@ import pyarrow as pa
 from migo_sync.mapping.model import FieldType
 from migo_sync.warehouse.base import ColumnDef, Warehouse
 
-TABLES = ("runs", "run_mappings", "rejects", "cursors", "sent", "promotions", "reconciliations")
+TABLES = ("runs", "run_mappings", "rejects", "cursors", "sent", "promotions", "reconciliations", "feeds")
 S, N, B, D, T = FieldType.string, FieldType.integer, FieldType.boolean, FieldType.number, FieldType.timestamp
 SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
     "runs": ([ColumnDef("run_id", S), ColumnDef("command", S), ColumnDef("started_at", T),
@@ -66,6 +69,8 @@ SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
                          ColumnDef("period", S), ColumnDef("account", S), ColumnDef("warehouse", S),
                          ColumnDef("ledger", S), ColumnDef("difference", S), ColumnDef("status", S),
                          ColumnDef("message", S), ColumnDef("recorded_at", T)], []),
+    "feeds": ([ColumnDef("feed", S), ColumnDef("system", S), ColumnDef("object", S), ColumnDef("mapping", S),
+               ColumnDef("source", S), ColumnDef("updated_at", T)], ["feed"]),
 }
 RECON_COLUMNS = ("period", "account", "warehouse", "ledger", "difference", "status", "message")
 DIED_REASON = "the process died before finishing (killed, or the machine stopped)"
@@ -421,6 +426,37 @@ class Bookkeeping:
         with self.wh.transaction():
             self.wh.load_arrow(STAGE_KEYS, pa.table([keys], schema=STAGES[STAGE_KEYS]), temporary=True, replace=True)
             return _count(self.wh.query(sql, [*params, mapping]))
+
+    def note_feed(self, feed: str, system: str, obj: str, mapping: str, source: str | None) -> None:
+        """Remember which system/object a push feed sends to and which mapping file pushed it last."""
+        q = self.wh.quote
+        table = self._t("feeds")
+        now = self.wh.query(f"SELECT {self._c('system', 'object', 'mapping', 'source')} FROM {table} "
+                            f"WHERE {q('feed')} = ?", [feed])
+        if now and tuple(now[0]) == (system, obj, mapping, source):
+            return  # a rerun writes nothing it does not have to
+        with self.wh.transaction():
+            self.wh.execute(f"DELETE FROM {table} WHERE {q('feed')} = ?", [feed])
+            self.wh.execute(f"INSERT INTO {table} ({self._c('feed', 'system', 'object', 'mapping', 'source', 'updated_at')}) "
+                            f"VALUES (?, ?, ?, ?, ?, CAST(? AS TIMESTAMP))",
+                            [feed, system, obj, mapping, source, _ts(utcnow())])
+
+    def feeds(self) -> dict[str, dict[str, Any]]:
+        """Every feed with sent history: {feed: {system, object, mapping, source, units}}; system,
+        object, mapping and source are None for history older than the feeds table."""
+        q = self.wh.quote
+        if self.wh.columns(self.table_name("sent")) is None:
+            return {}
+        found: dict[str, dict[str, Any]] = {
+            str(r[0]): {"system": None, "object": None, "mapping": None, "source": None, "units": int(r[1] or 0)}
+            for r in self.wh.query(f"SELECT {q('mapping')}, COUNT(DISTINCT {q('unit_key')}) FROM "
+                                   f"{q(self.table_name('sent'))} GROUP BY {q('mapping')}")}
+        if self.wh.columns(self.table_name("feeds")) is not None:
+            for r in self.wh.query(f"SELECT {self._c('feed', 'system', 'object', 'mapping', 'source')} "
+                                   f"FROM {q(self.table_name('feeds'))}"):
+                if str(r[0]) in found:
+                    found[str(r[0])].update(system=r[1], object=r[2], mapping=r[3], source=r[4])
+        return found
 
     def reset(self, mapping: str) -> int:
         """For --full: forget everything sent for the mapping."""

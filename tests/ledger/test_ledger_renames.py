@@ -1,0 +1,84 @@
+"""Renaming a ledger push mapping never posts a journal twice, end to end through the sandbox, for
+every ledger (Intacct, Workday), with and without `name:` in the file."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from helpers import sandboxed
+
+from migo_sync.adapters.intacct.sandbox import credentials as intacct_credentials
+from migo_sync.adapters.workday.sandbox import credentials as workday_credentials
+from migo_sync.config import Project
+from migo_sync.engine.runner import RunOptions, run
+from migo_sync.errors import MappingError
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.warehouse import open_warehouse
+
+LEDGERS = {
+    "intacct": (intacct_credentials, "referenceno", "intacct_journals_push"),
+    "workday": (workday_credentials, "external_reference", "workday_journals_push"),
+}
+
+
+def posted(handle: SandboxThread, system: str) -> Counter[str]:
+    """Journals the ledger holds, per warehouse journal id (Intacct REFERENCENO, Workday
+    External_Reference_ID)."""
+    field = LEDGERS[system][1]
+    return Counter(j[field] for j in handle.dump(system)["journals"])
+
+
+def project_for(system: str, sandbox: SandboxThread, tmp_path: Path, *, with_name: bool) -> tuple[Project, Path]:
+    credentials, _, shipped = LEDGERS[system]
+    env = sandboxed.sandbox_environ(sandbox, credentials(tmp_path))
+    project = sandboxed.seeded_project(tmp_path / "project", system, env)
+    push = project.mappings_dir / f"{shipped}.yaml"
+    for other in project.mappings_dir.glob("*.yaml"):
+        if other != push:
+            other.unlink()  # the pulls depend on the push by name: only the push is renamed here
+    if not with_name:
+        push.write_text(re.sub(r"(?m)^name: .*\n", "", push.read_text()))
+    return project, push
+
+
+def pushes(project: Project) -> RunOptions:
+    return RunOptions(direction="push")
+
+
+@pytest.mark.parametrize("with_name", [True, False], ids=["with-name", "without-name"])
+@pytest.mark.parametrize("system", sorted(LEDGERS))
+def test_renaming_a_journal_push_never_posts_again(system: str, with_name: bool, sandbox: SandboxThread,
+                                                   tmp_path: Path) -> None:
+    project, push = project_for(system, sandbox, tmp_path, with_name=with_name)
+    first = run(project, pushes(project))
+    assert first.results[0].status == "ok", first.results[0].error
+    ids = sandboxed.journal_ids(project)
+    assert posted(sandbox, system) == Counter(ids)
+    renamed = push.with_name(f"gl_{push.name}")
+    push.rename(renamed)  # git mv mappings/x.yaml mappings/gl_x.yaml
+    old_feed = push.stem
+    if not with_name:
+        # The rename is recognised from the ledger's history: refused before anything is sent.
+        with pytest.raises(MappingError) as refused:
+            run(project, pushes(project))
+        [problem] = refused.value.problems
+        assert f"feed '{old_feed}'" in problem.message and f"already sent {len(ids)} of its units" in problem.message
+        assert problem.hint == f"if this file is its rename, add `continues: {old_feed}`"
+        assert posted(sandbox, system) == Counter(ids)
+        renamed.write_text(renamed.read_text() + f"continues: {old_feed}\n")
+    again = run(project, pushes(project))
+    assert again.results[0].status == "ok" and again.results[0].rows_changed == 0, again.results[0].error
+    assert posted(sandbox, system) == Counter(ids)
+    # and the renamed feed goes on: a new journal is posted once, the old ones never again
+    warehouse = open_warehouse(project)
+    try:
+        warehouse.execute("INSERT INTO lending.journal_lines SELECT * REPLACE ('JNEW-' || journal_id AS journal_id) "
+                          "FROM lending.journal_lines WHERE journal_id = ?", [ids[0]])
+    finally:
+        warehouse.close()
+    later = run(project, pushes(project))
+    assert later.results[0].status == "ok", later.results[0].error
+    assert posted(sandbox, system) == Counter([*ids, f"JNEW-{ids[0]}"])
