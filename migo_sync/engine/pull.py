@@ -25,6 +25,7 @@ from migo_sync.engine.result import MappingResult
 from migo_sync.http import REQUEST_STATS
 from migo_sync.mapping.model import FieldSpec, FieldType, Mapping
 from migo_sync.mapping.transforms import compile_pull, get_path
+from migo_sync.precision import UNDECLARED_SCALE, column_scale
 from migo_sync.warehouse.base import ColumnDef, Warehouse
 from migo_sync.warehouse.bookkeeping import Bookkeeping
 
@@ -32,11 +33,13 @@ Progress = Callable[[int], None]
 log = logging.getLogger("migo_sync.engine.pull")
 
 
-def arrow_type(field: FieldSpec) -> pa.DataType:
+def arrow_type(field: FieldSpec, scale: int | None = None) -> pa.DataType:
+    """The Arrow type a pulled field is staged as; a decimal at `scale` (see migo_sync.precision)."""
     return {
         FieldType.string: pa.string(),
         FieldType.integer: pa.int64(),
-        FieldType.decimal: pa.decimal128(38, field.scale if field.scale is not None else 6),
+        FieldType.decimal: pa.decimal128(38, scale if scale is not None else (
+            field.scale if field.scale is not None else UNDECLARED_SCALE)),
         FieldType.number: pa.float64(),
         FieldType.boolean: pa.bool_(),
         FieldType.date: pa.date32(),
@@ -44,8 +47,22 @@ def arrow_type(field: FieldSpec) -> pa.DataType:
     }[field.type]
 
 
-def arrow_schema(mapping: Mapping) -> pa.Schema:
-    return pa.schema([pa.field(f.column, arrow_type(f)) for f in mapping.fields if f.column])
+def arrow_schema(mapping: Mapping, scales: dict[str, int] | None = None) -> pa.Schema:
+    scales = scales or {}
+    return pa.schema([pa.field(f.column, arrow_type(f, scales.get(f.column))) for f in mapping.fields if f.column])
+
+
+def decimal_scales(warehouse: Warehouse, mapping: Mapping, table: str) -> dict[str, int]:
+    """The scale each pulled decimal column keeps: declared, else the existing column's, else
+    UNDECLARED_SCALE (one policy: migo_sync.precision)."""
+    existing = {c.name.lower(): c for c in warehouse.columns(table) or []}
+    scales: dict[str, int] = {}
+    for f in mapping.fields:
+        if f.column and f.type is FieldType.decimal:
+            column = existing.get(f.column.lower())
+            have = column.scale if column is not None and column.type == "decimal" else None
+            scales[f.column] = column_scale(f.scale, have, f"{mapping.label}: {table}.{f.column}")
+    return scales
 
 
 class Puller:
@@ -61,11 +78,13 @@ class Puller:
         self.dry_run = dry_run
         self.progress = progress or (lambda n: None)
         self.stop = stop or (lambda: False)
-        self.fields = [(f, f.remote, f.column, compile_pull(f)) for f in mapping.fields if f.column]
-        self.schema = arrow_schema(mapping)
-        self.result = MappingResult(mapping.name, mapping.system, "pull")
         assert mapping.warehouse.table is not None
         self.target = mapping.warehouse.table
+        self.scales = decimal_scales(warehouse, mapping, self.target)
+        self.fields = [(f, f.remote, f.column, compile_pull(f, self.scales.get(f.column)))
+                       for f in mapping.fields if f.column]
+        self.schema = arrow_schema(mapping, self.scales)
+        self.result = MappingResult(mapping.name, mapping.system, "pull")
         self._key_schema = pa.schema([self.schema.field(c) for c in mapping.key])
         self._deleted_staging = temp_name(mapping.name, "deleted")
 
@@ -77,7 +96,8 @@ class Puller:
         mirror = self.mapping.mode == "mirror"
         if not self.dry_run:
             self.warehouse.ensure_table(
-                self.target, [ColumnDef(f.column, f.type, f.scale) for f in self.mapping.fields if f.column],
+                self.target, [ColumnDef(f.column, f.type, self.scales.get(f.column)) for f in self.mapping.fields
+                              if f.column],
                 self.mapping.key)
         staging = temp_name(self.mapping.name, "stage")
         mirror_staging = temp_name(self.mapping.name, "mirror")
@@ -114,7 +134,8 @@ class Puller:
                         {k: (v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
                          for k, v in row.items()} for row in table.slice(0, 5 - len(self.result.sample)).to_pylist())
                 continue
-            last_state = batch.state
+            if batch.state is not None:  # a page without a new resume point keeps the last one
+                last_state = batch.state
             pending.add(table, rejects, batch)
             if mirror or batch.deleted_keys or pending.due():
                 self._flush(pending, staging, mirror_staging)
@@ -127,6 +148,9 @@ class Puller:
             raise interrupt.Interrupted(stopped)  # a mirror is never swapped half read
         if self.dry_run:
             self._compare(preview, mirror)
+        if (self.full_refresh and not mirror and not self.dry_run and last_state is None
+                and self.result.status != "stopped"):
+            self.book.set_cursor(self.mapping.name, None, self.run_id)  # only --full-refresh forgets
         if mirror and not self.dry_run:
             with self.warehouse.transaction():
                 counts = self.warehouse.merge(self.target, mirror_staging, self.mapping.key,
@@ -180,7 +204,8 @@ class Puller:
                 self._merge(staging, table)
                 for batch in pending.deleting:
                     self._delete(batch)
-                self.book.set_cursor(self.mapping.name, pending.state, self.run_id)
+                if pending.state is not None:  # cursors only move forward, by committed data
+                    self.book.set_cursor(self.mapping.name, pending.state, self.run_id)
             if rejects:
                 self.book.add_rejects(self.run_id, self.mapping.name, rejects)
         self.result.rows_rejected += len(rejects)
@@ -246,12 +271,12 @@ class Puller:
 
     def _columns(self, records: list[dict[str, Any]]) -> pa.Table:
         arrays = []
-        for field, remote, _column, fn in self.fields:
+        for field, remote, column, fn in self.fields:
             if "." in remote:
                 values = [get_path(r, remote) for r in records]
             else:
                 values = [r.get(remote) for r in records]
-            arrays.append(_column_array(field, values, fn))
+            arrays.append(_column_array(field, self.schema.field(column).type, values, fn))
         table = pa.Table.from_arrays(arrays, schema=self.schema)
         key = self.mapping.key
         if any(table.column(k).null_count for k in key):
@@ -265,13 +290,11 @@ class Puller:
         for record in records:
             row: dict[str, Any] = {}
             try:
-                for field, remote, column, fn in self.fields:
+                for _field, remote, column, fn in self.fields:
                     try:
                         row[column] = fn(get_path(record, remote))
                     except (ValueError, TypeError, ArithmeticError) as exc:
                         raise ValueError(f"{remote}: {exc}") from None
-                    if field.type is FieldType.decimal and isinstance(row[column], Decimal) and field.scale is None:
-                        row[column] = row[column].quantize(Decimal("0.000001"))
             except ValueError as exc:
                 rejects.append((_key_text(record, self.fields, key), str(exc), _payload(record)))
                 continue
@@ -308,7 +331,8 @@ class _Pending:
         self.rejects.extend(rejects)
         if batch.deleted_keys:
             self.deleting.append(batch)
-        self.state = batch.state
+        if batch.state is not None:
+            self.state = batch.state
         self.rows += table.num_rows
 
     def due(self) -> bool:
@@ -323,9 +347,8 @@ def _all(values: list[Any], kind: type) -> bool:
     return all(v is None or type(v) is kind for v in values)
 
 
-def _column_array(field: FieldSpec, values: list[Any], fn: Callable[[Any], Any]) -> pa.Array:
+def _column_array(field: FieldSpec, target: pa.DataType, values: list[Any], fn: Callable[[Any], Any]) -> pa.Array:
     """One column as Arrow, exactly as the row path would type it, or raise _RowByRow."""
-    target = arrow_type(field)
     if not field.transform:
         try:
             kind = field.type
@@ -352,10 +375,7 @@ def _column_array(field: FieldSpec, values: list[Any], fn: Callable[[Any], Any])
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
             pass
     try:
-        converted = [fn(v) for v in values]
-        if field.type is FieldType.decimal and field.scale is None:
-            converted = [v.quantize(Decimal("0.000001")) if isinstance(v, Decimal) else v for v in converted]
-        return pa.array(converted, target)
+        return pa.array([fn(v) for v in values], target)
     except (ValueError, TypeError, ArithmeticError, pa.ArrowException) as exc:
         raise _RowByRow from exc
 

@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from migo_sync.mapping.model import FieldSpec, FieldType, Transform
+from migo_sync.precision import fit
 
 Step = Callable[[Any], Any]
 TRUE = frozenset({"true", "t", "yes", "y", "1"})
@@ -87,10 +88,11 @@ def _no_bytes(value: Any) -> Any:
     return value
 
 
-def compile_pull(field: FieldSpec) -> Step:
-    """remote value → typed column value."""
+def compile_pull(field: FieldSpec, scale: int | None = None) -> Step:
+    """remote value → typed column value. A decimal must fit `scale` places (default: the declared
+    scale) exactly: see migo_sync.precision."""
     steps = [_pull_step(t, field.type) for t in reversed(field.transform)]
-    caster = caster_for(field.type, field.scale)
+    caster = caster_for(field.type, field.scale if scale is None else scale)
     return _chain([*steps, caster])
 
 
@@ -115,8 +117,7 @@ def caster_for(field_type: FieldType, scale: int | None = None) -> Step:
     if field_type is FieldType.integer:
         return to_integer
     if field_type is FieldType.decimal:
-        quantum = Decimal(1).scaleb(-scale) if scale is not None else None
-        return lambda v: to_decimal(v, quantum)
+        return lambda v: to_decimal(v, scale)
     if field_type is FieldType.number:
         return to_number
     if field_type is FieldType.boolean:
@@ -157,7 +158,8 @@ def to_integer(value: Any) -> int | None:
         return int(number)
 
 
-def to_decimal(value: Any, quantum: Decimal | None = None) -> Decimal | None:
+def to_decimal(value: Any, scale: int | None = None) -> Decimal | None:
+    """The value as a Decimal; with `scale`, at exactly that many places or ValueError (never rounded)."""
     if value is None or value == "":
         return None
     try:
@@ -167,7 +169,7 @@ def to_decimal(value: Any, quantum: Decimal | None = None) -> Decimal | None:
         raise ValueError(f"{value!r} is not a number") from None
     if not number.is_finite():
         raise ValueError(f"{value!r} is not a finite number")
-    return number.quantize(quantum, ROUND_HALF_EVEN) if quantum is not None else number
+    return fit(number, scale) if scale is not None else number
 
 
 def to_number(value: Any) -> float | None:
