@@ -6,7 +6,7 @@ import contextlib
 import json
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,6 +29,11 @@ from migo_sync.mapping.loader import (
     mapping_files,
     parse_mapping_text,
 )
+
+if TYPE_CHECKING:
+    from migo_sync.config import Project
+    from migo_sync.systems import AdapterPool
+    from migo_sync.warehouse.base import Warehouse
 
 app = typer.Typer(help="Validate, diff and describe mapping files.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -84,6 +89,8 @@ def validate_command(
             try:
                 problems = validate_all(items, pool, warehouse, remote=remote, problems=problems,
                                         check_disabled=named)
+                if not problems and warehouse is not None:
+                    problems = _renames(proj, items, warehouse, pool, bool(paths))
             finally:
                 if warehouse is not None:
                     warehouse.close()
@@ -103,6 +110,17 @@ def validate_command(
             term.info(f"disabled, so their warehouse tables were not checked: {', '.join(off)} "
                       "(name one to check it: migo-sync mapping validate -s NAME)")
     return 0
+
+
+def _renames(proj: Project, loaded: list[LoadedMapping], warehouse: Warehouse, pool: AdapterPool,
+             some: bool) -> list[Problem]:
+    """Pushes that look like a renamed feed (from the ledger's history), as problems. With `some`
+    files named, the project's other mappings still count as pushing their feeds."""
+    from migo_sync.engine.feeds import rename_problems
+    from migo_sync.engine.runner import project_feeds, unit_of
+
+    everything = [*loaded, *load_mappings([proj.mappings_dir])] if some else loaded
+    return rename_problems(warehouse, loaded, project_feeds(everything), lambda item: unit_of(pool, item))
 
 
 @app.command("diff")

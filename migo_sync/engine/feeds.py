@@ -64,8 +64,9 @@ def _shared_units(warehouse: Warehouse, book: Bookkeeping, item: LoadedMapping, 
 
 
 def _message(name: str, feed: str, info: dict[str, Any], shared: int) -> str:
-    where = f", last pushed by {info['source']}" if info.get("source") else ""
-    target = f" to {info['system']} {info['object']}" if info.get("system") else ""
-    return (f"push '{name}' has no sent history, but feed '{feed}'{target}{where} already sent {shared} of its "
+    about = [f"{info['system']} {info['object']}"] if info.get("system") else []
+    about += [f"last pushed by {info['source']}"] if info.get("source") else []
+    where = f" ({', '.join(about)})" if about else ""
+    return (f"push '{name}' has no sent history, but feed '{feed}'{where} already sent {shared} of its "
             f"units and no mapping of the project continues it: running this would send them again; "
             f"nothing was sent")

@@ -12,7 +12,7 @@ from typing import Any
 from migo_sync.adapter import RemoteObject
 from migo_sync.mapping.model import FieldSpec, Mapping
 
-TOP_LEVEL = ("system", "object", "direction", "warehouse", "key", "group_by", "mode", "options", "checks",
+TOP_LEVEL = ("continues", "system", "object", "direction", "warehouse", "key", "group_by", "mode", "options", "checks",
              "depends_on", "batch_size", "enabled", "description")
 FIELD_ATTRS = ("remote", "column", "type", "scale", "transform", "constant", "required")
 
@@ -20,7 +20,7 @@ FIELD_ATTRS = ("remote", "column", "type", "scale", "transform", "constant", "re
 @dataclass(frozen=True)
 class Change:
     mapping: str
-    kind: str  # added | removed | changed | drift-added | drift-removed | drift-retyped
+    kind: str  # added | removed | changed | renamed | renamed-unlinked | drift-added | drift-removed | drift-retyped
     path: str
     before: Any = None
     after: Any = None
@@ -46,6 +46,13 @@ def diff_mappings(before: Sequence[Mapping], after: Sequence[Mapping]) -> list[C
     changes: list[Change] = []
     old = {m.name: m for m in before}
     new = {m.name: m for m in after}
+    for gone, came in _renames(old, new):
+        a, b = old.pop(gone), new.pop(came)
+        if b.feed == a.feed:
+            changes.append(Change(came, "renamed", "name", gone, came))
+        else:  # the sent history stays with the old feed: every unit would be sent again
+            changes.append(Change(came, "renamed-unlinked", "continues", None, a.feed))
+        changes.extend(diff_mapping(a, b))
     for name in sorted(old.keys() | new.keys()):
         if name not in old:
             changes.append(Change(name, "added", "", None, f"{new[name].system} {new[name].object}"))
@@ -55,6 +62,22 @@ def diff_mappings(before: Sequence[Mapping], after: Sequence[Mapping]) -> list[C
             continue
         changes.extend(diff_mapping(old[name], new[name]))
     return changes
+
+
+def _renames(old: dict[str, Mapping], new: dict[str, Mapping]) -> list[tuple[str, str]]:
+    """(old name, new name) of pushes that are one feed under a new name: the new one continues
+    the old one's feed, or (not yet linked) sends to the same object from the same relation."""
+    gone = [m for n, m in old.items() if n not in new and m.direction == "push"]
+    came = [m for n, m in new.items() if n not in old and m.direction == "push"]
+    pairs: list[tuple[str, str]] = []
+    for b in came:
+        same = [a for a in gone if a.feed == b.feed] or [
+            a for a in gone if (a.system, a.object, a.warehouse, a.key, a.group_by)
+            == (b.system, b.object, b.warehouse, b.key, b.group_by)]
+        if same:
+            pairs.append((same[0].name, b.name))
+            gone.remove(same[0])
+    return pairs
 
 
 def diff_mapping(a: Mapping, b: Mapping) -> list[Change]:

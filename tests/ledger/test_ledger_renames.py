@@ -3,6 +3,7 @@ every ledger (Intacct, Workday), with and without `name:` in the file."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -12,6 +13,7 @@ from helpers import sandboxed
 
 from migo_sync.adapters.intacct.sandbox import credentials as intacct_credentials
 from migo_sync.adapters.workday.sandbox import credentials as workday_credentials
+from migo_sync.cli import run_cli
 from migo_sync.config import Project
 from migo_sync.engine.runner import RunOptions, run
 from migo_sync.errors import MappingError
@@ -51,7 +53,7 @@ def pushes(project: Project) -> RunOptions:
 @pytest.mark.parametrize("with_name", [True, False], ids=["with-name", "without-name"])
 @pytest.mark.parametrize("system", sorted(LEDGERS))
 def test_renaming_a_journal_push_never_posts_again(system: str, with_name: bool, sandbox: SandboxThread,
-                                                   tmp_path: Path) -> None:
+                                                   tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project, push = project_for(system, sandbox, tmp_path, with_name=with_name)
     first = run(project, pushes(project))
     assert first.results[0].status == "ok", first.results[0].error
@@ -68,7 +70,13 @@ def test_renaming_a_journal_push_never_posts_again(system: str, with_name: bool,
         assert f"feed '{old_feed}'" in problem.message and f"already sent {len(ids)} of its units" in problem.message
         assert problem.hint == f"if this file is its rename, add `continues: {old_feed}`"
         assert posted(sandbox, system) == Counter(ids)
+        # `mapping validate` says the same, one line naming file, line and the fix
+        assert run_cli(["mapping", "validate", "--json", "--project", str(project.root)]) == 2
+        [reported] = json.loads(capsys.readouterr().out)["problems"]
+        assert reported["file"].endswith(renamed.name) and reported["hint"] == problem.hint
         renamed.write_text(renamed.read_text() + f"continues: {old_feed}\n")
+        assert run_cli(["mapping", "validate", "--json", "--project", str(project.root)]) == 0
+        capsys.readouterr()
     again = run(project, pushes(project))
     assert again.results[0].status == "ok" and again.results[0].rows_changed == 0, again.results[0].error
     assert posted(sandbox, system) == Counter(ids)

@@ -107,7 +107,7 @@ def test_a_rename_without_continues_is_recognised_from_the_ledger(source: SQLWar
     unit: Callable[[LoadedMapping], Any] = lambda item: "row"  # noqa: E731
     renamed = loaded(mapping(name="crm_users_push"))
     [problem] = rename_problems(source, [renamed], {"crm_users_push"}, unit)
-    assert "feed 'users_push' to scripted users" in problem.message and "already sent 3" in problem.message
+    assert "feed 'users_push' (scripted users) already sent 3" in problem.message and "already sent 3" in problem.message
     assert problem.hint == "if this file is its rename, add `continues: users_push`"
     # still pushed by another file of the project: two feeds, not a rename
     assert rename_problems(source, [renamed], {"crm_users_push", "users_push"}, unit) == []
