@@ -33,6 +33,7 @@ from .xml import request as build_request
 from .xml import sub as xml_sub
 
 SYSTEM = "intacct"
+MAX_RESTARTS = 5  # readByQuery restarts after lost readMore answers, per query
 # XMLGW_JPP0002 is the gateway's own "Sign-in information is incorrect" (HTTP 401, control level).
 AUTH_ERRORS = frozenset({"XL03000006", "PL04000055", "XMLGW_JPP0002"})
 SENDER_HINT = ("check [systems.intacct] sender_id (or MIGO_SYNC_INTACCT_SENDER_ID) and "
@@ -173,36 +174,83 @@ class IntacctClient:
     # -- reads -------------------------------------------------------------------------------
 
     def read_by_query(self, obj: str, query: str = "", fields: str = "*", pagesize: int = 1000) -> Iterator[Page]:
-        """Every page of one readByQuery: readMore by resultId until numremaining is 0."""
-        fn = read_by_query_function("q", obj, query, fields, pagesize)
-        page = page_of(self._only(self.execute([fn]), fn.controlid, "readByQuery"))
-        yield page
-        while page.numremaining > 0:
-            more = function("more", "readMore", resultId=page.result_id)
-            following = page_of(self._only(self.execute([more]), more.controlid, "readMore"))
-            if following.numremaining >= page.numremaining:
-                raise FatalRemoteError(SYSTEM, f"readMore on {obj} did not advance "
-                                               f"(numremaining {following.numremaining})")
-            page = following
+        """Every page of one readByQuery: readMore by resultId until numremaining is 0.
+
+        The gateway moves its result past a page as it answers a readMore, so a readMore whose
+        answer was lost and that the transport resent returns the page after the lost one. Each
+        page is checked against the last (see `_follows`); a skipped page, or a readMore the
+        gateway no longer has a result for, restarts the query from its start — a position
+        migo-sync controls. Pages read again repeat records (merged by key downstream); none is
+        missed. At most MAX_RESTARTS restarts per query, then a clear error.
+        """
+        restarts = 0
+        while True:
+            fn = read_by_query_function("q", obj, query, fields, pagesize)
+            page = page_of(self._only(self.execute([fn]), fn.controlid, "readByQuery"))
             yield page
+            while page.numremaining > 0:
+                more = function("more", "readMore", resultId=page.result_id)
+                following = self._follows(obj, page, self.execute([more]).get(more.controlid))
+                if following is None:
+                    break
+                page = following
+                yield page
+            else:
+                return
+            restarts = self._restart(obj, restarts)
+
+    def _follows(self, obj: str, page: Page, result: Result | None) -> Page | None:
+        """The page after `page`, or None when it cannot be trusted to be (restart the query)."""
+        if result is None or not result.ok:
+            return None  # e.g. DL02000001 "no open result": the lost answer was the last page's
+        following = page_of(result)
+        if following.numremaining >= page.numremaining:
+            raise FatalRemoteError(SYSTEM, f"readMore on {obj} did not advance "
+                                           f"(numremaining {following.numremaining})")
+        if following.numremaining != page.numremaining - len(following.records):
+            return None  # a page was skipped: its answer was lost and the readMore resent
+        return following
+
+    @staticmethod
+    def _restart(obj: str, restarts: int) -> int:
+        if restarts >= MAX_RESTARTS:
+            raise FatalRemoteError(SYSTEM, f"readByQuery on {obj}: lost a readMore answer {restarts + 1} times; "
+                                           "nothing was saved from this read (run again)")
+        return restarts + 1
 
     def read_lists(self, queries: dict[str, tuple[str, str, str]], pagesize: int = 1000) -> dict[str, list[dict[str, Any]]]:
         """Several whole lists at once: {name: (object, fields, query)} → {name: records}.
 
         One request carries every readByQuery; the lists still open are continued together,
-        one readMore per list per request.
+        one readMore per list per request. A list whose readMore cannot be trusted (see
+        `read_by_query`) is read again from its start.
         """
         found: dict[str, list[dict[str, Any]]] = {name: [] for name in queries}
-        functions = [read_by_query_function(name, obj, query, fields, pagesize)
-                     for name, (obj, fields, query) in queries.items()]
+        first = {name: read_by_query_function(name, obj, query, fields, pagesize)
+                 for name, (obj, fields, query) in queries.items()}
+        functions = list(first.values())
+        last: dict[str, Page] = {}
+        restarts = 0
         while functions:
             results = self.execute(functions)
             sent, functions = functions, []
             for fn in sent:
-                page = page_of(self._only(results, fn.controlid, fn.body.tag))
-                found[fn.controlid].extend(page.records)
+                name = fn.controlid
+                if name in last:
+                    page = self._follows(queries[name][0], last[name], results.get(name))
+                    if page is None:
+                        restarts = self._restart(queries[name][0], restarts)
+                        found[name], functions = [], [*functions, first[name]]
+                        del last[name]
+                        continue
+                else:
+                    page = page_of(self._only(results, name, fn.body.tag))
+                found[name].extend(page.records)
                 if page.numremaining > 0:
-                    functions.append(function(fn.controlid, "readMore", resultId=page.result_id))
+                    last[name] = page
+                    functions.append(function(name, "readMore", resultId=page.result_id))
+                else:
+                    last.pop(name, None)
         return found
 
     def trial_balance(self, start: date, end: date, *, reportingbook: str = "ACCRUAL",

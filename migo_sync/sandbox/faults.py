@@ -27,11 +27,25 @@ class FaultConfig:
     slow_seconds: float = 0.3
     systems: tuple[str, ...] = ()  # empty: every system
     seed: int = 0
+    # Deterministic faults: the 1-based numbers of the requests (to the chosen systems, counted
+    # from when `at` was set) that get the first of `kinds`; when set, `rate` is not used.
+    at: tuple[int, ...] = ()
+    seen: int = 0
     injected: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"rate": self.rate, "kinds": list(self.kinds), "retry_after": self.retry_after,
-                "slow_seconds": self.slow_seconds, "systems": list(self.systems), "injected": self.injected}
+                "slow_seconds": self.slow_seconds, "systems": list(self.systems), "at": list(self.at),
+                "seen": self.seen, "injected": self.injected}
+
+    def pick(self, rng: random.Random) -> str | None:
+        """The fault for the next request to a faulted system, or None."""
+        if self.at:
+            self.seen += 1
+            return self.kinds[0] if self.seen in self.at else None
+        if self.rate <= 0 or rng.random() >= self.rate:
+            return None
+        return rng.choice(self.kinds)
 
 
 class ConnectionDropped(Exception):
@@ -57,11 +71,12 @@ class FaultMiddleware:
         system = scope["path"].strip("/").split("/", 1)[0]
         config = self.config
         emulator = self.emulators.get(system)
-        if (emulator is None or config.rate <= 0 or (config.systems and system not in config.systems)
-                or self.rng.random() >= config.rate):
+        kind = None
+        if emulator is not None and not (config.systems and system not in config.systems):
+            kind = config.pick(self.rng)
+        if kind is None or emulator is None:
             await self.app(scope, receive, send)
             return
-        kind = self.rng.choice(config.kinds)
         config.injected[kind] = config.injected.get(kind, 0) + 1
         if kind == "slow":
             await asyncio.sleep(config.slow_seconds)

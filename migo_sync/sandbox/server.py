@@ -155,6 +155,8 @@ class Sandbox:
                 config.kinds = tuple(body["kinds"])
             if "systems" in body:
                 config.systems = tuple(body["systems"])
+            if "at" in body:
+                config.at, config.seen = tuple(int(n) for n in body["at"]), 0
             if "seed" in body:
                 self.faults.reseed(int(body["seed"]))
         return JSONResponse(config.as_dict())

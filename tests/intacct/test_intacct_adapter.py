@@ -14,6 +14,7 @@ from migo_sync.adapters.intacct.emulator import IntacctEmulator
 from migo_sync.ledger import LedgerPort, as_ledger, build_journal
 from migo_sync.mapping.loader import load_mappings
 from migo_sync.mapping.validate import validate_catalog
+from migo_sync.sandbox.faults import ALL_KINDS
 from migo_sync.sandbox.process import SandboxThread
 
 GLENTRY = {"RECORDNO": "integer", "TRX_AMOUNT": "decimal", "TR_TYPE": "integer", "ENTRY_DATE": "date",
@@ -197,3 +198,37 @@ def test_ledger_port_reads(adapter: IntacctAdapter) -> None:
     assert october is not None
     assert {b.account: b.net for b in adapter.read_balances(october)} == {"1000": Decimal("-12.34"),
                                                                           "1100": Decimal("12.34")}
+
+
+@pytest.mark.parametrize("lost", [1, 2, 3, 4], ids=["session", "readByQuery", "readMore-1", "readMore-2-last"])
+def test_a_lost_answer_on_any_page_loses_no_row(adapter: IntacctAdapter, intacct: SandboxThread,
+                                                emulator: IntacctEmulator, lost: int) -> None:
+    """The gateway moves a readMore result on as it answers: a resent readMore would skip a page
+    (or find no open result after the last one). The query is read again instead: every row."""
+    emulator.options["bulk_gl_lines"] = 2_275
+    emulator.reset()
+    before = intacct.faults()["injected"].get("drop_after", 0)
+    intacct.faults(kinds=["drop_after"], systems=["intacct"], at=[lost])
+    try:
+        batches = list(adapter.read(pull_mapping("GLENTRY", GLENTRY), None))
+        assert intacct.faults()["injected"]["drop_after"] == before + 1
+    finally:
+        intacct.faults(kinds=list(ALL_KINDS), systems=[], at=[])
+    assert len({r["RECORDNO"] for b in batches for r in b.records}) == 2_275
+    assert batches[-1].state == {"whenmodified": "2025-12-31T23:00:00"}
+    assert all(b.state is None for b in batches[:-1])
+
+
+def test_a_lost_answer_on_any_chart_page_loses_no_account(adapter: IntacctAdapter, intacct: SandboxThread) -> None:
+    lists = {"accounts": ("GLACCOUNT", "ACCOUNTNO", ""), "departments": ("DEPARTMENT", "DEPARTMENTID", "")}
+    expected = {name: sorted(map(str, records)) for name, records in adapter.client.read_lists(lists, pagesize=3).items()}
+    assert len(expected["accounts"]) > 6  # several pages each
+    for lost in range(1, 5):
+        before = intacct.faults()["injected"].get("drop_after", 0)
+        intacct.faults(kinds=["drop_after"], systems=["intacct"], at=[lost])
+        try:
+            found = adapter.client.read_lists(lists, pagesize=3)
+            assert intacct.faults()["injected"]["drop_after"] == before + 1
+        finally:
+            intacct.faults(kinds=list(ALL_KINDS), systems=[], at=[])
+        assert {name: sorted(map(str, records)) for name, records in found.items()} == expected
