@@ -154,7 +154,7 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     # One row of `chosen` per row key: a key held by several source rows (refused below as a
     # duplicate) must not multiply them in the join back, nor their rejects.
     chosen = (f"SELECT migo_row_key, MIN(migo_unit_key) AS migo_unit_key, MIN(migo_change) AS migo_change, "
-              f"MIN(migo_row_hash) AS migo_row_hash FROM ({chosen}) d GROUP BY migo_row_key")
+              f"MAX(migo_pending) AS migo_pending, MIN(migo_row_hash) AS migo_row_hash FROM ({chosen}) d GROUP BY migo_row_key")
     select_cols = ", ".join(f"s.{q(c)}" for c in columns)
     warehouse.execute(f"DROP TABLE IF EXISTS {send}")
     warehouse.execute(
