@@ -56,11 +56,13 @@ def test_unknown_target_and_bad_target_settings_are_exit_2(root: Path, capsys: p
     with pytest.raises(ConfigError, match=r"no target 'prd' \(did you mean 'prod'\?"):
         Project.load(root, target="prd")
     assert run_cli(["run", "--target", "prd", "--project", str(root)]) == 2
-    (root / "migo-sync.toml").write_text(TARGETS + '\n[targets.bad.warehouse]\ntype = "oracle"\npth = "x"\n')
+    config = TARGETS + '\n[targets.bad.warehouse]\ntype = "oracle"\npth = "x"\n'
+    (root / "migo-sync.toml").write_text(config)
+    line = config.splitlines().index('type = "oracle"') + 1
     with pytest.raises(MappingError) as info:
         Project.load(root, target="bad")
     text = str(info.value)
-    assert "migo-sync.toml:23: targets.bad.warehouse.type: invalid value 'oracle'" in text
+    assert f"migo-sync.toml:{line}: targets.bad.warehouse.type: invalid value 'oracle'" in text
     assert "targets.bad.warehouse.pth: unknown key 'pth' (did you mean 'path'?)" in text
 
 
