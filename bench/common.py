@@ -60,3 +60,15 @@ def time_ledger_push(adapter: Any, mapping: Any, work: Sequence[Any], system: st
     return {"chart_seconds": chart_seconds, "check_seconds": check_seconds, "push_seconds": push_seconds,
             "push_requests": requests, "rerun_seconds": rerun_seconds,
             "rerun_requests": REQUEST_STATS.get(system) - before}
+
+
+def customer_status_sql(rows: int, key_digits: int) -> str:
+    """The synthetic `lending.customer_status` table both the Zendesk and cycle benches push from
+    (DuckDB SQL; `key_digits` pads customer_id so keys sort as numbers)."""
+    return f"""CREATE TABLE lending.customer_status AS
+        SELECT printf('C%0{key_digits}d', i) AS customer_id, printf('bench.customer.%d@example.com', i) AS email,
+               printf('Customer %d', i) AS full_name,
+               (['current', 'late', 'default', 'repaid'])[1 + i % 4] AS loan_status,
+               (['A', 'B', 'C', 'D', 'E'])[1 + i % 5] AS credit_tier,
+               CASE WHEN i % 4 = 2 THEN 'restructure_3m' ELSE 'none' END AS recovery_offer
+        FROM range(1, {rows + 1}) t(i)"""

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import peak_rss_mb
+from common import customer_status_sql, peak_rss_mb
 
 EMAIL, TOKEN = "agent@migo-demo.example", "zd-sandbox-token-6f1c2b9e4a7d"  # the sandbox's demo credentials
 PUSH, PULL = "zendesk_users_push", "zendesk_users_pull"
@@ -48,13 +48,7 @@ def build(root: Path, rows: int, settings: str) -> None:
     warehouse = open_warehouse(project)
     try:
         warehouse.execute("CREATE SCHEMA lending")
-        warehouse.execute(f"""CREATE TABLE lending.customer_status AS
-            SELECT printf('C%07d', i) AS customer_id, printf('bench.customer.%d@example.com', i) AS email,
-                   printf('Customer %d', i) AS full_name,
-                   (['current', 'late', 'default', 'repaid'])[1 + i % 4] AS loan_status,
-                   (['A', 'B', 'C', 'D', 'E'])[1 + i % 5] AS credit_tier,
-                   CASE WHEN i % 4 = 2 THEN 'restructure_3m' ELSE 'none' END AS recovery_offer
-            FROM range(1, {rows + 1}) t(i)""")
+        warehouse.execute(customer_status_sql(rows, 7))
         book = Bookkeeping(warehouse)
         book.ensure()
         [loaded] = [m for m in load_mappings([project.mappings_dir]) if m.mapping.name == PUSH]

@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import peak_rss_mb
+from common import customer_status_sql, peak_rss_mb
 
 DLT_PYTHON = Path("/tmp/dltvenv/bin/python")
 DLT_REFERENCE = {"records_per_s": 3_600.0, "rss_mb": 500.0}  # the issue's measurement of dlt at its best
@@ -129,13 +129,7 @@ def child_push(root: Path, users: int) -> dict[str, Any]:
 
     db = duckdb.connect(str(root / "warehouse.duckdb"))
     db.execute("CREATE SCHEMA lending")
-    db.execute(f"""CREATE TABLE lending.customer_status AS
-        SELECT printf('C%06d', i) AS customer_id, printf('bench.customer.%d@example.com', i) AS email,
-               printf('Customer %d', i) AS full_name,
-               (['current', 'late', 'default', 'repaid'])[1 + i % 4] AS loan_status,
-               (['A', 'B', 'C', 'D', 'E'])[1 + i % 5] AS credit_tier,
-               CASE WHEN i % 4 = 2 THEN 'restructure_3m' ELSE 'none' END AS recovery_offer
-        FROM range(1, {users + 1}) t(i)""")
+    db.execute(customer_status_sql(users, 6))
     db.close()
     shipped = Path(__file__).resolve().parents[1] / "mappings" / "zendesk_users_push.yaml"
     (root / "mappings" / shipped.name).write_text(shipped.read_text())
