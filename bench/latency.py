@@ -40,7 +40,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="migo-bench-latency-") as tmp:
         project = create_project(Path(tmp) / "demo")
-        warehouse = open_warehouse(project)
+        warehouse = open_warehouse(project, create=True)
         try:
             seed_dataset(warehouse, 42)
         finally:

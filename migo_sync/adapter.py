@@ -51,6 +51,9 @@ class SystemSpec:
     # The format pushed values travel in: "xml" cannot carry most control characters, so a value
     # holding one is a per-unit reject before sending (migo_sync.xmlsafe.unsendable).
     wire: Literal["json", "xml"] = "json"
+    # Push units the engine hands to one write() (a mapping's batch_size overrides it): as many as
+    # the API can work on at once, so a batch boundary never idles it (Zendesk: 30 jobs of 100).
+    push_batch: int | None = None
 
 
 @dataclass(frozen=True)

@@ -18,4 +18,5 @@ SYSTEM = SystemSpec(
     default_url="https://{subdomain}.zendesk.com",
     catalog=Path(__file__).with_name("catalog.yaml"),
     sandbox_credentials="migo_sync.adapters.zendesk.sandbox:credentials",
+    push_batch=3000,  # 30 jobs in flight (Zendesk's job limit) x 100 users a job
 )

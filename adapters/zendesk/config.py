@@ -23,7 +23,8 @@ class ZendeskSettings(CoreSettings):
     page_size: int = Field(default=1000, ge=1, le=1000, description="incremental export per_page")
     read_ahead: bool = Field(default=True, description="fetch the next export page while the current one loads")
     max_jobs_in_flight: int = Field(default=30, ge=1, le=30, description="bulk jobs queued or running at once")
-    job_poll_interval: float = Field(default=0.5, ge=0, description="first wait between job status polls (s)")
+    max_concurrency: int = Field(default=10, ge=1, le=30, description="requests in flight at once (job submissions)")
+    job_poll_interval: float = Field(default=0.5, ge=0, description="first wait after a poll that showed no change (s)")
     job_poll_max: float = Field(default=5.0, ge=0, description="longest wait between job status polls (s)")
     job_timeout: float = Field(default=1800.0, gt=0, description="give up on a job after this long (s)")
 

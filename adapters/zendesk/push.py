@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,14 @@ class Job:
 
 
 class JobRunner:
-    """Keeps up to `max_jobs_in_flight` jobs queued or running; queues more as jobs complete."""
+    """Keeps up to `max_jobs_in_flight` jobs queued or running; queues more as jobs complete.
+
+    Jobs are submitted `max_concurrency` at a time (each submission is one independent request),
+    then every job in flight is polled with one `job_statuses/show_many`. A poll follows at once
+    while jobs move (a status or progress count changed since the last poll); only a poll that
+    shows no change backs off (`job_poll_interval`, growing to `job_poll_max`). Each job has a
+    deadline (`job_timeout`), so polling always ends.
+    """
 
     def __init__(self, client: ZendeskClient, settings: ZendeskSettings, *,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -48,10 +56,16 @@ class JobRunner:
         self.sleep = sleep
 
     def run(self, jobs: Sequence[Job]) -> dict[str, UnitResult]:
+        workers = min(self.settings.max_concurrency, self.settings.max_jobs_in_flight, len(jobs) or 1)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zendesk-submit") as pool:
+            return self._run(jobs, pool)
+
+    def _run(self, jobs: Sequence[Job], pool: ThreadPoolExecutor) -> dict[str, UnitResult]:
         results: dict[str, UnitResult] = {}
         waiting = deque(jobs)
         in_flight: dict[str, Job] = {}
-        interval = self.settings.job_poll_interval
+        seen_state: dict[str, tuple[Any, Any]] = {}
+        wait = 0.0  # the first poll goes as soon as the submissions are answered
         while waiting or in_flight:
             if waiting and interrupt.requested() is not None:  # stopping: queue no new job
                 while waiting:
@@ -59,19 +73,15 @@ class JobRunner:
                     results.update({u.key: UnitResult(u.key, ok=False, not_sent=True,
                                                       reason="not sent: the run was interrupted")
                                     for u in unsent.units})
-            while waiting and len(in_flight) < self.settings.max_jobs_in_flight:
-                job = waiting.popleft()
-                try:
-                    status = job.submit(job.payloads)
-                except RecordInvalid as exc:
-                    results.update(_fail(job, f"{exc.code or 'RecordInvalid'}: {exc.reason}"))
-                    continue
-                job.job_id, job.started = str(status["id"]), self.clock()
-                job.submissions += 1
-                in_flight[job.job_id] = job
+            room = self.settings.max_jobs_in_flight - len(in_flight)
+            wave = [waiting.popleft() for _ in range(min(room, len(waiting)))]
+            if wave:
+                results.update(self._submit(wave, pool, in_flight))
+                wait = 0.0
             if not in_flight:
-                break
-            self.sleep(interval)
+                continue
+            if wait:
+                self.sleep(wait)
             progressed = False
             seen: set[str] = set()
             for status in self.client.job_statuses(list(in_flight)):
@@ -81,6 +91,9 @@ class JobRunner:
                     continue
                 seen.add(job_id)
                 state = status.get("status")
+                if seen_state.get(job_id) != (state, status.get("progress")):
+                    seen_state[job_id] = (state, status.get("progress"))
+                    progressed = True
                 if state == "completed":
                     results.update(job_results(polled, status.get("results") or []))
                 elif state in TERMINAL_FAILED:
@@ -91,16 +104,40 @@ class JobRunner:
                 else:
                     continue
                 del in_flight[job_id]
-                progressed = True
+                seen_state.pop(job_id, None)
             for job_id in [j for j in in_flight if j not in seen]:
                 lost = in_flight.pop(job_id)  # expired or unknown: the outcome is lost, the upsert safe to resend
+                seen_state.pop(job_id, None)
                 if lost.submissions <= MAX_RESUBMITS:
                     waiting.appendleft(lost)
                 else:
                     results.update(_fail(lost, f"Zendesk forgot job {job_id} before it could be read"))
                 progressed = True
-            interval = (self.settings.job_poll_interval if progressed
-                        else min(max(interval, 0.05) * 1.5, self.settings.job_poll_max))
+            wait = (0.0 if progressed else
+                    min(max(wait * 1.5, self.settings.job_poll_interval), self.settings.job_poll_max))
+        return results
+
+    def _submit(self, wave: list[Job], pool: ThreadPoolExecutor, in_flight: dict[str, Job]) -> dict[str, UnitResult]:
+        """Submit `wave` concurrently; a job Zendesk refused (422) rejects its units. Any other error
+        is raised once every submission has been answered (the units stay pending: resent next run,
+        which the upsert makes safe)."""
+        results: dict[str, UnitResult] = {}
+        error: BaseException | None = None
+        futures = [pool.submit(job.submit, job.payloads) for job in wave]
+        for job, future in zip(wave, futures, strict=True):
+            try:
+                status = future.result()
+            except RecordInvalid as exc:
+                results.update(_fail(job, f"{exc.code or 'RecordInvalid'}: {exc.reason}"))
+                continue
+            except Exception as exc:  # re-raised below, once the others are answered
+                error = error or exc
+                continue
+            job.job_id, job.started = str(status["id"]), self.clock()
+            job.submissions += 1
+            in_flight[job.job_id] = job
+        if error is not None:
+            raise error
         return results
 
 

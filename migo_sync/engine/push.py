@@ -70,6 +70,7 @@ class Pusher:
         self.fields = [(f.remote, f.column, compile_push(f)) for f in mapping.fields]
         spec = systems().get(mapping.system)
         self.xml = spec is not None and spec.wire == "xml"
+        self.system_batch = spec.push_batch if spec is not None else None
         self.result = MappingResult(mapping.name, mapping.system, "push")
 
     def run(self) -> MappingResult:
@@ -131,7 +132,7 @@ class Pusher:
         elif self.unit == "object" and plan.deleted and plan.units == 0:
             empty = PushUnit(UNIT_ALL, idempotency_key(self.mapping.feed, UNIT_ALL), [], [])
             units = _chain_units(units, iter([_Unit(empty, deleted_row_keys=deleted_by_unit.get(UNIT_ALL, []))]))
-        size = self.mapping.batch_size or DEFAULT_BATCH_UNITS[self.unit]
+        size = self.mapping.batch_size or self.system_batch or DEFAULT_BATCH_UNITS[self.unit]
         for batch in chunked((self._finish(u, plan) for u in units), size):
             interrupt.check()  # a stop asked for: nothing new is sent (the batch before finished)
             self._push_batch(batch)

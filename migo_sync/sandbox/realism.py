@@ -57,11 +57,18 @@ class Limits:
     in_flight: int = 0
     recent: deque[float] = field(default_factory=deque)
     refused: int = 0
+    served: int = 0     # calls answered by the emulator (not refused by a cap)
+    peak: int = 0       # the most calls in flight at once: how tests see a client's concurrency
 
     def as_dict(self) -> dict[str, Any]:
         return {"latency_ms": self.latency_ms, "max_in_flight": self.max_in_flight,
                 "calls_per_minute": self.calls_per_minute, "max_request_bytes": self.max_request_bytes,
-                "refused": self.refused}
+                "refused": self.refused, "served": self.served, "peak_in_flight": self.peak}
+
+    def clear(self) -> None:
+        """Counters back to zero (the sandbox's reset); the knobs stay."""
+        self.refused = self.served = self.peak = 0
+        self.recent.clear()
 
 
 def split_options(options: dict[str, dict[str, Any]] | None, *, realistic: bool = False,
@@ -114,6 +121,8 @@ class RealismMiddleware:
             await response(scope, receive, send)
             return
         limits.in_flight += 1
+        limits.served += 1
+        limits.peak = max(limits.peak, limits.in_flight)
         if limits.calls_per_minute is not None:
             limits.recent.append(self.clock())
         try:

@@ -136,8 +136,7 @@ class Sandbox:
         self.counter.counts.clear()
         self.faults.config.injected.clear()
         for limits in self.realism.limits.values():
-            limits.refused = 0
-            limits.recent.clear()
+            limits.clear()
         return JSONResponse({"reset": system or "all"})
 
     async def save_route(self, request: Request) -> Response:

@@ -1,0 +1,99 @@
+"""Bulk jobs at the API's ceiling: submissions in flight together, polls as soon as they are useful.
+
+The sandbox here answers like a tenant (latency, an in-flight cap that refuses one call more) and
+records the most calls it saw in flight: concurrency is asserted from that count and from request
+counts at the minimum, never from timings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from zendesk.zendesk_support import configure, make_adapter, restore, user_unit
+
+from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
+from migo_sync.adapters.zendesk.push import JobRunner, nest, user_jobs
+from migo_sync.sandbox.process import SandboxThread
+
+pytestmark = pytest.mark.timeout(120)
+CAP = 10
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Iterator[SandboxThread]:
+    handle = SandboxThread(seed=7, only=["zendesk"], options={"zendesk": {
+        "latency_ms": 20, "max_in_flight": CAP, "incremental_limit_per_minute": 0}})
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def zendesk(tenant: SandboxThread, tmp_path: Path) -> Iterator[ZendeskAdapter]:
+    restore(tenant)  # the emulator's default knobs, its seeded data and the counters from zero
+    adapter = make_adapter(tenant, tmp_path, job_poll_interval=0.5, job_poll_max=5.0)
+    yield adapter
+    adapter.close()
+
+
+def prepared(count: int) -> list[tuple[object, dict[str, object]]]:
+    return [(unit, nest(unit.records[0])) for unit in (user_unit(n) for n in range(1, count + 1))]
+
+
+def never_sleep(seconds: float) -> None:
+    raise AssertionError(f"slept {seconds} s although every poll showed the jobs moving")
+
+
+def test_jobs_are_submitted_together_and_polled_without_a_fixed_wait(zendesk: ZendeskAdapter,
+                                                                     tenant: SandboxThread) -> None:
+    jobs = user_jobs(zendesk.client, prepared(2500))  # type: ignore[arg-type]
+    results = JobRunner(zendesk.client, zendesk.settings, sleep=never_sleep).run(jobs)
+    assert len(results) == 2500 and all(r.ok for r in results.values())
+    limits = tenant.limits()["zendesk"]
+    assert limits["refused"] == 0
+    assert limits["peak_in_flight"] == CAP  # 25 submissions, CAP at a time
+    # the minimum: 25 submissions, then two polls of all 25 jobs (queued → working → completed)
+    assert limits["served"] == 25 + 2
+
+
+def test_submissions_stay_within_the_in_flight_setting(tenant: SandboxThread, tmp_path: Path) -> None:
+    restore(tenant)
+    adapter = make_adapter(tenant, tmp_path, max_concurrency=3)
+    try:
+        jobs = user_jobs(adapter.client, prepared(900))  # type: ignore[arg-type]
+        results = JobRunner(adapter.client, adapter.settings, sleep=never_sleep).run(jobs)
+    finally:
+        adapter.close()
+    assert all(r.ok for r in results.values())
+    limits = tenant.limits()["zendesk"]
+    assert limits["peak_in_flight"] == 3 and limits["refused"] == 0 and limits["served"] == 9 + 2
+
+
+class FakeClock:
+    """Starts at an exact value; each sleep moves it on and is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert len(self.slept) < 100, "polling without end"
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_poll_that_shows_no_change_backs_off_until_the_deadline(zendesk: ZendeskAdapter,
+                                                                   tenant: SandboxThread) -> None:
+    configure(tenant, job_polls_to_complete=10_000, job_seconds=1e9)  # a job that never moves past "working"
+    clock = FakeClock()
+    settings = zendesk.settings.model_copy(update={"job_timeout": 30.0})
+    jobs = user_jobs(zendesk.client, prepared(150))  # type: ignore[arg-type]
+    results = JobRunner(zendesk.client, settings, clock=clock, sleep=clock.sleep).run(jobs)
+    assert all(not r.ok and "did not finish within 30 s" in (r.reason or "") for r in results.values())
+    # first poll at once (queued → working is a change), then waits that grow to job_poll_max
+    assert clock.slept[:4] == [0.5, 0.75, 1.125, 1.6875]
+    assert max(clock.slept) == 5.0 and sum(clock.slept) > 30.0
