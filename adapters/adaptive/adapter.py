@@ -12,7 +12,8 @@ holding `|`, months outside the version and months in a locked version are rejec
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -89,7 +90,38 @@ class AdaptiveAdapter(BaseAdapter):
         return self._cache[key]
 
     def versions(self) -> dict[str, dict[str, Any]]:
-        return self._cached("versions", lambda: {v["name"]: v for v in self.client.export_versions()})  # type: ignore[no-any-return]
+        return {v["name"]: v for v in self.version_list()}
+
+    def version_list(self) -> list[dict[str, Any]]:
+        """exportVersions, read once per run (check_connection, every push and pull share it)."""
+        return self._cached("versions", self.client.export_versions)  # type: ignore[no-any-return]
+
+    def dimension_values(self) -> list[dict[str, Any]]:
+        """exportDimensions, read once per run (describe and the push's checks share it)."""
+        return self._cached("dimensions", self.client.export_dimensions)  # type: ignore[no-any-return]
+
+    def accounts(self, version: str | None) -> list[dict[str, Any]]:
+        """exportAccounts (for a version), read once per run: a push's checks and a pull share it."""
+        return self._cached(("accounts", version), lambda: self.client.export_accounts(version))  # type: ignore[no-any-return]
+
+    def levels(self, version: str | None) -> list[dict[str, Any]]:
+        """exportLevels (for a version), read once per run."""
+        return self._cached(("levels", version), lambda: self.client.export_levels(version))  # type: ignore[no-any-return]
+
+    def together(self, *calls: Any) -> list[Any]:
+        """Independent reads issued at once, `max_concurrency` in flight; in call order, each its
+        result or the exception it raised (the caller decides which failure to report first)."""
+        def attempt(call: Any) -> Any:
+            try:
+                return call()
+            except Exception as exc:  # handed back: raised by the caller in its own order
+                return Failed(exc)
+
+        if len(calls) <= 1 or self.settings.max_concurrency <= 1:
+            return [attempt(call) for call in calls]
+        with ThreadPoolExecutor(max_workers=min(self.settings.max_concurrency, len(calls)),
+                                thread_name_prefix="adaptive-read") as pool:
+            return list(pool.map(attempt, calls))
 
     def check_connection(self) -> str:
         """exportVersions: signs in and reads the versions (cached for the run)."""
@@ -154,7 +186,7 @@ class AdaptiveAdapter(BaseAdapter):
         obj = super().describe(mapping)
         if obj.name != "data" or not self._dims(mapping):
             return obj
-        names = sorted({r["dimension"] for r in self.client.export_dimensions()})
+        names = sorted({r["dimension"] for r in self.dimension_values()})
         extra = tuple(RemoteField(name=f"dimensions.{n}", description=f"value of dimension {n}") for n in names)
         return replace(obj, fields=obj.fields + extra)
 
@@ -166,24 +198,30 @@ class AdaptiveAdapter(BaseAdapter):
         return self._cached(key, lambda: self._load_target(mapping, options))  # type: ignore[no-any-return]
 
     def _load_target(self, mapping: Mapping, options: PushOptions) -> Target:
+        """The live metadata the checks need, every export issued together (none depends on another)."""
         client = self.client
-        versions = self.versions()
+        dims = mapping_dimensions([f.remote for f in mapping.fields])
+        cube = options.sheet_type == "cube"
+        answers = self.together(
+            self.versions, lambda: self.accounts(options.version), lambda: self.levels(options.version),
+            client.export_sheets if cube else list, self.dimension_values if dims else list)
+        versions = Failed.unwrap(answers[0])
         version = versions.get(options.version)
         if version is None or version["type"] == "VERSION_FOLDER":
             known = ", ".join(sorted(n for n, v in versions.items() if v["type"] != "VERSION_FOLDER"))
             raise ConfigError(f"{mapping.label}: options.version: '{options.version}' does not exist in Adaptive "
                               f"(known: {known})")
+        accounts, levels, sheet_list, dimension_records = (Failed.unwrap(a) for a in answers[1:])
         sheet = None
-        if options.sheet_type == "cube":
-            sheets = {s["name"]: s for s in client.export_sheets()}
+        if cube:
+            sheets = {s["name"]: s for s in sheet_list}
             sheet = sheets.get(options.sheet or "")
             if sheet is None:
                 raise ConfigError(f"{mapping.label}: options.sheet: no cube sheet '{options.sheet}' "
                                   f"(known: {', '.join(sorted(sheets))})")
-        dims = mapping_dimensions([f.remote for f in mapping.fields])
         dimensions: dict[str, dict[str, Any]] = {}
         if dims:
-            for record in client.export_dimensions():
+            for record in dimension_records:
                 entry = dimensions.setdefault(record["dimension"], {"auto_create": record["auto_create"],
                                                                     "values": set()})
                 entry["values"].add(record["name"])
@@ -194,9 +232,8 @@ class AdaptiveAdapter(BaseAdapter):
             if sheet is not None and set(dims) - set(sheet["dimensions"]):
                 raise ConfigError(f"{mapping.label}: cube sheet '{sheet['name']}' has dimensions "
                                   f"{', '.join(sheet['dimensions'])}; not {', '.join(set(dims) - set(sheet['dimensions']))}")
-        accounts = {a["code"]: a for a in client.export_accounts(options.version)}
-        levels = {lv["name"]: lv for lv in client.export_levels(options.version)}
-        return Target(version=version, accounts=accounts, levels=levels, dimensions=dimensions, sheet=sheet)
+        return Target(version=version, accounts={a["code"]: a for a in accounts},
+                      levels={lv["name"]: lv for lv in levels}, dimensions=dimensions, sheet=sheet)
 
     def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
         self._push_only(mapping)
@@ -222,21 +259,33 @@ class AdaptiveAdapter(BaseAdapter):
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
         options = self._options_or_fail(mapping)
         if mapping.object == "data":
-            yield from read_data(self.client, options, self.versions(), state)
+            yield from read_data(self.client, options, self.versions(), state, self.settings.max_concurrency)
             return
         if mapping.object not in METADATA:
             raise ConfigError(f"{mapping.label}: unknown object '{mapping.object}' of adaptive")
-        client = self.client
         version = getattr(options, "version", None)
         if mapping.object == "versions":
-            records = client.export_versions()
+            records = self.version_list()
         elif mapping.object == "accounts":
-            records = client.export_accounts(version)
+            records = self.accounts(version)
         elif mapping.object == "levels":
-            records = client.export_levels(version)
+            records = self.levels(version)
         else:
-            records = client.export_dimensions()
-        yield PullBatch(records, state=None)
+            records = self.dimension_values()
+        yield PullBatch([dict(r) for r in records], state=None)  # copies: the run's cache stays as read
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A read issued with others that raised: kept until the caller's checks decide what to report."""
+
+    error: Exception
+
+    @staticmethod
+    def unwrap(answer: Any) -> Any:
+        if isinstance(answer, Failed):
+            raise answer.error
+        return answer
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -5,6 +5,7 @@
     caller_name = "migo-sync" # callerName on every call (Adaptive logs it)
     instance_code = "ACME1"   # optional: pick one of the instances the user can reach
     import_rows = 5000        # pipe-delimited rows per import call
+    max_concurrency = 2       # calls in flight at once (exportData slices, the push's metadata reads)
 
 Credentials: MIGO_SYNC_ADAPTIVE_LOGIN and MIGO_SYNC_ADAPTIVE_PASSWORD (or the keyring).
 """
@@ -32,6 +33,9 @@ class AdaptiveSettings(CoreSettings):
     locale: str | None = None
     # No cap is published (api-reference §2.4); 5,000 rows x 12 months is ~60,000 cells per call.
     import_rows: int = Field(default=5000, ge=1, le=100_000)
+    # Reads issued together: exportData slices of a pull, the push's metadata exports. Imports stay
+    # one at a time (Adaptive serialises them per instance). 2 is what a tenant is measured to allow.
+    max_concurrency: int = Field(default=2, ge=1, le=16)
 
     def endpoint(self, base_url: str) -> str:
         """`{base}/api/v{api_version}`; a URL that already names a version is used as it is."""

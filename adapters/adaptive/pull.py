@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from migo_sync.adapter import PullBatch
@@ -64,23 +66,47 @@ def records(version: str, export: DataExport) -> Iterator[dict[str, Any]]:
 
 
 def read_data(client: AdaptiveClient, options: DataPullOptions, versions: dict[str, dict[str, Any]],
-              state: dict[str, Any] | None) -> Iterator[PullBatch]:
+              state: dict[str, Any] | None, concurrency: int = 1) -> Iterator[PullBatch]:
+    """Every span's records, in plan order. Up to `concurrency` exportData calls are in flight at
+    once (the spans are independent); each is loaded in order, so a span's resume point is saved
+    only after every span before it."""
     plan = plan_spans(options, versions)
     mark = fingerprint(options)
     first = resume_index(state, plan, mark)
     prior = state if first else None
-    for index in range(first, len(plan)):
+
+    def export(index: int) -> DataExport:
         version, start, end = plan[index]
-        export = client.export_data(version, start, end, accounts=options.accounts, levels=options.levels,
-                                    dimensions=options.dimensions, dimension_values=options.dimension_values,
-                                    include_rollups=options.include_rollups)
-        done: dict[str, Any] = ({"complete": True} if index == len(plan) - 1 else
-                                {"options": mark, "version": version, "through": periods.to_iso(end)})
-        batch: list[dict[str, Any]] = []
-        for record in records(version, export):
-            batch.append(record)
-            if len(batch) >= RECORDS_PER_BATCH:  # a span too big for one batch: resume point unchanged
-                yield PullBatch(batch, state=prior)
-                batch = []
-        yield PullBatch(batch, state=done)
-        prior = done
+        return client.export_data(version, start, end, accounts=options.accounts, levels=options.levels,
+                                  dimensions=options.dimensions, dimension_values=options.dimension_values,
+                                  include_rollups=options.include_rollups)
+
+    upcoming = iter(range(first, len(plan)))
+    pending: deque[tuple[int, Future[DataExport]]] = deque()
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="adaptive-export")
+    try:
+        def fill() -> None:
+            while len(pending) < max(1, concurrency):
+                index = next(upcoming, None)
+                if index is None:
+                    return
+                pending.append((index, pool.submit(export, index)))
+
+        fill()
+        while pending:
+            index, future = pending.popleft()
+            answer = future.result()
+            fill()  # the next span goes out while this one is parsed and loaded
+            version, _, end = plan[index]
+            done: dict[str, Any] = ({"complete": True} if index == len(plan) - 1 else
+                                    {"options": mark, "version": version, "through": periods.to_iso(end)})
+            batch: list[dict[str, Any]] = []
+            for record in records(version, answer):
+                batch.append(record)
+                if len(batch) >= RECORDS_PER_BATCH:  # a span too big for one batch: resume point unchanged
+                    yield PullBatch(batch, state=prior)
+                    batch = []
+            yield PullBatch(batch, state=done)
+            prior = done
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
