@@ -38,7 +38,8 @@ class SheetsAdapter(BaseAdapter):
         super().__init__(context)
         self.settings = sheets_settings(context.settings)
         self._client: SheetsClient | None = None
-        self._metadata: dict[str, dict[str, Any]] = {}  # fetched by check(), used once by write()
+        self._spreadsheets: dict[str, dict[str, Any]] = {}  # metadata read once per run (see metadata())
+        self._metadata: dict[str, dict[str, Any]] = {}  # what check() checked against, used once by write()
         self._passed: set[str] = set()  # units check() found sendable against that metadata
 
     @property
@@ -60,6 +61,14 @@ class SheetsAdapter(BaseAdapter):
         if self._client is not None:
             self._client.http.close()
             self._client = None
+
+    def metadata(self, spreadsheet_id: str) -> dict[str, Any]:
+        """A spreadsheet's metadata (tabs, grid sizes), read once per run and shared by every mapping
+        on it; a push that changed the tab's structure drops it. The adapter lives for one run (a
+        `run --every` cycle opens a new one), so a cycle never sees the last cycle's metadata."""
+        if spreadsheet_id not in self._spreadsheets:
+            self._spreadsheets[spreadsheet_id] = self.client.spreadsheet(spreadsheet_id)
+        return self._spreadsheets[spreadsheet_id]
 
     def check_connection(self) -> str:
         """The service account's token request (the sign-in); spreadsheets are read per mapping."""
@@ -119,10 +128,10 @@ class SheetsAdapter(BaseAdapter):
         """
         base = super().describe(mapping)
         if mapping.direction == "push":
-            self.client.spreadsheet(tab_options(mapping.options, mapping.label).spreadsheet_id)
+            self.metadata(tab_options(mapping.options, mapping.label).spreadsheet_id)
             fields = tuple(RemoteField(f.remote) for f in mapping.fields)
             return RemoteObject(base.name, base.directions, base.modes, base.unit, fields, True, base.description)
-        fields = tuple(RemoteField(name) for name in live_header(self.client, mapping) if name)
+        fields = tuple(RemoteField(name) for name in live_header(self.client, self.metadata, mapping) if name)
         return RemoteObject(base.name, base.directions, base.modes, base.unit, fields, True, base.description)
 
     # --- push ----------------------------------------------------------------------------------
@@ -130,7 +139,7 @@ class SheetsAdapter(BaseAdapter):
     def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
         """Refuse a unit before anything is sent: cell limits, range fit, values JSON cannot carry."""
         options = tab_options(mapping.options, mapping.label)
-        meta = self.client.spreadsheet(options.spreadsheet_id)
+        meta = self.metadata(options.spreadsheet_id)
         self._metadata[options.spreadsheet_id] = meta
         target = Target.resolve(options, meta)
         remotes = [f.remote for f in mapping.fields]
@@ -156,7 +165,7 @@ class SheetsAdapter(BaseAdapter):
         unit = units[0]
         options = tab_options(mapping.options, mapping.label)
         checked = self._metadata.pop(options.spreadsheet_id, None)
-        meta = checked or self.client.spreadsheet(options.spreadsheet_id)
+        meta = checked or self.metadata(options.spreadsheet_id)
         target = Target.resolve(options, meta)
         remotes = [f.remote for f in mapping.fields]
         # A unit check() passed against this very metadata need not be read through again.
@@ -169,6 +178,8 @@ class SheetsAdapter(BaseAdapter):
             written = write_tab(self.client, remotes, options, target, unit, self.settings.max_request_bytes)
         except (FatalRemoteError, RowTooLarge) as exc:
             return [UnitResult(unit.key, ok=False, reason=str(exc))]
+        finally:  # the tab may have been added or resized: the next mapping reads the metadata again
+            self._spreadsheets.pop(options.spreadsheet_id, None)
         return [UnitResult(unit.key, ok=True, remote_id=written)]
 
     # --- pull ----------------------------------------------------------------------------------
@@ -176,4 +187,4 @@ class SheetsAdapter(BaseAdapter):
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
         """Stream the range in windows; `state` is always None (a sheet has no cursor: every pull
         reads it whole, and a mirror pull then deletes rows the sheet no longer has)."""
-        yield from read_tab(self.client, mapping)
+        yield from read_tab(self.client, self.metadata, mapping)

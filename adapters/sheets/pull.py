@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -20,10 +21,14 @@ from migo_sync.mapping.model import FieldType, Mapping
 Bounds = tuple[int, int, int, int]  # header row, first column, end row, end column (0-based, ends exclusive)
 
 
-def source(client: SheetsClient, mapping: Mapping) -> tuple[TabOptions, Bounds]:
-    """A pull's options and the bounds of its range inside the tab's live grid."""
+Metadata = Callable[[str], dict[str, Any]]
+
+
+def source(metadata: Metadata, mapping: Mapping) -> tuple[TabOptions, Bounds]:
+    """A pull's options and the bounds of its range inside the tab's live grid (`metadata` reads a
+    spreadsheet's metadata: the adapter's, read once per run)."""
     options = tab_options(mapping.options, mapping.label)
-    meta = client.spreadsheet(options.spreadsheet_id)
+    meta = metadata(options.spreadsheet_id)
     props = tab_properties(meta, options.tab)
     if props is None:
         raise missing_tab(options, meta)
@@ -59,21 +64,24 @@ def header_cells(client: SheetsClient, options: TabOptions, header_row: int, sta
     return [header_text(v) for v in (values[0] if values else [])]
 
 
-def live_header(client: SheetsClient, mapping: Mapping) -> list[str]:
-    options, (header_row, start_col, _, end_col) = source(client, mapping)
+def live_header(client: SheetsClient, metadata: Metadata, mapping: Mapping) -> list[str]:
+    options, (header_row, start_col, _, end_col) = source(metadata, mapping)
     return header_cells(client, options, header_row, start_col, end_col)
 
 
-def read_tab(client: SheetsClient, mapping: Mapping) -> Iterator[PullBatch]:
-    """Stream the range in windows of `window_rows`, after the header row (read as people see it)."""
-    options, (header_row, start_col, end_row, end_col) = source(client, mapping)
-    header = header_cells(client, options, header_row, start_col, end_col)
+def read_tab(client: SheetsClient, metadata: Metadata, mapping: Mapping) -> Iterator[PullBatch]:
+    """Stream the range in windows of `window_rows`, after the header row (read as people see it).
+    The header and the first window depend only on the grid: they are read together."""
+    options, (header_row, start_col, end_row, end_col) = source(metadata, mapping)
     first_row, stop = header_row + 1, min(header_row + 1 + options.window_rows, end_row)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sheets-window") as pool:
+        ahead = pool.submit(window, client, options, first_row, start_col, stop, end_col) if first_row < stop else None
+        header = header_cells(client, options, header_row, start_col, end_col)
+        rows = ahead.result() if ahead is not None else []
     converters = [(remote, index, converter(field_type))
                   for remote, index, field_type in columns(mapping, options, header, header_row, start_col)]
     keys = [f.remote for f in mapping.fields if f.column in mapping.key]
     yielded = False
-    rows = window(client, options, first_row, start_col, stop, end_col) if first_row < stop else []
     while True:
         records = []
         for offset, cells in enumerate(rows):

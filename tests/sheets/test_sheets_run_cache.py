@@ -1,0 +1,105 @@
+"""Sheets at the API's ceiling: a spreadsheet's metadata read once per run and shared by every
+mapping on it (read afresh by the next run, and after a push that may have changed the tab), and a
+pull's header and first window read together.
+
+What the client sends is recorded with an httpx request hook; concurrency comes from the sandbox's
+count of calls in flight (latency on every call): never from timings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sheets.sheets_support import unit
+
+from migo_sync.adapters.sheets.adapter import SheetsAdapter
+from migo_sync.adapters.sheets.auth import clear_token_cache
+from migo_sync.adapters.sheets.sandbox import credentials
+from migo_sync.config import Project, ProjectConfig
+from migo_sync.mapping.loader import load_mapping_file
+from migo_sync.mapping.model import Mapping
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.systems import AdapterPool
+
+pytestmark = pytest.mark.timeout(120)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def shipped(name: str) -> Mapping:
+    return load_mapping_file(REPO / "mappings" / f"{name}.yaml").mapping
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Iterator[SandboxThread]:
+    handle = SandboxThread(seed=7, only=["sheets"], options={"sheets": {"latency_ms": 20, "max_in_flight": 10}})
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def project(tenant: SandboxThread, tmp_path: Path) -> Project:
+    tenant.reset()
+    clear_token_cache()
+    environ = {**tenant.env, **credentials(tmp_path), "MIGO_SYNC_NO_KEYRING": "1"}
+    return Project(root=tmp_path, config=ProjectConfig(systems={}), environ=environ)
+
+
+def recorded(pool: AdapterPool) -> tuple[SheetsAdapter, list[str]]:
+    """The run's Sheets adapter and the list every request it sends is appended to ("GET /v4/...")."""
+    adapter = pool("sheets")
+    assert isinstance(adapter, SheetsAdapter)
+    sent: list[str] = []
+
+    def hook(request: Any) -> None:
+        sent.append(f"{request.method} {request.url.path.split('/sheets', 1)[1]}")
+
+    adapter.client.http.event_hooks["request"].append(hook)
+    return adapter, sent
+
+
+def records(adapter: SheetsAdapter, mapping: Mapping) -> list[dict[str, Any]]:
+    return [r for batch in adapter.read(mapping, None) for r in batch.records]
+
+
+METADATA = "GET /v4/spreadsheets/migo-finance-manual"
+
+
+def test_metadata_is_read_once_per_run_and_afresh_by_the_next(project: Project, tenant: SandboxThread) -> None:
+    fx, adjustments = shipped("sheets_fx_rates_pull"), shipped("sheets_manual_adjustments_pull")
+    pool = AdapterPool(project)
+    try:
+        adapter, sent = recorded(pool)
+        assert len(records(adapter, fx)) == 20 and len(records(adapter, adjustments)) == 30
+    finally:
+        pool.close()
+    assert sent.count(METADATA) == 1  # both tabs of one spreadsheet, one metadata read
+    values = [s for s in sent if "/values/" in s]
+    assert len(values) == 4  # per pull: the header and one window, the minimum
+    assert tenant.limits()["sheets"]["peak_in_flight"] == 2  # the header and the first window together
+    pool = AdapterPool(project)  # the next run (a watch cycle): its own adapter, fresh metadata
+    try:
+        adapter, sent = recorded(pool)
+        records(adapter, fx)
+    finally:
+        pool.close()
+    assert sent.count(METADATA) == 1
+
+
+def test_a_push_drops_the_metadata_it_may_have_changed(project: Project) -> None:
+    push = shipped("sheets_collections_push")
+    pool = AdapterPool(project)
+    try:
+        adapter, sent = recorded(pool)
+        work = unit([{f.remote: f"{f.remote} {n}" if f.remote != "Priority" else n for f in push.fields}
+                     for n in range(1, 501)])  # more rows than the seeded tab's grid: it is resized
+        assert adapter.check(push, [work]) == {}
+        assert all(r.ok for r in adapter.write(push, [work]))
+        metadata = "GET /v4/spreadsheets/migo-collections"
+        assert sent.count(metadata) == 1  # checks and write share one read
+        adapter.describe(push)
+        assert sent.count(metadata) == 2  # after the push, the grid is read again
+    finally:
+        pool.close()
