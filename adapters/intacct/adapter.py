@@ -7,6 +7,7 @@ reconciliation come from the core; this module only says how Intacct names thing
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -176,14 +177,21 @@ class IntacctAdapter(BaseAdapter):
         return self._chart
 
     def post_journals(self, journals: Sequence[Journal]) -> list[UnitResult]:
-        """Many journals per request (transaction="false": one bad journal sinks nothing else)."""
-        results: list[UnitResult] = []
-        for batch in chunked(journals, self._functions_per_request):
+        """Many journals per request (transaction="false": one bad journal sinks nothing else);
+        the requests go `max_concurrency` at a time (each journal's controlid keeps a resend single)."""
+        def post(batch: list[Journal]) -> list[UnitResult]:
             functions = [glbatch_function(journal) for journal in batch]
             answers = self.client.execute(functions, unique=True, transaction=False)
-            for journal, fn in zip(batch, functions, strict=True):
-                results.append(self._unit_result(journal.key, answers.get(fn.controlid)))
-        return results
+            return [self._unit_result(journal.key, answers.get(fn.controlid))
+                    for journal, fn in zip(batch, functions, strict=True)]
+
+        batches = list(chunked(journals, self._functions_per_request))
+        if len(batches) <= 1 or self.settings.max_concurrency <= 1:
+            return [result for batch in batches for result in post(batch)]
+        self.client.session()  # one sign-in, before the requests go out together
+        with ThreadPoolExecutor(max_workers=min(self.settings.max_concurrency, len(batches)),
+                                thread_name_prefix="intacct-post") as pool:
+            return [result for results in pool.map(post, batches) for result in results]
 
     def _unit_result(self, key: str, answer: Any) -> UnitResult:
         if answer is None:

@@ -25,6 +25,8 @@ class IntacctSettings(CoreSettings):
     user_id: str | None = None
     entity_id: str | None = Field(default=None, description="multi-entity: the entity (locationid) to log into")
     functions_per_request: int = Field(default=MAX_FUNCTIONS, ge=1, le=MAX_FUNCTIONS)
+    max_concurrency: int = Field(default=4, ge=1, le=16, description="requests in flight at once (journal posts): "
+                                 "the gateway refuses more per company (GW-0010)")
     page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     session_margin_seconds: float = Field(default=60.0, ge=0)
     duplicate_errornos: tuple[str, ...] = ("XL03000011",)
