@@ -175,7 +175,8 @@ class SheetsAdapter(BaseAdapter):
         if reason:
             return [UnitResult(unit.key, ok=False, reason=reason)]
         try:
-            written = write_tab(self.client, remotes, options, target, unit, self.settings.max_request_bytes)
+            written = write_tab(self.client, remotes, options, target, unit, self.settings.max_request_bytes,
+                                self.settings.max_concurrency)
         except (FatalRemoteError, RowTooLarge) as exc:
             return [UnitResult(unit.key, ok=False, reason=str(exc))]
         finally:  # the tab may have been added or resized: the next mapping reads the metadata again

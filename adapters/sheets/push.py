@@ -1,11 +1,14 @@
 """Push a relation onto a tab: where it lands, what must be refused before sending, and the
-requests (add the tab or grow its grid, clear the previous extent, write ≤ 2 MB bodies, RAW)."""
+requests (add the tab or grow its grid, clear what the new extent leaves of the old one while
+writing ≤ 2 MB bodies, RAW)."""
 
 from __future__ import annotations
 
 import math
 import operator
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -107,14 +110,19 @@ def preflight(remotes: list[str], target: Target, unit: PushUnit, max_request_by
 
 
 def write_tab(client: SheetsClient, remotes: list[str], options: TabOptions, target: Target, unit: PushUnit,
-              max_request_bytes: int) -> str:
-    """Send the unit; returns the range now holding the header and every row."""
+              max_request_bytes: int, concurrency: int = 1) -> str:
+    """Send the unit; returns the range now holding the header and every row.
+
+    The writes cover the header and every row, full width; only what lies outside them (old rows
+    below, old columns to the right) is cleared. Those ranges are disjoint, so the clear and the
+    writes go out together, up to `concurrency` requests in flight (each body at most 2 MB)."""
     # The engine streams a whole tab already sorted by push_order(); a plain list (a direct
     # caller) is sorted here.
     records = [] if unit.delete else (sort_records(unit.records, options.order_by, remotes)
                                       if isinstance(unit.records, list) else unit.records)
     width = len(remotes)
     grid_rows, grid_cols = target.grid_after(len(records), width)
+    stale: list[str] = []
     if target.sheet_id is None:
         reply = client.structure(target.spreadsheet_id, [add_sheet_request(target.title, grid_rows, grid_cols)])
         target.sheet_id = int(reply["replies"][0]["addSheet"]["properties"]["sheetId"])
@@ -123,12 +131,24 @@ def write_tab(client: SheetsClient, remotes: list[str], options: TabOptions, tar
             client.structure(target.spreadsheet_id, [resize_request(target.sheet_id, grid_rows, grid_cols)])
         end_row = min(target.end_row or grid_rows, target.row_count)
         end_col = min(target.end_col or grid_cols, target.column_count)
-        if target.header_row < end_row and target.start_col < end_col:
-            client.batch_clear(target.spreadsheet_id, [format_range(target.title, target.header_row,
-                                                                    target.start_col, end_row, end_col)])
-    for body in pack(target.title, target.header_row, target.start_col, encode(remotes, records), max_request_bytes):
-        client.batch_update_body(target.spreadsheet_id, body.content,
-                                 f"rows {body.start_row + 1}-{body.start_row + body.rows} of '{target.title}'")
+        rows_end, cols_end = target.header_row + 1 + len(records), target.start_col + width
+        if rows_end < end_row and target.start_col < end_col:  # old rows below the new ones
+            stale.append(format_range(target.title, rows_end, target.start_col, end_row, end_col))
+        if cols_end < end_col and target.header_row < min(rows_end, end_row):  # old columns to the right
+            stale.append(format_range(target.title, target.header_row, cols_end, min(rows_end, end_row), end_col))
+    limit = max(1, concurrency)
+    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="sheets-write") as pool:
+        pending: deque[Future[dict[str, Any]]] = deque()
+        if stale:
+            pending.append(pool.submit(client.batch_clear, target.spreadsheet_id, stale))
+        for body in pack(target.title, target.header_row, target.start_col, encode(remotes, records),
+                         max_request_bytes):
+            while len(pending) >= limit:  # at most `limit` bodies held at once
+                pending.popleft().result()
+            pending.append(pool.submit(client.batch_update_body, target.spreadsheet_id, body.content,
+                                       f"rows {body.start_row + 1}-{body.start_row + body.rows} of '{target.title}'"))
+        while pending:
+            pending.popleft().result()
     return format_range(target.title, target.header_row, target.start_col, target.header_row + 1 + len(records),
                         target.start_col + width)
 

@@ -103,3 +103,27 @@ def test_a_push_drops_the_metadata_it_may_have_changed(project: Project) -> None
         assert sent.count(metadata) == 2  # after the push, the grid is read again
     finally:
         pool.close()
+
+
+def test_the_clear_goes_with_the_writes_and_leaves_nothing_old(project: Project, tenant: SandboxThread) -> None:
+    """Narrower and shorter than before: the old rows below and the old columns to the right are
+    cleared by one request sent together with the writes (disjoint ranges, so they cannot race)."""
+    push = shipped("sheets_collections_push")
+    narrow = push.model_copy(update={"fields": push.fields[:3]})
+
+    def rows(count: int, fields: Any) -> Any:
+        return unit([{f.remote: n if f.remote == "Priority" else f"{f.remote} {n}" for f in fields}
+                     for n in range(1, count + 1)])
+
+    pool = AdapterPool(project)
+    try:
+        adapter, sent = recorded(pool)
+        assert all(r.ok for r in adapter.write(push, [rows(40, push.fields)]))
+        assert all(r.ok for r in adapter.write(narrow, [rows(5, narrow.fields)]))
+    finally:
+        pool.close()
+    tab = tenant.dump("sheets")["spreadsheets"]["migo-collections"]["tabs"]["Collections"]["rows"]
+    assert [row for row in tab if any(cell not in ("", None) for cell in row)] == [
+        ["Priority", "Days Past Due", "Loan ID"], *([n, f"Days Past Due {n}", f"Loan ID {n}"] for n in range(1, 6))]
+    assert sent.count("POST /v4/spreadsheets/migo-collections/values:batchClear") == 2
+    assert tenant.limits()["sheets"]["peak_in_flight"] == 2  # a clear and a write in flight together
