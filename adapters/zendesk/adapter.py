@@ -221,8 +221,9 @@ class ZendeskAdapter(BaseAdapter):
         for _unit, payload in prepared:
             payload[PUSH_KEY] = str(payload[PUSH_KEY])
         if prepared:
-            build = user_jobs if mapping.object == "users" else organization_jobs
-            results.update(JobRunner(self.client, self.settings).run(build(self.client, prepared)))
+            jobs = (user_jobs(self.client, prepared) if mapping.object == "users" else
+                    organization_jobs(self.client, prepared, self.settings.max_concurrency))
+            results.update(JobRunner(self.client, self.settings).run(jobs))
         return [results[u.key] for u in units]
 
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:

@@ -190,11 +190,17 @@ def user_jobs(client: ZendeskClient, prepared: list[tuple[PushUnit, dict[str, An
             for chunk in chunked(prepared, MAX_BULK)]
 
 
-def organization_jobs(client: ZendeskClient, prepared: list[tuple[PushUnit, dict[str, Any]]]) -> list[Job]:
-    """Look the organizations up by external_id, then one create_many or update_many job per 100."""
+def organization_jobs(client: ZendeskClient, prepared: list[tuple[PushUnit, dict[str, Any]]],
+                      concurrency: int = 1) -> list[Job]:
+    """Look the organizations up by external_id (the lookups of 100 each go `concurrency` at a
+    time: none depends on another), then one create_many or update_many job per 100."""
     known: dict[str, int] = {}
-    for chunk in chunked([str(p["external_id"]) for _, p in prepared], MAX_BULK):
-        for org in client.organizations_by_external_id(chunk):
+    chunks = list(chunked([str(p["external_id"]) for _, p in prepared], MAX_BULK))
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(chunks) or 1)),
+                            thread_name_prefix="zendesk-lookup") as pool:
+        found = list(pool.map(client.organizations_by_external_id, chunks))
+    for orgs in found:
+        for org in orgs:
             if org.get("external_id") is not None:
                 known[str(org["external_id"]).lower()] = int(org["id"])
     creates = [(u, p) for u, p in prepared if str(p["external_id"]).lower() not in known]

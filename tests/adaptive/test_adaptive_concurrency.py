@@ -29,7 +29,7 @@ FORECAST = {"versions": ["Forecast Q4 2026"], "start": "2026-01", "end": "2026-1
 
 @pytest.fixture(scope="module")
 def tenant() -> Iterator[SandboxThread]:
-    handle = SandboxThread(seed=7, only=["adaptive"], options={"adaptive": {"latency_ms": 20, "max_in_flight": CAP}})
+    handle = SandboxThread(seed=7, only=["adaptive"], options={"adaptive": {"latency_ms": 200, "max_in_flight": CAP}})
     yield handle
     handle.stop()
 

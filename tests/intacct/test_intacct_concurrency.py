@@ -26,7 +26,7 @@ CAP = 4
 
 @pytest.fixture(scope="module")
 def tenant() -> Iterator[SandboxThread]:
-    handle = SandboxThread(seed=7, only=["intacct"], options={"intacct": {"latency_ms": 20, "max_in_flight": CAP}})
+    handle = SandboxThread(seed=7, only=["intacct"], options={"intacct": {"latency_ms": 200, "max_in_flight": CAP}})
     yield handle
     handle.stop()
 

@@ -34,7 +34,7 @@ def shipped(name: str) -> Mapping:
 
 @pytest.fixture(scope="module")
 def tenant() -> Iterator[SandboxThread]:
-    handle = SandboxThread(seed=7, only=["sheets"], options={"sheets": {"latency_ms": 20, "max_in_flight": 10}})
+    handle = SandboxThread(seed=7, only=["sheets"], options={"sheets": {"latency_ms": 200, "max_in_flight": 10}})
     yield handle
     handle.stop()
 

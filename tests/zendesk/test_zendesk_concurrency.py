@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from zendesk.zendesk_support import configure, make_adapter, restore, user_unit
 
+from migo_sync.adapter import PushUnit
 from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
-from migo_sync.adapters.zendesk.push import JobRunner, nest, user_jobs
+from migo_sync.adapters.zendesk.push import JobRunner, nest, organization_jobs, user_jobs
 from migo_sync.sandbox.process import SandboxThread
 
 pytestmark = pytest.mark.timeout(120)
@@ -24,7 +25,7 @@ CAP = 10
 @pytest.fixture(scope="module")
 def tenant() -> Iterator[SandboxThread]:
     handle = SandboxThread(seed=7, only=["zendesk"], options={"zendesk": {
-        "latency_ms": 20, "max_in_flight": CAP, "incremental_limit_per_minute": 0}})
+        "latency_ms": 200, "max_in_flight": CAP, "incremental_limit_per_minute": 0}})
     yield handle
     handle.stop()
 
@@ -97,3 +98,12 @@ def test_a_poll_that_shows_no_change_backs_off_until_the_deadline(zendesk: Zende
     # first poll at once (queued → working is a change), then waits that grow to job_poll_max
     assert clock.slept[:4] == [0.5, 0.75, 1.125, 1.6875]
     assert max(clock.slept) == 5.0 and sum(clock.slept) > 30.0
+
+
+def test_organization_lookups_go_out_together(zendesk: ZendeskAdapter, tenant: SandboxThread) -> None:
+    units = [PushUnit(f"ORG-{n:04d}", f"k{n}", [{"external_id": f"ORG-{n:04d}", "name": f"Org {n}"}],
+                      [f"ORG-{n:04d}"]) for n in range(1, 501)]
+    jobs = organization_jobs(zendesk.client, [(u, nest(u.records[0])) for u in units], zendesk.settings.max_concurrency)
+    assert sum(len(j.units) for j in jobs) == 500 and len(jobs) == 5
+    limits = tenant.limits()["zendesk"]
+    assert limits["served"] == 5 and limits["peak_in_flight"] == 5  # five show_many of 100, together
