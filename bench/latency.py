@@ -355,7 +355,7 @@ def main() -> None:
             reconciliation = trace.rest()
             print(f"{'mapping':31} {'wall s':>6} {'min s':>6} {'ratio':>5} {'api s':>6} {'requests':>8} {'min':>4} "
                   f"{'in flight':>9}  flagged: why")
-            over, mapped, floor_total = 0, 0.0, 0.0
+            over, waits_over, mapped, floor_total = 0, 0, 0.0, 0.0
             seen: set[tuple[str, str]] = set()
             for r in report.results:
                 knobs = VENDOR_DEFAULTS[r.system]
@@ -366,6 +366,7 @@ def main() -> None:
                 flagged = ratio > OVER or len(calls) > floor.requests
                 why = reason(calls, floor, r.seconds, knobs["max_in_flight"]) if flagged else ""
                 over += flagged
+                waits_over += busy(calls) > floor.seconds * OVER
                 mapped += r.seconds
                 floor_total += floor.seconds
                 print(f"{r.name:31} {r.seconds:6.2f} {floor.seconds:6.2f} {ratio:5.2f} {busy(calls):6.2f} {len(calls):8d} "
@@ -380,11 +381,13 @@ def main() -> None:
             print(f"reconciliation and bookkeeping: {total - mapped:.1f} s, {len(reconciliation)} requests "
                   f"({', '.join(f'{n} {k}' for k, n in rec_kinds.most_common())})")
             print(f"mappings {mapped:.1f} s against a minimum of {floor_total:.1f} s; whole job {total:.1f} s; "
-                  f"{over} of {len(report.results)} above {OVER}x their minimum or sending more requests")
+                  f"{over} of {len(report.results)} above {OVER}x their minimum or sending more requests; "
+                  f"{waits_over} waiting on the API more than {OVER}x the minimum")
             refused = {name: lim["refused"] for name, lim in sandbox.limits().items() if lim["refused"]}
             print(f"calls refused by a cap: {refused or 'none'}")
             figures.update(total_seconds=round(total, 2), mapping_seconds=round(mapped, 2),
-                           minimum_seconds=round(floor_total, 2), over=over, refused=refused)
+                           minimum_seconds=round(floor_total, 2), over=over, api_waits_over=waits_over,
+                           refused=refused)
             started = time.perf_counter()
             again = run(project, RunOptions(command="bench"))
             rerun = time.perf_counter() - started
