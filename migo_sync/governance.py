@@ -17,11 +17,12 @@ from migo_sync.dictionary.checks import check_terms
 from migo_sync.dictionary.loader import Dictionary, load_dictionary
 from migo_sync.errors import Problem
 from migo_sync.lineage.graph import Graph, build, remote_node
+from migo_sync.lineage.views import ViewCatalog
 from migo_sync.mapping.loader import LoadedMapping
 from migo_sync.mapping.model import Mapping
 from migo_sync.warehouse.base import Warehouse
 from migo_sync.zones.config import ZonesConfig
-from migo_sync.zones.guard import IsRecord, dmz_reads, promotion_problems, record_predicate, refusals
+from migo_sync.zones.guard import IsRecord, dmz_reads, promotion_problems, record_predicate, refusals, zone_of
 
 
 @dataclass
@@ -30,6 +31,10 @@ class Governance:
     graph: Graph
     zones: ZonesConfig
     is_record: IsRecord
+
+    def zone(self, relation: str) -> str:
+        """trusted or dmz, through views (a view over a DMZ relation is DMZ)."""
+        return zone_of(self.graph, self.zones, relation)
 
     def promotions(self, warehouse: Warehouse, mapping: Mapping) -> list[dict[str, Any]]:
         """Run the promotion checks of every DMZ relation this push into a system of record reads."""
@@ -48,8 +53,10 @@ class Governance:
 
 
 def govern(project: Project, loaded: Sequence[LoadedMapping], chosen: Sequence[LoadedMapping],
-           adapter_for: Callable[[str], Any]) -> tuple[list[LoadedMapping], Governance, list[Problem]]:
-    """(chosen mappings bound to their terms, the project's governance, problems of the chosen)."""
+           adapter_for: Callable[[str], Any], catalog: ViewCatalog | None = None,
+           ) -> tuple[list[LoadedMapping], Governance, list[Problem]]:
+    """(chosen mappings bound to their terms, the project's governance, problems of the chosen).
+    `catalog`: the warehouse's views (`view_catalog()`); None when no warehouse is consulted."""
     dictionary = load_dictionary(project.dictionary_dir)
     zones = project.config.zones
     is_record = record_predicate(zones, adapter_for)
@@ -57,7 +64,7 @@ def govern(project: Project, loaded: Sequence[LoadedMapping], chosen: Sequence[L
     bound = bind(chosen, dictionary)
     names = {b.mapping.name for b in bound}
     others = bind([x for x in loaded if x.mapping.name not in names], dictionary)
-    graph = build([b.mapping for b in [*bound, *others]], project.config.warehouse.type)
+    graph = build([b.mapping for b in [*bound, *others]], project.config.warehouse.type, catalog)
     problems += _draft_upstream(bound, graph, dictionary, is_record)
     problems += refusals(bound, graph, zones, is_record)
     problems += promotion_problems(zones, graph, str(project.root / CONFIG_FILE))
@@ -82,3 +89,14 @@ def _draft_upstream(bound: Sequence[LoadedMapping], graph: Graph, dictionary: Di
                                              f"{m.object} (a system of record) through {via}",
                                              f"have {dictionary.terms[name].term.owner} approve it"))
     return problems
+
+
+def view_catalog(warehouse: Warehouse) -> ViewCatalog:
+    """The warehouse's views; a warehouse that cannot list them yields a catalog that says why (every
+    relation a push reads that no pull writes then counts as an unresolved view: DMZ)."""
+    from migo_sync.errors import MigoSyncError
+
+    try:
+        return ViewCatalog(warehouse.relations())
+    except MigoSyncError as exc:
+        return ViewCatalog(error=exc.message)

@@ -56,7 +56,7 @@ def validate_command(
     """Check mappings: YAML and model, the system catalog, the warehouse, and with --remote the live remote.
     Every problem of every file and level is reported at once as FILE:LINE: path: message (hint).
     A disabled mapping's table is not looked for unless the mapping is named."""
-    from migo_sync.governance import govern
+    from migo_sync.governance import govern, view_catalog
     from migo_sync.mapping.validate import validate_all
     from migo_sync.selection import select as choose
     from migo_sync.systems import AdapterPool
@@ -79,14 +79,17 @@ def validate_command(
             if paths:  # the project's other mappings still decide zones (a Sheets pull makes a DMZ)
                 with contextlib.suppress(MappingError):
                     everything = load_mappings([proj.mappings_dir])
-            items, _, governed = govern(proj, everything, items, pool)
-            problems = [*problems, *governed]
             warehouse = None
             if not offline:
                 from migo_sync.warehouse import open_warehouse
 
                 warehouse = open_warehouse(proj)
             try:
+                catalog = view_catalog(warehouse) if warehouse is not None else None
+                items, gov, governed = govern(proj, everything, items, pool, catalog)
+                problems = [*problems, *governed]
+                notes = [*gov.graph.notes, *(f"view {v} cannot be traced ({why}): it counts as DMZ"
+                                             for v, why in sorted(gov.graph.unresolved.items()))]
                 problems = validate_all(items, pool, warehouse, remote=remote, problems=problems,
                                         check_disabled=named)
                 if not problems and warehouse is not None:
@@ -103,9 +106,11 @@ def validate_command(
     names = [m.mapping.name for m in items]
     off = [m.mapping.name for m in items if not m.mapping.enabled and m.mapping.name not in named]
     if json_output:
-        term.json({"ok": True, "mappings": names, "disabled": off, "problems": []})
+        term.json({"ok": True, "mappings": names, "disabled": off, "problems": [], "notes": notes})
     else:
         term.success(f"{len(items)} mapping(s) valid: " + ", ".join(names))
+        for note in notes:
+            term.info(note)
         if off and not offline:
             term.info(f"disabled, so their warehouse tables were not checked: {', '.join(off)} "
                       "(name one to check it: migo-sync mapping validate -s NAME)")

@@ -45,7 +45,7 @@ def render(project: Project) -> str:
     graph = gov.graph
 
     def zone(relation: str) -> str:
-        return gov.zones.zone_of(relation, graph.pulled_by.get(relation, set()))
+        return gov.zone(relation)
 
     labels = {n.id: label(n, zone) for n in graph.nodes.values()}
     zones_of = {n.id: zone(n.dataset) for n in graph.nodes.values() if n.kind != "remote"}

@@ -27,7 +27,7 @@ from migo_sync.engine.result import MappingResult
 from migo_sync.errors import MappingError, MigoSyncError, UsageError, exit_code_for, most_serious
 from migo_sync.evidence.artifacts import write_artifacts
 from migo_sync.evidence.runlog import run_log
-from migo_sync.governance import Governance, govern
+from migo_sync.governance import Governance, govern, view_catalog
 from migo_sync.http import REQUEST_STATS
 from migo_sync.interrupt import Interrupted
 from migo_sync.lineage.events import Emitter
@@ -202,7 +202,7 @@ def prepare(project: Project, options: RunOptions, warehouse: Warehouse,
         if problems:  # a broken file may be the mapping the selector meant
             raise MappingError(problems) from None
         raise
-    bound, gov, governed = govern(project, loaded, chosen.mappings, pool)
+    bound, gov, governed = govern(project, loaded, chosen.mappings, pool, view_catalog(warehouse))
     problems = validate_all(bound, pool, warehouse, problems=[*problems, *governed], check_disabled=chosen.names)
     if not problems and not options.full:
         problems = rename_problems(warehouse, bound, project_feeds(loaded), lambda item: unit_of(pool, item))

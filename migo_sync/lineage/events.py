@@ -116,11 +116,19 @@ class Emitter:
         edges = [e for e in self.graph.edges if e.mapping == m.name]
         lineage: dict[str, list[Any]] = {}
         for e in edges:
-            src, dst = self.graph.nodes[e.src], self.graph.nodes[e.dst]
-            if not dst.name or not src.name:
+            dst = self.graph.nodes[e.dst]
+            if not dst.name:
                 continue
-            ns = remote_ns if src.kind == "remote" else wh
-            lineage.setdefault(dst.name, []).append(cl.InputField(namespace=ns, name=src.dataset, field=src.name))
+            # a push reading a view is computed from what the view reads, down to the base tables
+            sources = [e.src] if m.direction == "pull" else sorted(self.graph.upstream([e.src]))
+            for node_id in sources:
+                src = self.graph.nodes[node_id]
+                if not src.name or (m.direction == "push" and src.kind != "column"):
+                    continue
+                ns = remote_ns if src.kind == "remote" else wh
+                field = cl.InputField(namespace=ns, name=src.dataset, field=src.name)
+                if field not in lineage.setdefault(dst.name, []):
+                    lineage[dst.name].append(field)
         column_facet = cl.ColumnLineageDatasetFacet(fields={k: cl.Fields(inputFields=v) for k, v in lineage.items()})
         if m.direction == "pull":
             assert m.warehouse.table is not None
@@ -129,6 +137,8 @@ class Emitter:
             return ([InputDataset(namespace=remote_ns, name=remote, facets={"schema": remote_schema})],
                     [OutputDataset(namespace=wh, name=m.warehouse.table.lower(),
                                    facets={"schema": table_schema, "columnLineage": column_facet})])
-        inputs = [InputDataset(namespace=wh, name=table) for table in self.graph.reads.get(m.name, [])]
+        read = self.graph.reads.get(m.name, [])
+        tables = [*read, *sorted({b for r in read for b in self.graph.bases(r)} - set(read))]  # views' bases too
+        inputs = [InputDataset(namespace=wh, name=table) for table in tables]
         return inputs, [OutputDataset(namespace=remote_ns, name=remote,
                                       facets={"schema": remote_schema, "columnLineage": column_facet})]

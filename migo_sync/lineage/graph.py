@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from migo_sync.lineage.sql import QuerySources, query_sources
 from migo_sync.mapping.model import Mapping
+
+if TYPE_CHECKING:
+    from migo_sync.lineage.views import ViewCatalog
 
 Kind = Literal["remote", "column", "relation"]
 
@@ -43,6 +46,9 @@ class Graph:
     reads: dict[str, list[str]] = field(default_factory=dict)  # push mapping → relations it reads
     writes: dict[str, str] = field(default_factory=dict)  # pull mapping → relation it writes
     pulled_by: dict[str, set[str]] = field(default_factory=dict)  # relation → systems pulled into it
+    views: dict[str, list[str]] = field(default_factory=dict)  # view → relations it reads (lineage/views.py)
+    unresolved: dict[str, str] = field(default_factory=dict)  # relation → why its lineage cannot be followed
+    notes: list[str] = field(default_factory=list)  # what the graph could not look at, for the user
 
     def add(self, node: Node) -> str:
         self.nodes.setdefault(node.id, node)
@@ -70,12 +76,29 @@ class Graph:
         sub = Graph(nodes={k: v for k, v in self.nodes.items() if k in ids},
                     edges=[e for e in self.edges if e.src in ids and e.dst in ids])
         sub.terms = {t: n & ids for t, n in self.terms.items() if n & ids}
+        datasets = {n.dataset for n in sub.nodes.values() if n.kind != "remote"}
+        sub.views = {v: r for v, r in self.views.items() if v in datasets}
+        sub.unresolved = {v: r for v, r in self.unresolved.items() if v in datasets}
+        sub.notes = list(self.notes)
         return sub
 
     def as_json(self) -> dict[str, Any]:
         return {"nodes": [vars(n) for n in sorted(self.nodes.values(), key=lambda n: n.id)],
                 "edges": [vars(e) for e in self.edges],
-                "terms": {t: sorted(n) for t, n in sorted(self.terms.items())}}
+                "terms": {t: sorted(n) for t, n in sorted(self.terms.items())},
+                "views": {v: sorted(r) for v, r in sorted(self.views.items())},
+                "unresolved": dict(sorted(self.unresolved.items())), "notes": list(self.notes)}
+
+    def bases(self, relation: str) -> set[str]:
+        """Every relation `relation` reads through views, itself included (cycle-safe)."""
+        seen = {relation}
+        todo = [relation]
+        while todo:
+            for base in self.views.get(todo.pop(), []):
+                if base not in seen:
+                    seen.add(base)
+                    todo.append(base)
+        return seen
 
 
 def remote_dataset(mapping: Mapping) -> str:
@@ -98,7 +121,11 @@ def relation_node(warehouse: str, table: str) -> Node:
     return Node(f"{warehouse}://{table.lower()}", "relation", table.lower(), "", warehouse)
 
 
-def build(mappings: Sequence[Mapping], warehouse: str = "duckdb") -> Graph:
+def build(mappings: Sequence[Mapping], warehouse: str = "duckdb", catalog: ViewCatalog | None = None) -> Graph:
+    """The graph of these mappings; with a catalog (the warehouse's views), through the views that
+    the pushes read. Without one, `notes` says views were not looked at."""
+    from migo_sync.lineage.views import trace_views
+
     graph = Graph()
     for m in mappings:
         if m.direction == "pull":
@@ -107,6 +134,7 @@ def build(mappings: Sequence[Mapping], warehouse: str = "duckdb") -> Graph:
             _push_table(graph, m, warehouse)
         else:
             _push_query(graph, m, warehouse)
+    trace_views(graph, catalog, warehouse)
     return graph
 
 

@@ -22,6 +22,7 @@ class QuerySources:
     pairs it is computed from. `error` is set when the SQL could not be parsed."""
 
     tables: list[str] = field(default_factory=list)
+    opaque: list[str] = field(default_factory=list)  # table functions (read_csv(…), …): sources we cannot name
     columns: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     error: str | None = None
 
@@ -36,10 +37,20 @@ def query_sources(sql: str, warehouse_type: str = "duckdb") -> QuerySources:
         tree = sqlglot.parse_one(sql, dialect=dialect)
     except SqlglotError as exc:
         return QuerySources(error=f"cannot parse the query: {str(exc).splitlines()[0]}")
+    if tree is None:
+        return QuerySources(error="the query is empty")
+    if isinstance(tree, exp.Command):  # sqlglot's fallback for SQL it does not understand: nothing is known
+        return QuerySources(error=f"sqlglot cannot parse this {dialect} SQL")
+    if isinstance(tree, exp.Create):  # a view definition as the warehouse keeps it: CREATE VIEW … AS <query>
+        if not isinstance(tree.expression, exp.Query):
+            return QuerySources(error="the view definition has no query sqlglot can read")
+        tree = tree.expression
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     tables = sorted({table_name(t) for t in tree.find_all(exp.Table)
                      if t.name and not (not t.db and t.name.lower() in ctes)})
-    out = QuerySources(tables=tables)
+    opaque = sorted({t.this.sql(dialect=dialect) for t in tree.find_all(exp.Table)
+                     if not t.name and t.this is not None and not isinstance(t.this, exp.Identifier)})
+    out = QuerySources(tables=tables, opaque=opaque)
     if not isinstance(tree, exp.Query):
         return out
     for name in tree.named_selects:
@@ -51,7 +62,7 @@ def query_sources(sql: str, warehouse_type: str = "duckdb") -> QuerySources:
             continue
         pairs: set[tuple[str, str]] = set()
         for leaf in node.walk():
-            if isinstance(leaf.expression, exp.Table):
+            if isinstance(leaf.expression, exp.Table) and table_name(leaf.expression):
                 pairs.add((table_name(leaf.expression), leaf.name.split(".")[-1].strip("\"`").lower()))
         out.columns[name.lower()] = sorted(pairs)
     return out

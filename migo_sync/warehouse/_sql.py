@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from migo_sync.errors import WarehouseError
-from migo_sync.warehouse.base import Column, ColumnDef, MergeCounts
+from migo_sync.warehouse.base import Column, ColumnDef, MergeCounts, Relations, ViewDef
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -154,6 +154,18 @@ class SQLWarehouse:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def relations(self) -> Relations:
+        """From information_schema, which DuckDB and Snowflake both keep (Snowflake's lists only what
+        the role may see; VIEW_DEFINITION is NULL where the role may not read the definition)."""
+        (schema,), = self.query("SELECT current_schema()")
+        views = self.query("SELECT table_schema, table_name, view_definition FROM information_schema.views "
+                           "WHERE table_catalog = current_database()")
+        tables = self.query("SELECT table_schema, table_name FROM information_schema.tables "
+                            "WHERE table_catalog = current_database()")
+        defs = tuple(ViewDef(str(s).lower(), str(n).lower(), None if sql is None else str(sql)) for s, n, sql in views)
+        names = {(str(s).lower(), str(n).lower()) for s, n in tables} | {(v.schema, v.name) for v in defs}
+        return Relations(str(schema or "").lower(), defs, frozenset(names))
 
     def _temporary_columns(self, table: str) -> list[Column] | None:
         """Columns of this session's temporary table `table` (not of a permanent namesake)."""

@@ -37,6 +37,25 @@ class MergeCounts:
 
 
 @dataclass(frozen=True)
+class ViewDef:
+    """A view as the warehouse holds it: lower-case schema and name, and its definition (the
+    CREATE VIEW statement or its query; None when this role may not see it, e.g. a secure view)."""
+
+    schema: str
+    name: str
+    sql: str | None
+
+
+@dataclass(frozen=True)
+class Relations:
+    """The current database's tables and views, for lineage through views."""
+
+    default_schema: str
+    views: tuple[ViewDef, ...]
+    tables: frozenset[tuple[str, str]]  # (schema, name) of every table and view, lower case
+
+
+@dataclass(frozen=True)
 class ColumnDef:
     """A column to create: name, migo-sync type and (for decimals) scale."""
 
@@ -95,6 +114,10 @@ class Warehouse(Protocol):
 
     def key_sql(self, columns: Sequence[str], alias: str | None = None) -> str:
         """SQL expression: the canonical text of a row key (columns as text joined by chr(31))."""
+        ...
+
+    def relations(self) -> Relations:
+        """Every table and view of the current database, with each view's definition."""
         ...
 
     def quote(self, name: str) -> str: ...

@@ -64,3 +64,27 @@ def test_the_site_is_self_contained(site: Path) -> None:
     html = site.read_text()
     assert not re.search(r'(src|href)="(https?:)?//', html)  # no network: no remote script, style or font
     assert "finance.manual_adjustments" in html and "dmz" in html
+
+
+def test_the_graph_draws_a_view_between_the_dmz_table_and_the_ledger(tmp_path: Path) -> None:
+    from migo_sync.warehouse.duckdb import DuckDBWarehouse
+
+    (tmp_path / "mappings").mkdir()
+    for name in ("sheets_manual_adjustments_pull", "intacct_adjustments_push"):
+        shutil.copy(next((REPO / "mappings").rglob(f"{name}.yaml")), tmp_path / "mappings")
+    push = tmp_path / "mappings" / "intacct_adjustments_push.yaml"
+    push.write_text(push.read_text().replace("FROM finance.manual_adjustments a", "FROM finance.v_adjustments a"))
+    (tmp_path / "migo-sync.toml").write_text('name = "Views"\n[warehouse]\ntype = "duckdb"\npath = "wh.duckdb"\n')
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb")
+    try:
+        warehouse.execute("CREATE SCHEMA finance")
+        warehouse.execute("CREATE TABLE finance.manual_adjustments (adjustment_id VARCHAR, amount DECIMAL(18, 2))")
+        warehouse.execute("CREATE VIEW finance.v_adjustments AS SELECT adjustment_id, amount FROM finance.manual_adjustments")
+    finally:
+        warehouse.close()
+    assert run_cli(["docs", "build", "--project", str(tmp_path), "--output", str(tmp_path / "site")]) == 0
+    dom = chromium("--dump-dom", (tmp_path / "site" / "index.html").as_uri())
+    assert re.search(r'id="graph-status">graph: \d+ nodes, \d+ edges, drawn', dom), dom[-3000:]
+    assert 'class="node column zone-dmz" data-node="duckdb://finance.v_adjustments#amount"' in dom
+    assert 'class="node column zone-dmz" data-node="duckdb://finance.manual_adjustments#amount"' in dom
+    assert "<title>finance.v_adjustments</title></line>" in dom  # the view's own edges are drawn

@@ -54,8 +54,8 @@ def receiver() -> Iterator[Receiver]:
     thread.join(timeout=5)
 
 
-def config_for(receiver: Receiver) -> str:
-    return (PROMOTION + f'\n[openlineage]\ntransport = "http"\nurl = "http://127.0.0.1:{receiver.server_port}"\n'
+def config_for(receiver: Receiver, zones: str = PROMOTION) -> str:
+    return (zones + f'\n[openlineage]\ntransport = "http"\nurl = "http://127.0.0.1:{receiver.server_port}"\n'
             'api_key_env = "OL_KEY"\nnamespace = "migo-test"\n')
 
 
@@ -134,3 +134,32 @@ def test_an_unreachable_receiver_never_fails_the_run(sandbox: SandboxThread, tmp
     proj = _project(tmp_path, sandbox, PROMOTION + f'\n[openlineage]\ntransport = "http"\nurl = "http://127.0.0.1:{port}"\ntimeout = 1\n')
     report = run(proj, RunOptions(names=NAMES[:1]))
     assert report.ok
+
+
+def test_a_push_through_a_view_names_the_view_and_its_base_table_down_to_the_column(
+        sandbox: SandboxThread, receiver: Receiver, tmp_path: Path) -> None:
+    view_promotion = ('[zones.promote."finance.v_adjustments"]\napprover = "A. Wanjiru (finance lead)"\n'
+                      'not_null = ["adjustment_id", "account_no", "amount"]\n')
+    proj = _project(tmp_path, sandbox, config_for(receiver, view_promotion))
+    proj.environ["OL_KEY"] = "k"
+    push = tmp_path / "mappings" / "intacct_adjustments_push.yaml"
+    push.write_text(push.read_text().replace("FROM finance.manual_adjustments a", "FROM finance.v_adjustments a"))
+    run(proj, RunOptions(names=NAMES[:1]))
+    warehouse = open_warehouse(proj)
+    try:
+        warehouse.execute("CREATE VIEW finance.v_adjustments AS SELECT adjustment_id, adjustment_date, account_no, "
+                          "amount, department_id, reason FROM finance.manual_adjustments")
+    finally:
+        warehouse.close()
+    receiver.events.clear()
+    report = run(proj, RunOptions(names=NAMES[1:]))
+    assert report.ok, [r.error for r in report.results]
+    start, complete = (valid(e) for e in receiver.events)
+    assert start["inputs"] == complete["inputs"]
+    warehouse_ns = f"duckdb://{(tmp_path / 'warehouse.duckdb').resolve()}"
+    assert [(d["namespace"], d["name"]) for d in complete["inputs"]] == [
+        (warehouse_ns, "finance.v_adjustments"), (warehouse_ns, "finance.manual_adjustments")]
+    [ledger] = complete["outputs"]
+    amount = ledger["facets"]["columnLineage"]["fields"]["TRX_AMOUNT"]["inputFields"]
+    assert sorted((f["name"], f["field"]) for f in amount) == [
+        ("finance.manual_adjustments", "amount"), ("finance.v_adjustments", "amount")]
