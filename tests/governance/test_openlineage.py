@@ -1,6 +1,7 @@
 """OpenLineage: every run emits START then COMPLETE or FAIL per mapping, with datasets, schema and
 column lineage, through the official client to a receiver on loopback; every event is valid
-against the pinned OpenLineage RunEvent schema. Off by default: nothing is sent."""
+against the OpenLineage JSON schemas vendored in openlineage_spec/ (core and each facet's own
+schema, see its SOURCES.md). Off by default: nothing is sent."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from typing import Any
 
 import jsonschema
 import pytest
+from governance.openlineage_spec import check
 from governance.test_zones import NAMES, PROMOTION, _project
 
 from migo_sync.engine.runner import RunOptions, run
 from migo_sync.sandbox.process import SandboxThread
 from migo_sync.warehouse import open_warehouse
 
-SCHEMA = json.loads((Path(__file__).parent / "openlineage_runevent.schema.json").read_text())
 MAX_BODY = 1 << 20
 
 
@@ -60,8 +61,7 @@ def config_for(receiver: Receiver, zones: str = PROMOTION) -> str:
 
 
 def valid(event: dict[str, Any]) -> dict[str, Any]:
-    jsonschema.validate(event, SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    return event
+    return check(event)
 
 
 def test_each_mapping_emits_start_and_complete_with_column_lineage(
@@ -163,3 +163,36 @@ def test_a_push_through_a_view_names_the_view_and_its_base_table_down_to_the_col
     amount = ledger["facets"]["columnLineage"]["fields"]["TRX_AMOUNT"]["inputFields"]
     assert sorted((f["name"], f["field"]) for f in amount) == [
         ("finance.manual_adjustments", "amount"), ("finance.v_adjustments", "amount")]
+
+
+def test_the_vendored_schemas_reject_what_the_spec_forbids(sandbox: SandboxThread, tmp_path: Path) -> None:
+    """The validation is not vacuous: an emitted event, broken in one place at a time, fails."""
+    import copy
+
+    proj = _project(tmp_path, sandbox, PROMOTION + '\n[openlineage]\ntransport = "file"\npath = "ol.ndjson"\n')
+    run(proj, RunOptions(names=NAMES[:1]))
+    _, complete = (valid(json.loads(x)) for x in (tmp_path / "ol.ndjson").read_text().splitlines())
+
+    def broken(change: Any) -> dict[str, Any]:
+        event = copy.deepcopy(complete)
+        change(event)
+        return event
+
+    table = lambda e: e["outputs"][0]["facets"]  # noqa: E731
+    breakages = [
+        lambda e: e.update(eventType="DONE"),                                   # core: not a run state
+        lambda e: e["run"].update(runId="not-a-uuid"),                          # core: format uuid
+        lambda e: e.pop("producer"),                                            # core: required
+        lambda e: table(e)["columnLineage"].pop("_producer"),                   # core BaseFacet, via the facet's $ref
+        lambda e: table(e)["columnLineage"]["fields"]["amount"]["inputFields"][0].pop("field"),  # facet schema
+        lambda e: table(e)["schema"]["fields"].append({"type": "decimal"}),     # facet schema: a field has a name
+        lambda e: e["run"].setdefault("facets", {}).update(errorMessage={       # facet schema: programmingLanguage
+            "_producer": "https://x.test", "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/"
+            "ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet", "message": "boom"}),
+    ]
+    for change in breakages:
+        with pytest.raises(jsonschema.ValidationError):
+            check(broken(change))
+    with pytest.raises(AssertionError, match="no vendored OpenLineage schema"):  # an unknown facet is not waved through
+        check(broken(lambda e: table(e).update(custom_thing={"_producer": "https://x.test",
+                                                             "_schemaURL": "https://x.test/Custom.json"})))
