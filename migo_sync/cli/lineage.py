@@ -44,4 +44,7 @@ def lineage_command(
         typer.echo(as_dot(graph, zone))
     else:
         typer.echo(as_text(graph, zone) or "no lineage: no mapping reads or writes anything yet")
+    for note in [*graph.notes, *(f"view {v} cannot be traced ({why}): it counts as DMZ"
+                                 for v, why in sorted(graph.unresolved.items()))]:
+        term.info(note)  # stderr, never mixed into --mermaid/--dot output; --json carries them itself
     return 0

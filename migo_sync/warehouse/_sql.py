@@ -162,7 +162,7 @@ class SQLWarehouse:
         views = self.query("SELECT table_schema, table_name, view_definition FROM information_schema.views "
                            "WHERE table_catalog = current_database()")
         tables = self.query("SELECT table_schema, table_name FROM information_schema.tables "
-                            "WHERE table_catalog = current_database()")
+                            "WHERE table_catalog = current_database()") if views else []  # only views need them
         defs = tuple(ViewDef(str(s).lower(), str(n).lower(), None if sql is None else str(sql)) for s, n, sql in views)
         names = {(str(s).lower(), str(n).lower()) for s, n in tables} | {(v.schema, v.name) for v in defs}
         return Relations(str(schema or "").lower(), defs, frozenset(names))
