@@ -12,6 +12,7 @@ what the tenant actually holds, line by line.
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from migo_sync.adapter import AdapterContext, BaseAdapter, PullBatch, PushUnit, UnitResult
-from migo_sync.errors import ConfigError
+from migo_sync.errors import ConfigError, OutcomeUnknownError
 from migo_sync.ledger import (
     Account,
     AccountBalance,
@@ -38,8 +39,9 @@ from migo_sync.options import option_problems
 from migo_sync.settings import parse_settings
 
 from . import SYSTEM
-from .client import WorkdayClient
+from .client import ImportMessage, WorkdayClient
 from .config import PullOptions, PushOptions, WorkdaySettings
+from .imports import IMPORT_DONE, IMPORT_WITH_ERRORS, await_imports
 from .payload import Defaults, journal_data, journal_layout, ledger_lines, line_records, required_header
 from .soap import FaultTransport
 
@@ -62,6 +64,8 @@ class WorkdayAdapter(BaseAdapter):
         self._chart: Chart | None = None
         self._submit = self.settings.submit
         self._concurrency = self.settings.max_concurrency
+        self._import = self.settings.journal_import
+        self._batch = self.settings.import_batch_size
         self._duplicate = re.compile(self.settings.duplicate_pattern, re.I)
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -164,19 +168,31 @@ class WorkdayAdapter(BaseAdapter):
         return self._chart
 
     def post_journals(self, journals: Sequence[Journal]) -> list[UnitResult]:
-        """One Submit_Accounting_Journal per journal (the operation takes one), `max_concurrency`
-        at a time. Add_Only + Accounting_Journal_ID: a replay is refused, and that is success."""
+        """Import_Accounting_Journal in batches of `import_batch_size` (the default), or one
+        Submit_Accounting_Journal per journal (`journal_import = false`); `max_concurrency` requests
+        at a time either way. Add_Only + Accounting_Journal_ID: a replay is refused, and that is success."""
         defaults = Defaults(company=self.settings.company, currency=self.settings.currency,
                             ledger_type=self.settings.ledger_type, journal_source=self.settings.journal_source,
                             account_set=self.settings.account_set)
-        client, submit = self.client, self._submit
-
-        def post(journal: Journal) -> UnitResult:
+        results: dict[str, UnitResult] = {}
+        ready: list[Journal] = []
+        for journal in journals:
             missing = [f"{what}: map {field} or set [systems.workday] {setting}"
                        for what, field, setting, default in required_header(defaults)
                        if not (journal.header.get(field) or default)]
             if missing:
-                return UnitResult(key=journal.key, ok=False, reason="no " + "; no ".join(missing))
+                results[journal.key] = UnitResult(key=journal.key, ok=False, reason="no " + "; no ".join(missing))
+            else:
+                ready.append(journal)
+        if ready:
+            post = self._import_all if self._import else self._submit_all
+            results.update(post(ready, defaults))
+        return [results[journal.key] for journal in journals]
+
+    def _submit_all(self, journals: Sequence[Journal], defaults: Defaults) -> dict[str, UnitResult]:
+        client, submit = self.client, self._submit
+
+        def post(journal: Journal) -> UnitResult:
             answer = client.submit_journal(journal_data(journal, defaults, submit=submit))
             if answer.fault is None:
                 return UnitResult(key=journal.key, ok=True, remote_id=answer.ids.get("WID"))
@@ -184,11 +200,56 @@ class WorkdayAdapter(BaseAdapter):
                 return UnitResult(key=journal.key, ok=True, duplicate=True)
             return UnitResult(key=journal.key, ok=False, reason=answer.fault.describe())
 
-        if self._concurrency <= 1 or len(journals) <= 1:
-            return [post(journal) for journal in journals]
-        with ThreadPoolExecutor(max_workers=min(self._concurrency, len(journals)),
-                                thread_name_prefix="workday-submit") as pool:
-            futures = [pool.submit(post, journal) for journal in journals]
+        return {result.key: result for result in self._parallel(post, list(journals))}
+
+    def _import_all(self, journals: Sequence[Journal], defaults: Defaults) -> dict[str, UnitResult]:
+        """Every batch imported (concurrently), their processes awaited together (one status read
+        per poll), and each refused journal named by the tenant's messages; the rest are booked.
+        An import that fails, outlives `import_timeout_seconds` or reports an error it does not
+        attribute raises: its journals stay pending and the next run imports them again (Add_Only
+        refuses any the tenant already holds, which counts as posted)."""
+        client, size = self.client, self._batch
+        batches = [list(journals[i:i + size]) for i in range(0, len(journals), size)]
+        wids = self._parallel(lambda batch: client.import_journals(
+            [journal_data(j, defaults, submit=self._submit) for j in batch]), batches)
+        statuses = await_imports(client, wids, deadline=time.monotonic() + self.settings.import_timeout_seconds)
+        with_errors = [wid for wid in wids if statuses[wid] != IMPORT_DONE]
+        messages = dict(zip(with_errors, self._parallel(client.import_messages, with_errors), strict=True))
+        results: dict[str, UnitResult] = {}
+        for batch, wid in zip(batches, wids, strict=True):
+            results.update(self._import_results(batch, wid, statuses[wid], messages.get(wid, [])))
+        return results
+
+    def _import_results(self, batch: list[Journal], wid: str, status: str,
+                        messages: list[ImportMessage]) -> dict[str, UnitResult]:
+        errors: dict[str, list[str]] = defaultdict(list)
+        for message in messages:
+            if message.severity.lower() not in ("error", "critical"):
+                continue
+            if message.journal_id is None:
+                raise OutcomeUnknownError(self.name, f"import {wid} ({status}) reported an error naming no journal: "
+                                                  f"{message.summary}; its journals stay pending")
+            errors[message.journal_id].append(message.summary)
+        if status not in (IMPORT_DONE, IMPORT_WITH_ERRORS) or (status == IMPORT_WITH_ERRORS and not errors):
+            raise OutcomeUnknownError(self.name, f"import {wid} ended {status!r}: its journals stay pending")
+        results = {}
+        for journal in batch:
+            found = errors.get(journal.idempotency_key)
+            if not found:
+                results[journal.key] = UnitResult(key=journal.key, ok=True)
+            elif all(self._duplicate.search(text) for text in found):
+                results[journal.key] = UnitResult(key=journal.key, ok=True, duplicate=True)
+            else:
+                results[journal.key] = UnitResult(key=journal.key, ok=False, reason="; ".join(found))
+        return results
+
+    def _parallel(self, work: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        """`work` over `items`, `max_concurrency` at a time, answers in item order."""
+        if self._concurrency <= 1 or len(items) <= 1:
+            return [work(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self._concurrency, len(items)),
+                                thread_name_prefix="workday-post") as pool:
+            futures = [pool.submit(work, item) for item in items]
             try:
                 return [future.result() for future in futures]
             except BaseException:
@@ -227,6 +288,8 @@ class WorkdayAdapter(BaseAdapter):
         options = PushOptions.model_validate(mapping.options)
         self._submit = self.settings.submit if options.submit is None else options.submit
         self._concurrency = options.max_concurrency or self.settings.max_concurrency
+        self._import = self.settings.journal_import if options.journal_import is None else options.journal_import
+        self._batch = options.import_batch_size or self.settings.import_batch_size
         return write_units(self, mapping, units)
 
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:

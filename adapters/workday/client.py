@@ -28,6 +28,7 @@ from migo_sync.xmlsafe import UnsafeXMLError, parse_xml
 
 from .soap import (
     BINDING,
+    INTEGRATIONS_BINDING,
     SYSTEM,
     WD,
     WSDL_PATH,
@@ -55,6 +56,15 @@ class SubmitResult:
     fault: SoapFault | None = None
 
 
+@dataclass(frozen=True)
+class ImportMessage:
+    """One message of an import process: its severity, text, and the journal it is about."""
+
+    severity: str
+    summary: str
+    journal_id: str | None
+
+
 @dataclass
 class JournalPage:
     """One page of Get_Journals: journal entries as plain dicts, and where paging stands."""
@@ -79,14 +89,17 @@ class WorkdayClient:
                                   settings=safe_settings(), wsse=token)
         self.zeep: Any = client
         self.service: Any = client.create_service(BINDING, url)
+        # An import's status lives in the tenant's Integrations service, beside Financial_Management.
+        self.integrations: Any = client.create_service(
+            INTEGRATIONS_BINDING, url.replace("/Financial_Management/", "/Integrations/"))
 
     def close(self) -> None:
         self.http.close()
 
-    def _call(self, operation: str, **kwargs: Any) -> Any:
+    def _call(self, operation: str, *, service: Any = None, **kwargs: Any) -> Any:
         """Run one operation; a fault zeep itself parsed (a non-500 answer) maps like any other."""
         try:
-            return getattr(self.service, operation)(version=self.version, **kwargs)
+            return getattr(service or self.service, operation)(version=self.version, **kwargs)
         except ZeepFault as exc:
             fault = fault_from_element(str(exc.code or ""), str(exc.message or ""), exc.detail)
             raise fault_error(fault) or FatalRemoteError(SYSTEM, f"{operation}: {fault.describe()}",
@@ -110,6 +123,48 @@ class WorkdayClient:
         except WorkdayFault as exc:
             return SubmitResult(fault=exc.fault)
         return SubmitResult(ids=reference_ids(getattr(response, "Accounting_Journal_Reference", None)))
+
+    def import_journals(self, journals: list[dict[str, Any]], *, add_only: bool = True) -> str:
+        """Import_Accounting_Journal: the tenant acknowledges and books them in the background; the
+        answer is the import process's WID (its status and messages are read with the two below).
+        A fault refuses the whole request (schema, size) and is raised."""
+        response = self._call("Import_Accounting_Journal", Accounting_Journal_Data=journals, Add_Only=add_only)
+        wid = reference_ids(getattr(response, "Import_Process_Reference", None)).get("WID")
+        if not wid:
+            raise FatalRemoteError(SYSTEM, "Import_Accounting_Journal: the answer names no import process")
+        return wid
+
+    def import_statuses(self, wids: list[str]) -> dict[str, str]:
+        """Get_Import_Processes for up to 999 processes at once: status by process WID."""
+        response = self._call("Get_Import_Processes", service=self.integrations,
+                              Request_References={"Import_Process_Reference": [ref(w, "WID") for w in wids]},
+                              Response_Filter={"Page": 1, "Count": 999})
+        statuses: dict[str, str] = {}
+        for process in _items(response, "Import_Process"):
+            wid = reference_ids(process.Import_Process_Reference).get("WID")
+            data = process.Import_Process_Data
+            status = reference_ids(data.Status_Reference if data is not None else None)
+            if wid:
+                statuses[wid] = next(iter(status.values()), "")
+        return statuses
+
+    def import_messages(self, wid: str) -> list[ImportMessage]:
+        """Get_Import_Process_Messages of one process, every page."""
+        found: list[ImportMessage] = []
+        page = 1
+        while True:
+            response = self._call("Get_Import_Process_Messages", service=self.integrations,
+                                  Request_References={"Import_Process_Reference": [ref(wid, "WID")]},
+                                  Response_Filter={"Page": page, "Count": 999})
+            for message in _items(response, "Import_Process_Message"):
+                severity = next(iter(reference_ids(message.Severity_Reference).values()), "")
+                found.append(ImportMessage(severity=severity, summary=str(message.Message_Summary or ""),
+                                           journal_id=reference_ids(message.Journal_Reference).get(
+                                               "Accounting_Journal_ID")))
+            results = response.Response_Results
+            if results is None or page >= int(results.Total_Pages or 1):
+                return found
+            page += 1
 
     def message(self, operation: str, **kwargs: Any) -> etree._Element:
         """The envelope zeep would send for `operation`, UsernameToken included (golden tests)."""

@@ -31,8 +31,16 @@ class WorkdaySettings(CoreSettings):
     account_set: str = Field(default="Standard", description="Account_Set_ID that scopes Ledger_Account_ID")
     submit: bool = Field(default=True, description="Submit=true: post the journal, not only save it")
     page_size: int = Field(default=MAX_COUNT, ge=1, le=MAX_COUNT)
-    max_concurrency: int = Field(default=4, ge=1, le=32, description="journals submitted at once "
-                                                                     "(one journal per request)")
+    max_concurrency: int = Field(default=4, ge=1, le=32, description="requests posting journals at once "
+                                                                     "(imports, or single submits)")
+    journal_import: bool = Field(default=True, description="post journals with Import_Accounting_Journal in "
+                                 "batches (asynchronous, status polled); false: one Submit_Accounting_Journal "
+                                 "per journal, for a tenant whose integration user may not import")
+    import_batch_size: int = Field(default=500, ge=1, le=10_000, description="journals per "
+                                   "Import_Accounting_Journal request (keep it under the tenant's payload limit)")
+    import_timeout_seconds: float = Field(default=900, gt=0, le=24 * 3600, description="how long to wait for "
+                                          "imports to finish; past it their journals stay pending (the next "
+                                          "run asks again: Add_Only keeps each once)")
     closed_through: str | None = Field(default=None, description="YYYY-MM: the last closed month; journals "
                                        "dated up to its end are rejected before sending (WWS has no operation "
                                        "that lists period status)")
@@ -79,6 +87,9 @@ class PushOptions(BaseModel):
 
     submit: bool | None = Field(default=None, description="override the system's `submit`")
     max_concurrency: int | None = Field(default=None, ge=1, le=32)
+    journal_import: bool | None = Field(default=None, description="override the system's `journal_import`")
+    import_batch_size: int | None = Field(default=None, ge=1, le=10_000, description="override the system's "
+                                          "`import_batch_size`")
 
 
 class PullOptions(BaseModel):

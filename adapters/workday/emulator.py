@@ -17,11 +17,19 @@ Knobs (`self.options`, read on every call so tests may flip them; closed_through
     busy_rate           share of calls answered with a Processing_Fault "server busy" (default 0)
     validate_schema     check every request against the XSD (default true)
     default_count       page size when Response_Filter/Count is absent (default 100)
+    import_max_journals Accounting_Journal_Data one Import_Accounting_Journal may hold (default 1000;
+                        more is a Validation_Fault) [UNV: Workday publishes no figure]
+    import_seconds      how long an import stays "Processing" after it is accepted (default 0: done at
+                        the first status read; its journals are booked when it is accepted either way)
+
+    POST /workday/ccx/service/{tenant}/Integrations/{version}   Get_Import_Processes and
+                        Get_Import_Process_Messages: the status and per-journal messages of an import
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -52,7 +60,12 @@ WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
 # The operations of the real Financial_Management WSDL migo-sync uses (there is no Get_Fiscal_Schedules:
 # a tenant's closed periods show only as a Validation_Fault on a journal dated in one).
-OPERATIONS = ("Submit_Accounting_Journal", "Get_Journals", "Get_Account_Sets", "Get_Cost_Centers", "Get_Regions")
+OPERATIONS = ("Submit_Accounting_Journal", "Import_Accounting_Journal", "Get_Journals", "Get_Account_Sets",
+              "Get_Cost_Centers", "Get_Regions")
+# Integrations: an asynchronous import's status and messages (another endpoint of the same tenant).
+INTEGRATIONS = ("Get_Import_Processes", "Get_Import_Process_Messages")
+SERVICES = {"Financial_Management": OPERATIONS, "Integrations": INTEGRATIONS}
+PROCESSING, COMPLETED, WITH_ERRORS = "Processing", "Completed", "Completed with Errors"
 
 
 class Refusal(Exception):
@@ -77,20 +90,24 @@ class WorkdayEmulator(Emulator):
     def reset(self) -> None:
         self.books = Books(closed_through=str(self.options.get("closed_through", "2025-12")))
         self.wids = 0
+        self.calls: Counter[str] = Counter()  # the request log: operations answered, by name
+        self.imports: dict[str, dict[str, Any]] = {}  # import process WID → its journals' outcome
 
     def state(self) -> dict[str, Any]:
-        return {**self.books.state(), "wids": self.wids}
+        return {**self.books.state(), "wids": self.wids, "imports": self.imports}
 
     def load(self, state: dict[str, Any]) -> None:
         self.books.load(state)
         self.wids = int(state.get("wids", len(self.books.journals)))
+        self.imports = dict(state.get("imports", {}))
 
     def dump(self) -> dict[str, Any]:
         return {"tenant": self.options.get("tenant", SANDBOX_TENANT), **self.books.dump()}
 
     def routes(self) -> list[BaseRoute]:
         path = "/ccx/service/{tenant}/Financial_Management/{version}"
-        return [Route(path, self.wsdl, methods=["GET"]), Route(path, self.call, methods=["POST"])]
+        return [Route(path, self.wsdl, methods=["GET"]), Route(path, self.call, methods=["POST"]),
+                Route("/ccx/service/{tenant}/Integrations/{version}", self.call, methods=["POST"])]
 
     def error_response(self, status: int, request: Request, retry_after: int | None = None) -> Response:
         """Injected 429/5xx in the tenant's own shape: a SOAP fault."""
@@ -120,7 +137,9 @@ class WorkdayEmulator(Emulator):
             if envelope.getroottree().docinfo.doctype:
                 raise Refusal("SOAP-ENV:Client", "DTDs are not allowed in requests.")
             self._authenticate(envelope, request.path_params["tenant"])
-            operation = self._operation(envelope)
+            service = "Integrations" if "/Integrations/" in request.url.path else "Financial_Management"
+            operation = self._operation(envelope, SERVICES[service])
+            self.calls[operation[0]] += 1
             busy = float(self.options.get("busy_rate", 0.0))
             if busy and self.rng.random() < busy:
                 raise Refusal("SOAP-ENV:Server.processingError",
@@ -140,14 +159,14 @@ class WorkdayEmulator(Emulator):
                                                                                               SANDBOX_PASSWORD):
             raise Refusal("SOAP-ENV:Client.authenticationError", "invalid username or password")
 
-    def _operation(self, envelope: etree._Element) -> tuple[str, etree._Element]:
+    def _operation(self, envelope: etree._Element, known: tuple[str, ...]) -> tuple[str, etree._Element]:
         body = envelope.find(f"{{{SOAP_ENV}}}Body")
         element = next(iter(body), None) if body is not None else None
         if element is None or not isinstance(element.tag, str) or not element.tag.startswith(Q):
             raise Refusal("SOAP-ENV:Client", "The SOAP Body holds no Workday request element.")
         name = etree.QName(element).localname
         operation = name.removesuffix("_Request")
-        if not name.endswith("_Request") or operation not in OPERATIONS:
+        if not name.endswith("_Request") or operation not in known:
             raise Refusal("SOAP-ENV:Client.validationError", f"Validation error occurred. Unknown operation {name}",
                           [Problem(f"Element '{name}' is not a request of this service.", f"/ns0:{name}[1]")])
         if self.options.get("validate_schema", True):
@@ -167,12 +186,17 @@ class WorkdayEmulator(Emulator):
 
     # -- operations -----------------------------------------------------------------------------
 
-    def _submit_accounting_journal(self, request: etree._Element) -> etree._Element:
-        journal = read_journal(request)
+    def _book(self, journal: SubmittedJournal) -> tuple[dict[str, Any] | None, list[Problem]]:
+        """Validate and book one journal as the tenant does (Add_Only refuses a taken ID)."""
         self.books.duplicate_message = str(self.options.get("duplicate_message", DUPLICATE_MESSAGE))
         self.wids += 1
-        wid = uuid.UUID(int=self.rng.getrandbits(128) ^ self.wids).hex
-        stored, problems = self.books.submit(journal, now=datetime.now(UTC), wid=wid)
+        return self.books.submit(journal, now=datetime.now(UTC), wid=self._wid())
+
+    def _wid(self) -> str:
+        return uuid.UUID(int=self.rng.getrandbits(128) ^ self.wids).hex
+
+    def _submit_accounting_journal(self, request: etree._Element) -> etree._Element:
+        stored, problems = self._book(read_journal(request))
         if stored is None:
             first = problems[0].message
             raise Refusal("SOAP-ENV:Client.validationError", f"Validation error occurred. {first}", problems)
@@ -181,6 +205,86 @@ class WorkdayEmulator(Emulator):
         sub(reference, "ID", stored["wid"], type="WID")
         if stored["id"]:
             sub(reference, "ID", stored["id"], type="Accounting_Journal_ID")
+        return response
+
+    def _import_accounting_journal(self, request: etree._Element) -> etree._Element:
+        """Accepted whole or refused whole (schema, size); then each journal is booked on its own:
+        one refused journal becomes an Error message of the process, the others are booked."""
+        journals = request.findall(f"{Q}Accounting_Journal_Data")
+        limit = int(self.options.get("import_max_journals", 1000))
+        if len(journals) > limit:
+            raise Refusal("SOAP-ENV:Client.validationError",
+                          f"Validation error occurred. An import holds at most {limit} journals; this one holds "
+                          f"{len(journals)}.", [Problem(f"At most {limit} Accounting_Journal_Data per request.",
+                                                        "/ns0:Import_Accounting_Journal_Request[1]")])
+        add_only = _true(request.get(f"{Q}Add_Only"))
+        messages: list[dict[str, Any]] = []
+        for data in journals:
+            journal = read_journal_data(data, add_only=add_only)
+            stored, problems = self._book(journal)
+            if stored is None:
+                messages.extend({"severity": "Error", "summary": problem.message, "journal": journal.journal_id}
+                                for problem in problems)
+        self.wids += 1
+        wid = self._wid()
+        now = datetime.now(UTC)
+        self.imports[wid] = {"initiated": now.isoformat(), "journals": len(journals), "messages": messages,
+                             "ready": now.timestamp() + float(self.options.get("import_seconds", 0))}
+        response = wd("Put_Import_Process_Response", version=_version(request))
+        sub(sub(response, "Import_Process_Reference", Descriptor=f"Import Accounting Journal {wid[:8]}"),
+            "ID", wid, type="WID")
+        return response
+
+    def _processes(self, request: etree._Element) -> list[tuple[str, dict[str, Any] | None]]:
+        ids = request.iterfind(f"{Q}Request_References/{Q}Import_Process_Reference/{Q}ID")
+        return [((node.text or "").strip(), self.imports.get((node.text or "").strip())) for node in ids]
+
+    def _get_import_processes(self, request: etree._Element) -> etree._Element:
+        found = self._processes(request)
+        unknown = [wid for wid, process in found if process is None]
+        if unknown:
+            raise Refusal("SOAP-ENV:Client.validationError",
+                          f"Validation error occurred. Invalid ID value.  '{unknown[0]}' is not a valid ID value "
+                          "for type = 'WID'", [Problem(f"Invalid ID value.  '{unknown[0]}' is not a valid ID value "
+                                                      "for type = 'WID'", "/ns0:Get_Import_Processes_Request[1]")])
+        page, count, as_of = self._paging(request)
+        response = wd("Get_Import_Processes_Response", version=_version(request))
+        chunk = self._page(response, found, page, count, as_of)
+        data = sub(response, "Response_Data")
+        now = datetime.now(UTC).timestamp()
+        for wid, process in chunk:
+            assert process is not None
+            entry = sub(data, "Import_Process")
+            sub(sub(entry, "Import_Process_Reference"), "ID", wid, type="WID")
+            details = sub(entry, "Import_Process_Data")
+            sub(details, "Initiated_DateTime", process["initiated"])
+            done = now >= process["ready"]
+            if done:
+                sub(details, "Completed_DateTime", datetime.fromtimestamp(process["ready"], UTC).isoformat())
+            status = (WITH_ERRORS if process["messages"] else COMPLETED) if done else PROCESSING
+            sub(sub(details, "Status_Reference", Descriptor=status), "ID", status, type="Background_Process_Status_ID")
+            sub(details, "Percent_Complete", "100" if done else "0")
+        return response
+
+    def _get_import_process_messages(self, request: etree._Element) -> etree._Element:
+        found = self._processes(request)
+        if len(found) != 1 or found[0][1] is None:
+            raise Refusal("SOAP-ENV:Client.validationError", "Validation error occurred. Name one known import "
+                          "process.", [Problem("Name one known Import_Process_Reference.",
+                                               "/ns0:Get_Import_Process_Messages_Request[1]")])
+        process = found[0][1]
+        page, count, as_of = self._paging(request)
+        response = wd("Get_Import_Process_Messages_Response", version=_version(request))
+        messages = process["messages"] if datetime.now(UTC).timestamp() >= process["ready"] else []
+        chunk = self._page(response, messages, page, count, as_of)
+        data = sub(response, "Response_Data")
+        for message in chunk:
+            entry = sub(data, "Import_Process_Message")
+            sub(sub(entry, "Severity_Reference", Descriptor=message["severity"]), "ID", message["severity"],
+                type="Severity_Level_ID")
+            sub(entry, "Message_Summary", message["summary"])
+            if message["journal"]:
+                sub(sub(entry, "Journal_Reference"), "ID", message["journal"], type="Accounting_Journal_ID")
         return response
 
     def _get_journals(self, request: etree._Element) -> etree._Element:
@@ -308,13 +412,16 @@ def _true(text: str | None) -> bool:
 def read_journal(request: etree._Element) -> SubmittedJournal:
     data = request.find(f"{Q}Accounting_Journal_Data")
     assert data is not None  # the schema requires it
+    return read_journal_data(data, add_only=_true(request.get(f"{Q}Add_Only")))
 
+
+def read_journal_data(data: etree._Element, *, add_only: bool) -> SubmittedJournal:
     def text(name: str, node: etree._Element = data) -> str | None:
         value = node.findtext(f"{Q}{name}")
         return value.strip() if value is not None and value.strip() else None
 
     journal = SubmittedJournal(
-        journal_id=text("Accounting_Journal_ID"), add_only=_true(request.get(f"{Q}Add_Only")),
+        journal_id=text("Accounting_Journal_ID"), add_only=add_only,
         submit=_true(text("Submit")), company=_id(data.find(f"{Q}Company_Reference"), "Company_Reference_ID"),
         currency=_id(data.find(f"{Q}Currency_Reference"), "Currency_ID"),
         ledger_type=_id(data.find(f"{Q}Ledger_Type_Reference"), "Ledger_Type_ID"),

@@ -43,6 +43,7 @@ WD = "urn:com.workday/bsvc"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 BINDING = "{urn:com.workday/bsvc/Financial_Management}Financial_ManagementBinding"
+INTEGRATIONS_BINDING = "{urn:com.workday/bsvc/Financial_Management}IntegrationsBinding"
 FAULT_LIMIT = 10_000_000  # bytes of an HTTP 500 read to look for a SOAP fault
 BUSY = re.compile(r"busy|temporarily unavailable|try again|timed? ?out", re.I)
 

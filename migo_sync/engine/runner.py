@@ -430,7 +430,12 @@ def _reconcile(warehouse: Warehouse, pool: AdapterPool, mappings: Sequence[Loade
     out: list[dict[str, Any]] = []
     for item in mappings:
         if item.mapping.name in pushed_ok:
-            found = reconcile_after_push(warehouse, pool(item.mapping.system), item.mapping)
+            system = item.mapping.system
+            started, before = time.perf_counter(), REQUEST_STATS.get(system)
+            found = reconcile_after_push(warehouse, pool(system), item.mapping)
             if found is not None:
+                # its calls are part of the run's time: recorded with the reconciliation itself
+                found["seconds"] = round(time.perf_counter() - started, 3)
+                found["requests"] = REQUEST_STATS.get(system) - before
                 out.append(found)
     return out

@@ -89,6 +89,11 @@ class LedgerPort(Protocol):
 
     def list_periods(self) -> list[Period]: ...
 
+    def chart(self) -> Chart:
+        """Accounts, dimension values and periods, read once per adapter (one run) and shared by
+        every mapping's checks and the reconciliation (`load_chart` the first time)."""
+        ...
+
 
 def as_ledger(adapter: Any) -> LedgerPort | None:
     """The adapter as a ledger, or None when its system is not one."""

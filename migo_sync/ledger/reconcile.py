@@ -21,7 +21,7 @@ from typing import Any, Literal
 from migo_sync.errors import ConfigError, MigoSyncError
 from migo_sync.ledger.checks import Chart, Period
 from migo_sync.ledger.journal import JournalLayout, to_decimal
-from migo_sync.ledger.port import LedgerPort, as_ledger, load_chart
+from migo_sync.ledger.port import LedgerPort, as_ledger
 from migo_sync.mapping.model import FieldSpec, Mapping
 from migo_sync.redact import redact
 from migo_sync.warehouse.base import Warehouse
@@ -191,7 +191,7 @@ def reconcile(warehouse: Warehouse, mapping: Mapping, port: LedgerPort, *,
               periods: Sequence[str] | None = None, chart: Chart | None = None) -> ReconcileReport:
     """Compare the push relation of `mapping` with the ledger, per account and period."""
     layout = port.journal_layout(mapping)
-    chart = chart or load_chart(port)
+    chart = chart or port.chart()  # the run's chart: the checks read it already
     span = None if periods else warehouse_range(warehouse, mapping, layout)
     chosen = select_periods(chart, periods, span)
     ours = warehouse_totals(warehouse, mapping, layout, chosen)

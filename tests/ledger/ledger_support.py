@@ -98,3 +98,6 @@ class MemoryLedger:
 
     def list_periods(self) -> list[Period]:
         return list(self.the_chart.periods)
+
+    def chart(self) -> Chart:
+        return self.the_chart

@@ -7,6 +7,7 @@ from contextlib import closing
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from workday.workday_support import (
@@ -77,12 +78,15 @@ def test_checks_are_the_ledger_cores_and_reject_before_sending(adapter: WorkdayA
     }
 
 
-def test_journals_post_once_and_a_replay_is_a_duplicate(adapter: WorkdayAdapter, workday: SandboxThread) -> None:
-    mapping = push_mapping()
+@pytest.mark.parametrize("imported", [True, False])
+def test_journals_post_once_and_a_replay_is_a_duplicate(adapter: WorkdayAdapter, workday: SandboxThread,
+                                                        imported: bool) -> None:
+    mapping = push_mapping(journal_import=imported)
     units = [balanced(f"JE-{n}", amount=f"{n}.25") for n in range(1, 6)]
     results = adapter.write(mapping, units)
     assert [(r.key, r.ok, r.duplicate) for r in results] == [(u.key, True, False) for u in units]
-    assert all(r.remote_id and len(r.remote_id) == 32 for r in results)
+    # a submit answers each journal's WID; an import acknowledges the batch only
+    assert all((r.remote_id is None) if imported else (r.remote_id and len(r.remote_id) == 32) for r in results)
     again = adapter.write(mapping, units)
     assert [(r.ok, r.duplicate, r.remote_id) for r in again] == [(True, True, None)] * 5
     assert posted(workday) == {f"JE-{n}": 1 for n in range(1, 6)}
@@ -93,23 +97,28 @@ def test_journals_post_once_and_a_replay_is_a_duplicate(adapter: WorkdayAdapter,
     assert first["lines"][0]["worktags"] == {"Cost_Center_Reference_ID": "OPS", "Region_Reference_ID": "NBO"}
 
 
-def test_the_tenants_refusal_is_the_units_reject_reason(adapter: WorkdayAdapter, emulator: WorkdayEmulator) -> None:
+@pytest.mark.parametrize("imported", [True, False])
+def test_the_tenants_refusal_is_the_units_reject_reason(adapter: WorkdayAdapter, emulator: WorkdayEmulator,
+                                                        imported: bool) -> None:
     emulator.books.accounts["6000"]["retired"] = True  # retired after the chart was read: only the tenant knows
     adapter.chart()
     emulator.books.accounts["5000"]["retired"] = True
-    [ok, refused] = adapter.write(push_mapping(), [balanced("fine"),
-                                                   journal("late", [("5000", "3.00"), ("1000", "-3.00")])])
+    [ok, refused] = adapter.write(push_mapping(journal_import=imported),
+                                  [balanced("fine"), journal("late", [("5000", "3.00"), ("1000", "-3.00")])])
     assert ok.ok and not refused.ok and not refused.duplicate
-    assert refused.reason == ("Ledger Account 5000 is retired. (at Accounting_Journal_Data[1]/"
-                              "Journal_Entry_Line_Replacement_Data[1]/Ledger_Account_Reference[1])")
+    # an import's message names the journal; a submit's fault names the element too
+    assert refused.reason == "Ledger Account 5000 is retired." if imported else refused.reason == (
+        "Ledger Account 5000 is retired. (at Accounting_Journal_Data[1]/"
+        "Journal_Entry_Line_Replacement_Data[1]/Ledger_Account_Reference[1])")
 
 
+@pytest.mark.parametrize("options", [{"journal_import": False}, {"import_batch_size": 2}])
 @pytest.mark.parametrize("kinds", [["drop_after"], ["500"], ["503", "429"], ["drop", "slow"]])
 def test_lost_answers_and_faults_leave_each_journal_once(adapter: WorkdayAdapter, workday: SandboxThread,
-                                                         kinds: list[str]) -> None:
+                                                         kinds: list[str], options: dict[str, Any]) -> None:
     units = [balanced(f"JE-{n}") for n in range(30)]
     workday.faults(rate=0.4, kinds=kinds, systems=["workday"], seed=11, slow_seconds=0.01)
-    results = adapter.write(push_mapping(), units)
+    results = adapter.write(push_mapping(**options), units)
     injected = workday.faults()["injected"]
     workday.faults(rate=0.0)
     assert all(r.ok for r in results) and sum(injected.values()) > 0

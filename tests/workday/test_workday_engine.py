@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from workday.workday_support import (
+    emulator_of,
     envelope,
     line_xml,
     make_project,
@@ -45,3 +46,22 @@ def test_reconcile_command(project: Project, workday: SandboxThread, capsys: pyt
     [report] = json.loads(capsys.readouterr().out)["reports"]
     assert {(d["account"], d["status"], d["difference"]) for d in report["differences"]} == {
         ("6000", "only_in_ledger", "-12.34"), ("1000", "differs", "12.34")}
+
+
+def test_reference_data_is_read_once_per_run_and_reconciliation_counts_its_calls(
+        project: Project, workday: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The push's checks and the reconciliation share one chart: each reference read is sent once
+    per run; the reconciliation's own calls are recorded with it (seconds, requests)."""
+    for name, value in project.environ.items():
+        monkeypatch.setenv(name, value)
+    calls = emulator_of(workday).calls
+    calls.clear()
+    report = run(project, RunOptions(names=["workday_journals_push"]))
+    assert report.ok
+    assert {op: calls[op] for op in ("Get_Account_Sets", "Get_Cost_Centers", "Get_Regions")} == {
+        "Get_Account_Sets": 1, "Get_Cost_Centers": 1, "Get_Regions": 1}
+    [reconciled] = report.reconciliation
+    # every call of the run is counted in the mapping's time or in the reconciliation's
+    [pushed] = report.results
+    assert reconciled["requests"] >= 1 and reconciled["seconds"] > 0
+    assert pushed.requests + reconciled["requests"] == sum(calls.values())
