@@ -276,3 +276,27 @@ def test_a_journal_push_needs_a_currency_and_a_journal_source(tmp_path: Path, wo
                                       environ=env), "workday")
     assert not [m for p, m in configured.validate(bare_mapping) if p == "fields"]
     assert not [m for p, m in bare.validate(shipped(PUSH)) if p == "fields"]  # the shipped mapping maps both
+
+
+def test_a_journal_refused_inside_an_import_is_a_reject_and_the_rest_post(
+        adapter: WorkdayAdapter, workday: SandboxThread, emulator: WorkdayEmulator) -> None:
+    """12 journals in imports of 5: two refused by the tenant (an account retired after the chart
+    was read, in the first import; a closed month, in the third) carry its message; the ten others
+    are booked; a replay of all twelve is ten duplicates and the same two rejects."""
+    adapter.chart()
+    emulator.books.accounts["5000"]["retired"] = True
+    units = [balanced(f"B-{n}") for n in range(12)]
+    units[1] = journal("B-1", [("5000", "3.00"), ("1000", "-3.00")])
+    units[11] = balanced("B-11", day=date(2025, 11, 30))  # a closed month (write() skips the pre-send checks)
+    emulator.calls.clear()
+    mapping = push_mapping(import_batch_size=5)
+    results = adapter.write(mapping, units)
+    assert emulator.calls["Import_Accounting_Journal"] == 3 and emulator.calls["Get_Import_Process_Messages"] == 2
+    refused = {r.key: r.reason for r in results if not r.ok}
+    assert refused == {"B-1": "Ledger Account 5000 is retired.",
+                       "B-11": "The accounting date 2025-11-30 falls in period Nov 2025, which is Closed for "
+                               "company MIGO_KE."}
+    assert posted(workday) == {u.key: 1 for u in units if u.key not in refused}
+    again = adapter.write(mapping, units)
+    assert sorted(r.key for r in again if r.ok and r.duplicate) == sorted(u.key for u in units if u.key not in refused)
+    assert {r.key: r.reason for r in again if not r.ok} == refused

@@ -246,3 +246,36 @@ def test_fault_parsing_is_safe_and_tolerant() -> None:
     assert parsed is None or "root:" not in parsed.message
     assert short_xpath("/ns0:Submit_Accounting_Journal_Request[1]/ns0:Accounting_Journal_Data[1]/ns0:Memo[1]") == (
         "Accounting_Journal_Data[1]/Memo[1]")
+
+
+class _Statuses:
+    """A client stand-in for await_imports: answers a scripted status per poll."""
+
+    def __init__(self, answers: list[dict[str, str]]) -> None:
+        self.answers, self.asked = answers, []
+
+    def import_statuses(self, wids: list[str]) -> dict[str, str]:
+        self.asked.append(list(wids))
+        return self.answers.pop(0) if self.answers else {w: "Processing" for w in wids}
+
+
+def test_imports_are_awaited_together_with_a_growing_pause_until_the_deadline() -> None:
+    from migo_sync.adapters.workday.imports import await_imports
+    from migo_sync.errors import OutcomeUnknownError
+
+    now = [1000.0]
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+
+    client = _Statuses([{"a": "Processing", "b": "Completed"}, {"a": "Completed with Errors"}])
+    done = await_imports(client, ["a", "b"], deadline=1010.0, clock=lambda: now[0], sleep=sleep)  # type: ignore[arg-type]
+    assert done == {"a": "Completed with Errors", "b": "Completed"}
+    assert client.asked == [["a", "b"], ["a"]] and pauses == [0.2]  # only the pending one is asked again
+    stuck = _Statuses([])
+    with pytest.raises(OutcomeUnknownError, match="still running at the deadline"):
+        await_imports(stuck, ["c"], deadline=1015.0, clock=lambda: now[0], sleep=sleep)  # type: ignore[arg-type]
+    assert pauses[1:] == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 3.6])  # doubling up to 5 s, never past
+    assert now[0] == pytest.approx(1015.0)

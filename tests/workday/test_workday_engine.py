@@ -5,15 +5,19 @@ rerun, SIGKILL, faults, exit codes and refused journals are the adapter and ledg
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 import pytest
+from helpers.kill import kill_push_then_rerun
 from workday.workday_support import (
     emulator_of,
     envelope,
     line_xml,
     make_project,
     post,
+    posted,
     sandbox_environ,
     submit_body,
 )
@@ -65,3 +69,47 @@ def test_reference_data_is_read_once_per_run_and_reconciliation_counts_its_calls
     [pushed] = report.results
     assert reconciled["requests"] >= 1 and reconciled["seconds"] > 0
     assert pushed.requests + reconciled["requests"] == sum(calls.values())
+
+
+def test_n_journals_take_one_import_per_batch(workday: SandboxThread, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request log: N journals → ⌈N / import_batch_size⌉ Import_Accounting_Journal calls, their
+    status read together, no single submit."""
+    project = make_project(tmp_path / "project", sandbox_environ(workday, tmp_path), "import_batch_size = 40\n")
+    path = project.mappings_dir / "workday_journals_push.yaml"
+    path.write_text(path.read_text() + "batch_size: 100000\n")  # the whole push is one write
+    for name, value in project.environ.items():
+        monkeypatch.setenv(name, value)
+    calls = emulator_of(workday).calls
+    calls.clear()
+    [result] = run(project, RunOptions(names=["workday_journals_push"])).results
+    journals = len(workday.dump("workday")["journals"])
+    assert result.status == "ok" and journals > 40
+    assert calls["Import_Accounting_Journal"] == math.ceil(journals / 40)
+    assert calls["Submit_Accounting_Journal"] == 0
+    # every import's status in one read (they ended before it), no messages to read
+    assert calls["Get_Import_Processes"] == 1 and calls["Get_Import_Process_Messages"] == 0
+    assert sorted(posted(workday).values()) == [1] * journals
+
+
+def test_an_import_killed_while_the_tenant_works_on_it_posts_each_journal_once(
+        workday: SandboxThread, tmp_path: Path) -> None:
+    """SIGKILL while imports are still Processing (acknowledged, booked, status not yet read):
+    the rerun imports those journals again, the tenant refuses each as already there, and every
+    journal is held once."""
+    project = make_project(tmp_path / "project", sandbox_environ(workday, tmp_path), "import_batch_size = 7\n")
+    path = project.mappings_dir / "workday_journals_push.yaml"
+    path.write_text(re.sub(r"(?m)^batch_size:.*\n", "", path.read_text()) + "batch_size: 60\n")
+    emulator = emulator_of(workday)
+    emulator.options["import_seconds"] = 0.3
+    try:
+        push = kill_push_then_rerun(workday, "workday", project, "workday_journals_push", project.environ,
+                                    lambda: len(workday.dump("workday")["journals"]), slow_seconds=0.01,
+                                    max_step=40, rounds=3)
+    finally:
+        emulator.options.pop("import_seconds")
+    assert push.rerun.returncode == 0, push.rerun.stderr
+    assert push.kills, "no round was killed mid-import"
+    held = posted(workday)
+    assert held and set(held.values()) == {1}
+    assert emulator.calls["Submit_Accounting_Journal"] == 0
