@@ -396,6 +396,10 @@ def main() -> None:
                   f"pushes sent {pushes} requests, pulls {sum(r.requests for r in again.results) - pushes}")
             figures.update(rerun_seconds=round(rerun, 2), rerun_push_requests=pushes)
             figures["sequential_client"] = compare_dlt(sandbox, report, Path(tmp))
+    from workday import latency_push  # 10,000 Workday journals: batched import vs single submits
+
+    figures["workday_journal_push"] = latency_push(10_000, 400)
+    print("\n".join(figures["workday_journal_push"]))
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))

@@ -29,6 +29,7 @@ from migo_sync.xmlsafe import UnsafeXMLError, parse_xml
 from .soap import (
     BINDING,
     INTEGRATIONS_BINDING,
+    SOAP_ENV,
     SYSTEM,
     WD,
     WSDL_PATH,
@@ -127,9 +128,29 @@ class WorkdayClient:
     def import_journals(self, journals: list[dict[str, Any]], *, add_only: bool = True) -> str:
         """Import_Accounting_Journal: the tenant acknowledges and books them in the background; the
         answer is the import process's WID (its status and messages are read with the two below).
-        A fault refuses the whole request (schema, size) and is raised."""
-        response = self._call("Import_Accounting_Journal", Accounting_Journal_Data=journals, Add_Only=add_only)
-        wid = reference_ids(getattr(response, "Import_Process_Reference", None)).get("WID")
+        A fault refuses the whole request (schema, size) and is raised.
+
+        zeep builds the envelope (header, UsernameToken, request attributes) around the first
+        journal only; every journal is then written with lxml (`data_element`): zeep's object
+        mapping costs ~13 ms a journal, which at 500 journals a request would outlast the call."""
+        envelope: etree._Element = self.zeep.create_message(
+            self.service, "Import_Accounting_Journal", version=self.version, Accounting_Journal_Data=journals[:1],
+            Add_Only=add_only)
+        request = envelope.find(f"{{{SOAP_ENV}}}Body/{Q}Import_Accounting_Journal_Request")
+        assert request is not None
+        for built in request.findall(f"{Q}Accounting_Journal_Data"):
+            request.remove(built)
+        request.extend(data_element("Accounting_Journal_Data", data) for data in journals)
+        raw = self.zeep.transport.post_xml(self.url, envelope, {"SOAPAction": '""',
+                                                                "Content-Type": "text/xml; charset=utf-8"})
+        if raw.status_code != 200:
+            raise FatalRemoteError(SYSTEM, f"Import_Accounting_Journal: HTTP {raw.status_code} (not a SOAP answer)",
+                                   status=raw.status_code)
+        try:
+            answer = parse_xml(raw.content, remove_comments=True)
+        except UnsafeXMLError as exc:
+            raise FatalRemoteError(SYSTEM, f"Import_Accounting_Journal: {exc}") from None
+        wid = _ids(answer.find(f".//{Q}Put_Import_Process_Response/{Q}Import_Process_Reference")).get("WID")
         if not wid:
             raise FatalRemoteError(SYSTEM, "Import_Accounting_Journal: the answer names no import process")
         return wid
@@ -252,6 +273,35 @@ def journals_query(*, page: int, count: int, accounting_from: date | None = None
 def _items(response: Any, name: str) -> list[Any]:
     data = getattr(response, "Response_Data", None)
     return list(getattr(data, name, None) or []) if data is not None else []
+
+
+def data_element(name: str, value: Any) -> etree._Element:
+    """`value` (the dicts zeep takes: child elements in schema order, lists repeated, a reference's
+    `ID` items with `_value_1` and their attributes) as a wd: element, written with lxml."""
+    element = etree.Element(f"{Q}{name}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "_value_1":
+                element.text = _xml_text(item)
+            elif key == "type" or key.startswith("parent_") or key == "Descriptor":
+                element.set(f"{Q}{key}", str(item))
+            else:
+                for each in item if isinstance(item, list) else [item]:
+                    if each is not None:
+                        element.append(data_element(key, each))
+    else:
+        element.text = _xml_text(value)
+    return element
+
+
+def _xml_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")  # never an exponent: xsd:decimal has none
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value)
 
 
 def reference_ids(reference: Any) -> dict[str, str]:

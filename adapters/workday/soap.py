@@ -76,8 +76,9 @@ class HttpxTransport(Transport):
         self.session = None
 
     def post(self, address: str, message: bytes | str, headers: dict[str, str]) -> requests.Response:
-        # Every Workday call migo-sync makes is safe to resend: reads change nothing and
-        # Submit_Accounting_Journal carries an Accounting_Journal_ID the tenant enforces (Add_Only).
+        # Every Workday call migo-sync makes is safe to resend: reads change nothing, and each journal
+        # of a Submit_Accounting_Journal or Import_Accounting_Journal carries an Accounting_Journal_ID
+        # the tenant enforces (Add_Only): a resent import's journals come back "already in use".
         response = self.http.post(address, content=message, headers=headers, extensions={"idempotent": True})
         if xmlsafe.declares_doctype(response.content):  # zeep's own parser would expand it first
             raise FatalRemoteError(SYSTEM, "XML with a DOCTYPE is refused")
