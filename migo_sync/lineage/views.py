@@ -47,6 +47,13 @@ class ViewCatalog:
                 return candidate
         return n if s == self.relations.default_schema else f"{s}.{n}"
 
+    def elsewhere(self, written: str) -> str | None:
+        """The other database a relation is named in (`db.schema.table`), whose views are not listed."""
+        parts = [p.strip('"`').lower() for p in written.split(".")]
+        if self.relations is None or len(parts) < 3 or parts[0] == self.relations.database:
+            return None
+        return parts[0]
+
     def view(self, written: str, schema: str | None = None) -> ViewDef | None:
         if self.relations is None:
             return None
@@ -72,6 +79,10 @@ def trace_views(graph: Graph, catalog: ViewCatalog | None, warehouse: str) -> No
         if catalog.error is not None:
             if rel not in graph.pulled_by:  # a table a pull writes is a table; anything else may be a view
                 graph.unresolved[rel] = f"the warehouse's views could not be listed ({catalog.error})"
+            continue
+        other = catalog.elsewhere(rel)
+        if other is not None:  # it may be a view there: its lineage is out of sight
+            graph.unresolved[rel] = f"it is in database {other}, whose views this connection does not list"
             continue
         view = catalog.view(rel, schema)
         if view is None:

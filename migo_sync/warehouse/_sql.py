@@ -158,14 +158,14 @@ class SQLWarehouse:
     def relations(self) -> Relations:
         """From information_schema, which DuckDB and Snowflake both keep (Snowflake's lists only what
         the role may see; VIEW_DEFINITION is NULL where the role may not read the definition)."""
-        (schema,), = self.query("SELECT current_schema()")
+        (database, schema), = self.query("SELECT current_database(), current_schema()")
         views = self.query("SELECT table_schema, table_name, view_definition FROM information_schema.views "
                            "WHERE table_catalog = current_database()")
         tables = self.query("SELECT table_schema, table_name FROM information_schema.tables "
                             "WHERE table_catalog = current_database()") if views else []  # only views need them
         defs = tuple(ViewDef(str(s).lower(), str(n).lower(), None if sql is None else str(sql)) for s, n, sql in views)
         names = {(str(s).lower(), str(n).lower()) for s, n in tables} | {(v.schema, v.name) for v in defs}
-        return Relations(str(schema or "").lower(), defs, frozenset(names))
+        return Relations(str(schema or "").lower(), defs, frozenset(names), str(database or "").lower())
 
     def _temporary_columns(self, table: str) -> list[Column] | None:
         """Columns of this session's temporary table `table` (not of a permanent namesake)."""

@@ -53,6 +53,7 @@ class Relations:
     default_schema: str
     views: tuple[ViewDef, ...]
     tables: frozenset[tuple[str, str]]  # (schema, name) of every table and view, lower case
+    database: str = ""  # the current database (lower case): the only one whose views are listed
 
 
 @dataclass(frozen=True)

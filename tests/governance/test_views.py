@@ -265,3 +265,20 @@ def test_a_hidden_definition_a_cycle_and_too_deep_nesting_are_unresolved_never_t
     unlisted = _graph({}, error="permission denied on information_schema")
     assert unlisted.unresolved == {"finance.manual_adjustments": "the warehouse's views could not be listed "
                                    "(permission denied on information_schema)"}
+
+
+def test_a_relation_in_another_database_is_unresolved(tmp_path: Path) -> None:
+    from migo_sync.mapping.loader import collect_mappings
+
+    source = next((Path(__file__).resolve().parents[2] / "mappings").rglob(f"{PUSH}.yaml")).read_text()
+    catalog = ViewCatalog(Relations("main", (), frozenset({("finance", "manual_adjustments")}), "warehouse"))
+    graphs = {}
+    for database in ("shared", "warehouse"):
+        path = tmp_path / database / f"{PUSH}.yaml"
+        path.parent.mkdir()
+        path.write_text(source.replace("FROM finance.manual_adjustments a", f"FROM {database}.finance.manual_adjustments a"))
+        loaded, _ = collect_mappings([path])
+        graphs[database] = build([m.mapping for m in loaded], "duckdb", catalog)
+    assert graphs["shared"].unresolved == {
+        "shared.finance.manual_adjustments": "it is in database shared, whose views this connection does not list"}
+    assert graphs["warehouse"].unresolved == {}  # the current database: listed, and not a view
