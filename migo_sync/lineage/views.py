@@ -39,8 +39,8 @@ class ViewCatalog:
     def canonical(self, written: str, schema: str | None, known: set[str]) -> str:
         """The name lineage uses for a relation written `written` inside a view of `schema`: the
         spelling the project already uses when there is one, else schema.name (bare in the default schema)."""
-        if self.relations is None:
-            return written.lower()
+        if self.relations is None or self.elsewhere(written):  # another database keeps its full name
+            return ".".join(p.strip('"`') for p in written.split(".")).lower()
         s, n = self._parts(written, schema)
         for candidate in (f"{s}.{n}", n):
             if candidate in known:

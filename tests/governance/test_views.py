@@ -282,3 +282,11 @@ def test_a_relation_in_another_database_is_unresolved(tmp_path: Path) -> None:
     assert graphs["shared"].unresolved == {
         "shared.finance.manual_adjustments": "it is in database shared, whose views this connection does not list"}
     assert graphs["warehouse"].unresolved == {}  # the current database: listed, and not a view
+    nested = ViewCatalog(Relations("main", (ViewDef("finance", "v", "SELECT * FROM shared.finance.t"),),
+                                   frozenset({("finance", "v")}), "warehouse"))
+    path = tmp_path / f"{PUSH}.yaml"
+    path.write_text(source.replace("FROM finance.manual_adjustments a", "FROM finance.v a"))
+    loaded, _ = collect_mappings([path])
+    graph = build([m.mapping for m in loaded], "duckdb", nested)  # a view reaching into another database
+    assert graph.views == {"finance.v": ["shared.finance.t"]}
+    assert graph.unresolved == {"shared.finance.t": "it is in database shared, whose views this connection does not list"}
