@@ -290,3 +290,20 @@ def test_a_relation_in_another_database_is_unresolved(tmp_path: Path) -> None:
     graph = build([m.mapping for m in loaded], "duckdb", nested)  # a view reaching into another database
     assert graph.views == {"finance.v": ["shared.finance.t"]}
     assert graph.unresolved == {"shared.finance.t": "it is in database shared, whose views this connection does not list"}
+
+
+@pytest.mark.timeout(60)
+def test_a_push_whose_table_is_a_view_over_the_dmz_is_refused(tmp_path: Path) -> None:
+    project_at(tmp_path, "", PULL, "intacct_journals_push")
+    proj = Project.load(tmp_path)
+    proj.environ = {"MIGO_SYNC_NO_KEYRING": "1"}
+    _sql(proj, "CREATE SCHEMA IF NOT EXISTS finance", "CREATE SCHEMA IF NOT EXISTS lending", ADJUSTMENTS,
+         "CREATE VIEW lending.journal_lines AS SELECT 'ADJ' AS journal_symbol, adjustment_date AS posting_date, "
+         "reason AS batch_title, adjustment_id AS journal_id, 1 AS line_no, account_no, amount, department_id, "
+         "'NBO' AS location_id, reason AS memo FROM finance.manual_adjustments")
+    with pytest.raises(MappingError) as caught:
+        run(proj, RunOptions(names=["intacct_journals_push"]))
+    assert ("intacct_journals_push.yaml:13: warehouse.table: push into system of record intacct GLBATCH reaches "
+            "DMZ relation finance.manual_adjustments through view lending.journal_lines: " + PATH_HEAD +
+            " → lending.journal_lines (view) → intacct_journals_push → intacct://GLBATCH") in str(caught.value), \
+        str(caught.value)
