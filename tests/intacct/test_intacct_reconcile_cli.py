@@ -65,3 +65,29 @@ def test_table_output(pushed: Project, capsys: pytest.CaptureFixture[str]) -> No
 def test_usage_errors(pushed: Project, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
     code = run_cli(["reconcile", "intacct", "--project", str(pushed.root), *args])
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_a_run_reads_the_chart_once_for_the_checks_and_the_reconciliation(
+        intacct: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accounts, dimensions and periods are read once per run (one adapter per run), shared by the
+    push's checks and its reconciliation, which records its own calls; the next run reads them anew."""
+    env = sandbox_environ(intacct, tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    project = make_project(tmp_path / "project", env)
+    reads: list[str] = []
+    for method in ("list_accounts", "list_dimensions", "list_periods"):
+        original = getattr(IntacctAdapter, method)
+
+        def counted(self: IntacctAdapter, _original: object = original, _name: str = method) -> object:
+            reads.append(_name)
+            return _original(self)  # type: ignore[operator]
+
+        monkeypatch.setattr(IntacctAdapter, method, counted)
+    report = run(project, RunOptions(names=["intacct_journals_push"]))
+    assert report.ok and sorted(reads) == ["list_accounts", "list_dimensions", "list_periods"]
+    [reconciled] = report.reconciliation
+    assert reconciled["ok"] and reconciled["requests"] >= 1 and reconciled["seconds"] > 0
+    reads.clear()
+    run(project, RunOptions(names=["intacct_journals_push"], full=True))  # resent in full: checked again
+    assert sorted(reads) == ["list_accounts", "list_dimensions", "list_periods"]
