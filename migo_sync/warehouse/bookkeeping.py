@@ -21,9 +21,14 @@
                   file that last pushed it (how a rename is recognised), updated_at
 
 Only the Warehouse protocol is used, so this runs on DuckDB and Snowflake alike. Ledger updates
-are set-based: the rows go into a temporary staging table (one Arrow load) and one statement
-applies them, so 100k rows cost the same handful of statements as ten. The staging tables are
-created by `ensure()`, before any transaction, so that the callers' transactions never need DDL.
+are set-based: the rows go into a temporary staging table (one Arrow load) and a few statements
+apply them, so 100k rows cost the same handful of statements as ten. Intent and confirmation
+replace the touched ledger rows (new versions built in a staging table, old ones deleted, new
+ones inserted, in one transaction) rather than UPDATE them in place: on DuckDB an in-place update
+of rows spread over a 1M-row ledger makes its commit rewrite every touched column of every row
+group (about 1 s a batch), a delete + append only writes a delete mask and the new rows. The
+staging tables are created by `ensure()`, before any transaction, so that the callers'
+transactions never need DDL.
 Timestamps are stored as UTC without zone.
 """
 
@@ -39,6 +44,7 @@ from typing import Any, TypeAlias
 
 import pyarrow as pa
 
+from migo_sync.errors import WarehouseError
 from migo_sync.mapping.model import FieldType
 from migo_sync.warehouse.base import ColumnDef, Warehouse
 
@@ -78,6 +84,7 @@ COUNTERS = ("rows_read", "rows_changed", "rows_written", "rows_rejected", "reque
 STAGE_INTENT = "migo_sync_stage_intent"
 STAGE_CONFIRM = "migo_sync_stage_confirm"
 STAGE_KEYS = "migo_sync_stage_keys"
+STAGE_LEDGER = "migo_sync_stage_ledger"  # shaped like `sent`: the new versions of the rows replaced
 _STR = pa.string()
 _TS = pa.timestamp("us")
 STAGES = {
@@ -113,6 +120,7 @@ class Bookkeeping:
         self.wh = warehouse
         self.schema = warehouse.state_schema
         self._ready = False
+        self._sent_columns: list[str] = []
 
     def table_name(self, table: str) -> str:
         """The qualified (unquoted) name of one bookkeeping table, e.g. 'migo_sync.sent'."""
@@ -127,6 +135,14 @@ class Bookkeeping:
             self.wh.ensure_table(self.table_name(table), columns, key)
         for stage, schema in STAGES.items():
             self.wh.load_arrow(stage, schema.empty_table(), temporary=True, replace=True)
+        found = self.wh.columns(self.table_name("sent")) or []
+        self._sent_columns = [c.name for c in found]  # every column, even one this version does not know
+        staged = self.wh.columns(STAGE_LEDGER)
+        if staged is not None and [c.name.lower() for c in staged] == [c.lower() for c in self._sent_columns]:
+            self.wh.execute(f"DELETE FROM {self.wh.quote(STAGE_LEDGER)}")  # a write: fine in a transaction
+        else:
+            self.wh.execute(f"CREATE OR REPLACE TEMPORARY TABLE {self.wh.quote(STAGE_LEDGER)} AS "
+                            f"SELECT * FROM {self.wh.quote(self.table_name('sent'))} WHERE 1 = 0")
         self._ready = True
 
     def empty_ledger_for_dry_run(self) -> str:
@@ -376,12 +392,22 @@ class Bookkeeping:
                            data.column("row_hash").cast(_STR), data.column("unit_key").cast(_STR),
                            data.column("idempotency_key").cast(_STR), pa.array([run_id] * n, _STR),
                            pa.array([utcnow()] * n, _TS)], schema=STAGES[STAGE_INTENT])
-        target = self._name("sent")
+        self._name("sent")
+        q = self.wh.quote
         with self.wh.transaction():
             self.wh.load_arrow(STAGE_INTENT, staged, temporary=True, replace=True)
-            counts = self.wh.merge(target, STAGE_INTENT, ["mapping", "row_key"],
-                                   ["pending_hash", "unit_key", "idempotency_key", "run_id", "updated_at"])
-        return counts.inserted + counts.updated
+            twice = self.wh.query(f"SELECT {q('row_key')} FROM {q(STAGE_INTENT)} GROUP BY {q('row_key')} "
+                                  f"HAVING COUNT(*) > 1 ORDER BY 1 LIMIT 3")
+            if twice:
+                raise WarehouseError(f"ledger intent for {mapping}: row key(s) appear more than once "
+                                     f"(e.g. {', '.join(repr(str(r[0])) for r in twice)})")
+            # new rows and known ones alike: the staged values; the rest (sent_hash, remote_id…) kept
+            staged_values: dict[str, tuple[str, list[Any]]] = {c: (f"s.{q(c)}", []) for c in
+                             ("mapping", "row_key", "pending_hash", "unit_key", "idempotency_key", "run_id", "updated_at")}
+            self._replace(f"{q(STAGE_INTENT)} AS s LEFT JOIN {self._t('sent')} AS t "
+                          f"ON t.{q('mapping')} = s.{q('mapping')} AND t.{q('row_key')} = s.{q('row_key')}",
+                          [], staged_values, mapping)
+        return int(n)
 
     def confirm(self, mapping: str, run_id: str, rows: Rows) -> int:
         """After the remote accepted: rows of (row_key, unit_key, remote_id); the pending hash becomes
@@ -394,13 +420,36 @@ class Bookkeeping:
         sent = self._t("sent")
         with self.wh.transaction():
             self.wh.load_arrow(STAGE_CONFIRM, staged, temporary=True, replace=True)
-            rows_updated = self.wh.query(
-                f"UPDATE {sent} AS t SET {q('sent_hash')} = COALESCE(t.{q('pending_hash')}, t.{q('sent_hash')}), "
-                f"{q('pending_hash')} = NULL, {q('remote_id')} = COALESCE(s.{q('remote_id')}, t.{q('remote_id')}), "
-                f"{q('run_id')} = ?, {q('updated_at')} = CAST(? AS TIMESTAMP) "
-                f"FROM {q(STAGE_CONFIRM)} AS s WHERE t.{q('mapping')} = ? AND t.{q('row_key')} = s.{q('row_key')}",
-                [run_id, _ts(utcnow()), mapping])
-        return _count(rows_updated)
+            # one row per key (as UPDATE … FROM would touch each ledger row once)
+            confirmed = (f"(SELECT {q('row_key')}, MAX({q('remote_id')}) AS {q('remote_id')} "
+                         f"FROM {q(STAGE_CONFIRM)} GROUP BY {q('row_key')})")
+            return self._replace(
+                f"{sent} AS t JOIN {confirmed} AS s ON t.{q('row_key')} = s.{q('row_key')} AND t.{q('mapping')} = ?",
+                [mapping],
+                {"sent_hash": (f"COALESCE(t.{q('pending_hash')}, t.{q('sent_hash')})", []),
+                 "pending_hash": ("CAST(NULL AS VARCHAR)", []),
+                 "remote_id": (f"COALESCE(s.{q('remote_id')}, t.{q('remote_id')})", []),
+                 "run_id": ("CAST(? AS VARCHAR)", [run_id]), "updated_at": ("CAST(? AS TIMESTAMP)", [_ts(utcnow())])},
+                mapping)
+
+    def _replace(self, source: str, source_params: list[Any], values: dict[str, tuple[str, list[Any]]],
+                 mapping: str) -> int:
+        """Replace ledger rows of `mapping` by their new versions, read from `source` (its ledger
+        side aliased `t`): `values` gives the SQL (and its parameters) of the columns that change,
+        every other column is kept from `t`. Inside the caller's transaction; returns rows written."""
+        q = self.wh.quote
+        stage = q(STAGE_LEDGER)
+        columns = self._sent_columns
+        select = ", ".join(values[c][0] if c in values else f"t.{q(c)}" for c in columns)
+        params = [p for c in columns if c in values for p in values[c][1]] + source_params
+        names = self._c(*columns)
+        self.wh.execute(f"DELETE FROM {stage}")
+        written = _count(self.wh.query(f"INSERT INTO {stage} ({names}) SELECT {select} FROM {source}", params))
+        if written:
+            self.wh.execute(f"DELETE FROM {self._t('sent')} WHERE {q('mapping')} = ? AND {q('row_key')} IN "
+                            f"(SELECT {q('row_key')} FROM {stage})", [mapping])
+            self.wh.execute(f"INSERT INTO {self._t('sent')} ({names}) SELECT {names} FROM {stage}")
+        return written
 
     def clear_pending(self, mapping: str, row_keys: Keys) -> int:
         """The remote refused these rows: drop the intent, keep the last confirmed hash."""
@@ -442,15 +491,15 @@ class Bookkeeping:
                             [feed, system, obj, mapping, source, _ts(utcnow())])
 
     def feeds(self) -> dict[str, dict[str, Any]]:
-        """Every feed with sent history: {feed: {system, object, mapping, source, units}}; system,
-        object, mapping and source are None for history older than the feeds table."""
+        """Every feed with sent history: {feed: {system, object, mapping, source}}; system, object,
+        mapping and source are None for history older than the feeds table. Every run asks (rename
+        detection), so it reads only the ledger's feed column: no per-unit count over the ledger."""
         q = self.wh.quote
         if self.wh.columns(self.table_name("sent")) is None:
             return {}
         found: dict[str, dict[str, Any]] = {
-            str(r[0]): {"system": None, "object": None, "mapping": None, "source": None, "units": int(r[1] or 0)}
-            for r in self.wh.query(f"SELECT {q('mapping')}, COUNT(DISTINCT {q('unit_key')}) FROM "
-                                   f"{q(self.table_name('sent'))} GROUP BY {q('mapping')}")}
+            str(r[0]): {"system": None, "object": None, "mapping": None, "source": None}
+            for r in self.wh.query(f"SELECT DISTINCT {q('mapping')} FROM {q(self.table_name('sent'))}")}
         if self.wh.columns(self.table_name("feeds")) is not None:
             for r in self.wh.query(f"SELECT {self._c('feed', 'system', 'object', 'mapping', 'source')} "
                                    f"FROM {q(self.table_name('feeds'))}"):
