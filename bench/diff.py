@@ -70,9 +70,10 @@ def one(rows: int) -> dict[str, float]:
     tracemalloc.stop()
     # An unchanged rerun: what a two-minute micro-batch with nothing new costs.
     wh.execute(f"DELETE FROM {ledger} WHERE mapping = 'bench_loans'")
+    columns = [f["column"] for f in fields]
     wh.execute(f"INSERT INTO {ledger} (mapping, row_key, sent_hash, unit_key, idempotency_key, run_id) "
-               f"SELECT 'bench_loans', migo_row_key, migo_row_hash, migo_unit_key, migo_row_key, 'bench' "
-               f"FROM {plan.snapshot_table}")
+               f"SELECT 'bench_loans', {wh.key_sql(['loan_id'], alias='s')}, {wh.row_hash_sql(columns, alias='s')}, "
+               f"{wh.key_sql(['loan_id'], alias='s')}, 'bench', 'bench' FROM bench.loans s")
     started = time.perf_counter()
     rerun = plan_push(wh, ledger, mapping, "row")
     rerun_seconds = time.perf_counter() - started

@@ -1,8 +1,10 @@
 """Change detection for pushes, done inside the warehouse.
 
 Each source row gets a key (canonical text of the key columns) and a hash (md5 of the canonical
-text of the mapped columns), computed in SQL. Anti-joined with the ledger of what was last
-confirmed sent, that gives new and changed rows; ledger rows whose key vanished are deletes.
+text of the mapped columns), computed in SQL. One full outer join with the ledger of what was
+last confirmed sent gives new and changed rows and, from the ledger side, the rows whose key
+vanished (deletes). Only the rows to send are then read again, wide; every count and check works
+on them, never on the whole source again (except `unique`, restricted to the values being sent).
 For grouped units (a journal) or whole-object units (a sheet tab), every row of a unit that has
 any change is sent again, because the remote takes the unit whole.
 """
@@ -21,12 +23,15 @@ UNIT_ALL = "*"
 
 @dataclass
 class PushPlan:
-    """What a push will send. `send_table` holds the rows to send, `invalid_table` the rows that
-    failed a mapping check (with a reason), `deleted` the ledger rows whose source row is gone."""
+    """What a push will send. `send_table` holds the rows to send (`migo_invalid` set on those that
+    failed a check, with the reason), `diff_table` every difference with the ledger, `deleted` the
+    ledger rows whose source row is gone. `snapshot_table` (key, hash and unit of every source row)
+    exists for grouped and whole-object units only ("" for rows: their diff reads the source once)."""
 
     mapping: str
     snapshot_table: str
     send_table: str
+    diff_table: str = ""
     total: int = 0
     new: int = 0
     changed: int = 0
@@ -94,7 +99,8 @@ def _check_sql(warehouse: Warehouse, check: Check) -> tuple[str, str]:
         return f"NOT COALESCE(({check.expression}), FALSE)", check.message or f"check failed: {check.expression}"
     assert check.unique
     cols = ", ".join(q(c) for c in check.unique)
-    return (f"({cols}) IN (SELECT {cols} FROM {{snapshot}} GROUP BY {cols} HAVING COUNT(*) > 1)",
+    return (f"({cols}) IN (SELECT {cols} FROM {{snapshot}} WHERE ({cols}) IN (SELECT {cols} FROM {{about_to_send}}) "
+            f"GROUP BY {cols} HAVING COUNT(*) > 1)",
             check.message or f"not unique: {', '.join(check.unique)}")
 
 
@@ -117,40 +123,53 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     name = mapping.name
     feed = mapping.feed
     snap = temp_name(name, "snap")
+    diff = temp_name(name, "diff")
     send = temp_name(name, "send")
     columns = list(dict.fromkeys([*mapping.key, *mapping.group_by, *mapping.columns]))
     hashed = list(dict.fromkeys([*mapping.key, *mapping.columns]))
     source = source_sql(mapping)
     key_expr = warehouse.key_sql(mapping.key, alias="s")
+    snapshot = (f"SELECT {key_expr} AS migo_row_key, {warehouse.row_hash_sql(hashed, alias='s')} AS migo_row_hash, "
+                f"{unit_sql(warehouse, mapping, unit)} AS migo_unit_key FROM {source} s")
     warehouse.execute(f"DROP TABLE IF EXISTS {snap}")
-    warehouse.execute(
-        f"CREATE TEMPORARY TABLE {snap} AS SELECT {key_expr} AS migo_row_key, "
-        f"{warehouse.row_hash_sql(hashed, alias='s')} AS migo_row_hash, "
-        f"{unit_sql(warehouse, mapping, unit)} AS migo_unit_key FROM {source} s"
-    )
-    led = ledger_table
-    # Keep these joins materialised (temp tables, COUNT over the whole set): DuckDB 2.0.1 answers
-    # EXISTS(...) and LIMIT over "LEFT JOIN ledger ... WHERE l.sent_hash IS NULL" wrongly (EXISTS
-    # false, LIMIT 1 giving every row), so a "nothing changed?" shortcut of that shape is unsafe.
-    sent_hash = "CAST(NULL AS VARCHAR)" if full else "l.sent_hash"
-    # A row with an unconfirmed intent is sent again whatever its hash now is (its outcome is
-    # unknown: the remote may hold the pending version, even when the warehouse went back to the
-    # confirmed one), with the same idempotency key.
-    pending = "FALSE" if full else "l.pending_hash IS NOT NULL"
-    changed_rows = (f"SELECT s.migo_row_key, s.migo_unit_key, CASE WHEN {sent_hash} IS NULL THEN 'new' "
-                    f"WHEN {sent_hash} = s.migo_row_hash THEN 'unchanged' ELSE 'changed' END AS migo_change, "
-                    f"CASE WHEN {pending} THEN 1 ELSE 0 END AS migo_pending "
-                    f"FROM {snap} s LEFT JOIN {led} l ON l.mapping = '{feed}' AND l.row_key = s.migo_row_key "
-                    f"WHERE {sent_hash} IS NULL OR {sent_hash} <> s.migo_row_hash OR {pending}")
-    deleted_rows = (f"SELECT l.row_key, l.unit_key FROM {led} l WHERE l.mapping = '{feed}' AND l.sent_hash IS NOT NULL "
-                    f"AND NOT EXISTS (SELECT 1 FROM {snap} s WHERE s.migo_row_key = l.row_key)")
     if unit == "row":
-        chosen = f"SELECT c.*, s.migo_row_hash FROM ({changed_rows}) c JOIN {snap} s ON s.migo_row_key = c.migo_row_key"
+        snapped = f"({snapshot})"  # read once, by the join below: never written out
+    else:  # whole units are read again from it (every row of a unit with a change)
+        warehouse.execute(f"CREATE TEMPORARY TABLE {snap} AS {snapshot}")
+        snapped = snap
+    # One join of the snapshot with the feed's ledger finds every difference at once: new,
+    # changed and pending rows (source side) and deleted ones (ledger side only). It is
+    # materialised, and asked only through COUNTs and plain filters: DuckDB 2.0.1 answers EXISTS(...)
+    # and LIMIT over "LEFT JOIN ledger ... WHERE l.sent_hash IS NULL" wrongly (EXISTS false,
+    # LIMIT 1 giving every row), so a "nothing changed?" shortcut of that shape is unsafe.
+    # --full sends every row as new (and deletes nothing): the ledger side is then empty. A row
+    # with an unconfirmed intent is sent again whatever its hash now is (its outcome is unknown:
+    # the remote may hold the pending version, even when the warehouse went back to the confirmed
+    # one), with the same idempotency key.
+    ledger = (f"(SELECT l.row_key, l.unit_key, l.sent_hash, l.pending_hash FROM {ledger_table} l "
+              f"WHERE l.mapping = '{feed}'{' AND 1 = 0' if full else ''})")
+    warehouse.execute(f"DROP TABLE IF EXISTS {diff}")
+    warehouse.execute(
+        f"CREATE TEMPORARY TABLE {diff} AS SELECT COALESCE(s.migo_row_key, l.row_key) AS migo_row_key, "
+        f"s.migo_unit_key, l.unit_key AS migo_ledger_unit, s.migo_row_hash, "
+        f"CASE WHEN s.migo_row_key IS NULL THEN 'deleted' WHEN l.sent_hash IS NULL THEN 'new' "
+        f"WHEN l.sent_hash = s.migo_row_hash THEN 'unchanged' ELSE 'changed' END AS migo_change, "
+        f"CASE WHEN s.migo_row_key IS NOT NULL AND l.pending_hash IS NOT NULL THEN 1 ELSE 0 END AS migo_pending "
+        f"FROM {snapped} s FULL OUTER JOIN {ledger} l ON l.row_key = s.migo_row_key "
+        f"WHERE (s.migo_row_key IS NULL AND l.sent_hash IS NOT NULL) OR (s.migo_row_key IS NOT NULL AND "
+        f"(l.sent_hash IS NULL OR l.sent_hash <> s.migo_row_hash OR l.pending_hash IS NOT NULL))"
+    )
+    changed_rows = (f"SELECT migo_row_key, migo_unit_key, migo_change, migo_pending, migo_row_hash FROM {diff} "
+                    f"WHERE migo_change <> 'deleted'")
+    deleted_rows = f"SELECT migo_row_key, migo_ledger_unit FROM {diff} WHERE migo_change = 'deleted'"
+    if unit == "row":
+        chosen = changed_rows
     else:
         chosen = (f"SELECT s.migo_row_key, s.migo_unit_key, COALESCE(c.migo_change, 'unchanged') AS migo_change, "
-                  f"COALESCE(c.migo_pending, 0) AS migo_pending, s.migo_row_hash FROM {snap} s LEFT JOIN ({changed_rows}) c ON c.migo_row_key = s.migo_row_key "
+                  f"COALESCE(c.migo_pending, 0) AS migo_pending, s.migo_row_hash FROM {snap} s "
+                  f"LEFT JOIN ({changed_rows}) c ON c.migo_row_key = s.migo_row_key "
                   f"WHERE s.migo_unit_key IN (SELECT migo_unit_key FROM ({changed_rows}) x "
-                  f"UNION SELECT unit_key FROM ({deleted_rows}) y)")
+                  f"UNION SELECT migo_ledger_unit FROM ({deleted_rows}) y)")
     # One row of `chosen` per row key: a key held by several source rows (refused below as a
     # duplicate) must not multiply them in the join back, nor their rejects.
     chosen = (f"SELECT migo_row_key, MIN(migo_unit_key) AS migo_unit_key, MIN(migo_change) AS migo_change, "
@@ -174,18 +193,21 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     # Mapping checks, plus the key's own uniqueness: failing rows are marked, never sent.
     key_cols = ", ".join(q(c) for c in mapping.key)
     identity = list(dict.fromkeys([*mapping.key, *mapping.group_by]))
+    # The send table holds every source row of each key it holds (joined back by key), so a key
+    # repeated in the source is repeated here: no scan of the whole snapshot needed.
     conditions = [(" OR ".join(f"{q(c)} IS NULL" for c in identity),  # keys are never NULL, check or no check
                    "?", [f"missing key value in ({', '.join(identity)})"]),
-                  (f"migo_row_key IN (SELECT migo_row_key FROM {snap} GROUP BY migo_row_key HAVING COUNT(*) > 1)",
+                  (f"migo_row_key IN (SELECT migo_row_key FROM {send} GROUP BY migo_row_key HAVING COUNT(*) > 1)",
                    "?", [f"duplicate key ({key_cols})"])]
     conditions += [check_sql(warehouse, c) for c in mapping.checks]
     for condition, reason, params in conditions:
-        # replace, not format: a check's own SQL may hold braces
-        where = condition.replace("{snapshot}", source)
+        # replace, not format: a check's own SQL may hold braces. A `unique` check counts only
+        # the values the send table holds (the only rows it marks), not every value of the source.
+        where = condition.replace("{snapshot}", source).replace("{about_to_send}", send)
         warehouse.execute(f"UPDATE {send} SET migo_invalid = {reason} WHERE migo_invalid IS NULL AND ({where})",
                           params)
-    plan = PushPlan(mapping=name, snapshot_table=snap, send_table=send)
-    plan.total = int(warehouse.query(f"SELECT COUNT(*) FROM {snap}")[0][0] or 0)
+    plan = PushPlan(mapping=name, snapshot_table=snap if unit != "row" else "", send_table=send, diff_table=diff)
+    plan.total = int(warehouse.query(f"SELECT COUNT(*) FROM {snap if unit != 'row' else source}")[0][0] or 0)
     counts = warehouse.query(
         f"SELECT SUM(CASE WHEN migo_change = 'new' THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN migo_change = 'changed' OR (migo_change = 'unchanged' AND migo_pending = 1) THEN 1 ELSE 0 END), "
@@ -194,13 +216,14 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     )[0]
     plan.new, plan.changed, plan.units, plan.invalid, plan.rows_to_send = (int(x or 0) for x in counts)
     if not full:
-        plan.deleted_keys = [(str(r[0]), str(r[1])) for r in warehouse.query(deleted_rows)]
+        plan.deleted_keys = [(str(r[0]), str(r[1])) for r in warehouse.query(f"{deleted_rows} ORDER BY 1")]
     plan.deleted = len(plan.deleted_keys)
     plan.in_flight = int(warehouse.query(
-        f"SELECT COUNT(*) FROM {led} WHERE mapping = '{feed}' AND pending_hash IS NOT NULL")[0][0] or 0)
+        f"SELECT COUNT(*) FROM {ledger_table} WHERE mapping = '{feed}' AND pending_hash IS NOT NULL")[0][0] or 0)
     return plan
 
 
 def drop_plan(warehouse: Warehouse, plan: PushPlan) -> None:
-    warehouse.execute(f"DROP TABLE IF EXISTS {plan.send_table}")
-    warehouse.execute(f"DROP TABLE IF EXISTS {plan.snapshot_table}")
+    for table in (plan.send_table, plan.diff_table, plan.snapshot_table):
+        if table:
+            warehouse.execute(f"DROP TABLE IF EXISTS {table}")
