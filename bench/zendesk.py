@@ -121,6 +121,48 @@ def child_read(root: Path) -> dict[str, Any]:
     return {"seconds": seconds, "rows": rows, "requests": REQUEST_STATS.get("zendesk"), "rss_mb": peak_rss_mb()}
 
 
+def child_loop(url: str, root: Path) -> dict[str, Any]:
+    """The issue's yardstick: a minimal hand-written loop on the same server, with the same 34
+    columns (httpx → json → Arrow → DuckDB insert): no typing, no state, no checks, no retries."""
+    import duckdb
+    import httpx
+    import pyarrow as pa
+
+    def value(record: dict[str, Any], path: str) -> Any:
+        head, _, rest = path.partition(".")
+        if head == "custom_fields":
+            return next((f.get("value") for f in record.get("custom_fields") or [] if str(f.get("id")) == rest), None)
+        found = record.get(head)
+        return found.get(rest) if rest and isinstance(found, dict) else found
+
+    def cell(record: dict[str, Any], path: str) -> Any:  # lists (tags) as text, like the mapping
+        found = value(record, path)
+        return found if isinstance(found, (str, int, float, bool, type(None))) else str(found)
+
+    db = duckdb.connect(str(root / "loop.duckdb"))
+    created = False
+    rows = requests = 0
+    started = time.perf_counter()
+    with httpx.Client(auth=(f"{EMAIL}/token", TOKEN), timeout=60) as client:
+        params: dict[str, Any] = {"start_time": 0, "per_page": 1000}
+        while True:
+            body = json.loads(client.get(f"{url}/api/v2/incremental/tickets/cursor.json", params=params).content)
+            requests += 1
+            tickets = body["tickets"]
+            if tickets:
+                page = pa.table({column: [cell(t, remote) for t in tickets] for column, remote, _type in PULL_FIELDS})
+                db.register("page", page)
+                db.execute("INSERT INTO tickets SELECT * FROM page" if created else "CREATE TABLE tickets AS SELECT * FROM page")
+                db.unregister("page")
+                created, rows = True, rows + len(tickets)
+            if body.get("end_of_stream") or not tickets:
+                break
+            params = {"cursor": body["after_cursor"], "per_page": 1000}
+    seconds = time.perf_counter() - started
+    db.close()
+    return {"seconds": seconds, "rows": rows, "requests": requests, "rss_mb": peak_rss_mb()}
+
+
 def child_push(root: Path, users: int) -> dict[str, Any]:
     import duckdb
 
@@ -188,6 +230,8 @@ def main() -> None:
             result = child_read(Path(rest[0]))
         elif kind == "push":
             result = child_push(Path(rest[0]), int(rest[1]))
+        elif kind == "loop":
+            result = child_loop(rest[0], Path(rest[1]))
         else:
             result = child_dlt(rest[0], Path(rest[1]))
         print(json.dumps(result))
@@ -208,6 +252,11 @@ def main() -> None:
         report("migo-sync pull", args.tickets, pull, f"{pull['requests']} requests (minimum {pages} pages of 1000)")
         read = run_child(["--child", "read", str(project_root("read"))], env)
         report("  of which the adapter alone (no warehouse)", args.tickets, read, f"{read['requests']} requests")
+        loop = run_child(["--child", "loop", url, str(project_root("loop"))], env)
+        report("hand-written loop (httpx → json → Arrow → DuckDB insert; no typing, no state)", args.tickets, loop,
+               f"{loop['requests']} requests")
+        print(f"  → migo-sync pull is {(pull['rows'] / pull['seconds']) / (loop['rows'] / loop['seconds']):.2f}x "
+              f"the loop's records/s (target: at least 1.5x)")
 
         dlt_python = Path(args.dlt)
         if args.dlt != "none" and dlt_python.exists():

@@ -8,6 +8,7 @@ opens anywhere (attached to a ticket, mailed to a controller).
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -52,16 +53,22 @@ def _difference_bars(rec: dict[str, Any]) -> list[dict[str, Any]]:
              "len": round(float(BAR_WIDTH * v / top), 1)} for r, v in zip(diffs, values, strict=True)]
 
 
-def render_report(run: dict[str, Any], extras: list[dict[str, Any]] | None = None) -> str:
-    """The HTML page for one run record. `extras`: more tables ({title, columns, rows}), e.g. the
-    plan-versus-actual view a caller that knows Adaptive computed."""
+@functools.cache
+def _template() -> jinja2.Template:
+    """Compiled once per process: compiling takes longer than rendering (a watch renders every cycle)."""
     env = jinja2.Environment(loader=jinja2.PackageLoader("migo_sync.evidence", "."),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["money"] = money
     env.filters["count"] = count
+    return env.get_template(TEMPLATE)
+
+
+def render_report(run: dict[str, Any], extras: list[dict[str, Any]] | None = None) -> str:
+    """The HTML page for one run record. `extras`: more tables ({title, columns, rows}), e.g. the
+    plan-versus-actual view a caller that knows Adaptive computed."""
     totals = {k: sum(int(m.get(k) or 0) for m in run.get("mappings") or [])
               for k in ("rows_read", "rows_changed", "rows_written", "rows_rejected", "requests")}
-    return env.get_template(TEMPLATE).render(
+    return _template().render(
         run=run, totals=totals, bars=_bars(run), bar_width=BAR_WIDTH,
         reconciliation=[{**rec, "bars": _difference_bars(rec)} for rec in run.get("reconciliation") or []],
         extras=extras or [])
