@@ -188,4 +188,4 @@ class SheetsAdapter(BaseAdapter):
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
         """Stream the range in windows; `state` is always None (a sheet has no cursor: every pull
         reads it whole, and a mirror pull then deletes rows the sheet no longer has)."""
-        yield from read_tab(self.client, self.metadata, mapping)
+        yield from read_tab(self.client, self.metadata, mapping, self.settings.max_concurrency)

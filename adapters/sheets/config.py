@@ -24,8 +24,8 @@ class SheetsSettings(CoreSettings):
                                      "(Google allows 60 per minute per service account)")
     rate_burst: int = Field(default=30, ge=1)
     max_request_bytes: int = Field(default=MAX_REQUEST_BYTES, ge=1024, le=MAX_REQUEST_BYTES)
-    max_concurrency: int = Field(default=4, ge=1, le=10, description="push requests in flight at once "
-                                 "(the clear and the 2 MB writes; each body in flight is held in memory)")
+    max_concurrency: int = Field(default=4, ge=1, le=10, description="requests in flight at once (a push's "
+                                 "clear and 2 MB writes, a pull's windows; each is held in memory)")
 
 
 class TabOptions(BaseModel):

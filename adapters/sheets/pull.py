@@ -4,8 +4,9 @@ mapping (serial numbers → dates, numbers → Decimal), blank rows skipped, pro
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -69,43 +70,56 @@ def live_header(client: SheetsClient, metadata: Metadata, mapping: Mapping) -> l
     return header_cells(client, options, header_row, start_col, end_col)
 
 
-def read_tab(client: SheetsClient, metadata: Metadata, mapping: Mapping) -> Iterator[PullBatch]:
+def read_tab(client: SheetsClient, metadata: Metadata, mapping: Mapping, concurrency: int = 1) -> Iterator[PullBatch]:
     """Stream the range in windows of `window_rows`, after the header row (read as people see it).
-    The header and the first window depend only on the grid: they are read together."""
+    The header and the windows depend only on the grid: they are read together, up to
+    `concurrency` windows in flight (and held) at once, each loaded in order."""
     options, (header_row, start_col, end_row, end_col) = source(metadata, mapping)
-    first_row, stop = header_row + 1, min(header_row + 1 + options.window_rows, end_row)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sheets-window") as pool:
-        ahead = pool.submit(window, client, options, first_row, start_col, stop, end_col) if first_row < stop else None
+    bounds = [(row, min(row + options.window_rows, end_row))
+              for row in range(header_row + 1, end_row, options.window_rows)]
+    upcoming = iter(bounds)
+    pending: deque[tuple[int, Future[list[list[Any]]]]] = deque()
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sheets-window")
+
+    def fill() -> None:
+        while len(pending) < max(1, concurrency):
+            span = next(upcoming, None)
+            if span is None:
+                return
+            pending.append((span[0], pool.submit(window, client, options, span[0], start_col, span[1], end_col)))
+
+    try:
+        fill()
         header = header_cells(client, options, header_row, start_col, end_col)
-        rows = ahead.result() if ahead is not None else []
-    converters = [(remote, index, converter(field_type))
-                  for remote, index, field_type in columns(mapping, options, header, header_row, start_col)]
-    keys = [f.remote for f in mapping.fields if f.column in mapping.key]
-    yielded = False
-    while True:
-        records = []
-        for offset, cells in enumerate(rows):
-            record = {remote: convert(cells[index] if index < len(cells) else "")
-                      for remote, index, convert in converters}
-            if all(v is None for v in record.values()):
-                continue  # a blank row (or one with data only in unmapped columns): skipped
-            blank = next((r for r in keys if record.get(r) is None), None)
-            if blank is not None:
-                index = next(i for r, i, _ in converters if r == blank)
-                cell = format_range(options.tab, first_row + offset, start_col + index, first_row + offset + 1,
-                                    start_col + index + 1, always_quote=False)
-                raise ConfigError(f"sheets: spreadsheet '{options.spreadsheet_id}': {cell} is blank but the "
-                                  f"row has data; '{blank}' is part of the key of {mapping.name}")
-            records.append(record)
-        if records:
-            yielded = True
-            yield PullBatch(records, state=None)
-        if stop >= end_row:
-            break
-        first_row, stop = stop, min(stop + options.window_rows, end_row)
-        rows = window(client, options, first_row, start_col, stop, end_col)
-    if not yielded:
-        yield PullBatch([], state=None)
+        converters = [(remote, index, converter(field_type))
+                      for remote, index, field_type in columns(mapping, options, header, header_row, start_col)]
+        keys = [f.remote for f in mapping.fields if f.column in mapping.key]
+        yielded = False
+        while pending:
+            first_row, future = pending.popleft()
+            rows = future.result()
+            fill()  # the next window goes out while this one is converted and loaded
+            records = []
+            for offset, cells in enumerate(rows):
+                record = {remote: convert(cells[index] if index < len(cells) else "")
+                          for remote, index, convert in converters}
+                if all(v is None for v in record.values()):
+                    continue  # a blank row (or one with data only in unmapped columns): skipped
+                blank = next((r for r in keys if record.get(r) is None), None)
+                if blank is not None:
+                    index = next(i for r, i, _ in converters if r == blank)
+                    cell = format_range(options.tab, first_row + offset, start_col + index, first_row + offset + 1,
+                                        start_col + index + 1, always_quote=False)
+                    raise ConfigError(f"sheets: spreadsheet '{options.spreadsheet_id}': {cell} is blank but the "
+                                      f"row has data; '{blank}' is part of the key of {mapping.name}")
+                records.append(record)
+            if records:
+                yielded = True
+                yield PullBatch(records, state=None)
+        if not yielded:
+            yield PullBatch([], state=None)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def columns(mapping: Mapping, options: TabOptions, header: list[str], header_row: int,

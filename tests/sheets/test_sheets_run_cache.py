@@ -127,3 +127,27 @@ def test_the_clear_goes_with_the_writes_and_leaves_nothing_old(project: Project,
         ["Priority", "Days Past Due", "Loan ID"], *([n, f"Days Past Due {n}", f"Loan ID {n}"] for n in range(1, 6))]
     assert sent.count("POST /v4/spreadsheets/migo-collections/values:batchClear") == 2
     assert tenant.limits()["sheets"]["peak_in_flight"] == 2  # a clear and a write in flight together
+
+
+def test_a_pulls_windows_are_read_together_and_loaded_in_order(project: Project, tenant: SandboxThread) -> None:
+    fx = shipped("sheets_fx_rates_pull")
+    pool = AdapterPool(project)
+    try:
+        adapter, sent = recorded(pool)
+        tab = next(t["properties"] for t in adapter.metadata("migo-finance-manual")["sheets"]
+                   if t["properties"]["title"] == "FX Rates")
+        below = tab["gridProperties"]["rowCount"] - 1  # the grid below the header is read, in windows
+        small = fx.model_copy(update={"options": {**fx.options, "window_rows": -(-below // 5)}})  # five windows
+        together = records(adapter, small)
+    finally:
+        pool.close()
+    assert sum(1 for s in sent if "/values/" in s) == 1 + 5  # the header and five windows: the minimum
+    assert tenant.limits()["sheets"]["peak_in_flight"] == 1 + 4  # the header and max_concurrency (4) windows
+    project.config.systems["sheets"] = {"max_concurrency": 1}
+    pool = AdapterPool(project)
+    try:
+        adapter, _ = recorded(pool)
+        one_by_one = records(adapter, small)
+    finally:
+        pool.close()
+    assert together == one_by_one and len(together) == 20
