@@ -41,7 +41,7 @@ from migo_sync.settings import parse_settings
 from . import SYSTEM
 from .client import ImportMessage, WorkdayClient
 from .config import PullOptions, PushOptions, WorkdaySettings
-from .imports import IMPORT_DONE, IMPORT_WITH_ERRORS, await_imports
+from .imports import BOOKED, IMPORT_DONE, IMPORT_WITH_ERRORS, await_imports
 from .payload import Defaults, journal_data, journal_layout, ledger_lines, line_records, required_header
 from .soap import FaultTransport
 
@@ -230,7 +230,7 @@ class WorkdayAdapter(BaseAdapter):
                 raise OutcomeUnknownError(self.name, f"import {wid} ({status}) reported an error naming no journal: "
                                                   f"{message.summary}; its journals stay pending")
             errors[message.journal_id].append(message.summary)
-        if status not in (IMPORT_DONE, IMPORT_WITH_ERRORS) or (status == IMPORT_WITH_ERRORS and not errors):
+        if status not in BOOKED or (status == IMPORT_WITH_ERRORS and not errors):
             raise OutcomeUnknownError(self.name, f"import {wid} ended {status!r}: its journals stay pending")
         results = {}
         for journal in batch:

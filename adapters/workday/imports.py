@@ -16,8 +16,10 @@ from migo_sync.errors import OutcomeUnknownError
 from .client import WorkdayClient
 from .soap import SYSTEM
 
-IMPORT_DONE, IMPORT_WITH_ERRORS = "Completed", "Completed with Errors"
-ENDED = frozenset({IMPORT_DONE, IMPORT_WITH_ERRORS, "Completed with Warnings", "Failed", "Canceled", "Cancelled"})
+IMPORT_DONE, IMPORT_WITH_ERRORS, IMPORT_WITH_WARNINGS = "Completed", "Completed with Errors", "Completed with Warnings"
+# Ended with every journal booked or refused on its own (its messages say which): the results are known.
+BOOKED = frozenset({IMPORT_DONE, IMPORT_WITH_ERRORS, IMPORT_WITH_WARNINGS})
+ENDED = BOOKED | {"Failed", "Canceled", "Cancelled"}
 FIRST_PAUSE, MAX_PAUSE = 0.2, 5.0
 STATUS_BATCH = 999  # process references per Get_Import_Processes (the page size)
 

@@ -300,3 +300,24 @@ def test_a_journal_refused_inside_an_import_is_a_reject_and_the_rest_post(
     again = adapter.write(mapping, units)
     assert sorted(r.key for r in again if r.ok and r.duplicate) == sorted(u.key for u in units if u.key not in refused)
     assert {r.key: r.reason for r in again if not r.ok} == refused
+
+
+def test_an_imports_outcome_is_read_from_its_status_and_error_messages(adapter: WorkdayAdapter) -> None:
+    """Warnings book the journal; an error names the journal it refuses; an error naming none, a
+    failed import or errors promised but not found leave the whole import pending (raised)."""
+    from migo_sync.adapters.workday.client import ImportMessage
+    from migo_sync.errors import OutcomeUnknownError
+    from migo_sync.ledger.journal import build_journals
+
+    journals, _ = build_journals([balanced("W-1"), balanced("W-2")], adapter.journal_layout(push_mapping()))
+    one, two = (j.idempotency_key for j in journals)
+    warned = adapter._import_results(journals, "p", "Completed with Warnings",
+                                     [ImportMessage("Warning", "rounded", one)])
+    assert [(r.key, r.ok) for r in warned.values()] == [("W-1", True), ("W-2", True)]
+    refused = adapter._import_results(journals, "p", "Completed with Errors",
+                                      [ImportMessage("Error", "no", two), ImportMessage("Error", "never", two)])
+    assert refused["W-1"].ok and refused["W-2"].reason == "no; never"
+    for status, messages in (("Completed with Errors", [ImportMessage("Error", "broken", None)]),
+                             ("Failed", []), ("Completed with Errors", [ImportMessage("Warning", "x", one)])):
+        with pytest.raises(OutcomeUnknownError, match="stay pending"):
+            adapter._import_results(journals, "p", status, messages)
