@@ -31,7 +31,6 @@ from migo_sync.ledger import (
     LedgerLine,
     Period,
     check_units,
-    load_chart,
     write_units,
 )
 from migo_sync.mapping.model import Mapping
@@ -49,6 +48,8 @@ JOURNAL_OBJECT = "Accounting_Journal"
 LINES_OBJECT = "Journal_Entry_Line"
 ACCOUNTS_OBJECT = "Ledger_Account"
 FIRST_YEAR, FUTURE_YEARS = 1990, 10  # the calendar months list_periods() knows
+# Worktag kinds the checks know → the operation and item that list their values.
+DIMENSIONS = {"cost_center": ("Get_Cost_Centers", "Cost_Center"), "region": ("Get_Regions", "Region")}
 
 
 class WorkdayAdapter(BaseAdapter):
@@ -139,11 +140,14 @@ class WorkdayAdapter(BaseAdapter):
                 for a in self.client.ledger_accounts(self.settings.account_set)]
 
     def list_dimensions(self) -> dict[str, list[str]]:
+        """Cost centers and regions, read together (independent calls: one round trip, not two)."""
+        reads = [self._dimension_read(kind) for kind in DIMENSIONS]
+        return dict(zip(DIMENSIONS, self._parallel(lambda read: read(), reads, at_once=2), strict=True))
+
+    def _dimension_read(self, kind: str) -> Callable[[], list[str]]:
+        operation, item = DIMENSIONS[kind]
         client = self.client
-        return {
-            "cost_center": [o["ID"] for o in client.organizations("Get_Cost_Centers", "Cost_Center") if o["Active"]],
-            "region": [o["ID"] for o in client.organizations("Get_Regions", "Region") if o["Active"]],
-        }
+        return lambda: [o["ID"] for o in client.organizations(operation, item) if o["Active"]]
 
     def list_periods(self) -> list[Period]:
         """Calendar months, closed up to `closed_through`. Financial_Management has no operation that
@@ -162,9 +166,15 @@ class WorkdayAdapter(BaseAdapter):
         return periods
 
     def chart(self) -> Chart:
-        """Accounts, worktags and periods, pulled once per run (the adapter lives for one run)."""
+        """Accounts, worktags and periods, pulled once per run (the adapter lives for one run) and
+        shared by every push's checks and the reconciliation; the three reads go out together."""
         if self._chart is None:
-            self._chart = load_chart(self)
+            reads: list[Callable[[], Any]] = [self.list_accounts, *(self._dimension_read(k) for k in DIMENSIONS)]
+            accounts, *values = self._parallel(lambda read: read(), reads, at_once=len(reads))
+            self._chart = Chart(accounts={account.number: account for account in accounts},
+                                dimensions={kind: frozenset(found) for kind, found in zip(DIMENSIONS, values,
+                                                                                           strict=True)},
+                                periods=self.list_periods())
         return self._chart
 
     def post_journals(self, journals: Sequence[Journal]) -> list[UnitResult]:
@@ -243,11 +253,12 @@ class WorkdayAdapter(BaseAdapter):
                 results[journal.key] = UnitResult(key=journal.key, ok=False, reason="; ".join(found))
         return results
 
-    def _parallel(self, work: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-        """`work` over `items`, `max_concurrency` at a time, answers in item order."""
-        if self._concurrency <= 1 or len(items) <= 1:
+    def _parallel(self, work: Callable[[Any], Any], items: list[Any], *, at_once: int | None = None) -> list[Any]:
+        """`work` over `items`, `max_concurrency` (or `at_once`) at a time, answers in item order."""
+        limit = min(at_once or self._concurrency, self._concurrency)
+        if limit <= 1 or len(items) <= 1:
             return [work(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(self._concurrency, len(items)),
+        with ThreadPoolExecutor(max_workers=min(limit, len(items)),
                                 thread_name_prefix="workday-post") as pool:
             futures = [pool.submit(work, item) for item in items]
             try:

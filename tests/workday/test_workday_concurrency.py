@@ -1,0 +1,63 @@
+"""Workday at a tenant's ceiling: the chart's three reference reads go out together, journal imports
+go out `max_concurrency` at a time, and each journal is still posted once.
+
+The sandbox answers like a tenant (latency, an in-flight cap that refuses one call more) and counts
+the most calls it saw in flight: concurrency is asserted from that count and from request counts at
+the minimum, never from timings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from workday.workday_support import TENANT, balanced, emulator_of, posted, push_mapping
+
+from migo_sync.adapters.workday.adapter import WorkdayAdapter
+from migo_sync.adapters.workday.sandbox import credentials
+from migo_sync.config import Project, ProjectConfig
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.systems import open_adapter
+
+pytestmark = pytest.mark.timeout(120)
+CAP = 4
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Iterator[SandboxThread]:
+    handle = SandboxThread(seed=7, only=["workday"], options={"workday": {"latency_ms": 200, "max_in_flight": CAP}})
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def adapter(tenant: SandboxThread, tmp_path: Path) -> Iterator[WorkdayAdapter]:
+    tenant.reset()
+    environ = {**tenant.env, **credentials(tmp_path), "MIGO_SYNC_NO_KEYRING": "1"}
+    settings = {**TENANT, "max_concurrency": CAP, "import_batch_size": 10}
+    project = Project(root=tmp_path, config=ProjectConfig(systems={"workday": settings}), environ=environ)
+    opened = open_adapter(project, "workday")
+    assert isinstance(opened, WorkdayAdapter)
+    yield opened
+    opened.close()
+
+
+def test_the_charts_reference_reads_go_out_together(adapter: WorkdayAdapter, tenant: SandboxThread) -> None:
+    chart = adapter.chart()
+    limits = tenant.limits()["workday"]
+    assert limits["served"] == 3 and limits["peak_in_flight"] == 3 and limits["refused"] == 0
+    assert chart.accounts and set(chart.dimensions) == {"cost_center", "region"}
+    assert adapter.chart() is chart and tenant.limits()["workday"]["served"] == 3  # once per adapter (run)
+
+
+def test_imports_go_out_together_within_the_cap(adapter: WorkdayAdapter, tenant: SandboxThread) -> None:
+    units = [balanced(f"J{n:03d}") for n in range(1, 61)]
+    results = adapter.write(push_mapping(), units)
+    assert all(r.ok and not r.duplicate for r in results) and len(results) == 60
+    limits = tenant.limits()["workday"]
+    calls = emulator_of(tenant).calls
+    assert limits["refused"] == 0 and limits["peak_in_flight"] == CAP
+    # six imports of ten, then one status read for all six: the minimum
+    assert calls["Import_Accounting_Journal"] == 6 and calls["Get_Import_Processes"] == 1
+    assert limits["served"] == 7 and set(posted(tenant).values()) == {1}
