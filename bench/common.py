@@ -26,6 +26,16 @@ def peak_rss_mb() -> float:
     return peak / 1024 if sys.platform != "darwin" else peak / (1024 * 1024)
 
 
+def reset_peak_rss() -> bool:
+    """Start the peak (VmHWM) afresh from the current RSS, so a phase is measured without the set-up
+    before it (Linux: writing 5 to /proc/self/clear_refs). False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 @contextmanager
 def timed(label: str, results: dict[str, float]) -> Iterator[None]:
     started = time.perf_counter()
