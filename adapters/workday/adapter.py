@@ -336,7 +336,7 @@ class WorkdayAdapter(BaseAdapter):
             start_page, count = 1, options.page_size or self.settings.page_size
         window = {"as_of": as_of.isoformat(), "updated_from": since.isoformat() if since else None, "count": count}
         pages = self.client.iter_journals(
-            count=count, start_page=start_page, as_of=as_of,
+            count=count, start_page=start_page, concurrency=self.settings.max_concurrency, as_of=as_of,
             updated_from=since, updated_to=as_of if since else None, company=options.company,
             accounting_from=options.accounting_from, accounting_to=options.accounting_to)
         for page in pages:

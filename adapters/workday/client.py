@@ -9,7 +9,9 @@ mapping, with the same exact decimals.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -201,19 +203,43 @@ class WorkdayClient:
                                            "redirects are never followed)", status=raw.status_code)
         return parse_journals_page(raw.content)
 
-    def iter_journals(self, *, count: int, start_page: int = 1, **criteria: Any) -> Iterator[JournalPage]:
+    def iter_journals(self, *, count: int, start_page: int = 1, concurrency: int = 1,
+                      **criteria: Any) -> Iterator[JournalPage]:
         """Every page from `start_page` on, in order; refuses to go on when the tenant answers
-        another page than the one asked for (a repeat would loop, a skip would lose journals)."""
-        page = start_page
-        while True:
+        another page than the one asked for (a repeat would loop, a skip would lose journals).
+
+        The first page says how many there are; the others are independent requests of one pinned
+        result set (As_Of_Entry_DateTime), so up to `concurrency` of them are in flight (and held)
+        at once."""
+        def fetch(page: int) -> JournalPage:
             result = self.get_journals(page=page, count=count, **criteria)
             if result.total_results and result.page != page:
                 raise FatalRemoteError(SYSTEM, f"Get_Journals answered page {result.page} when page {page} "
                                                "was asked for; stopping rather than risk a gap")
-            yield result
-            if page >= result.total_pages:
-                return
-            page += 1
+            return result
+
+        first = fetch(start_page)
+        yield first
+        if start_page >= first.total_pages:
+            return
+        upcoming = iter(range(start_page + 1, first.total_pages + 1))
+        pending: deque[Future[JournalPage]] = deque()
+        pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="workday-page")
+        try:
+            def fill() -> None:
+                while len(pending) < max(1, concurrency):
+                    page = next(upcoming, None)
+                    if page is None:
+                        return
+                    pending.append(pool.submit(fetch, page))
+
+            fill()
+            while pending:
+                result = pending.popleft().result()
+                fill()
+                yield result
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # -- chart: accounts, worktags, periods -----------------------------------------------------
 

@@ -31,7 +31,7 @@ class WorkdaySettings(CoreSettings):
     account_set: str = Field(default="Standard", description="Account_Set_ID that scopes Ledger_Account_ID")
     submit: bool = Field(default=True, description="Submit=true: post the journal, not only save it")
     page_size: int = Field(default=MAX_COUNT, ge=1, le=MAX_COUNT)
-    max_concurrency: int = Field(default=4, ge=1, le=32, description="requests posting journals at once "
+    max_concurrency: int = Field(default=4, ge=1, le=32, description="requests at once (journal posts, pull pages) "
                                                                      "(imports, or single submits)")
     journal_import: bool = Field(default=True, description="post journals with Import_Accounting_Journal in "
                                  "batches (asynchronous, status polled); false: one Submit_Accounting_Journal "

@@ -1,0 +1,77 @@
+"""A Workday journal-line pull at the API's ceiling: the first Get_Journals page says how many there
+are; the others (one pinned result set) are read several at once and loaded in order.
+
+The sandbox answers like a tenant (latency, an in-flight cap) and counts the most calls it saw in
+flight: concurrency is asserted from that count and request counts, never from timings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from workday.workday_support import TENANT, balanced, push_mapping, sandbox_environ
+
+from migo_sync.adapter import PullBatch
+from migo_sync.adapters.workday.adapter import WorkdayAdapter
+from migo_sync.config import Project, ProjectConfig
+from migo_sync.mapping.model import Mapping
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.systems import open_adapter
+
+pytestmark = pytest.mark.timeout(180)
+CAP = 4
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Iterator[SandboxThread]:
+    handle = SandboxThread(seed=7, only=["workday"], options={"workday": {"latency_ms": 200, "max_in_flight": CAP}})
+    yield handle
+    handle.stop()
+
+
+def opened(tenant: SandboxThread, tmp_path: Path, **settings: Any) -> WorkdayAdapter:
+    project = Project(root=tmp_path, config=ProjectConfig(systems={"workday": {**TENANT, "page_size": 4, **settings}}),
+                      environ=sandbox_environ(tenant, tmp_path))
+    adapter = open_adapter(project, "workday")
+    assert isinstance(adapter, WorkdayAdapter)
+    return adapter
+
+
+def lines() -> Mapping:
+    return Mapping.model_validate({
+        "name": "workday_gl_lines_pull", "system": "workday", "object": "Journal_Entry_Line", "direction": "pull",
+        "warehouse": {"table": "finance.workday_journal_lines"}, "key": ["journal_wid", "line_number"],
+        "options": {"incremental": False},
+        "fields": [{"column": "journal_wid", "remote": "Journal_Entry_WID"},
+                   {"column": "line_number", "remote": "Line_Number", "type": "integer"}]})
+
+
+def pulled(adapter: WorkdayAdapter) -> list[PullBatch]:
+    try:
+        return list(adapter.read(lines(), None))
+    finally:
+        adapter.close()
+
+
+def test_pages_after_the_first_are_read_together_and_loaded_in_order(tenant: SandboxThread, tmp_path: Path) -> None:
+    tenant.reset()
+    writer = opened(tenant, tmp_path, max_concurrency=1)  # one call at a time until the pull under test
+    try:
+        assert all(r.ok for r in writer.write(push_mapping(), [balanced(f"P-{n:02d}") for n in range(30)]))
+    finally:
+        writer.close()
+    before = tenant.limits()["workday"]["served"]
+    sequential = pulled(opened(tenant, tmp_path, max_concurrency=1))
+    pages = tenant.limits()["workday"]["served"] - before
+    assert tenant.limits()["workday"]["peak_in_flight"] == 1
+    assert pages >= 8  # 30 journals (and the seeded ones) in pages of 4 journals
+    before = tenant.limits()["workday"]["served"]
+    together = pulled(opened(tenant, tmp_path))
+    limits = tenant.limits()["workday"]
+    assert limits["served"] - before == pages and limits["refused"] == 0  # the same pages, no more
+    assert limits["peak_in_flight"] == CAP
+    assert [b.records for b in together] == [b.records for b in sequential]
+    assert [b.state.get("page") for b in together[:-1] if b.state] == list(range(2, len(together) + 1))
