@@ -10,7 +10,8 @@ from an `AdapterContext` (base URL, settings, credentials, an HTTP client factor
 - `write()`     sends push units and returns one `UnitResult` per unit,
 - `push_order()` (optional) the order a whole-object push wants its records in,
 - `read()`      streams pull batches, each with the cursor state to save with it,
-- `check_connection()` signs in and makes one cheap read (`mapping validate --remote`, `doctor`).
+- `check_connection()` signs in and makes one cheap read (`mapping validate --remote`, `doctor`),
+- `check_object()` makes one small read of a mapping's object (`doctor`: proves it is readable).
 """
 
 from __future__ import annotations
@@ -168,6 +169,15 @@ class Adapter(Protocol):
         """
         ...
 
+    def check_object(self, mapping: Mapping) -> str:
+        """One small read of the mapping's object as a run would read it (one record, one page,
+        one period); return what was read, in a few words. Sends nothing that changes the remote.
+
+        Raises AuthError (2) when the object is refused to these credentials, ConfigError (2) when
+        the remote does not know it (or an option names what it lacks), UnreachableError (3).
+        """
+        ...
+
     def close(self) -> None: ...
 
 
@@ -217,6 +227,13 @@ class BaseAdapter:
         from migo_sync.errors import ConfigError
 
         raise ConfigError(f"{self.name}: this adapter cannot check its connection")
+
+    def check_object(self, mapping: Mapping) -> str:
+        """Every adapter overrides this too (the contract test checks): `describe()` alone may
+        never leave the catalog, and a catalog entry proves nothing about the remote."""
+        from migo_sync.errors import ConfigError
+
+        raise ConfigError(f"{self.name}: this adapter cannot check that '{mapping.object}' is readable")
 
     def push_order(self, mapping: Mapping) -> list[tuple[str, bool]]:
         """(remote field, descending) pairs a whole-object push wants its records sorted by; the

@@ -27,7 +27,7 @@ from migo_sync.adapter import (
     RemoteObject,
     UnitResult,
 )
-from migo_sync.adapters.adaptive import SYSTEM
+from migo_sync.adapters.adaptive import SYSTEM, periods
 from migo_sync.adapters.adaptive.client import AdaptiveClient, classify
 from migo_sync.adapters.adaptive.config import (
     AdaptiveSettings,
@@ -36,7 +36,7 @@ from migo_sync.adapters.adaptive.config import (
     Options,
     PushOptions,
 )
-from migo_sync.adapters.adaptive.pull import read_data
+from migo_sync.adapters.adaptive.pull import plan_spans, read_data
 from migo_sync.adapters.adaptive.push import (
     Target,
     check_units,
@@ -126,6 +126,25 @@ class AdaptiveAdapter(BaseAdapter):
     def check_connection(self) -> str:
         """exportVersions: signs in and reads the versions (cached for the run)."""
         return f"signed in; {len(self.versions())} version(s)"
+
+    def check_object(self, mapping: Mapping) -> str:
+        """What a run reads first, and no more: a push's target (version, accounts, levels, the
+        dimensions it maps); a data pull's first month of its first version (one exportData);
+        metadata, its one export."""
+        options = self._options_or_fail(mapping)
+        if mapping.object == "data" and mapping.direction == "push":
+            target = self.target(mapping)
+            return (f"readable: version {target.version['name']}, {len(target.accounts)} account(s), "
+                    f"{len(target.levels)} level(s)")
+        if mapping.object == "data":
+            version, start, _ = plan_spans(options, self.versions())[0]
+            export = self.client.export_data(version, start, start, accounts=options.accounts, levels=options.levels,
+                                             dimensions=options.dimensions, dimension_values=options.dimension_values,
+                                             include_rollups=options.include_rollups)
+            rows = sum(1 for _ in export.rows)
+            return f"readable: {rows} row(s) of {version} in {periods.to_iso(start)}"
+        records = next(iter(self.read(mapping, None))).records
+        return f"readable: {len(records)} record(s)"
 
     # --- offline validation ---------------------------------------------------------------------
 

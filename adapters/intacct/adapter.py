@@ -117,6 +117,25 @@ class IntacctAdapter(BaseAdapter):
         return f"signed in to company {self.client.login.company_id} ({httpx.URL(session.endpoint).host}); " \
                f"{page.totalcount} GL account(s)"
 
+    def check_object(self, mapping: Mapping) -> str:
+        """One readByQuery of one record (the mapping's fields for a pull, so a field the tenant
+        lacks is refused here); balances: the periods, then one period's trial balance or one
+        GLACCOUNTBALANCE record. The result set of a pagesize-1 read is left to expire."""
+        options = PullOptions.model_validate(mapping.options) if mapping.direction == "pull" else None
+        if mapping.object in BALANCE_OBJECTS and options is not None:
+            periods = self._periods(options)
+            if not periods:
+                return "readable; no open reporting period to read"
+            first = periods[0]
+            if mapping.object == "TRIALBALANCE":
+                rows = self.client.trial_balance(first.start, first.end, reportingbook=self.settings.reportingbook)
+                return f"readable: trial balance of {first.key}, {len(rows)} account(s)"
+            page = next(iter(self.client.read_by_query("GLACCOUNTBALANCE", f"PERIOD = {quote(first.name)}", "*", 1)))
+            return f"readable: {page.totalcount} balance(s) in {first.key}"
+        names = "*" if options is None else ",".join(dict.fromkeys(f.remote.split(".", 1)[0] for f in mapping.fields))
+        page = next(iter(self.client.read_by_query(mapping.object, "", names, 1)))
+        return f"readable: {page.totalcount} record(s)"
+
     # -- validation ---------------------------------------------------------------------------
 
     def validate(self, mapping: Mapping) -> list[tuple[str, str]]:

@@ -22,6 +22,12 @@ Knobs (`options`, also settable at runtime with POST `/intacct/_options`, JSON):
                                       (randomly, or for the next N writing requests)
     bulk_gl_lines (0)                 generated GLENTRY history (2025), built on demand
     clock_offset (0)                  seconds added to the emulator's clock
+    request_schema (None)             the official api.xsd every request is validated against, as the
+                                      gateway does (XL03000003 "XML Parse schema error: ..."): None finds
+                                      it in ../shared/recordings/intacct (migo_sync.sandbox.schemas),
+                                      a path names it, "" turns the check off
+    hidden_objects ([])               objects this company does not have (a module not subscribed, a
+                                      user without the permission): read as "Object definition X not found"
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
@@ -40,6 +47,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from migo_sync.sandbox.emulator import Emulator
+from migo_sync.sandbox.schemas import official_schema, recordings_dir, violation
 
 from .emulator_store import FIELD_TYPES, Company, GLBatchError
 from .querylang import Predicate, QueryError, compile_query, like, typed
@@ -50,7 +58,8 @@ DEFAULTS: dict[str, Any] = {
     "user_id": "sync_bot", "user_password": "sandbox-user-secret", "session_seconds": 3600, "pod": "na1",
     "duplicate_errorno": "XL03000011", "result_id_seconds": 900, "trial_balance_tag": "trialbalance",
     "throttle_every": 0, "throttle_status": 429, "retry_after_header": None, "fault_524_rate": 0.0,
-    "fault_524_next": 0, "bulk_gl_lines": 0, "clock_offset": 0,
+    "fault_524_next": 0, "bulk_gl_lines": 0, "clock_offset": 0, "hidden_objects": [],
+    "request_schema": None,
 }
 MAX_OPEN_RESULTS = 200
 Error = tuple[str, str, str, str]  # errorno, description, description2, correction
@@ -225,6 +234,9 @@ class IntacctEmulator(Emulator):
                                                   f"XML Parse schema error: {exc}", "Fix the request XML.")]), False
         control = root.find("control")
         senderid, controlid = text(control, "senderid"), text(control, "controlid")
+        refusal = self.schema_refusal(root)
+        if refusal is not None:
+            return self.control_failure(senderid, controlid, [refusal]), False
         if root.tag != "request" or control is None or not root.findall("operation"):
             return self.control_failure(senderid, controlid, [(
                 "XL03000003", "XML Parse schema error",
@@ -251,6 +263,20 @@ class IntacctEmulator(Emulator):
             parts.append(f"<operation>{auth_xml}{''.join(self.result_xml(o) for o in outcomes)}</operation>")
         parts.append("</response>")
         return "".join(parts), wrote
+
+    def schema_refusal(self, root: Any) -> Error | None:
+        """The gateway's answer to a request its schema refuses (libxml2's words, as recorded in
+        jfcote87-execXMLError.xml), or None when it is valid or no schema is at hand."""
+        setting = self.opt("request_schema")
+        if setting == "":
+            return None
+        path = Path(setting) if setting else recordings_dir() / "intacct" / "api.xsd"
+        schema = official_schema(path)
+        error = violation(schema, root) if schema is not None else None
+        if error is None:
+            return None
+        return ("XL03000003", "", f"XML Parse schema error: Error {error.type}: {error.message} "
+                                  f"Line: {error.line}, column: {error.column}.", "")
 
     def authenticate(self, auth: Any) -> tuple[str, bool]:
         now = self.now()
@@ -427,8 +453,8 @@ class IntacctEmulator(Emulator):
         pagesize = int(text(body, "pagesize") or 100)
         if not 1 <= pagesize <= 1000:
             raise QueryError(f"pagesize must be between 1 and 1000, not {pagesize}")
-        if obj not in FIELD_TYPES:
-            raise QueryError(f"object '{obj}' is not available")
+        if obj not in FIELD_TYPES or obj in {str(o).upper() for o in self.opt("hidden_objects") or ()}:
+            raise QueryError(f"Object definition {obj} not found")  # the gateway's words (recordings)
         rows = self.rows_for(obj, query)
         predicate = compile_query(query, FIELD_TYPES[obj])[0] if query else None
         rs = self.open_set(obj, obj.lower(), rows, predicate, text(body, "fields"), pagesize)

@@ -22,7 +22,7 @@ from migo_sync.adapters.sheets.payload import RowTooLarge
 from migo_sync.adapters.sheets.pull import live_header, read_tab
 from migo_sync.adapters.sheets.push import Target, preflight, sort_spec, write_tab
 from migo_sync.adapters.sheets.tabs import suggest
-from migo_sync.errors import FatalRemoteError
+from migo_sync.errors import ConfigError, FatalRemoteError
 from migo_sync.http import RateLimiter
 from migo_sync.mapping.model import Mapping
 
@@ -133,6 +133,19 @@ class SheetsAdapter(BaseAdapter):
             return RemoteObject(base.name, base.directions, base.modes, base.unit, fields, True, base.description)
         fields = tuple(RemoteField(name) for name in live_header(self.client, self.metadata, mapping) if name)
         return RemoteObject(base.name, base.directions, base.modes, base.unit, fields, True, base.description)
+
+    def check_object(self, mapping: Mapping) -> str:
+        """Push: the spreadsheet's metadata (it exists and is shared with us). Pull: the header row
+        of the range, which must hold every header the mapping names."""
+        found = self.describe(mapping)
+        spreadsheet = tab_options(mapping.options, mapping.label).spreadsheet_id
+        if mapping.direction == "push":
+            return f"readable: spreadsheet {spreadsheet}"
+        missing = [f.remote for f in mapping.fields if found.field(f.remote) is None]
+        if missing:
+            raise ConfigError(f"{mapping.label}: the header row of spreadsheet {spreadsheet} has no "
+                              f"{', '.join(repr(m) for m in missing)} (it has: {', '.join(f.name for f in found.fields)})")
+        return f"readable: header of {len(found.fields)} column(s) in spreadsheet {spreadsheet}"
 
     # --- push ----------------------------------------------------------------------------------
 

@@ -105,6 +105,24 @@ class WorkdayAdapter(BaseAdapter):
         page = self.client.get_journals(page=1, count=1, company=self.settings.company)
         return f"signed in; {page.total_results} journal(s) visible"
 
+    def check_object(self, mapping: Mapping) -> str:
+        """Ledger accounts: the account set (Get_Account_Sets); journals and their lines: one
+        Get_Journals of one journal (Count=1) with the criteria the mapping reads with."""
+        if mapping.object == ACCOUNTS_OBJECT:
+            accounts = self.client.ledger_accounts(self.settings.account_set)
+            if not accounts:
+                raise ConfigError(f"workday: account set '{self.settings.account_set}' holds no ledger account "
+                                  "(check [systems.workday] account_set)")
+            return f"readable: {len(accounts)} ledger account(s) in {self.settings.account_set}"
+        if mapping.direction == "pull":
+            options = PullOptions.model_validate(mapping.options)
+            page = self.client.get_journals(page=1, count=1, company=options.company,
+                                            accounting_from=options.accounting_from,
+                                            accounting_to=options.accounting_to)
+        else:
+            page = self.client.get_journals(page=1, count=1, company=self.settings.company)
+        return f"readable: {page.total_results} journal(s)"
+
     # -- validation ---------------------------------------------------------------------------
 
     def validate(self, mapping: Mapping) -> list[tuple[str, str]]:

@@ -353,6 +353,11 @@ class WorkdayEmulator(Emulator):
         """Get_<kind>s of the tenant's one <kind>: the response, and its <kind>_Data to fill
         (None when Request_References asked for another one)."""
         wanted = {i.text for i in request.iterfind(f"{Q}Request_References/{Q}{kind}_Reference/{Q}ID")}
+        unknown = sorted(str(w) for w in wanted if w != object_id)
+        if unknown:  # the tenant refuses a reference it does not know rather than answering nothing
+            message = f"Invalid ID value.  '{unknown[0]}' is not a valid ID value for type = '{kind}_ID'"
+            raise Refusal("SOAP-ENV:Client.validationError", f"Validation error occurred. {message}",
+                          [Problem(message, f"/ns0:Get_{kind}s_Request[1]/ns0:Request_References[1]")])
         page, count, as_of = self._paging(request)
         response = wd(f"Get_{kind}s_Response", version=_version(request))
         chunk = self._page(response, [object_id] if not wanted or object_id in wanted else [], page, count, as_of)

@@ -122,6 +122,16 @@ class ZendeskAdapter(BaseAdapter):
                                          "or MIGO_SYNC_ZENDESK_OAUTH_TOKEN")
         return f"signed in as {me.get('email') or me.get('name')} (role {me.get('role')})"
 
+    def check_object(self, mapping: Mapping) -> str:
+        """The object's custom fields (GET *_fields), and for a pull one record of the export it
+        reads (per_page=1: one request of the export window's 10 per minute)."""
+        live = self._describe_object(mapping)
+        custom = len(live.fields) - len(super().describe(mapping).fields)
+        if mapping.direction == "push":
+            return f"readable: {live.name} fields, {custom} custom"
+        sample = self._sample(live.name)
+        return f"readable: {live.name} export, {'one record read' if sample else 'no record yet'}, {custom} custom field(s)"
+
     # ---- schema and checks ---------------------------------------------------------------------
 
     def describe(self, mapping: Mapping) -> RemoteObject:

@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "job_retention_seconds": 86_400,     # docs: ~1 day; forums: an hour (api-reference §6)
     "job_retention_count": 0,            # keep only the last N finished jobs (0: no cap)
     "bulk_import_enabled": True,         # False: bulk user imports answer 403 (not enabled by Zendesk)
+    "exports_forbidden": False,          # True: incremental exports answer 403 (an agent, not an admin)
     "idempotency_ttl_seconds": 7_200,    # Idempotency-Key retention on ticket create (unverified)
     "idempotency_conflict_status": 400,  # key reused with another payload (unverified)
 }
@@ -296,6 +297,8 @@ class ZendeskEmulator(Emulator):
                     raise ApiError(401, {"error": "Couldn't authenticate you"})
                 self._throttle_account(now)
                 if incremental:
+                    if self.options.get("exports_forbidden"):
+                        raise ApiError(403, FORBIDDEN)  # exports are for admins only
                     self._throttle_incremental(now)
                 self._age_jobs(now)
                 response = await handler(request)

@@ -2,8 +2,8 @@
 
 Config, mapping files, the warehouse, then for every system an enabled (or selected) mapping
 uses: sign-in with the configured credentials (adapter `check_connection()`: reachable, credentials
-present and accepted), and every mapping's remote object described (readable). Nothing is
-written anywhere. Exit code: 0 all good, else the most serious failure (3 unreachable over 2
+present and accepted), and one small read of every mapping's remote object (adapter
+`check_object()`: readable with these credentials). Nothing is written anywhere. Exit code: 0 all good, else the most serious failure (3 unreachable over 2
 config/credentials over 1 anything else).
 """
 
@@ -30,6 +30,13 @@ class Check:
 
 def failed(name: str, exc: MigoSyncError) -> Check:
     return Check(name, False, str(exc), 3 if isinstance(exc, UnreachableError) else exc.exit_code)
+
+
+def unreadable(name: str, exc: MigoSyncError) -> Check:
+    """An object that cannot be read is a config or permission problem (2), unless the system
+    could not be reached (3): the remote answered, and what it refused is ours to fix."""
+    check = failed(name, exc)
+    return check if check.exit_code == 3 else Check(check.name, False, check.detail, 2)
 
 
 def doctor_command(
@@ -90,11 +97,10 @@ def run_checks(root: Path, target: str | None, select: list[str], exclude: list[
                 continue
             for item in (m for m in chosen if m.mapping.system == system):
                 try:
-                    described = adapter.describe(item.mapping)
-                    yield Check(f"{item.mapping.name}", True, f"{system} {described.name}: readable, "
-                                f"{len(described.fields)} field(s)")
+                    said = adapter.check_object(item.mapping)
+                    yield Check(item.mapping.name, True, f"{system} {item.mapping.object}: {said}")
                 except MigoSyncError as exc:
-                    yield failed(item.mapping.name, exc)
+                    yield unreadable(item.mapping.name, exc)
     finally:
         pool.close()
 
