@@ -16,6 +16,10 @@ Knobs (`self.options`, read on every call so tests may flip them; closed_through
     closed_through      YYYY-MM: the last closed month (default 2025-12; 2026 is open)
     busy_rate           share of calls answered with a Processing_Fault "server busy" (default 0)
     validate_schema     check every request against the XSD (default true)
+    request_schema      the schema a tenant validates with (default None: the XSD embedded in the
+                        recorded Financial_Management WSDL, ../shared/recordings/workday, read in
+                        place; the project's own XSD when that is absent); a path names a WSDL or
+                        XSD; "" uses the project's XSD only
     default_count       page size when Response_Filter/Count is absent (default 100)
     import_max_journals Accounting_Journal_Data one Import_Accounting_Journal may hold (default 1000;
                         more is a Validation_Fault) [UNV: Workday publishes no figure]
@@ -32,6 +36,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 
 from lxml import etree
@@ -40,6 +45,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from migo_sync.sandbox.emulator import Emulator
+from migo_sync.sandbox.schemas import official_schema, recordings_dir, violation
 
 from .emulator_store import (
     ACCOUNT_SET,
@@ -54,6 +60,7 @@ from .sandbox import SANDBOX_PASSWORD, SANDBOX_TENANT, SANDBOX_USER
 from .soap import SOAP_ENV, WD, WSDL_PATH, XSD_PATH, safe_parser
 
 XML = "text/xml; charset=utf-8"
+RECORDED_WSDL = "Financial_Management_v30.0.subset.wsdl"  # a real tenant's WSDL (see its SOURCES.md)
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 Q = f"{{{WD}}}"
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
@@ -85,7 +92,6 @@ class WorkdayEmulator(Emulator):
     url_suffixes: ClassVar[dict[str, str]] = {"url": f"/ccx/service/{SANDBOX_TENANT}/Financial_Management/v45.0"}
 
     books: Books
-    _schema: ClassVar[etree.XMLSchema | None] = None
 
     def reset(self) -> None:
         self.books = Books(closed_through=str(self.options.get("closed_through", "2025-12")))
@@ -170,19 +176,25 @@ class WorkdayEmulator(Emulator):
             raise Refusal("SOAP-ENV:Client.validationError", f"Validation error occurred. Unknown operation {name}",
                           [Problem(f"Element '{name}' is not a request of this service.", f"/ns0:{name}[1]")])
         if self.options.get("validate_schema", True):
-            schema = self.schema()
-            if not schema.validate(element):
-                error = schema.error_log.last_error
-                message = str(error.message) if error is not None else "the request does not match the schema"
+            error = violation(self.schema(), element)
+            if error is not None:
+                message = str(error.message)
                 raise Refusal("SOAP-ENV:Client.validationError", f"Validation error occurred. {message}",
-                              [Problem(message, _xpath(element, error.path if error is not None else None))])
+                              [Problem(message, _xpath(element, error.path))])
         return operation, element
 
-    @classmethod
-    def schema(cls) -> etree.XMLSchema:
-        if cls._schema is None:
-            cls._schema = etree.XMLSchema(etree.parse(str(XSD_PATH), parser=safe_parser()))
-        return cls._schema
+    def schema(self) -> etree.XMLSchema:
+        """The tenant's own schema when it is at hand (a request the real WSDL refuses is refused
+        here too), else the project's XSD."""
+        setting = self.options.get("request_schema")
+        if setting != "":
+            path = Path(setting) if setting else recordings_dir() / "workday" / RECORDED_WSDL
+            official = official_schema(path, embedded=path.suffix == ".wsdl")
+            if official is not None:
+                return official
+        found = official_schema(XSD_PATH)
+        assert found is not None, XSD_PATH  # shipped with the adapter
+        return found
 
     # -- operations -----------------------------------------------------------------------------
 

@@ -58,11 +58,12 @@ def official_schema(path: Path, embedded: bool = False) -> etree.XMLSchema | Non
         if key not in _cache:
             parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
             document = etree.parse(str(path), parser=parser)
-            root = document.find(f".//{{http://schemas.xmlsoap.org/wsdl/}}types/{XSD}") if embedded \
-                else document.getroot()
-            if root is None:
-                raise ValueError(f"{path}: no schema in it")
-            _cache[key] = etree.XMLSchema(etree.ElementTree(root))
+            if embedded:
+                root = document.find(f".//{{http://schemas.xmlsoap.org/wsdl/}}types/{XSD}")
+                if root is None:
+                    raise ValueError(f"{path}: no schema in its types")
+                document = etree.ElementTree(root)
+            _cache[key] = etree.XMLSchema(document)
         return _cache[key]
 
 

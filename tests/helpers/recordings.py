@@ -15,26 +15,10 @@ import pytest
 from migo_sync.adapter import AdapterContext
 from migo_sync.credentials import Credentials
 from migo_sync.http import make_client
+from migo_sync.sandbox.schemas import recordings_dir
 
 REPO = Path(__file__).resolve().parents[2]  # tests/helpers/ → the repository root
-
-
-def main_checkout(repo: Path) -> Path:
-    """The repository root; for a `git worktree` (its .git is a file naming the main repository's
-    git dir), the main checkout's root, so that its `../shared` is found too."""
-    dot_git = repo / ".git"
-    if not dot_git.is_file():
-        return repo
-    text = dot_git.read_text(encoding="utf-8").strip()
-    gitdir = Path(text.removeprefix("gitdir:").strip())
-    common = gitdir / "commondir"
-    if common.is_file():
-        gitdir = (gitdir / common.read_text(encoding="utf-8").strip()).resolve()
-    return gitdir.parent if gitdir.name == ".git" else repo
-
-
-RECORDINGS = next((root.parent / "shared" / "recordings" for root in (REPO, main_checkout(REPO))
-                   if (root.parent / "shared" / "recordings").is_dir()), REPO.parent / "shared" / "recordings")
+RECORDINGS = recordings_dir(REPO)
 Handler = Callable[[httpx.Request], httpx.Response]
 
 

@@ -43,7 +43,7 @@ def test_wrong_user_fails_at_authentication_level(intacct: SandboxThread) -> Non
 def test_malformed_request_is_a_control_failure(intacct: SandboxThread) -> None:
     env = parse_response(post(intacct, b"<request><control>").content)
     assert env.control_errors[0].errorno == "XL03000003"
-    env = parse_response(post(intacct, envelope("", dtd="2.1")).content)
+    env = parse_response(post(intacct, envelope('<function controlid="s"><getAPISession/></function>', dtd="2.1")).content)
     assert "dtdversion" in env.control_errors[0].description2
 
 
@@ -155,6 +155,9 @@ def test_query_grammar_filters(intacct: SandboxThread) -> None:
 
 
 def test_query_function_pages_by_offset(intacct: SandboxThread, emulator: IntacctEmulator) -> None:
+    # The official api.xsd (v3.0, 2019) predates the `query` function, so an emulator holding it
+    # refuses `query` as the schema does (migo-sync never sends it); its paging is tested without.
+    emulator.options["request_schema"] = ""
     env = call(intacct, '<function controlid="q"><query><object>GLACCOUNT</object><select><field>ACCOUNTNO</field>'
                         "</select><filter><greaterthan><field>ACCOUNTNO</field><value>1000</value></greaterthan>"
                         "</filter><orderby><order><field>ACCOUNTNO</field><descending/></order></orderby>"
