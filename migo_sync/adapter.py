@@ -120,11 +120,16 @@ class UnitResult:
 
 @dataclass
 class PullBatch:
-    """Records keyed by remote field name (dotted paths allowed), and the cursor after them."""
+    """Records keyed by remote field name (dotted paths allowed), and the cursor after them.
+
+    `total` is how many records the whole read yields, when the remote says so (Intacct's
+    `totalcount`, a sheet range whose data ends in the first window): progress shows a percentage
+    from the first batch that carries it. Never a guess: None when unknown."""
 
     records: list[dict[str, Any]]
     state: dict[str, Any] | None = None
     deleted_keys: list[dict[str, Any]] = field(default_factory=list)
+    total: int | None = None
 
 
 @dataclass

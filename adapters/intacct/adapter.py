@@ -299,7 +299,7 @@ class IntacctAdapter(BaseAdapter):
                     highest = max([*seen, highest] if highest else seen)
             last = page.numremaining == 0
             batch_state = {state_key: highest.isoformat()} if last and state_key and highest else None
-            yield PullBatch(records=page.records, state=batch_state)
+            yield PullBatch(records=page.records, state=batch_state, total=page.totalcount)
 
     def _periods(self, options: PullOptions) -> list[Period]:
         chart = self.chart()

@@ -113,9 +113,14 @@ def read_tab(client: SheetsClient, metadata: Metadata, mapping: Mapping, concurr
                     raise ConfigError(f"sheets: spreadsheet '{options.spreadsheet_id}': {cell} is blank but the "
                                       f"row has data; '{blank}' is part of the key of {mapping.name}")
                 records.append(record)
+            # The API answers a range's rows only up to the last one holding data: a short window is
+            # the last one, and when no window before it held records, its records are the whole read.
+            stop = min(first_row + options.window_rows, end_row)
+            ends_here = stop >= end_row or len(rows) < stop - first_row
+            total = len(records) if ends_here and not yielded else None
             if records:
                 yielded = True
-                yield PullBatch(records, state=None)
+                yield PullBatch(records, state=None, total=total)
         if not yielded:
             yield PullBatch([], state=None)
     finally:

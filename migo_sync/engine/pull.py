@@ -26,6 +26,7 @@ from migo_sync.http import REQUEST_STATS
 from migo_sync.mapping.model import FieldSpec, FieldType, Mapping
 from migo_sync.mapping.transforms import compile_pull, get_path
 from migo_sync.precision import UNDECLARED_SCALE, column_scale
+from migo_sync.progress import Task
 from migo_sync.warehouse.base import ColumnDef, Warehouse
 from migo_sync.warehouse.bookkeeping import Bookkeeping
 
@@ -125,6 +126,8 @@ class Puller:
                     break  # the pages read so far are committed below, with their cursor
                 table, rejects = self._to_arrow(batch)
             self.result.rows_read += len(batch.records)
+            if batch.total is not None and isinstance(self.progress, Task):
+                self.progress.set_total(batch.total)
             self.progress(len(batch.records))
             if self.dry_run:
                 self.warehouse.load_arrow(preview, table, temporary=True)
