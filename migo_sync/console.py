@@ -24,6 +24,7 @@ from migo_sync.redact import redact
 
 KEY_SEPARATOR = "\x1f"  # joins the parts of a composite row key (see migo_sync.warehouse)
 NARROW = 80  # below this many columns a table is printed vertically
+ROOM, INDENT = 40, 6  # a hanging text with less room than ROOM goes on the next lines, indented
 
 
 def readable_key(key: str) -> str:
@@ -96,10 +97,31 @@ class Terminal:
         if not self.quiet and not self.json_output:
             self.err.print(_styled("✓", "green", message))
 
-    def line(self, text: str) -> None:
-        """One result line on stdout (nothing with --json or --quiet), folded, never cut."""
-        if not self.quiet and not self.json_output:
-            self.out.print(plain(text), overflow="fold", soft_wrap=not self.out.is_terminal)
+    def line(self, text: str, head: str = "") -> None:
+        """One result line on stdout (nothing with --json or --quiet), folded, never cut; on a
+        terminal, `text` wraps under itself after `head` (a hanging indent)."""
+        if self.quiet or self.json_output:
+            return
+        if not self.out.is_terminal:
+            self.out.print(plain(head + text), overflow="fold", soft_wrap=True)
+        else:
+            self._hanging(plain(head), plain(text))
+
+    def _hanging(self, head: Text, text: Text) -> None:
+        """`head` then `text`, whose lines wrap under its own start; words longer than the room
+        left are folded, never cut; no trailing spaces."""
+        room = self.out.width - head.cell_len
+        if room < ROOM and text.cell_len > room:  # too little room beside the head: the text goes under it
+            alone = head.copy()
+            alone.rstrip()
+            self.out.print(alone, crop=False)
+            head = Text(" " * INDENT)
+            room = self.out.width - INDENT
+        lines = text.wrap(self.out, max(room, 10), overflow="fold") or [Text()]
+        for number, piece in enumerate(lines):
+            line = Text.assemble(head if number == 0 else Text(" " * head.cell_len), piece)
+            line.rstrip()
+            self.out.print(line, overflow="fold", crop=False)
 
     def json(self, data: Any) -> None:
         sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
@@ -138,8 +160,7 @@ class Terminal:
             if index or title:
                 self.out.print()
             for column, value in zip(columns, row, strict=False):
-                line = Text.assemble((column.ljust(wide), "bold"), "  ", plain(value))
-                self.out.print(line, overflow="fold")
+                self._hanging(Text(column.ljust(wide) + "  ", style="bold"), plain(value))
 
     @contextmanager
     def progress(self) -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:

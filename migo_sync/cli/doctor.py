@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from migo_sync.cli.common import ExcludeOpt, JsonOpt, ProjectOpt, SelectOpt, TargetOpt, load_project, terminal
+from migo_sync.console import Terminal
 from migo_sync.errors import MigoSyncError, UnreachableError
 
 
@@ -53,12 +54,17 @@ def doctor_command(
     code = 3 if any(c.exit_code == 3 for c in checks) else 2 if any(c.exit_code == 2 for c in checks) else worst
     if json_output:
         term.json({"ok": code == 0, "exit_code": code, "checks": [c.as_dict() for c in checks]})
+    show_checks(term, checks, code)
+    return code
+
+
+def show_checks(term: Terminal, checks: list[Check], code: int) -> None:
+    """One line per check, names aligned; a failed doctor ends with how many checks failed."""
     wide = max((len(c.name) for c in checks), default=0)
     for c in checks:
-        term.line(f"{'ok' if c.ok else 'FAIL':4}  {c.name.ljust(wide)}  {c.detail}")
+        term.line(c.detail, head=f"{'ok' if c.ok else 'FAIL':4}  {c.name.ljust(wide)}  ")
     if code:
         term.error(f"{sum(not c.ok for c in checks)} of {len(checks)} checks failed")
-    return code
 
 
 def run_checks(root: Path, target: str | None, select: list[str], exclude: list[str]) -> Any:

@@ -32,6 +32,8 @@ from migo_sync.mapping.loader import (
 
 if TYPE_CHECKING:
     from migo_sync.config import Project
+    from migo_sync.console import Terminal
+    from migo_sync.mapping.diff import Change
     from migo_sync.systems import AdapterPool
     from migo_sync.warehouse.base import Warehouse
 
@@ -141,7 +143,7 @@ def diff_command(
 ) -> int:
     """Show field by field what changed in the mappings since a git revision; with --remote,
     the drift between each mapping's fields and the live remote schema (--all: every field)."""
-    from migo_sync.mapping.diff import Change, diff_mappings, drift, mapped_drift
+    from migo_sync.mapping.diff import diff_mappings, drift, mapped_drift
 
     term = terminal(json_output, verbose)
     try:
@@ -167,16 +169,24 @@ def diff_command(
                 pool.close()
     except MigoSyncError as exc:
         return fail(term, exc)
+    if json_output:
+        if hidden:
+            term.info(f"{hidden} change(s) of remote fields no mapping uses are not shown (--all shows them)")
+        term.json({"base": base, "changes": [c.as_dict() for c in changes], "unmapped_drift_hidden": hidden})
+    else:
+        show_changes(term, base, changes, hidden, remote)
+    return 0
+
+
+def show_changes(term: Terminal, base: str, changes: list[Change], hidden: int, remote: bool) -> None:
+    """The field-by-field changes (and remote drift) as a table; how many unmapped drifts were hidden."""
     if hidden:
         term.info(f"{hidden} change(s) of remote fields no mapping uses are not shown (--all shows them)")
-    if json_output:
-        term.json({"base": base, "changes": [c.as_dict() for c in changes], "unmapped_drift_hidden": hidden})
-    elif not changes:
+    if not changes:
         term.success(f"no mapping changes since {base}" + (" and no remote drift" if remote else ""))
     else:
         term.table(f"Mapping changes since {base}", ["mapping", "change", "path", "before", "after"],
                    [(c.mapping, c.kind, c.path, _show(c.before), _show(c.after)) for c in changes])
-    return 0
 
 
 def _show(value: object) -> str:

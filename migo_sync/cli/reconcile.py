@@ -75,10 +75,14 @@ def run_reconcile(project: Project, system: str, periods: list[str] | None) -> l
 
 
 def show(term: Terminal, reports: list[ReconcileReport]) -> None:
+    """Each reconciliation as a table, amounts as `runs show` prints them (exact, grouped)."""
+    from migo_sync.evidence.report import money
+
     for report in reports:
         term.table(f"{report.mapping} ↔ {report.system} ({', '.join(report.periods) or 'no periods'})",
                    ["period", "account", "warehouse", "ledger", "difference", "status"],
-                   [(r.period, r.account, r.warehouse, r.ledger, r.difference, r.status) for r in report.rows],
+                   [(r.period, r.account, money(r.warehouse), money(r.ledger), money(r.difference), r.status)
+                    for r in report.rows],
                    justify={"warehouse": "right", "ledger": "right", "difference": "right"})
         if report.ok:
             term.success(f"{report.mapping}: {len(report.rows)} account-periods match")

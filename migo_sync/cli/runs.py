@@ -103,10 +103,15 @@ def list_command(
     if json_output:
         term.json({"runs": runs})
     else:
-        term.table("Runs", ["run", "command", "started", "finished", "status", "why"],
-                   [(r["run_id"], r["command"], r.get("started_at"), r.get("finished_at"), r["status"],
-                     r.get("reason") or "") for r in runs])
+        show_runs(term, runs)
     return 0
+
+
+def show_runs(term: Terminal, runs: list[dict[str, Any]]) -> None:
+    """Recent runs as a table, newest first, each with why it is not ok."""
+    term.table("Runs", ["run", "command", "started", "finished", "status", "why"],
+               [(r["run_id"], r["command"], r.get("started_at"), r.get("finished_at"), r["status"],
+                 r.get("reason") or "") for r in runs])
 
 
 @app.command("show")
