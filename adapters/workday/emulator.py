@@ -45,7 +45,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from migo_sync.sandbox.emulator import Emulator
-from migo_sync.sandbox.schemas import official_schema, recordings_dir, violation
+from migo_sync.sandbox.schemas import declared, official_schema, recordings_dir, violation
 
 from .emulator_store import (
     ACCOUNT_SET,
@@ -176,21 +176,23 @@ class WorkdayEmulator(Emulator):
             raise Refusal("SOAP-ENV:Client.validationError", f"Validation error occurred. Unknown operation {name}",
                           [Problem(f"Element '{name}' is not a request of this service.", f"/ns0:{name}[1]")])
         if self.options.get("validate_schema", True):
-            error = violation(self.schema(), element)
+            error = violation(self.schema(name), element)
             if error is not None:
                 message = str(error.message)
                 raise Refusal("SOAP-ENV:Client.validationError", f"Validation error occurred. {message}",
                               [Problem(message, _xpath(element, error.path))])
         return operation, element
 
-    def schema(self) -> etree.XMLSchema:
-        """The tenant's own schema when it is at hand (a request the real WSDL refuses is refused
-        here too), else the project's XSD."""
+    def schema(self, request: str) -> etree.XMLSchema:
+        """The tenant's own schema when it is at hand and declares `request` (a request the real
+        WSDL refuses is refused here too), else the project's XSD (the recorded subset has no
+        types for Import_Accounting_Journal, and the Integrations service is another WSDL)."""
         setting = self.options.get("request_schema")
         if setting != "":
             path = Path(setting) if setting else recordings_dir() / "workday" / RECORDED_WSDL
-            official = official_schema(path, embedded=path.suffix == ".wsdl")
-            if official is not None:
+            embedded = path.suffix == ".wsdl"
+            official = official_schema(path, embedded=embedded)
+            if official is not None and request in declared(path, embedded=embedded):
                 return official
         found = official_schema(XSD_PATH)
         assert found is not None, XSD_PATH  # shipped with the adapter

@@ -19,9 +19,9 @@ from lxml import etree
 
 ENV = "MIGO_SYNC_RECORDINGS"
 REPO = Path(__file__).resolve().parents[2]  # migo_sync/sandbox/ → the repository (an editable install)
-XSD = "{http://www.w3.org/2001/XMLSchema}schema"
+XS = "{http://www.w3.org/2001/XMLSchema}"
 
-_cache: dict[tuple[Path, str], etree.XMLSchema] = {}
+_cache: dict[tuple[Path, str], tuple[etree.XMLSchema, frozenset[str]]] = {}
 _lock = threading.Lock()
 
 
@@ -51,6 +51,18 @@ def recordings_dir(repo: Path = REPO) -> Path:
 def official_schema(path: Path, embedded: bool = False) -> etree.XMLSchema | None:
     """The schema in `path` (a WSDL's `types` schema when `embedded`), or None when the file is
     absent. Parsed without network access or entity expansion."""
+    found = _load(path, embedded)
+    return found[0] if found is not None else None
+
+
+def declared(path: Path, embedded: bool = False) -> frozenset[str]:
+    """The local names of the global elements the schema in `path` declares (none when absent):
+    a recorded subset may hold an operation's name but not its types."""
+    found = _load(path, embedded)
+    return found[1] if found is not None else frozenset()
+
+
+def _load(path: Path, embedded: bool) -> tuple[etree.XMLSchema, frozenset[str]] | None:
     if not path.is_file():
         return None
     key = (path.resolve(), "wsdl" if embedded else "xsd")
@@ -59,11 +71,12 @@ def official_schema(path: Path, embedded: bool = False) -> etree.XMLSchema | Non
             parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
             document = etree.parse(str(path), parser=parser)
             if embedded:
-                root = document.find(f".//{{http://schemas.xmlsoap.org/wsdl/}}types/{XSD}")
+                root = document.find(f".//{{http://schemas.xmlsoap.org/wsdl/}}types/{XS}schema")
                 if root is None:
                     raise ValueError(f"{path}: no schema in its types")
                 document = etree.ElementTree(root)
-            _cache[key] = etree.XMLSchema(document)
+            names = frozenset(str(e.get("name")) for e in document.getroot().iterfind(f"{XS}element"))
+            _cache[key] = (etree.XMLSchema(document), names)
         return _cache[key]
 
 
