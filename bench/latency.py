@@ -21,8 +21,10 @@ The calls a step needs come from the API's rules, not from what the client did:
                  sent earlier in the run is not needed again;
     chain        each call depends on the previous one (a cursor page, readMore, an import Adaptive
                  serialises): one step each;
-    poll         job statuses: a poll of every job in flight (one show_many) per state the API moves
-                 a job through (the emulator: 2 polls, queued → working → completed) per wave of 30.
+    poll         job statuses: Zendesk, a poll of every job in flight (one show_many) per state the
+                 API moves a job through (the emulator: 2 polls, queued → working → completed) per
+                 wave of 30; a Workday import, one status read once it is done.
+A Workday pull's first Get_Journals page is its own step (it says how many pages follow).
 
 Each mapping prints wall vs minimum, `api s` (the time at least one of its calls was in flight:
 what the client's scheduling of requests costs, apart from its own CPU work) and requests vs
@@ -237,11 +239,15 @@ def minimum(system: str, calls: list[Call], seen: set[tuple[str, str]], knobs: d
     data = Counter(c.kind for c in calls if c.role == "data")
     chained = Counter(c.kind for c in calls if c.role == "chain")
     polls = [c for c in calls if c.role == "poll"]
+    if data.get("Get_Journals_Request", 0) > 1:  # the first page says how many pages follow
+        steps.append(("Get_Journals_Request (first page)", 1))
+        data["Get_Journals_Request"] -= 1
     if data:  # independent of each other (pages by number, journals, slices, a clear and the writes)
         steps.append((" + ".join(f"{n} {kind}" for kind, n in data.items()), sum(data.values())))
-    if polls:
+    if polls:  # Zendesk: one show_many per state a job moves through; an import: one read once it is done
         waves = max(1, math.ceil(sum(data.values()) / JOBS_PER_WAVE)) if system == "zendesk" else 1
-        steps.extend(("job status poll (all jobs in flight)", 1) for _ in range(POLLS_PER_WAVE * waves))
+        per_wave = POLLS_PER_WAVE if system == "zendesk" else 1
+        steps.extend(("job status poll (all jobs in flight)", 1) for _ in range(per_wave * waves))
     for kind, count in chained.items():
         steps.extend((kind, 1) for _ in range(count))
     latency = knobs["latency_ms"] / 1000.0
