@@ -12,12 +12,17 @@ from an `AdapterContext` (base URL, settings, credentials, an HTTP client factor
 - `read()`      streams pull batches, each with the cursor state to save with it,
 - `check_connection()` signs in and makes one cheap read (`mapping validate --remote`, `doctor`),
 - `check_object()` makes one small read of a mapping's object (`doctor`: proves it is readable).
+
+Capabilities are small Protocols of their own, declared by the adapters that have them and found
+with `isinstance` (never by attribute probing): `RemoteJobs` (below) for systems whose writes are
+queued as remote jobs, `LedgerPort` (migo_sync.ledger.port) for ledgers.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Mapping as KeyMap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -184,6 +189,35 @@ class Adapter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+JobsQueued = Callable[[KeyMap[str, str]], None]
+"""Called by a `RemoteJobs` adapter with {unit key: job reference} as soon as the remote accepted a job."""
+
+
+@runtime_checkable
+class RemoteJobs(Protocol):
+    """Capability: the system queues writes as jobs and tells their outcome later (Zendesk bulk jobs).
+
+    A job reference is the adapter's own text (Zendesk: job id and the unit's place in the job);
+    the engine stores it with the unit's intent in the `sent` ledger, so a run killed while jobs
+    run leaves them for the next run to read instead of sending their units again.
+    """
+
+    def write_queued(self, mapping: Mapping, units: Sequence[PushUnit], queued: JobsQueued) -> list[UnitResult]:
+        """`write()`, calling `queued({unit key: job reference})` for each accepted job before waiting on it."""
+        ...
+
+    def settle_jobs(self, mapping: Mapping, jobs: KeyMap[str, str]) -> list[UnitResult]:
+        """The outcome of jobs an earlier run queued ({unit key: job reference}), waiting for those still
+        running. One result per unit whose outcome the remote tells; a unit whose job the remote no
+        longer knows (expired) is left out: its outcome is unknown and the engine sends it again."""
+        ...
+
+
+def as_remote_jobs(adapter: Any) -> RemoteJobs | None:
+    """The adapter's remote-jobs capability, or None when its writes are answered directly."""
+    return adapter if isinstance(adapter, RemoteJobs) else None
 
 
 class BaseAdapter:

@@ -6,6 +6,7 @@ See `pull.py` (incremental exports, one committed cursor per page) and `push.py`
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from collections.abc import Mapping as KeyMap
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +15,7 @@ import httpx
 from migo_sync.adapter import (
     AdapterContext,
     BaseAdapter,
+    JobsQueued,
     PullBatch,
     PushUnit,
     RemoteField,
@@ -24,7 +26,7 @@ from migo_sync.adapters.zendesk import SYSTEM
 from migo_sync.adapters.zendesk.client import PacedTransport, Pacing, ZendeskClient, classify
 from migo_sync.adapters.zendesk.config import PullOptions, PushOptions, ZendeskSettings, option_problems
 from migo_sync.adapters.zendesk.pull import CURSOR_EXPORTS, Shaper, cursor_pages, read_ahead, time_pages
-from migo_sync.adapters.zendesk.push import JobRunner, nest, organization_jobs, user_jobs
+from migo_sync.adapters.zendesk.push import JobRunner, nest, organization_jobs, recorded_jobs, user_jobs
 from migo_sync.bounded import BoundedHTTPTransport
 from migo_sync.errors import AuthError, ConfigError
 from migo_sync.mapping.loader import did_you_mean
@@ -223,6 +225,12 @@ class ZendeskAdapter(BaseAdapter):
     # ---- push and pull -------------------------------------------------------------------------
 
     def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
+        return self.write_queued(mapping, units, None)
+
+    def write_queued(self, mapping: Mapping, units: Sequence[PushUnit],
+                     queued: JobsQueued | None) -> list[UnitResult]:
+        """Users and organizations go out as bulk jobs; `queued` hears of each accepted job before it
+        is waited on (the `RemoteJobs` capability)."""
         if mapping.object not in ("users", "organizations"):
             return super().write(mapping, units)
         refused = self.check(mapping, units)
@@ -233,8 +241,13 @@ class ZendeskAdapter(BaseAdapter):
         if prepared:
             jobs = (user_jobs(self.client, prepared) if mapping.object == "users" else
                     organization_jobs(self.client, prepared, self.settings.max_concurrency))
-            results.update(JobRunner(self.client, self.settings).run(jobs))
+            results.update(JobRunner(self.client, self.settings).run(jobs, queued))
         return [results[u.key] for u in units]
+
+    def settle_jobs(self, mapping: Mapping, jobs: KeyMap[str, str]) -> list[UnitResult]:
+        """Poll the jobs an earlier run queued to their end; units of an expired job get no result."""
+        found = JobRunner(self.client, self.settings).run(recorded_jobs(jobs))
+        return [found[key] for key in jobs if key in found]
 
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
         resource = mapping.object

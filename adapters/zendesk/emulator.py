@@ -227,7 +227,9 @@ class ZendeskEmulator(Emulator):
             "organizations": list(self.records["organizations"].values()),
             "tickets": list(self.records["tickets"].values()),
             "bulk_tickets": self.feeds["tickets"].virtual,
-            "jobs": [{k: j[k] for k in ("id", "kind", "status", "total")} for j in self.jobs.values()],
+            "jobs": [{**{k: j[k] for k in ("id", "kind", "status", "total")},
+                      "external_ids": [None if i.get("external_id") is None else str(i["external_id"])
+                                       for i in j["items"]]} for j in self.jobs.values()],
             "user_writes": {str(k): v for k, v in sorted(self.writes.items())},
         }
 

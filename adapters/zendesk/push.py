@@ -5,13 +5,19 @@ changes nothing more, so a job whose answer or status was lost is simply submitt
 Organizations have no bulk upsert: they are looked up by `external_id` (`show_many`), then new
 ones go through `create_many` (external_id is unique, so a resend is refused, never doubled) and
 known ones through `update_many` with their ids.
+
+Each job is named to the engine as soon as Zendesk accepts it (`queued`: {unit key: "job id#index"}),
+before it is waited on; a run killed meanwhile leaves the jobs running, and the next run reads
+them (`recorded_jobs`) instead of sending their units again: a queued or working job is waited on
+(it holds one of the account's 30 job slots), a finished one settles its units from its per-item
+results, and an expired one (Zendesk keeps jobs about a day) leaves its units unknown, resent.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,17 +28,22 @@ from migo_sync.adapters.zendesk.client import MAX_BULK, RecordInvalid, ZendeskCl
 from migo_sync.adapters.zendesk.config import ZendeskSettings
 
 Submit = Callable[[Sequence[dict[str, Any]]], dict[str, Any]]
+Queued = Callable[[Mapping[str, str]], None]
 TERMINAL_FAILED = ("failed", "killed")
 MAX_RESUBMITS = 2
 
 
 @dataclass
 class Job:
-    """One bulk job: the units it carries, their payloads (same order) and how to submit it."""
+    """One bulk job: the units it carries, their payloads (same order) and how to submit it.
 
-    units: list[PushUnit]
+    A job an earlier run queued has its `job_id` and no `submit`: it is only read, never sent
+    again; `units` holds its units at their index in the job (None where the ledger has none).
+    """
+
+    units: Sequence[PushUnit | None]
     payloads: list[dict[str, Any]]
-    submit: Submit
+    submit: Submit | None
     job_id: str | None = None
     started: float = 0.0
     submissions: int = 0
@@ -55,15 +66,22 @@ class JobRunner:
         self.clock = clock
         self.sleep = sleep
 
-    def run(self, jobs: Sequence[Job]) -> dict[str, UnitResult]:
+    def run(self, jobs: Sequence[Job], queued: Queued | None = None) -> dict[str, UnitResult]:
+        """Submit the jobs and poll them to the end; jobs that already have an id (queued by an
+        earlier run) are only polled. `queued` hears of each accepted job before it is waited on.
+        A unit whose outcome stays unknown (an earlier run's job Zendesk forgot) has no result."""
         workers = min(self.settings.max_concurrency, self.settings.max_jobs_in_flight, len(jobs) or 1)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zendesk-submit") as pool:
-            return self._run(jobs, pool)
+            return self._run(jobs, pool, queued)
 
-    def _run(self, jobs: Sequence[Job], pool: ThreadPoolExecutor) -> dict[str, UnitResult]:
+    def _run(self, jobs: Sequence[Job], pool: ThreadPoolExecutor, queued: Queued | None) -> dict[str, UnitResult]:
         results: dict[str, UnitResult] = {}
-        waiting = deque(jobs)
+        waiting = deque(j for j in jobs if j.job_id is None)
         in_flight: dict[str, Job] = {}
+        for job in jobs:
+            if job.job_id is not None:
+                job.started = self.clock()
+                in_flight[job.job_id] = job
         seen_state: dict[str, tuple[Any, Any]] = {}
         wait = 0.0  # the first poll goes as soon as the submissions are answered
         while waiting or in_flight:
@@ -72,11 +90,11 @@ class JobRunner:
                     unsent = waiting.popleft()
                     results.update({u.key: UnitResult(u.key, ok=False, not_sent=True,
                                                       reason="not sent: the run was interrupted")
-                                    for u in unsent.units})
+                                    for u in unsent.units if u is not None})
             room = self.settings.max_jobs_in_flight - len(in_flight)
             wave = [waiting.popleft() for _ in range(min(room, len(waiting)))]
             if wave:
-                results.update(self._submit(wave, pool, in_flight))
+                results.update(self._submit(wave, pool, in_flight, queued))
                 wait = 0.0
             if not in_flight:
                 continue
@@ -84,7 +102,8 @@ class JobRunner:
                 self.sleep(wait)
             progressed = False
             seen: set[str] = set()
-            for status in self.client.job_statuses(list(in_flight)):
+            statuses = [s for ids in chunked(list(in_flight), MAX_BULK) for s in self.client.job_statuses(ids)]
+            for status in statuses:
                 job_id = str(status.get("id"))
                 polled = in_flight.get(job_id)
                 if polled is None:
@@ -108,7 +127,9 @@ class JobRunner:
             for job_id in [j for j in in_flight if j not in seen]:
                 lost = in_flight.pop(job_id)  # expired or unknown: the outcome is lost, the upsert safe to resend
                 seen_state.pop(job_id, None)
-                if lost.submissions <= MAX_RESUBMITS:
+                if lost.submit is None:
+                    pass  # queued by an earlier run: no result, the engine sends its units again
+                elif lost.submissions <= MAX_RESUBMITS:
                     waiting.appendleft(lost)
                 else:
                     results.update(_fail(lost, f"Zendesk forgot job {job_id} before it could be read"))
@@ -117,13 +138,16 @@ class JobRunner:
                     min(max(wait * 1.5, self.settings.job_poll_interval), self.settings.job_poll_max))
         return results
 
-    def _submit(self, wave: list[Job], pool: ThreadPoolExecutor, in_flight: dict[str, Job]) -> dict[str, UnitResult]:
-        """Submit `wave` concurrently; a job Zendesk refused (422) rejects its units. Any other error
-        is raised once every submission has been answered (the units stay pending: resent next run,
-        which the upsert makes safe)."""
+    def _submit(self, wave: list[Job], pool: ThreadPoolExecutor, in_flight: dict[str, Job],
+                queued: Queued | None) -> dict[str, UnitResult]:
+        """Submit `wave` concurrently; a job Zendesk refused (422) rejects its units. The accepted
+        jobs are named to `queued` before anything waits on them. Any other error is raised once
+        every submission has been answered (the units stay pending: resent next run, which the
+        upsert makes safe)."""
         results: dict[str, UnitResult] = {}
         error: BaseException | None = None
-        futures = [pool.submit(job.submit, job.payloads) for job in wave]
+        accepted: dict[str, str] = {}
+        futures = [pool.submit(_send, job) for job in wave]
         for job, future in zip(wave, futures, strict=True):
             try:
                 status = future.result()
@@ -136,9 +160,39 @@ class JobRunner:
             job.job_id, job.started = str(status["id"]), self.clock()
             job.submissions += 1
             in_flight[job.job_id] = job
+            accepted.update(job_refs(job))
+        if accepted and queued is not None:
+            queued(accepted)  # in the ledger before any wait: a kill from here on leaves them to be read
         if error is not None:
             raise error
         return results
+
+
+def _send(job: Job) -> dict[str, Any]:
+    assert job.submit is not None  # only a job of this run is ever submitted
+    return job.submit(job.payloads)
+
+
+def job_refs(job: Job) -> dict[str, str]:
+    """Each unit's place in Zendesk: 'job id#index' (a job's results come back in its items' order)."""
+    return {u.key: f"{job.job_id}#{i}" for i, u in enumerate(job.units) if u is not None}
+
+
+def recorded_jobs(refs: Mapping[str, str]) -> list[Job]:
+    """Jobs an earlier run queued, rebuilt from the ledger's references (unit key → 'job id#index'),
+    each with its units at their index; a reference that is not ours is ignored (unknown, resent)."""
+    by_job: dict[str, dict[int, str]] = {}
+    for key, ref in refs.items():
+        job_id, _, place = ref.rpartition("#")
+        if job_id and place.isdigit():
+            by_job.setdefault(job_id, {})[int(place)] = key
+    jobs = []
+    for job_id, places in by_job.items():
+        units: list[PushUnit | None] = [None] * (max(places) + 1)
+        for index, key in places.items():
+            units[index] = PushUnit(key, "", [], [])
+        jobs.append(Job(units, [{} for _ in units], None, job_id=job_id))
+    return jobs
 
 
 def job_results(job: Job, items: list[dict[str, Any]]) -> dict[str, UnitResult]:
@@ -155,9 +209,11 @@ def job_results(job: Job, items: list[dict[str, Any]]) -> dict[str, UnitResult]:
             by_index.setdefault(position, entry)
     out: dict[str, UnitResult] = {}
     for i, (unit, payload) in enumerate(zip(job.units, job.payloads, strict=True)):
+        if unit is None:
+            continue
         item: dict[str, Any] | None = by_index.get(i)
-        if item is None:
-            item = by_external.get(str(payload.get("external_id")).lower())
+        if item is None and payload.get("external_id") is not None:
+            item = by_external.get(str(payload["external_id"]).lower())
         if item is None:
             out[unit.key] = UnitResult(unit.key, ok=False, reason="Zendesk's job finished without a result for it")
         elif item.get("error") or item.get("success") is False:
@@ -170,7 +226,7 @@ def job_results(job: Job, items: list[dict[str, Any]]) -> dict[str, UnitResult]:
 
 
 def _fail(job: Job, reason: str) -> dict[str, UnitResult]:
-    return {u.key: UnitResult(u.key, ok=False, reason=reason) for u in job.units}
+    return {u.key: UnitResult(u.key, ok=False, reason=reason) for u in job.units if u is not None}
 
 
 def nest(record: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,12 @@ For each batch of units: pre-send checks → intent recorded in the ledger → a
 per-unit results confirmed (ledger) or rejected (rejects table), in one transaction. A crash
 between intent and confirmation leaves `pending` rows; the next run sends those units again with
 the same idempotency keys, and the remote refuses the duplicates.
+
+A system that queues writes as remote jobs (the `RemoteJobs` capability: Zendesk bulk jobs) names
+each job as soon as it is accepted; its reference is stored with the units' intent. The next run
+first reads those jobs (waiting for the ones still running, which hold the remote's job slots),
+settles their units from the per-item results, and resends only the units whose job the remote
+forgot.
 """
 
 from __future__ import annotations
@@ -12,13 +18,23 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Mapping as KeyMap
 from dataclasses import dataclass, field
 from typing import Any, overload
 
 import pyarrow as pa
 
 from migo_sync import interrupt
-from migo_sync.adapter import Adapter, PushUnit, RemoteObject, Unit, UnitResult, chunked, idempotency_key
+from migo_sync.adapter import (
+    Adapter,
+    PushUnit,
+    RemoteObject,
+    Unit,
+    UnitResult,
+    as_remote_jobs,
+    chunked,
+    idempotency_key,
+)
 from migo_sync.engine.plan import UNIT_ALL, PushPlan, drop_plan, plan_push
 from migo_sync.engine.probe import ChangeProbe, Fingerprint
 from migo_sync.engine.result import MappingResult, Reject
@@ -72,6 +88,8 @@ class Pusher:
         self.xml = spec is not None and spec.wire == "xml"
         self.system_batch = spec.push_batch if spec is not None else None
         self.result = MappingResult(mapping.name, mapping.system, "push")
+        self.jobs = as_remote_jobs(adapter)
+        self.refused_earlier: set[str] = set()  # units an earlier run's job refused: rejects, not resent now
 
     def run(self) -> MappingResult:
         started = time.perf_counter()
@@ -79,6 +97,8 @@ class Pusher:
         ledger = self.book.table_name("sent")
         if self.dry_run and self.warehouse.columns(ledger) is None:
             ledger = self.book.empty_ledger_for_dry_run()
+        if not self.dry_run:
+            self._settle_queued_jobs()
         if self.full and not self.dry_run:
             self.book.reset(self.mapping.feed)
         if not self.dry_run:
@@ -87,7 +107,7 @@ class Pusher:
                                 source.name if source is not None else None)
         fingerprint = self.probe.fingerprint(self.warehouse, ledger, self.mapping) if self.probe else None
         if self.probe and fingerprint and self.probe.unchanged(self.mapping.name, fingerprint):
-            self.result.details = {"unchanged": True}  # the probe says the plan would be empty
+            self.result.details["unchanged"] = True  # the probe says the plan would be empty
         else:
             plan = plan_push(self.warehouse, ledger, self.mapping, self.unit, full=self.full)
             if isinstance(self.progress, Task):
@@ -113,6 +133,50 @@ class Pusher:
         else:
             self.probe.forget(name)
 
+    def _settle_queued_jobs(self) -> None:
+        """Read the jobs an earlier (killed or abandoned) run queued, before planning: confirmed units
+        are sent, refused ones are this run's rejects (retried by the next run, like any reject), and
+        only the units whose job the remote forgot stay pending and are sent again by this run."""
+        if self.jobs is None:
+            return
+        feed = self.mapping.feed
+        queued = self.book.queued_jobs(feed)
+        if not queued:
+            return
+        answers = {r.key: r for r in self.jobs.settle_jobs(self.mapping, {k: u.job for k, u in queued.items()})}
+        confirmed: list[tuple[str, str, str | None]] = []
+        refused: list[tuple[str, str, str | None]] = []
+        unknown: list[str] = []
+        for key, unit in queued.items():
+            answer = answers.get(key)
+            if answer is None or answer.not_sent:
+                unknown.append(key)
+            elif answer.ok:
+                confirmed.extend((row, key, answer.remote_id) for row in unit.row_keys)
+            else:
+                reason = answer.reason or "refused in the remote's job"
+                refused.extend((row, f"{reason} (job queued by run {unit.run_id})", None) for row in unit.row_keys)
+                self.refused_earlier.add(key)
+        failed = [row for row, _reason, _payload in refused]
+        with self.warehouse.transaction():
+            if confirmed:  # the ledger's run_id is the run that learned the outcome: this one
+                self.book.confirm(feed, self.run_id, pa.table({
+                    "row_key": [c[0] for c in confirmed], "unit_key": [c[1] for c in confirmed],
+                    "remote_id": pa.array([c[2] for c in confirmed], pa.string())}))
+            if failed:
+                self.book.clear_pending(feed, failed)
+            if refused:
+                self.book.add_rejects(self.run_id, self.mapping.name, refused)
+            if unknown:
+                self.book.drop_jobs(feed, unknown)
+        settled = {"units": len(queued), "rows_confirmed": len(confirmed), "rows_refused": len(failed),
+                   "units_unknown": len(unknown)}
+        self.result.details["queued_jobs"] = settled
+        self.result.rows_rejected += len(refused)
+        log.info("%s: %d unit(s) an earlier run queued as jobs: %d row(s) confirmed, %d refused, %d unit(s) "
+                 "unknown (sent again)", self.mapping.name, len(queued), len(confirmed), len(failed), len(unknown),
+                 extra={"event": "queued_jobs", "mapping": self.mapping.name, **settled})
+
     # -- plan execution -------------------------------------------------------------------------
 
     def _execute(self, plan: PushPlan) -> None:
@@ -121,8 +185,8 @@ class Pusher:
         result.rows_read = plan.total
         acted_deletes = plan.deleted if (mirror or self.unit != "row") else 0
         result.rows_changed = plan.new + plan.changed + acted_deletes
-        result.details = {"new": plan.new, "changed": plan.changed, "deleted": acted_deletes,
-                          "invalid": plan.invalid, "units": plan.units, "in_flight_resumed": plan.in_flight}
+        result.details.update({"new": plan.new, "changed": plan.changed, "deleted": acted_deletes,
+                               "invalid": plan.invalid, "units": plan.units, "in_flight_resumed": plan.in_flight})
         deleted_by_unit: dict[str, list[str]] = {}
         for row_key, unit_key in plan.deleted_keys:
             deleted_by_unit.setdefault(unit_key, []).append(row_key)
@@ -174,6 +238,8 @@ class Pusher:
         feed = self.mapping.feed
         for row in self._rows(plan):
             unit_key = str(row["migo_unit_key"])
+            if unit_key in self.refused_earlier:
+                continue  # refused in an earlier run's job, learned just now: a reject of this run
             if current is None or current.unit.key != unit_key:
                 if current is not None:
                     yield current
@@ -264,8 +330,13 @@ class Pusher:
             self._tick(batch)
             return
         if sendable:
-            self.book.record_intent(self.mapping.feed, self.run_id, _intent_table(sendable))
-            results = self.adapter.write(self.mapping, [i.unit for i in sendable])
+            feed = self.mapping.feed
+            self.book.record_intent(feed, self.run_id, _intent_table(sendable))
+            units = [i.unit for i in sendable]
+            if self.jobs is not None:  # each job's reference is in the ledger before it is waited on
+                results = self.jobs.write_queued(self.mapping, units, lambda refs: self._jobs_queued(feed, refs))
+            else:
+                results = self.adapter.write(self.mapping, units)
             by_key: dict[str, UnitResult] = {r.key: r for r in results}
         else:
             by_key = {}
@@ -307,6 +378,10 @@ class Pusher:
                                                 "units_sent": len(sendable), "rows_confirmed": written,
                                                 "rows_rejected": len(rejects)})
         self._tick(batch)
+
+
+    def _jobs_queued(self, feed: str, refs: KeyMap[str, str]) -> None:
+        self.book.record_jobs(feed, refs)
 
 
 STREAM_TICK = 1000  # rows of a whole object between progress ticks while it streams

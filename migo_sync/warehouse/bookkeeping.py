@@ -15,8 +15,11 @@
     cursors       one row per pulled mapping: its resume state (JSON), updated_at, run_id
     sent          the push ledger, one row per (mapping, row_key): sent_hash (last confirmed),
                   pending_hash (intent recorded, not yet confirmed), unit_key, idempotency_key,
-                  remote_id, run_id, updated_at. `mapping` holds the push's feed (`Mapping.feed`:
-                  its name, or the name it `continues`), so a renamed mapping keeps its history.
+                  remote_id, run_id, updated_at, remote_job (where the remote will tell the outcome
+                  of a pending unit queued as a remote job, e.g. a Zendesk bulk job: recorded before
+                  waiting on it, read by the next run if this one dies). `mapping` holds the push's
+                  feed (`Mapping.feed`: its name, or the name it `continues`), so a renamed mapping
+                  keeps its history.
     feeds         one row per push feed: the system and object it sends to, the mapping name and
                   file that last pushed it (how a rename is recognised), updated_at
 
@@ -38,7 +41,9 @@ import json
 import os
 import secrets
 import socket
+from collections.abc import Mapping as KeyMap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -67,7 +72,8 @@ SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
                  ColumnDef("run_id", S)], ["mapping"]),
     "sent": ([ColumnDef("mapping", S), ColumnDef("row_key", S), ColumnDef("sent_hash", S),
               ColumnDef("pending_hash", S), ColumnDef("unit_key", S), ColumnDef("idempotency_key", S),
-              ColumnDef("remote_id", S), ColumnDef("run_id", S), ColumnDef("updated_at", T)], ["mapping", "row_key"]),
+              ColumnDef("remote_id", S), ColumnDef("run_id", S), ColumnDef("updated_at", T),
+              ColumnDef("remote_job", S)], ["mapping", "row_key"]),
     "promotions": ([ColumnDef("run_id", S), ColumnDef("mapping", S), ColumnDef("relation", S),
                     ColumnDef("approver", S), ColumnDef("promoted", B), ColumnDef("checks", S),
                     ColumnDef("recorded_at", T)], []),
@@ -85,6 +91,7 @@ STAGE_INTENT = "migo_sync_stage_intent"
 STAGE_CONFIRM = "migo_sync_stage_confirm"
 STAGE_KEYS = "migo_sync_stage_keys"
 STAGE_LEDGER = "migo_sync_stage_ledger"  # shaped like `sent`: the new versions of the rows replaced
+STAGE_JOBS = "migo_sync_stage_jobs"
 _STR = pa.string()
 _TS = pa.timestamp("us")
 STAGES = {
@@ -92,6 +99,7 @@ STAGES = {
                              ("idempotency_key", _STR), ("run_id", _STR), ("updated_at", _TS)]),
     STAGE_CONFIRM: pa.schema([("row_key", _STR), ("unit_key", _STR), ("remote_id", _STR)]),
     STAGE_KEYS: pa.schema([("row_key", _STR)]),
+    STAGE_JOBS: pa.schema([("unit_key", _STR), ("remote_job", _STR)]),
 }
 INTENT_COLUMNS = ("row_key", "row_hash", "unit_key", "idempotency_key")
 CONFIRM_COLUMNS = ("row_key", "unit_key", "remote_id")
@@ -111,6 +119,16 @@ def new_run_id(now: datetime | None = None) -> str:
     microseconds, then one random digit against two runs starting in the same microsecond)."""
     now = now or utcnow()
     return f"r{now:%Y%m%d-%H%M%S}-{now.microsecond:05x}{secrets.randbelow(16):x}"
+
+
+@dataclass(frozen=True)
+class QueuedUnit:
+    """A pending unit an earlier run queued as a remote job: the job's reference, the run that
+    queued it and the unit's ledger rows."""
+
+    job: str
+    run_id: str
+    row_keys: list[str]
 
 
 class Bookkeeping:
@@ -404,6 +422,7 @@ class Bookkeeping:
             # new rows and known ones alike: the staged values; the rest (sent_hash, remote_id…) kept
             staged_values: dict[str, tuple[str, list[Any]]] = {c: (f"s.{q(c)}", []) for c in
                              ("mapping", "row_key", "pending_hash", "unit_key", "idempotency_key", "run_id", "updated_at")}
+            staged_values["remote_job"] = ("CAST(NULL AS VARCHAR)", [])  # a new intent: no job queued yet
             self._replace(f"{q(STAGE_INTENT)} AS s LEFT JOIN {self._t('sent')} AS t "
                           f"ON t.{q('mapping')} = s.{q('mapping')} AND t.{q('row_key')} = s.{q('row_key')}",
                           [], staged_values, mapping)
@@ -427,7 +446,7 @@ class Bookkeeping:
                 f"{sent} AS t JOIN {confirmed} AS s ON t.{q('row_key')} = s.{q('row_key')} AND t.{q('mapping')} = ?",
                 [mapping],
                 {"sent_hash": (f"COALESCE(t.{q('pending_hash')}, t.{q('sent_hash')})", []),
-                 "pending_hash": ("CAST(NULL AS VARCHAR)", []),
+                 "pending_hash": ("CAST(NULL AS VARCHAR)", []), "remote_job": ("CAST(NULL AS VARCHAR)", []),
                  "remote_id": (f"COALESCE(s.{q('remote_id')}, t.{q('remote_id')})", []),
                  "run_id": ("CAST(? AS VARCHAR)", [run_id]), "updated_at": ("CAST(? AS TIMESTAMP)", [_ts(utcnow())])},
                 mapping)
@@ -456,9 +475,44 @@ class Bookkeeping:
         q = self.wh.quote
         return self._by_keys(
             mapping, row_keys,
-            f"UPDATE {self._t('sent')} SET {q('pending_hash')} = NULL, {q('updated_at')} = CAST(? AS TIMESTAMP) "
+            f"UPDATE {self._t('sent')} SET {q('pending_hash')} = NULL, {q('remote_job')} = NULL, "
+            f"{q('updated_at')} = CAST(? AS TIMESTAMP) "
             f"WHERE {q('mapping')} = ? AND {q('row_key')} IN (SELECT {q('row_key')} FROM {q(STAGE_KEYS)})",
             [_ts(utcnow())])
+
+    def record_jobs(self, mapping: str, jobs: KeyMap[str, str]) -> int:
+        """The remote accepted a job holding these pending units ({unit key: job reference}): written
+        before waiting on it, so the next run reads the job instead of sending them again."""
+        return self._set_jobs(mapping, jobs)
+
+    def drop_jobs(self, mapping: str, unit_keys: Sequence[str]) -> int:
+        """The remote no longer knows these units' job: they stay pending, their outcome unknown."""
+        return self._set_jobs(mapping, {k: None for k in unit_keys})
+
+    def _set_jobs(self, mapping: str, jobs: KeyMap[str, str | None]) -> int:
+        if not jobs:
+            return 0
+        q = self.wh.quote
+        staged = pa.table([pa.array(list(jobs), _STR), pa.array(list(jobs.values()), _STR)],
+                          schema=STAGES[STAGE_JOBS])
+        with self.wh.transaction():
+            self.wh.load_arrow(STAGE_JOBS, staged, temporary=True, replace=True)
+            return self._replace(
+                f"{self._t('sent')} AS t JOIN {q(STAGE_JOBS)} AS s ON t.{q('unit_key')} = s.{q('unit_key')} "
+                f"AND t.{q('mapping')} = ? AND t.{q('pending_hash')} IS NOT NULL", [mapping],
+                {"remote_job": (f"s.{q('remote_job')}", [])}, mapping)
+
+    def queued_jobs(self, mapping: str) -> dict[str, QueuedUnit]:
+        """Pending units an earlier run queued as remote jobs, by unit key."""
+        q = self.wh.quote
+        rows = self.wh.query(
+            f"SELECT {self._c('unit_key', 'row_key', 'remote_job', 'run_id')} FROM {self._t('sent')} "
+            f"WHERE {q('mapping')} = ? AND {q('pending_hash')} IS NOT NULL AND {q('remote_job')} IS NOT NULL "
+            f"ORDER BY {self._c('unit_key', 'row_key')}", [mapping])
+        out: dict[str, QueuedUnit] = {}
+        for unit, row_key, ref, run_id in rows:
+            out.setdefault(str(unit), QueuedUnit(str(ref), str(run_id), [])).row_keys.append(str(row_key))
+        return out
 
     def forget(self, mapping: str, row_keys: Keys) -> int:
         """Deletes confirmed by the remote (mirror mode): the rows leave the ledger."""

@@ -7,6 +7,8 @@ real HTTP on loopback. Every system must:
 - push: land every unit exactly once; a rerun sends nothing;
 - pull: land exactly what the remote holds; a rerun changes nothing;
 - resume after SIGKILL at random points: every unit exactly once, the same remote state as a clean push;
+- if it queues writes as remote jobs (the `RemoteJobs` capability): name each job before waiting on
+  it, so the run after one that died reads those jobs and sends none of their units again;
 - under injected faults (429, 5xx, dropped connections before and after the server acted): the
   same remote state as a clean push;
 - map errors to the documented exit codes: a refused row 1, a refused credential 2, nothing
@@ -20,15 +22,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from contract.cases import CASES, Case, canonical
 from contract.harness import build, clean_push, source_keys, sql, sync
 from helpers.kill import kill_push_then_rerun
 
+from migo_sync.adapter import as_remote_jobs
 from migo_sync.cli import run_cli
 from migo_sync.config import Project
 from migo_sync.sandbox.process import SandboxThread
+from migo_sync.systems import open_adapter
+from migo_sync.warehouse.bookkeeping import Bookkeeping
 
 FAULTS = ["429", "500", "503", "drop", "drop_after"]
 NOWHERE = "127.0.0.1:9"  # the discard port: nothing listens there
@@ -75,6 +81,43 @@ def test_a_push_killed_at_random_points_resumes_to_the_same_remote_state(case: C
     assert push.rerun.returncode == 0, push.rerun.stderr
     assert push.kills, "no round was killed mid-push"
     assert case.remote(remote) == reference  # every unit exactly once, as a clean push leaves it
+
+
+class Died(BaseException):
+    """The process stops right here (nothing on the way handles a BaseException)."""
+
+
+def test_jobs_a_dead_push_queued_are_read_by_the_next_run_not_sent_again(
+        case: Case, remote: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = clean_push(case, remote, tmp_path / "clean")
+    project = build(case, remote, tmp_path / "project")
+    adapter = open_adapter(project, case.system)
+    try:
+        if as_remote_jobs(adapter) is None:
+            pytest.skip(f"{case.system} answers writes directly (no RemoteJobs capability)")
+    finally:
+        adapter.close()
+    named: dict[str, str] = {}
+    record_jobs = Bookkeeping.record_jobs
+
+    def record_then_die(self: Bookkeeping, mapping: str, jobs: Any) -> int:
+        record_jobs(self, mapping, jobs)
+        named.update(jobs)
+        raise Died
+
+    monkeypatch.setattr(Bookkeeping, "record_jobs", record_then_die)
+    with pytest.raises(Died):
+        sync(project, case.push)
+    monkeypatch.undo()
+    keys = source_keys(case, project)
+    assert named and set(named) <= keys
+    rerun = sync(project, case.push)[case.push]
+    assert rerun.status == "ok", rerun.error
+    settled = rerun.details["queued_jobs"]
+    assert (settled["units"], settled["rows_refused"], settled["units_unknown"]) == (len(named), 0, 0)
+    assert settled["rows_confirmed"] >= len(named)
+    assert rerun.rows_written == len(keys) - settled["rows_confirmed"]  # only what no job held was sent
+    assert case.remote(remote) == reference
 
 
 def test_faults_leave_the_same_remote_state(case: Case, remote: SandboxThread, tmp_path: Path) -> None:

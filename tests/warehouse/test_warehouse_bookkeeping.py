@@ -45,7 +45,7 @@ def test_ensure_creates_every_table_idempotently(wh: SQLWarehouse) -> None:
     sent = {c.name: c.type for c in wh.columns("migo_sync.sent") or []}
     assert sent == {"mapping": "string", "row_key": "string", "sent_hash": "string", "pending_hash": "string",
                     "unit_key": "string", "idempotency_key": "string", "remote_id": "string", "run_id": "string",
-                    "updated_at": "timestamp"}
+                    "updated_at": "timestamp", "remote_job": "string"}
     with pytest.raises(ValueError, match="no bookkeeping table"):
         book.table_name("nope")
 
@@ -247,6 +247,37 @@ def test_rejected_units_clear_their_intent_only(book: Bookkeeping) -> None:
     assert (ledger["k000000"]["sent_hash"], ledger["k000000"]["pending_hash"]) == ("h1-k000000", None)
     assert (ledger["k000001"]["sent_hash"], ledger["k000001"]["pending_hash"]) == (None, None)
     assert book.pending("m") == []
+
+
+def test_a_queued_job_is_remembered_with_the_intent_until_the_outcome_is_known(open_wh: OpenWarehouse) -> None:
+    """The job reference is durable once recorded (a second connection sees it after a 'crash'); a
+    new intent, a confirmation or a refusal forgets it; only pending rows can carry one."""
+    crashed = Bookkeeping(open_wh())
+    crashed.ensure()
+    run = crashed.start_run("push", {})
+    crashed.record_intent("users", run, intents(4))
+    crashed.confirm("users", run, [("k000003", "k000003", "Z-3")])
+    assert crashed.record_jobs("users", {"k000000": "V3-a#0", "k000001": "V3-a#1", "k000002": "V3-b#0",
+                                         "k000003": "V3-b#1", "nobody": "V3-b#2"}) == 3  # k000003 is not pending
+    crashed.wh.close()  # killed while the jobs run
+
+    book = Bookkeeping(open_wh())
+    queued = book.queued_jobs("users")
+    assert {k: (u.job, u.run_id, u.row_keys) for k, u in queued.items()} == {
+        "k000000": ("V3-a#0", run, ["k000000"]), "k000001": ("V3-a#1", run, ["k000001"]),
+        "k000002": ("V3-b#0", run, ["k000002"])}
+    assert book.queued_jobs("other") == {}
+    later = book.start_run("push", {})
+    book.confirm("users", later, [("k000000", "k000000", "Z-0")])
+    book.clear_pending("users", ["k000001"])
+    assert book.drop_jobs("users", ["k000002"]) == 1  # the remote forgot the job: still pending, no job
+    assert book.queued_jobs("users") == {}
+    assert [p[0] for p in book.pending("users")] == ["k000002"]
+    assert {k: r["remote_job"] for k, r in book.ledger("users").items()} == {
+        "k000000": None, "k000001": None, "k000002": None, "k000003": None}
+    book.record_jobs("users", {"k000002": "V3-c#0"})
+    book.record_intent("users", later, intents(3, hash_="h2"))  # a new intent: no job yet
+    assert book.queued_jobs("users") == {}
 
 
 def test_forget_and_reset(book: Bookkeeping) -> None:

@@ -100,13 +100,17 @@ REPO = Path(__file__).resolve().parents[2]
 SETTINGS = 'job_poll_interval = 0.0\njob_poll_max = 0.0\nincremental_limit_per_minute = 0\n'
 
 
-def make_project(root: Path, env: dict[str, str], *, customers: int = 400, settings: str = "") -> Project:
-    """A DuckDB project with the shipped zendesk mappings and a small demo dataset."""
+DUCKDB = '[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\ncreate = true\n'
+
+
+def make_project(root: Path, env: dict[str, str], *, customers: int = 400, settings: str = "",
+                 warehouse_toml: str = DUCKDB) -> Project:
+    """A project (DuckDB unless `warehouse_toml` says otherwise) with the shipped zendesk mappings and a
+    small demo dataset."""
     (root / "mappings").mkdir(parents=True)
     for path in (REPO / "mappings").glob("zendesk_*.yaml"):
         shutil.copy(path, root / "mappings" / path.name)
-    (root / "migo-sync.toml").write_text('[warehouse]\ntype = "duckdb"\npath = "warehouse.duckdb"\ncreate = true\n\n'
-                                         "[systems.zendesk]\n" + SETTINGS + settings)
+    (root / "migo-sync.toml").write_text(warehouse_toml + "\n[systems.zendesk]\n" + SETTINGS + settings)
     project = Project.load(root)
     project.environ = env
     warehouse = open_warehouse(project)
