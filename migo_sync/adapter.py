@@ -15,7 +15,8 @@ from an `AdapterContext` (base URL, settings, credentials, an HTTP client factor
 
 Capabilities are small Protocols of their own, declared by the adapters that have them and found
 with `isinstance` (never by attribute probing): `RemoteJobs` (below) for systems whose writes are
-queued as remote jobs, `LedgerPort` (migo_sync.ledger.port) for ledgers.
+queued as remote jobs, `ReportSections` for adapters that add a view of their own to a run's
+report (Adaptive: plan versus actual), `LedgerPort` (migo_sync.ledger.port) for ledgers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
     from migo_sync.credentials import Credentials
     from migo_sync.mapping.model import Mapping
+    from migo_sync.warehouse.base import Warehouse
 
 Unit = Literal["row", "group", "object"]
 
@@ -218,6 +220,45 @@ class RemoteJobs(Protocol):
 def as_remote_jobs(adapter: Any) -> RemoteJobs | None:
     """The adapter's remote-jobs capability, or None when its writes are answered directly."""
     return adapter if isinstance(adapter, RemoteJobs) else None
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    label: str
+    values: tuple[str | None, ...]  # one exact decimal (as text) per series
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A table, and the bar chart that sums it up, that an adapter adds to a run's report.
+
+    Computed when the run ends, from the warehouse tables the run wrote (no request), and stored
+    with the run (`report_sections`), so the report renders from the run record alone. Numbers
+    are exact decimals as text, like everything else in the record.
+    """
+
+    kind: str                                 # e.g. "plan_vs_actual"
+    title: str
+    mapping: str                              # the mapping the section is about
+    columns: tuple[str, ...]
+    rows: list[tuple[str | None, ...]]
+    series: tuple[str, ...] = ()              # the chart's bars per point, e.g. ("plan", "actual")
+    chart: list[ChartPoint] = field(default_factory=list)
+    note: str | None = None                   # e.g. "the first 2,000 of 2,400 rows"
+
+
+@runtime_checkable
+class ReportSections(Protocol):
+    """Capability: the adapter adds views of its own to a run's report (Adaptive: plan versus actual)."""
+
+    def report_sections(self, warehouse: Warehouse, mappings: Sequence[Mapping]) -> list[ReportSection]:
+        """Sections about `mappings` (the run's mappings of this system that ended ok or with rejects),
+        read from the warehouse only: the run is over, nothing is sent or fetched."""
+        ...
+
+
+def as_report_sections(adapter: Any) -> ReportSections | None:
+    return adapter if isinstance(adapter, ReportSections) else None
 
 
 class BaseAdapter:

@@ -25,6 +25,7 @@ from migo_sync.adapter import (
     PushUnit,
     RemoteField,
     RemoteObject,
+    ReportSection,
     UnitResult,
 )
 from migo_sync.adapters.adaptive import SYSTEM, periods
@@ -48,6 +49,7 @@ from migo_sync.errors import ConfigError
 from migo_sync.mapping.model import Mapping
 from migo_sync.options import option_problems
 from migo_sync.settings import parse_settings
+from migo_sync.warehouse.base import Warehouse
 
 METADATA = ("versions", "accounts", "levels", "dimensions")
 PUSH_FIELDS = frozenset({"account", "level", "period", "value"})
@@ -122,6 +124,13 @@ class AdaptiveAdapter(BaseAdapter):
         with ThreadPoolExecutor(max_workers=min(self.settings.max_concurrency, len(calls)),
                                 thread_name_prefix="adaptive-read") as pool:
             return list(pool.map(attempt, calls))
+
+    def report_sections(self, warehouse: Warehouse, mappings: Sequence[Mapping]) -> list[ReportSection]:
+        """The run report's plan versus actual: each pulled plan version next to the actuals the run
+        pushed, per month and account, from the warehouse (the `ReportSections` capability)."""
+        from migo_sync.adapters.adaptive.report import plan_vs_actual_sections
+
+        return plan_vs_actual_sections(warehouse, mappings)
 
     def check_connection(self) -> str:
         """exportVersions: signs in and reads the versions (cached for the run)."""

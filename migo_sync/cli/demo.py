@@ -73,9 +73,8 @@ def demo_command(
 
 
 def write_demo_report(proj: Project, run_id: str | None, folder: Path | None) -> Path | None:
-    """The run's HTML report with the plan-versus-actual view the demo's Adaptive data allows;
-    in the kept project's run folder, or in `folder` when the project is temporary."""
-    from migo_sync.demo.reports import plan_versus_actual_table
+    """The run's HTML report (the plan-versus-actual view comes from the run record, as for any
+    run); in the kept project's run folder, or in `folder` when the project is temporary."""
     from migo_sync.evidence.artifacts import REPORT_REJECTS, run_dir, write_atomically
     from migo_sync.evidence.report import render_report
     from migo_sync.warehouse import open_warehouse
@@ -86,13 +85,12 @@ def write_demo_report(proj: Project, run_id: str | None, folder: Path | None) ->
     warehouse = open_warehouse(proj)
     try:
         run = Bookkeeping(warehouse).get_run(run_id, limit=REPORT_REJECTS)
-        extra = plan_versus_actual_table(warehouse)
     finally:
         warehouse.close()
     if run is None:
         return None
     page = (folder / f"migo-sync-demo-{run_id}.html") if folder else run_dir(proj, run_id) / "report.html"
-    write_atomically(page, render_report(run, [extra] if extra else []))
+    write_atomically(page, render_report(run))
     return page
 
 

@@ -27,6 +27,7 @@ from migo_sync.engine.result import MappingResult
 from migo_sync.errors import MappingError, MigoSyncError, UsageError, exit_code_for, most_serious
 from migo_sync.evidence.artifacts import write_artifacts
 from migo_sync.evidence.runlog import run_log
+from migo_sync.evidence.sections import record_sections
 from migo_sync.governance import Governance, govern, view_catalog
 from migo_sync.http import REQUEST_STATS
 from migo_sync.interrupt import Interrupted
@@ -251,6 +252,8 @@ def run(project: Project, options: RunOptions, progress: ProgressFactory | None 
             _execute(warehouse, book, pool, mappings, report, options, progress, gov, events)
             for found in report.reconciliation:
                 book.record_reconciliation(run_id, found)
+            if report.interrupted is None and not report.stopped:
+                record_sections(warehouse, book, pool, run_id, [m.mapping for m in mappings], report.results)
             book.finish_run(run_id, report.ok, status=report.status, reason=report.reason,
                             exit_code=report.exit_code)
             log.info("run %s %s%s", run_id, report.status, f": {report.reason}" if report.reason else "",

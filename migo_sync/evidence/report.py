@@ -53,6 +53,24 @@ def _difference_bars(rec: dict[str, Any]) -> list[dict[str, Any]]:
              "len": round(float(BAR_WIDTH * v / top), 1)} for r, v in zip(diffs, values, strict=True)]
 
 
+PALETTE = ("#3b82c4", "#d9822b", "#5a9e6f", "#8e6bb8")
+NUMERIC = frozenset({"plan", "actual", "variance", "variance_pct", "warehouse", "ledger", "difference", "amount"})
+
+
+def _section(section: dict[str, Any]) -> dict[str, Any]:
+    """A stored report section with its chart's bars: one per series, scaled to the largest value."""
+    series = list(section.get("series") or [])
+    points = section.get("chart") or []
+    values = [abs(Decimal(str(v))) for p in points for v in p.get("values") or [] if v is not None]
+    top = max([*values, Decimal(1)])
+    charted = [{"label": p["label"], "bars": [
+        {"series": name, "value": value, "len": round(float(BAR_WIDTH * abs(Decimal(str(value))) / top), 1)}
+        for name, value in zip(series, p.get("values") or [], strict=False) if value is not None]} for p in points]
+    return {**section, "series": series, "points": charted, "rows": section.get("rows") or [],
+            "columns": list(section.get("columns") or []), "note": section.get("note"),
+            "numeric": NUMERIC & set(section.get("columns") or [])}
+
+
 @functools.cache
 def _template() -> jinja2.Template:
     """Compiled once per process: compiling takes longer than rendering (a watch renders every cycle)."""
@@ -63,12 +81,11 @@ def _template() -> jinja2.Template:
     return env.get_template(TEMPLATE)
 
 
-def render_report(run: dict[str, Any], extras: list[dict[str, Any]] | None = None) -> str:
-    """The HTML page for one run record. `extras`: more tables ({title, columns, rows}), e.g. the
-    plan-versus-actual view a caller that knows Adaptive computed."""
+def render_report(run: dict[str, Any]) -> str:
+    """The HTML page for one run record (its report sections included: plan versus actual, …)."""
     totals = {k: sum(int(m.get(k) or 0) for m in run.get("mappings") or [])
               for k in ("rows_read", "rows_changed", "rows_written", "rows_rejected", "requests")}
     return _template().render(
-        run=run, totals=totals, bars=_bars(run), bar_width=BAR_WIDTH,
+        run=run, totals=totals, bars=_bars(run), bar_width=BAR_WIDTH, palette=PALETTE,
         reconciliation=[{**rec, "bars": _difference_bars(rec)} for rec in run.get("reconciliation") or []],
-        extras=extras or [])
+        sections=[_section(s) for s in run.get("sections") or []])

@@ -9,6 +9,9 @@
     reconciliations  one row per (run, mapping, period, account) compared after a push to a ledger:
                   warehouse, ledger, difference (exact decimals as text, as `run --json` prints
                   them), status (match | differs | missing_in_ledger | only_in_ledger | error), message
+    report_sections  one row per view an adapter added to a run's report (Adaptive: plan versus
+                  actual): run_id, mapping, system, position, kind, title, body (JSON: columns, rows,
+                  series, chart, note; numbers as exact decimal text), recorded_at
     rejects       one row per refused row: run_id, mapping, row_key, reason, payload (JSON), created_at
     promotions    one row per DMZ relation promoted (or refused) for a push in a run: run_id, mapping,
                   relation, approver, promoted, checks (JSON: each check, ok, detail), recorded_at
@@ -53,7 +56,8 @@ from migo_sync.errors import WarehouseError
 from migo_sync.mapping.model import FieldType
 from migo_sync.warehouse.base import ColumnDef, Warehouse
 
-TABLES = ("runs", "run_mappings", "rejects", "cursors", "sent", "promotions", "reconciliations", "feeds")
+TABLES = ("runs", "run_mappings", "rejects", "cursors", "sent", "promotions", "reconciliations", "feeds",
+          "report_sections")
 S, N, B, D, T = FieldType.string, FieldType.integer, FieldType.boolean, FieldType.number, FieldType.timestamp
 SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
     "runs": ([ColumnDef("run_id", S), ColumnDef("command", S), ColumnDef("started_at", T),
@@ -81,6 +85,9 @@ SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
                          ColumnDef("period", S), ColumnDef("account", S), ColumnDef("warehouse", S),
                          ColumnDef("ledger", S), ColumnDef("difference", S), ColumnDef("status", S),
                          ColumnDef("message", S), ColumnDef("recorded_at", T)], []),
+    "report_sections": ([ColumnDef("run_id", S), ColumnDef("mapping", S), ColumnDef("system", S),
+                         ColumnDef("position", N), ColumnDef("kind", S), ColumnDef("title", S), ColumnDef("body", S),
+                         ColumnDef("recorded_at", T)], []),
     "feeds": ([ColumnDef("feed", S), ColumnDef("system", S), ColumnDef("object", S), ColumnDef("mapping", S),
                ColumnDef("source", S), ColumnDef("updated_at", T)], ["feed"]),
 }
@@ -269,6 +276,34 @@ class Bookkeeping:
             found["ok"] = not found["differences"]
         return list(out.values())
 
+    def record_sections(self, run_id: str, system: str, sections: Sequence[dict[str, Any]]) -> int:
+        """Store the report sections an adapter computed for a run (each a `ReportSection` as a dict)."""
+        if not sections:
+            return 0
+        start = self.wh.query(f"SELECT COUNT(*) FROM {self._t('report_sections')} "
+                              f"WHERE {self.wh.quote('run_id')} = ?", [run_id])
+        first = int(start[0][0] or 0)
+        n = len(sections)
+        data = pa.table({
+            "run_id": pa.array([run_id] * n, _STR),
+            "mapping": pa.array([str(x["mapping"]) for x in sections], _STR),
+            "system": pa.array([system] * n, _STR),
+            "position": pa.array(range(first, first + n), pa.int64()),
+            "kind": pa.array([str(x["kind"]) for x in sections], _STR),
+            "title": pa.array([str(x["title"]) for x in sections], _STR),
+            "body": pa.array([json.dumps({k: v for k, v in x.items() if k not in ("mapping", "kind", "title")},
+                                         default=str) for x in sections], _STR),
+            "recorded_at": pa.array([utcnow()] * n, _TS)})
+        return self.wh.load_arrow(self._name("report_sections"), data)
+
+    def report_sections(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's report sections, in the order they were recorded."""
+        q = self.wh.quote
+        rows = self.wh.query(f"SELECT {self._c('mapping', 'system', 'kind', 'title', 'body')} "
+                             f"FROM {self._t('report_sections')} WHERE {q('run_id')} = ? ORDER BY {q('position')}",
+                             [run_id])
+        return [{"mapping": r[0], "system": r[1], "kind": r[2], "title": r[3], **(_json(r[4]) or {})} for r in rows]
+
     def record_promotion(self, run_id: str, mapping: str, promotion: dict[str, Any]) -> None:
         """Store one promotion outcome (zones.promote): what was checked, by whom, and whether it passed."""
         cols = ["run_id", "mapping", "relation", "approver", "promoted", "checks"]
@@ -335,6 +370,7 @@ class Bookkeeping:
         run["mappings"] = [_result({**dict(zip(cols, m[:-1], strict=True)), "started_at": _iso(m[-1])})
                            for m in results]
         run["reconciliation"] = self.reconciliations(run_id)
+        run["sections"] = self.report_sections(run_id)
         total = self.wh.query(f"SELECT COUNT(*) FROM {self._t('rejects')} WHERE {q('run_id')} = ?", [run_id])
         run["rejects_total"] = int(total[0][0] or 0)
         rejects = self.wh.query(

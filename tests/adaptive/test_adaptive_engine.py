@@ -14,8 +14,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from adaptive.adaptive_support import cells, sandbox_environ
+from helpers.browser import render
 from helpers.projects import make_project
+from helpers.runs import cli_json
 from helpers.sandboxed import query as sql
+from lxml import html
 
 from migo_sync.adapters.adaptive.report import plan_vs_actual
 from migo_sync.config import Project
@@ -138,3 +141,69 @@ def test_a_pull_under_faults_gives_the_same_table(project: Project, adaptive_san
     assert result.status == "ok", result.error
     assert sum(injected.values()) >= 1
     assert sorted(sql(project, "SELECT * FROM planning.forecast")) == clean
+
+
+def test_the_run_report_shows_plan_versus_actual_from_the_run_record(project: Project, adaptive_sandbox: SandboxThread,
+                                                                     tmp_path: Path) -> None:
+    """Outside the demo: a run that pushes actuals and pulls plan versions records the plan-versus-actual
+    view (the Adaptive adapter's report sections); `runs report` renders it from the record alone
+    (the plan tables are gone), and in Chromium the figures and the chart equal `runs show --json`."""
+    report = run(project, RunOptions(names=["adaptive_actuals_push", "adaptive_forecast_pull", "adaptive_budget_pull"]))
+    assert report.ok, report.reason
+    remote = {v: cells(adaptive_sandbox, v) for v in ("Forecast Q4 2026", "Budget FY2026")}
+    root = str(project.root)
+    code, record = cli_json("runs", "show", str(report.run_id), "--project", root)
+    assert code == 0
+    sections = {s["mapping"]: s for s in record["sections"]}
+    assert sorted(sections) == ["adaptive_budget_pull", "adaptive_forecast_pull"]
+    for name, version in (("adaptive_forecast_pull", "Forecast Q4 2026"), ("adaptive_budget_pull", "Budget FY2026")):
+        section = sections[name]
+        assert section["kind"] == "plan_vs_actual" and version in section["title"]
+        assert section["columns"] == ["period", "account_code", "account_name", "plan", "actual", "variance",
+                                      "variance_pct"]
+        assert len(section["rows"]) == 12 * len(ACCOUNTS)
+        for period, account, _name, plan, actual, variance, share in section["rows"]:
+            planned = sum(Decimal(remote[version][(account, lv, period)]) for lv in LEVELS)
+            done = sum((Decimal(str(a["amount"])) for a in actuals()
+                        if a["account_code"] == account and a["period"] == period), Decimal(0))
+            assert Decimal(plan) == planned
+            if period in ("2026-11", "2026-12"):  # no actuals yet
+                assert (actual, variance, share) == (None, None, None)
+            else:
+                assert (Decimal(actual), Decimal(variance)) == (done, done - planned)
+                assert Decimal(share) == (100 * (done - planned) / planned).quantize(Decimal("0.1"))
+        assert section["series"] == ["plan", "actual"]
+        chart = {p["label"]: p["values"] for p in section["chart"]}
+        assert set(chart) == {"4000 Interest Income", "4100 Fee Income", "5000 Loan Loss Expense",
+                              "6000 Operating Expenses"}
+        for label, (plan, actual) in chart.items():
+            rows = [r for r in section["rows"] if r[1] == label.split()[0]]
+            assert Decimal(plan) == sum(Decimal(r[3]) for r in rows)
+            assert Decimal(actual) == sum(Decimal(r[4]) for r in rows if r[4] is not None)
+
+    sql(project, "DROP TABLE planning.forecast")  # the report needs neither these tables nor a request:
+    sql(project, "DROP TABLE planning.budget")  # only the run record
+    out = tmp_path / "report.html"
+    code, written = cli_json("runs", "report", str(report.run_id), "-o", str(out), "--project", root)
+    assert code == 0, written
+    page = render(out)
+    assert page.console == []
+    dom = html.fromstring(page.dom)
+    assert dom.body.get("data-rendered") == "yes"
+    for name, section in sections.items():
+        (shown,) = dom.xpath(f'//div[@data-kind="plan_vs_actual"][@data-mapping="{name}"]')
+        body = shown.xpath('.//table[@class="section-table"]//tbody/tr')
+        assert len(body) == len(section["rows"])
+        for tr, row in zip(body, section["rows"], strict=True):
+            for column, value in zip(section["columns"], row, strict=True):
+                text = " ".join(tr.xpath(f'td[@data-field="{column}"]')[0].text_content().split())
+                if value is None:
+                    assert text == "—"
+                elif column in ("plan", "actual", "variance", "variance_pct"):
+                    assert Decimal(text.replace(",", "")) == Decimal(value)
+                else:
+                    assert text == value
+        bars = {(g.get("data-label"), r.get("data-series")): r.get("data-value")
+                for g in shown.xpath('.//svg[@class="section-chart"]/g[@class="point"]') for r in g.xpath("rect")}
+        assert bars == {(p["label"], s): v for p in section["chart"]
+                        for s, v in zip(section["series"], p["values"], strict=True)}

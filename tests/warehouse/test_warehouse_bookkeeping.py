@@ -138,6 +138,23 @@ def test_the_whole_record_of_a_run_why_it_failed_timings_and_reconciliation(book
     assert book.list_runs()[0]["reason"] == "reconciliation of journals (intacct): 1 difference(s)"
 
 
+def test_report_sections_are_part_of_the_run_record(book: Bookkeeping) -> None:
+    run = book.start_run("run", {})
+    section = {"kind": "plan_vs_actual", "title": "Plan versus actual: Forecast", "mapping": "forecast_pull",
+               "columns": ["period", "account_code", "plan", "actual"],
+               "rows": [["2026-01", "4000", "1234567.890123", None], ["2026-02", "4000", "0.10", "-0.05"]],
+               "series": ["plan", "actual"], "chart": [{"label": "4000", "values": ["1234568.000123", "-0.05"]}],
+               "note": None}
+    assert book.record_sections(run, "adaptive", [section]) == 1
+    assert book.record_sections(run, "adaptive", [{**section, "mapping": "budget_pull"}]) == 1
+    assert book.record_sections(run, "adaptive", []) == 0
+    shown = book.get_run(run)
+    assert shown is not None
+    assert shown["sections"] == [{**section, "system": "adaptive"},
+                                 {**section, "mapping": "budget_pull", "system": "adaptive"}]  # exact, in order
+    assert book.get_run(book.start_run("run", {}))["sections"] == []  # type: ignore[index]
+
+
 def test_runs_left_running_are_marked_died_once(book: Bookkeeping) -> None:
     dead = book.start_run("run", {})
     done = book.start_run("run", {})
