@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.runs import cli_json, wait_until
+from helpers.runs import cli_json, signal_when, wait_until
 
 from migo_sync.cli import run_cli
 from migo_sync.lock import LockedError, ProjectLock, holder, holds, nobody_running
@@ -65,20 +65,14 @@ def _interrupted_run(project: Path, env: dict[str, str], sandbox: SandboxThread,
     """Start `run --json` with Sheets slowed, signal it once its push is under way."""
     sandbox.faults(rate=1.0, kinds=["slow"], slow_seconds=0.4, systems=["sheets"])
     before = sandbox.stats().get("sheets", 0)
-    child = subprocess.Popen([sys.executable, "-m", "migo_sync", "run", "--json", "--project", str(project)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
     try:
-        wait_until(lambda: sandbox.stats().get("sheets", 0) > before or child.poll() is not None,
-                   seconds=150, what="the push's first request")
-        child.send_signal(signum)
-        out, err = child.communicate(timeout=90)
+        code, out, err = signal_when(["run", "--json", "--project", str(project)], env,
+                                     lambda: sandbox.stats().get("sheets", 0) > before, signum,
+                                     what="the push's first request")
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(timeout=30)
         sandbox.faults(rate=0.0)
     assert "Traceback" not in err, err
-    return child.returncode, json.loads(out)
+    return code, json.loads(out)
 
 
 @pytest.mark.parametrize(("signum", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])

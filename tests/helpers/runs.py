@@ -24,3 +24,20 @@ def wait_until(condition: Callable[[], bool], seconds: float = 60.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
         time.sleep(0.01)
+
+
+def signal_when(args: list[str], env: dict[str, str], ready: Callable[[], bool], signum: int, *, what: str,
+                seconds: float = 150) -> tuple[int, str, str]:
+    """Start `python -m migo_sync ARGS`, send it `signum` once `ready()` (or once it ended by itself);
+    return (exit code, stdout, stderr). The child never outlives the call."""
+    child = subprocess.Popen([sys.executable, "-m", "migo_sync", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+    try:
+        wait_until(lambda: ready() or child.poll() is not None, seconds=seconds, what=what)
+        child.send_signal(signum)
+        out, err = child.communicate(timeout=90)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=30)
+    return child.returncode, out, err

@@ -7,17 +7,14 @@ and submits jobs only for the units no job held: its request log and the emulato
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from helpers.runs import cli_json, wait_until
+from helpers.runs import cli_json, signal_when
 from zendesk.zendesk_support import basic_auth, configure, dump, emulator_of, environ, make_project
 
 from migo_sync.sandbox.process import SandboxThread
@@ -47,27 +44,20 @@ def test_a_push_stopped_while_its_jobs_run_is_never_sent_again(signum: int, zd: 
     env = environ(zd, tmp_path)
     project = make_project(tmp_path / "project", env, customers=CUSTOMERS)
     configure(zd, **STUCK)
-    child_env = {**os.environ, **env, "MIGO_SYNC_GRACE_SECONDS": "1"}
-    command = [sys.executable, "-m", "migo_sync", "push", PUSH, "--project", str(project.root), "--json"]
-    child = subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until(lambda: polled(zd) or child.poll() is not None, seconds=120, what="the push to poll its jobs")
-        child.send_signal(signum)
-        out, err = child.communicate(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(timeout=30)
+    child_env = {**env, "MIGO_SYNC_GRACE_SECONDS": "1"}
+    command = ["push", PUSH, "--project", str(project.root), "--json"]
+    code, out, err = signal_when(command, child_env, lambda: polled(zd), signum, what="the push to poll its jobs",
+                                 seconds=120)
     first_jobs = dump(zd)["jobs"]
     assert len(first_jobs) == 30 and {j["status"] for j in first_jobs} <= {"queued", "working"}  # 30 slots taken
     queued_users = {x for j in first_jobs for x in j["external_ids"]}
     if signum == signal.SIGTERM:  # the grace period passed with the jobs still queued: abandoned, recorded
-        assert child.returncode == 143, err
+        assert code == 143, err
         document = json.loads(out)
         assert document["status"] == "interrupted" and "abandoned" in document["reason"]
         assert "Traceback" not in err
     else:
-        assert child.returncode == -signal.SIGKILL
+        assert code == -signal.SIGKILL
 
     # Zendesk works through the queue meanwhile: half the jobs finish before the rerun, the rest
     # are still queued when it starts (it must wait for those, not submit them again).
