@@ -168,7 +168,8 @@ def validate_warehouse(loaded: Sequence[LoadedMapping], warehouse: Warehouse) ->
 
 def validate_remote(loaded: Sequence[LoadedMapping], adapter_for: AdapterFor) -> list[Problem]:
     """Sign in to every system the mappings use (`check_connection`), then check each mapping's
-    fields against the live remote object (network).
+    fields against the live remote object and read it once (`check_object`, as `doctor` does: a
+    catalog entry or a description proves nothing about what these credentials may read).
 
     Refused or missing credentials become a problem on every mapping of that system (exit 2);
     an unreachable system is raised as it is (exit 3): there is nothing to say about the mappings.
@@ -192,4 +193,10 @@ def validate_remote(loaded: Sequence[LoadedMapping], adapter_for: AdapterFor) ->
             problems.append(item.problem(["object"], f"cannot describe the remote object: {exc}"))
             continue
         problems.extend(check_against_object(item, live, live=True))
+        try:
+            adapter_for(item.mapping.system).check_object(item.mapping)
+        except UnreachableError:
+            raise
+        except MigoSyncError as exc:
+            problems.append(item.problem(["object"], f"cannot read the remote object: {exc}"))
     return problems

@@ -161,3 +161,24 @@ def test_an_unreadable_object_is_exit_2_on_its_mapping_line(system: str, tmp_pat
     assert said in found[failing]["detail"], found[failing]
     others = {n: c for n, c in found.items() if n != failing and c["ok"]}
     assert others or len(found) == 1 or system == "zendesk", found  # one refused object stops nothing else
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_validate_remote_reads_each_object_too(system: str, tmp_path: Path, environ: dict[str, str],
+                                               knobs: Callable[[str, dict[str, Any]], None],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`mapping validate --remote` makes the same one small read per mapping as `doctor`: an object
+    these credentials cannot read is a problem on that mapping's `object` line (exit 2)."""
+    options, settings, edit, failing, said = UNREADABLE[system]
+    root = project_for(system, tmp_path, environ, settings)
+    if edit is not None:
+        path = root / "mappings" / edit[0]
+        path.write_text(path.read_text().replace(edit[1], edit[2], 1))
+    knobs(system, options)
+    capsys.readouterr()
+    code = run_cli(["mapping", "validate", "--remote", "--json", "--project", str(root)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 2, doc
+    mine = [p for p in doc["problems"] if failing in p["file"]]
+    assert mine and any(said in p["message"] for p in mine), doc["problems"]
+    assert all(p["line"] for p in mine)
