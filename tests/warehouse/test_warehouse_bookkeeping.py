@@ -254,6 +254,29 @@ def test_confirm_moves_the_pending_hash_and_keeps_remote_ids(book: Bookkeeping) 
     assert ledger["k000000"]["run_id"] == later
 
 
+def test_intent_and_confirm_replace_only_their_rows_and_keep_every_column(wh: SQLWarehouse) -> None:
+    """Ledger rows are replaced (new version in, old one out), never updated in place: the other
+    rows, the other feeds and a column this version does not know all come through unchanged."""
+    setup = Bookkeeping(wh)
+    setup.ensure()
+    sent = wh.quote(setup.table_name("sent"))
+    wh.execute(f"ALTER TABLE {sent} ADD COLUMN {wh.quote('note')} VARCHAR")
+    run = setup.start_run("push", {})
+    setup.record_intent("m", run, intents(3))
+    setup.record_intent("other", run, intents(3))
+    wh.execute(f"UPDATE {sent} SET {wh.quote('note')} = 'kept'")
+    book = Bookkeeping(wh)  # a later run: sees the extra column when it sets up
+    assert book.confirm("m", run, [("k000000", "k000000", "Z-0"), ("k000001", "k000001", None)]) == 2
+    book.record_intent("m", run, intents(1, hash_="h2"))
+    notes = wh.query(f"SELECT {wh.quote('mapping')}, {wh.quote('row_key')}, {wh.quote('note')} FROM {sent} "
+                     f"ORDER BY 1, 2")
+    assert notes == [(m, f"k00000{i}", "kept") for m in ("m", "other") for i in range(3)]  # one row each
+    ledger = book.ledger("m")
+    assert (ledger["k000000"]["sent_hash"], ledger["k000000"]["pending_hash"]) == ("h1-k000000", "h2-k000000")
+    assert ledger["k000000"]["remote_id"] == "Z-0" and ledger["k000002"]["pending_hash"] == "h1-k000002"
+    assert all(r["pending_hash"] == f"h1-{k}" and r["sent_hash"] is None for k, r in book.ledger("other").items())
+
+
 def test_rejected_units_clear_their_intent_only(book: Bookkeeping) -> None:
     run = book.start_run("push", {})
     book.record_intent("m", run, intents(2))
