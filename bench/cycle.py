@@ -21,7 +21,7 @@ what our own code costs on loopback. The load average is printed: the machine is
 Measured 2026-12-07 on the shared 2-core machine (see README, Benchmarks): at load average 14-17,
 changed cycle 18.5-21.0 s, unchanged 1.18-1.90 s (12.9-13.9 s and 1.19-1.50 s before the set-wise
 ledger and one-join diff, at load 2); peak RSS of the cycles with memory_limit 500MB: 364 MB at
-1M rows, >= 730 MB at 10M.
+1M rows, 720 MB at 10M (2.0x; target 1.2x).
 
     python bench/cycle.py
     python bench/cycle.py --rows 100000 --cycles 2
