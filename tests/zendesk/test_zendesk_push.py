@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,7 @@ class JobServer:
 
     def __init__(self, *, fail: frozenset[int] = frozenset(), forget: frozenset[int] = frozenset()) -> None:
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
         self.counter = itertools.count(1)
         self.in_flight_max = 0
         self.posts = 0
@@ -106,6 +108,10 @@ class JobServer:
         self.forget = forget
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:  # submissions arrive on several threads at once, as on a real server
+            return self.answer(request)
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
             self.posts += 1
             users = orjson.loads(request.content)["users"]
