@@ -8,7 +8,7 @@ from an `AdapterContext` (base URL, settings, credentials, an HTTP client factor
 - `validate()`  checks a mapping's system-specific parts offline (options, field names),
 - `check()`     runs pre-send checks on push units and returns the ones to reject, with reasons,
 - `write()`     sends push units and returns one `UnitResult` per unit,
-- `push_order()` (optional) the order a whole-object push wants its records in,
+- `push_order()` the order a whole-object push wants its records in (default: by key),
 - `read()`      streams pull batches, each with the cursor state to save with it,
 - `check_connection()` signs in and makes one cheap read (`mapping validate --remote`, `doctor`),
 - `check_object()` makes one small read of a mapping's object (`doctor`: proves it is readable).
@@ -172,6 +172,11 @@ class Adapter(Protocol):
     def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]: ...
 
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]: ...
+
+    def push_order(self, mapping: Mapping) -> list[tuple[str, bool]]:
+        """(remote field, descending) pairs a whole-object push wants its records sorted by;
+        `[]` (BaseAdapter's default) leaves them in key order."""
+        ...
 
     def check_connection(self) -> str:
         """Sign in and make one cheap read; return what was checked, in a few words.

@@ -215,10 +215,8 @@ class Pusher:
             return "migo_unit_key, migo_row_key"
         q = self.warehouse.quote
         columns = {f.remote: f.column for f in self.mapping.fields if f.column}
-        hook = getattr(self.adapter, "push_order", None)
-        wanted = hook(self.mapping) if callable(hook) else []
         terms = [f"{q(columns[remote])} {'DESC' if desc else 'ASC'} NULLS LAST"
-                 for remote, desc in wanted if remote in columns]
+                 for remote, desc in self.adapter.push_order(self.mapping) if remote in columns]
         return ", ".join([*terms, "migo_row_key"])
 
     def _record(self, row: dict[str, Any]) -> dict[str, Any]:
