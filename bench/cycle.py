@@ -18,9 +18,9 @@ over two polls, and the adapter first waits `job_poll_interval` (0.5 s by defaul
 between polls, so 4 batches wait ~5 s whatever our code does. `--job-poll-interval 0.05` shows
 what our own code costs on loopback. The load average is printed: the machine is shared.
 
-Measured 2026-12-07 on the shared 2-core machine (see README, Benchmarks): at load average 14-17,
-changed cycle 18.5-21.0 s, unchanged 1.18-1.90 s (12.9-13.9 s and 1.19-1.50 s before the set-wise
-ledger and one-join diff, at load 2); peak RSS of the cycles with memory_limit 500MB: 364 MB at
+Measured 2026-12-07 on the shared 2-core machine (see README, Benchmarks): at load average 8 -> 6,
+changed cycle 5.65-5.72 s, unchanged 0.52-0.66 s (12.9-13.9 s and 1.19-1.50 s before the set-wise
+ledger and one-join diff, at load 2; 18.5-21.0 s and 1.18-1.90 s at load 14-17); peak RSS of the cycles with memory_limit 500MB: 364 MB at
 1M rows, 720 MB at 10M (2.0x; target 1.2x).
 
     python bench/cycle.py
