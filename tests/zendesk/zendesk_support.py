@@ -37,7 +37,9 @@ def dump(handle: SandboxThread) -> dict[str, Any]:
 
 def configure(handle: SandboxThread, **options: Any) -> dict[str, Any]:
     """Change emulator knobs through its sandbox route (on the server's loop, like a real caller)."""
-    response = httpx.post(f"{handle.env['MIGO_SYNC_ZENDESK_URL']}/_options", json=options)
+    # httpx's 5 s default is too short for the sandbox's loop on a loaded CI machine; the test's
+    # own pytest timeout still bounds it
+    response = httpx.post(f"{handle.env['MIGO_SYNC_ZENDESK_URL']}/_options", json=options, timeout=60)
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
@@ -45,7 +47,7 @@ def configure(handle: SandboxThread, **options: Any) -> dict[str, Any]:
 
 def restore(handle: SandboxThread) -> None:
     """Back to the emulator's default knobs (and its seeded data)."""
-    httpx.delete(f"{handle.env['MIGO_SYNC_ZENDESK_URL']}/_options").raise_for_status()
+    httpx.delete(f"{handle.env['MIGO_SYNC_ZENDESK_URL']}/_options", timeout=60).raise_for_status()
     handle.reset("zendesk")
 
 
