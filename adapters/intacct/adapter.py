@@ -24,6 +24,7 @@ from migo_sync.ledger import (
     JournalLayout,
     LedgerLine,
     Period,
+    PostedJournal,
     check_units,
     load_chart,
     write_units,
@@ -224,15 +225,35 @@ class IntacctAdapter(BaseAdapter):
 
     def read_journal_lines(self, start: date, end: date) -> Iterator[list[LedgerLine]]:
         query = f"ENTRY_DATE >= {quote(format_date(start))} AND ENTRY_DATE <= {quote(format_date(end))}"
-        fields = "ENTRY_DATE,ACCOUNTNO,TR_TYPE,TRX_AMOUNT,BATCHNO,REFERENCENO,DEPARTMENT,LOCATION,DESCRIPTION"
-        for page in self.client.read_by_query("GLENTRY", query, fields, self.settings.page_size):
-            yield [LedgerLine(journal=str(r.get("BATCHNO") or ""), posting_date=gateway_date(r["ENTRY_DATE"]),
-                              account=str(r["ACCOUNTNO"]),
-                              amount=Decimal(r["TRX_AMOUNT"]) * (-1 if r.get("TR_TYPE") == "-1" else 1),
-                              dimensions={k: v for k, v in (("department", r.get("DEPARTMENT")),
-                                                            ("location", r.get("LOCATION"))) if v},
-                              reference=r.get("REFERENCENO"), memo=r.get("DESCRIPTION"))
-                   for r in page.records]
+        for page in self.client.read_by_query("GLENTRY", query, LINE_FIELDS, self.settings.page_size):
+            yield [ledger_line(r) for r in page.records]
+
+    def find_journals(self, journals: Sequence[Journal]) -> dict[str, PostedJournal]:
+        """GLENTRY lines by REFERENCENO, REFERENCES_PER_QUERY references per readByQuery, every
+        query of the batch in one request. A journal without a reference cannot be looked up (its
+        controlid still refuses a resend)."""
+        by_reference: dict[str, list[str]] = {}
+        for journal in journals:
+            if journal.reference:
+                by_reference.setdefault(str(journal.reference), []).append(journal.key)
+        if not by_reference:
+            return {}
+        references = sorted(by_reference)
+        queries = {f"ref{i}": ("GLENTRY", LINE_FIELDS, "REFERENCENO IN (" + ", ".join(quote(r) for r in chunk) + ")")
+                   for i, chunk in enumerate(chunked(references, REFERENCES_PER_QUERY))}
+        lines: dict[str, list[LedgerLine]] = {}
+        for records in self.client.read_lists(queries, self.settings.page_size).values():
+            for record in records:
+                line = ledger_line(record)
+                lines.setdefault(str(line.reference), []).append(line)
+        found: dict[str, PostedJournal] = {}
+        for reference, held in lines.items():
+            batches = sorted({line.journal for line in held})
+            for key in by_reference.get(reference, []):
+                # The same reference in several batches: the first is the one compared; the
+                # others show in reconciliation as the double posts they are.
+                found[key] = PostedJournal(batches[0], tuple(line for line in held if line.journal == batches[0]))
+        return found
 
     def read_balances(self, period: Period) -> list[AccountBalance]:
         rows = self.client.trial_balance(period.start, period.end, reportingbook=self.settings.reportingbook)
@@ -333,6 +354,20 @@ class IntacctAdapter(BaseAdapter):
                     for r in page.records]
             self._typed(rows, converters)
             yield PullBatch(records=rows, state=None)
+
+
+LINE_FIELDS = "ENTRY_DATE,ACCOUNTNO,TR_TYPE,TRX_AMOUNT,BATCHNO,REFERENCENO,DEPARTMENT,LOCATION,DESCRIPTION"
+REFERENCES_PER_QUERY = 100
+
+
+def ledger_line(r: dict[str, Any]) -> LedgerLine:
+    """One GLENTRY record (LINE_FIELDS) as a ledger line: signed amount, dimensions by kind."""
+    return LedgerLine(journal=str(r.get("BATCHNO") or ""), posting_date=gateway_date(r["ENTRY_DATE"]),
+                      account=str(r["ACCOUNTNO"]),
+                      amount=Decimal(r["TRX_AMOUNT"]) * (-1 if r.get("TR_TYPE") == "-1" else 1),
+                      dimensions={k: v for k, v in (("department", r.get("DEPARTMENT")),
+                                                    ("location", r.get("LOCATION"))) if v},
+                      reference=r.get("REFERENCENO"), memo=r.get("DESCRIPTION"))
 
 
 def journal_layout(mapping: Mapping) -> JournalLayout:

@@ -30,6 +30,7 @@ from migo_sync.ledger import (
     JournalLayout,
     LedgerLine,
     Period,
+    PostedJournal,
     check_units,
     write_units,
 )
@@ -41,7 +42,16 @@ from . import SYSTEM
 from .client import ImportMessage, WorkdayClient
 from .config import PullOptions, PushOptions, WorkdaySettings
 from .imports import BOOKED, IMPORT_DONE, IMPORT_WITH_ERRORS, await_imports
-from .payload import Defaults, journal_data, journal_layout, ledger_lines, line_records, required_header
+from .payload import (
+    CANCELED,
+    Defaults,
+    entry_lines,
+    journal_data,
+    journal_layout,
+    ledger_lines,
+    line_records,
+    required_header,
+)
 from .soap import FaultTransport
 
 JOURNAL_OBJECT = "Accounting_Journal"
@@ -285,6 +295,33 @@ class WorkdayAdapter(BaseAdapter):
                 for future in futures:
                     future.cancel()
                 raise
+
+    def find_journals(self, journals: Sequence[Journal]) -> dict[str, PostedJournal]:
+        """Get_Journals over the journals' accounting dates (company, pinned as of now), matched
+        by Accounting_Journal_ID (the idempotency key) or External_Reference_ID (the reference):
+        one paged read per batch, however many journals it holds."""
+        if not journals:
+            return {}
+        by_id = {j.idempotency_key: j.key for j in journals}
+        by_reference: dict[str, list[str]] = {}
+        for journal in journals:
+            if journal.reference:
+                by_reference.setdefault(str(journal.reference), []).append(journal.key)
+        found: dict[str, PostedJournal] = {}
+        start, end = min(j.posting_date for j in journals), max(j.posting_date for j in journals)
+        for page in self.client.iter_journals(count=self.settings.page_size, accounting_from=start,
+                                              accounting_to=end, company=self.settings.company):
+            for entry in page.entries:
+                if entry["Journal_Status"] in CANCELED:
+                    continue
+                own = entry["Accounting_Journal_ID"] in by_id
+                keys = ([by_id[entry["Accounting_Journal_ID"]]] if own
+                        else by_reference.get(entry["External_Reference_ID"] or "", []))
+                for key in keys:
+                    if key not in found or (own and not found[key].by_key):
+                        found[key] = PostedJournal(entry["WID"] or entry["Accounting_Journal_ID"] or "",
+                                                   tuple(entry_lines(entry)), by_key=own)
+        return found
 
     def read_journal_lines(self, start: date, end: date) -> Iterator[list[LedgerLine]]:
         for page in self.client.iter_journals(count=self.settings.page_size, accounting_from=start,

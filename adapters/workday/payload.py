@@ -17,6 +17,7 @@ from .client import ref
 WORKTAGS: dict[str, str] = {"cost_center": "Cost_Center_Reference_ID", "region": "Region_Reference_ID"}
 HEADER_FIELDS = frozenset({"Company_Reference_ID", "Currency_ID", "Ledger_Type_ID", "Journal_Source_ID"})
 POSTED = "Posted"
+CANCELED = frozenset({"Canceled", "Cancelled"})  # not in the books: never "already sent"
 
 
 def journal_layout(mapping: MappingModel) -> JournalLayout:
@@ -109,16 +110,21 @@ def line_records(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def ledger_lines(entries: list[dict[str, Any]]) -> list[LedgerLine]:
     """Posted lines as the ledger core reads them (drafts and canceled journals are not the books)."""
-    lines = []
-    for entry in entries:
-        if entry["Journal_Status"] not in (None, POSTED) or entry["Accounting_Date"] is None:
-            continue
-        for line in entry["lines"]:
-            worktags = line["Worktags"]
-            lines.append(LedgerLine(
-                journal=entry["WID"] or "", posting_date=entry["Accounting_Date"],
-                account=str(line["Ledger_Account_ID"]),
-                amount=(line["Debit_Amount"] or Decimal(0)) - (line["Credit_Amount"] or Decimal(0)),
-                dimensions={kind: worktags[id_type] for kind, id_type in WORKTAGS.items() if id_type in worktags},
-                reference=entry["External_Reference_ID"], memo=line["Memo"]))
+    return [line for entry in entries if entry["Journal_Status"] in (None, POSTED)
+            for line in entry_lines(entry)]
+
+
+def entry_lines(entry: dict[str, Any]) -> list[LedgerLine]:
+    """The lines of one Get_Journals entry, whatever its status."""
+    lines: list[LedgerLine] = []
+    if entry["Accounting_Date"] is None:
+        return lines
+    for line in entry["lines"]:
+        worktags = line["Worktags"]
+        lines.append(LedgerLine(
+            journal=entry["WID"] or "", posting_date=entry["Accounting_Date"],
+            account=str(line["Ledger_Account_ID"]),
+            amount=(line["Debit_Amount"] or Decimal(0)) - (line["Credit_Amount"] or Decimal(0)),
+            dimensions={kind: worktags[id_type] for kind, id_type in WORKTAGS.items() if id_type in worktags},
+            reference=entry["External_Reference_ID"], memo=line["Memo"]))
     return lines

@@ -241,7 +241,8 @@ class Pusher:
             if current is None or current.unit.key != unit_key:
                 if current is not None:
                     yield current
-                current = _Unit(PushUnit(unit_key, idempotency_key(feed, unit_key), [], []),
+                # --full resends units the remote may hold already: flagged like a pending one
+                current = _Unit(PushUnit(unit_key, idempotency_key(feed, unit_key), [], [], resend=self.full),
                                 deleted_row_keys=deleted_by_unit.get(unit_key, []))
             row_key = str(row["migo_row_key"])
             if row.get("migo_pending"):

@@ -13,6 +13,7 @@ accounts, dimension values and periods.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -56,6 +57,15 @@ class LedgerLine:
     memo: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PostedJournal:
+    """A journal the ledger already holds: its id there and its lines as the ledger reads them."""
+
+    remote_id: str
+    lines: tuple[LedgerLine, ...]
+    by_key: bool = False  # found by the journal's own idempotency key (Workday Accounting_Journal_ID)
+
+
 @runtime_checkable
 class LedgerPort(Protocol):
     """What every ledger offers. `journal_object` is the catalog object journals are pushed as
@@ -71,6 +81,12 @@ class LedgerPort(Protocol):
     def post_journals(self, journals: Sequence[Journal]) -> list[UnitResult]:
         """Post journals idempotently (keyed by `Journal.idempotency_key`): one result each,
         `duplicate=True` when the ledger already holds it."""
+        ...
+
+    def find_journals(self, journals: Sequence[Journal]) -> dict[str, PostedJournal]:
+        """The journals the ledger already holds, by journal key, looked up the way the ledger
+        allows (Intacct: GLENTRY by REFERENCENO; Workday: Get_Journals by Accounting_Journal_ID).
+        Asked before anything is posted: the second line of defence against a double post."""
         ...
 
     def read_journal_lines(self, start: date, end: date) -> Iterator[list[LedgerLine]]:
@@ -118,9 +134,39 @@ def check_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit], c
 
 
 def write_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
-    """The engine's `adapter.write()` for a ledger: one result per unit, in unit order."""
+    """The engine's `adapter.write()` for a ledger: one result per unit, in unit order.
+
+    Before posting, the ledger is asked which of the journals it already holds. For a unit this
+    feed may have sent before (`resend`: an intent never confirmed, or `--full`) or one found by
+    its own idempotency key, a journal held with the same lines is already sent: confirmed with
+    the ledger's id, not posted again; one held with other lines is refused with the remedy,
+    never recorded as sent with values the ledger does not have. Any other unit whose reference
+    the ledger already holds was posted by another feed or outside migo-sync: refused, not sent.
+    """
     journals, rejects = build_journals(units, port.journal_layout(mapping))
-    posted = {result.key: result for result in port.post_journals(journals)} if journals else {}
+    held = port.find_journals(journals) if journals else {}
+    resend = {unit.key for unit in units if unit.resend}
+    settled: dict[str, UnitResult] = {}
+    for journal in journals:
+        found = held.get(journal.key)
+        if found is None:
+            continue
+        if journal.key not in resend and not found.by_key:
+            settled[journal.key] = UnitResult(journal.key, ok=False, reason=(
+                f"journal reference {journal.reference} is already in the ledger (id {found.remote_id}), posted by "
+                f"another feed or outside migo-sync: not sent (if this mapping continues that feed, say so with "
+                f"`continues:`)"))
+            continue
+        difference = differences(journal, found)
+        if difference is None:
+            settled[journal.key] = UnitResult(journal.key, ok=True, remote_id=found.remote_id, duplicate=True)
+        else:
+            settled[journal.key] = UnitResult(journal.key, ok=False, reason=(
+                f"the ledger already holds journal {journal.reference or journal.key} (id {found.remote_id}) "
+                f"with other values ({difference}): not posted again; post a reversing entry"))
+    fresh = [j for j in journals if j.key not in settled]
+    posted = {result.key: result for result in port.post_journals(fresh)} if fresh else {}
+    posted.update(settled)
     results = []
     for unit in units:
         if unit.key in rejects:
@@ -129,3 +175,23 @@ def write_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit]) -
             results.append(posted.get(unit.key) or UnitResult(key=unit.key, ok=False,
                                                               reason="the ledger returned no result for it"))
     return results
+
+
+def differences(journal: Journal, held: PostedJournal) -> str | None:
+    """None when the ledger holds exactly the journal's lines (date, account, signed amount,
+    dimension values); else a short description of the first difference."""
+    def line_text(day: date, account: str, amount: Decimal, dims: dict[str, str]) -> str:
+        extra = "".join(f" {k}={v}" for k, v in sorted(dims.items()))
+        return f"{day.isoformat()} {account} {amount.normalize():f}{extra}"
+
+    sending = Counter(line_text(journal.posting_date, line.account, line.amount,
+                                {k: v for k, v in line.dimensions.items() if v}) for line in journal.lines)
+    holding = Counter(line_text(line.posting_date, line.account, line.amount,
+                                {k: v for k, v in line.dimensions.items() if v}) for line in held.lines)
+    if sending == holding:
+        return None
+    only_held = sorted((holding - sending).elements())
+    only_sent = sorted((sending - holding).elements())
+    return (f"ledger has {only_held[0] if only_held else 'no such line'}, "
+            f"warehouse has {only_sent[0] if only_sent else 'no such line'}")
+

@@ -92,7 +92,8 @@ def test_many_journals_per_request(adapter: IntacctAdapter, intacct: SandboxThre
     units = [balanced(f"J{i:03d}") for i in range(250)]
     results = adapter.write(push_mapping(), units)
     assert all(r.ok and not r.duplicate for r in results) and [r.key for r in results] == [u.key for u in units]
-    assert intacct.stats()["intacct"] == 1 + 3  # one session, then 100 + 100 + 50 journals
+    # one session, one look-up of the 250 references (three queries in one request), then 100 + 100 + 50 journals
+    assert intacct.stats()["intacct"] == 1 + 1 + 3
     assert len(emulator.company.batches) == 250
     assert {r.remote_id for r in results} == {b["RECORDNO"] for b in emulator.company.batches}
 
@@ -100,9 +101,20 @@ def test_many_journals_per_request(adapter: IntacctAdapter, intacct: SandboxThre
 def test_a_rerun_is_refused_as_duplicates_and_counts_as_success(adapter: IntacctAdapter,
                                                                 emulator: IntacctEmulator) -> None:
     units = [balanced("A"), balanced("B")]
-    adapter.write(push_mapping(), units)
+    first = adapter.write(push_mapping(), units)
+    for unit in units:
+        unit.resend = True  # what the engine says of a unit whose earlier send was never confirmed
     again = adapter.write(push_mapping(), units)
     assert [(r.ok, r.duplicate) for r in again] == [(True, True), (True, True)]
+    assert [r.remote_id for r in again] == [r.remote_id for r in first]  # the ledger's own ids, learnt
+    assert len(emulator.company.batches) == 2
+    for unit in units:  # not ours to resend: the ledger's journal came from elsewhere
+        unit.resend = False
+    refused = adapter.write(push_mapping(), units)
+    assert [r.ok for r in refused] == [False, False]
+    assert refused[0].reason == (f"journal reference A is already in the ledger (id {first[0].remote_id}), posted by "
+                                 "another feed or outside migo-sync: not sent (if this mapping continues that feed, "
+                                 "say so with `continues:`)")
     assert len(emulator.company.batches) == 2
 
 

@@ -8,7 +8,16 @@ from decimal import Decimal
 from typing import Any
 
 from migo_sync.adapter import PushUnit, UnitResult, idempotency_key
-from migo_sync.ledger import Account, AccountBalance, Chart, Journal, JournalLayout, LedgerLine, Period
+from migo_sync.ledger import (
+    Account,
+    AccountBalance,
+    Chart,
+    Journal,
+    JournalLayout,
+    LedgerLine,
+    Period,
+    PostedJournal,
+)
 from migo_sync.mapping.model import Mapping
 
 LAYOUT = JournalLayout(posting_date="date", account="account", amount="amount", symbol="journal",
@@ -75,6 +84,13 @@ class MemoryLedger:
             self.posted.setdefault(journal.idempotency_key, journal)
             results.append(UnitResult(key=journal.key, ok=True, duplicate=duplicate))
         return results
+
+    def find_journals(self, journals: Sequence[Journal]) -> dict[str, PostedJournal]:
+        """Held journals by their own idempotency key (like Workday's Accounting_Journal_ID)."""
+        return {j.key: PostedJournal(f"M-{j.idempotency_key[:6]}", tuple(
+            LedgerLine("j", held.posting_date, line.account, line.amount, dict(line.dimensions))
+            for line in held.lines), by_key=True)
+            for j in journals if (held := self.posted.get(j.idempotency_key)) is not None}
 
     def lines(self) -> list[tuple[date, str, Decimal]]:
         return [(j.posting_date, line.account, line.amount) for j in self.posted.values() for line in j.lines] + self.extra

@@ -90,3 +90,78 @@ def test_renaming_a_journal_push_never_posts_again(system: str, with_name: bool,
     later = run(project, pushes(project))
     assert later.results[0].status == "ok", later.results[0].error
     assert posted(sandbox, system) == Counter([*ids, f"JNEW-{ids[0]}"])
+
+
+def killed_after_posting(project: Project, journal: str) -> None:
+    """The ledger state a SIGKILL between posting and confirming leaves: the journal's rows are
+    pending (intent recorded, never confirmed) while the ledger holds it."""
+    warehouse = open_warehouse(project)
+    try:
+        warehouse.execute("UPDATE migo_sync.sent SET pending_hash = sent_hash, sent_hash = NULL, remote_id = NULL "
+                          "WHERE unit_key = ?", [journal])
+    finally:
+        warehouse.close()
+
+
+def ledger_rows(project: Project, journal: str) -> list[tuple[str | None, str | None, str | None]]:
+    warehouse = open_warehouse(project)
+    try:
+        return [(r[0], r[1], r[2]) for r in warehouse.query(
+            "SELECT sent_hash, pending_hash, remote_id FROM migo_sync.sent WHERE unit_key = ?", [journal])]
+    finally:
+        warehouse.close()
+
+
+@pytest.mark.parametrize("after_kill", ["unchanged", "changed"])
+@pytest.mark.parametrize("system", sorted(LEDGERS))
+def test_a_kill_between_posting_and_confirming_is_settled_by_what_the_ledger_holds(
+        system: str, after_kill: str, sandbox: SandboxThread, tmp_path: Path) -> None:
+    project, _push = project_for(system, sandbox, tmp_path, with_name=True)
+    assert run(project, pushes(project)).results[0].status == "ok"
+    ids = sandboxed.journal_ids(project)
+    journal = ids[3]
+    killed_after_posting(project, journal)
+    if after_kill == "changed":  # still balanced, other amounts: the ledger keeps the old ones
+        warehouse = open_warehouse(project)
+        try:
+            warehouse.execute("UPDATE lending.journal_lines SET amount = amount * 2 WHERE journal_id = ?", [journal])
+        finally:
+            warehouse.close()
+    report = run(project, pushes(project))
+    result = report.results[0]
+    assert posted(sandbox, system) == Counter(ids)  # never posted twice
+    rows = ledger_rows(project, journal)
+    if after_kill == "unchanged":
+        assert result.status == "ok" and result.rows_written == len(rows), result.error
+        assert all(sent is not None and pending is None and remote for sent, pending, remote in rows)
+    else:
+        assert result.status == "rejected" and result.rows_rejected == len(rows)
+        assert all(sent is None for sent, _pending, _remote in rows)  # never recorded as sent
+        warehouse = open_warehouse(project)
+        try:
+            [reason] = {r[0] for r in warehouse.query("SELECT reason FROM migo_sync.rejects")}
+        finally:
+            warehouse.close()
+        assert reason.startswith(f"the ledger already holds journal {journal} (id ")
+        assert reason.endswith("not posted again; post a reversing entry")
+
+
+@pytest.mark.parametrize("system", sorted(LEDGERS))
+def test_a_new_feed_posting_references_already_in_the_ledger_is_refused(
+        system: str, sandbox: SandboxThread, tmp_path: Path) -> None:
+    project, push = project_for(system, sandbox, tmp_path, with_name=True)
+    assert run(project, pushes(project)).results[0].status == "ok"
+    ids = sandboxed.journal_ids(project)
+    # a second feed over the same journals, next to the first (so not a rename)
+    text = re.sub(r"(?m)^name: .*\n", "name: second_feed\n", push.read_text())
+    (push.parent / "second_feed.yaml").write_text(text)
+    report = run(project, RunOptions(names=["second_feed"]))
+    [result] = report.results
+    assert result.status == "rejected" and result.rows_written == 0
+    assert posted(sandbox, system) == Counter(ids)
+    warehouse = open_warehouse(project)
+    try:
+        reasons = {r[0] for r in warehouse.query("SELECT reason FROM migo_sync.rejects WHERE mapping = 'second_feed'")}
+    finally:
+        warehouse.close()
+    assert any(r.startswith(f"journal reference {ids[0]} is already in the ledger (id ") for r in reasons)
