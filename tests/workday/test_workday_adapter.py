@@ -3,7 +3,7 @@ idempotent write (replays, lost answers, faults), resumable pulls, derived balan
 
 from __future__ import annotations
 
-from contextlib import closing
+from contextlib import ExitStack, closing
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -264,19 +264,22 @@ def test_a_journal_push_needs_a_currency_and_a_journal_source(tmp_path: Path, wo
     data["fields"] = [f for f in data["fields"] if f["remote"] not in ("Currency_ID", "Journal_Source_ID")]
     bare_mapping = Mapping.model_validate(data)
     env = sandbox_environ(workday, tmp_path)
-    bare = open_adapter(Project(root=tmp_path, config=ProjectConfig(), environ=env), "workday")
-    assert [m for p, m in bare.validate(bare_mapping) if p == "fields"] == [
-        "no currency: map Currency_ID or set [systems.workday] currency",
-        "no journal source: map Journal_Source_ID or set [systems.workday] journal_source"]
-    [result] = bare.write(bare_mapping, [balanced("no-currency")])
-    assert not result.ok and result.reason == (
-        "no currency: map Currency_ID or set [systems.workday] currency; "
-        "no journal source: map Journal_Source_ID or set [systems.workday] journal_source")
-    assert posted(workday)["no-currency"] == 0
-    configured = open_adapter(Project(root=tmp_path, config=ProjectConfig(systems={"workday": TENANT}),
-                                      environ=env), "workday")
-    assert not [m for p, m in configured.validate(bare_mapping) if p == "fields"]
-    assert not [m for p, m in bare.validate(shipped(PUSH)) if p == "fields"]  # the shipped mapping maps both
+    # closed at the end: the write below opens a connection (the look-up before posting)
+    with ExitStack() as adapters:
+        bare = adapters.enter_context(closing(open_adapter(Project(root=tmp_path, config=ProjectConfig(), environ=env),
+                                                           "workday")))
+        assert [m for p, m in bare.validate(bare_mapping) if p == "fields"] == [
+            "no currency: map Currency_ID or set [systems.workday] currency",
+            "no journal source: map Journal_Source_ID or set [systems.workday] journal_source"]
+        [result] = bare.write(bare_mapping, [balanced("no-currency")])
+        assert not result.ok and result.reason == (
+            "no currency: map Currency_ID or set [systems.workday] currency; "
+            "no journal source: map Journal_Source_ID or set [systems.workday] journal_source")
+        assert posted(workday)["no-currency"] == 0
+        configured = adapters.enter_context(closing(open_adapter(
+            Project(root=tmp_path, config=ProjectConfig(systems={"workday": TENANT}), environ=env), "workday")))
+        assert not [m for p, m in configured.validate(bare_mapping) if p == "fields"]
+        assert not [m for p, m in bare.validate(shipped(PUSH)) if p == "fields"]  # the shipped mapping maps both
 
 
 def test_a_journal_refused_inside_an_import_is_a_reject_and_the_rest_post(
