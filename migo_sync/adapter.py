@@ -115,7 +115,9 @@ class PushUnit:
 @dataclass
 class UnitResult:
     """The remote's answer for one unit. `duplicate` means it already had it (a success);
-    `not_sent` that the adapter never sent it (the run is stopping): no reject, sent next run."""
+    `not_sent` that the adapter never sent it (the run is stopping): no reject, sent next run;
+    `held_differs` that an insert-only remote already holds it (as `remote_id`) with other values
+    than these: a reject (with `reason`) that settles an unconfirmed intent, reported once."""
 
     key: str
     ok: bool
@@ -123,6 +125,7 @@ class UnitResult:
     reason: str | None = None
     duplicate: bool = False
     not_sent: bool = False
+    held_differs: bool = False
 
 
 @dataclass

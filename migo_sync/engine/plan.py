@@ -41,6 +41,9 @@ class PushPlan:
     units: int = 0
     rows_to_send: int = 0  # rows of the send table (whole units included), for progress
     deleted_keys: list[tuple[str, str]] = field(default_factory=list)
+    vanished_keys: list[tuple[str, str]] = field(default_factory=list)  # insert-only: (row, unit) to report
+    diverged_table: str | None = None  # insert-only: the units sent before that differ now (see _insert_only)
+    diverged_reported: int = 0  # of those, the units already reported in an earlier run, as they are now
 
     @property
     def rows_changed(self) -> int:
@@ -181,15 +184,9 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
         f"k.migo_change, k.migo_pending, CAST(NULL AS VARCHAR) AS migo_invalid FROM {source} s "
         f"JOIN ({chosen}) k ON {key_expr} = k.migo_row_key"
     )
-    if mapping.mode == "insert":
-        # Insert-only remotes (a posted journal) keep what was first sent: a unit sent before and
-        # changed since is refused here, not resent under its old idempotency key (which the
-        # remote would take as a duplicate, silently dropping the change).
-        warehouse.execute(
-            f"UPDATE {send} SET migo_invalid = ? WHERE migo_unit_key IN "
-            f"(SELECT migo_unit_key FROM {send} WHERE migo_change IN ('changed', 'unchanged'))",
-            ["already sent and since changed: this object is insert-only (post a correcting entry instead)"],
-        )
+    diverged = temp_name(name, "diverged") if mapping.mode == "insert" and not full else None
+    if diverged is not None:
+        _insert_only(warehouse, ledger_table, feed, snapped, send, diverged, deleted_rows)
     # Mapping checks, plus the key's own uniqueness: failing rows are marked, never sent.
     key_cols = ", ".join(q(c) for c in mapping.key)
     identity = list(dict.fromkeys([*mapping.key, *mapping.group_by]))
@@ -206,7 +203,8 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
         where = condition.replace("{snapshot}", source).replace("{about_to_send}", send)
         warehouse.execute(f"UPDATE {send} SET migo_invalid = {reason} WHERE migo_invalid IS NULL AND ({where})",
                           params)
-    plan = PushPlan(mapping=name, snapshot_table=snap if unit != "row" else "", send_table=send, diff_table=diff)
+    plan = PushPlan(mapping=name, snapshot_table=snap if unit != "row" else "", send_table=send, diff_table=diff,
+                    diverged_table=diverged)
     plan.total = int(warehouse.query(f"SELECT COUNT(*) FROM {snap if unit != 'row' else source}")[0][0] or 0)
     counts = warehouse.query(
         f"SELECT SUM(CASE WHEN migo_change = 'new' THEN 1 ELSE 0 END), "
@@ -215,15 +213,63 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
         f"SUM(CASE WHEN migo_invalid IS NOT NULL THEN 1 ELSE 0 END), COUNT(*) FROM {send}"
     )[0]
     plan.new, plan.changed, plan.units, plan.invalid, plan.rows_to_send = (int(x or 0) for x in counts)
-    if not full:
+    if diverged is not None:
+        # an insert-only remote is never asked to delete: a vanished row of a unit sent before is
+        # reported (once), with the remedy
+        plan.vanished_keys = [(str(r[0]), str(r[1])) for r in warehouse.query(
+            f"SELECT migo_row_key, migo_ledger_unit FROM ({deleted_rows}) d WHERE migo_ledger_unit IN "
+            f"(SELECT unit_key FROM {diverged} WHERE reported = 0) ORDER BY 2, 1")]
+        plan.diverged_reported = int(warehouse.query(
+            f"SELECT COUNT(*) FROM {diverged} WHERE reported = 1")[0][0] or 0)
+    elif not full:
         plan.deleted_keys = [(str(r[0]), str(r[1])) for r in warehouse.query(f"{deleted_rows} ORDER BY 1")]
-    plan.deleted = len(plan.deleted_keys)
+    plan.deleted = len(plan.deleted_keys) + len(plan.vanished_keys)
     plan.in_flight = int(warehouse.query(
         f"SELECT COUNT(*) FROM {ledger_table} WHERE mapping = '{feed}' AND pending_hash IS NOT NULL")[0][0] or 0)
     return plan
 
 
+INSERT_ONLY_CHANGED = "already sent and since changed: this object is insert-only (post a reversing entry)"
+INSERT_ONLY_DELETED = "already sent and since deleted from the warehouse: this object is insert-only (post a reversing entry)"
+LEDGER_DIFFERS = "~ledger-differs"  # sent_hash of a unit the remote holds with other values than those sent
+REFUSED_DELETED = "~deleted"  # refused_hash of a vanished row whose disappearance was reported
+
+
+def _insert_only(warehouse: Warehouse, led: str, feed: str, snap: str, send: str, diverged: str,
+                 deleted_rows: str) -> None:
+    """Insert-only remotes (a posted journal) keep what was first sent. A unit sent before whose
+    rows changed, appeared or vanished since is refused, never resent under its old idempotency
+    key (the remote would take it as a duplicate, silently dropping the change), and reported
+    ONCE: the ledger's `refused_hash` remembers each row as it was when reported (`~deleted` for
+    a vanished one), so a rerun that finds the unit exactly so reports nothing new. A unit the
+    remote holds with other values than the warehouse (`sent_hash` = `~ledger-differs`) is asked
+    again (the look-up before posting) when the warehouse has moved since it was reported.
+    """
+    vanished = (f"SELECT l.unit_key, l.row_key, '{REFUSED_DELETED}' AS now_hash, l.refused_hash, 0 AS differs "
+                f"FROM {led} l LEFT JOIN {snap} s ON s.migo_row_key = l.row_key WHERE l.mapping = '{feed}' "
+                f"AND l.sent_hash IS NOT NULL AND s.migo_row_key IS NULL")  # snap: a table or a subquery
+    warehouse.execute(f"DROP TABLE IF EXISTS {diverged}")
+    # Every row (present or vanished) of every unit sent before that is not exactly as sent now.
+    warehouse.execute(
+        f"CREATE TEMPORARY TABLE {diverged} AS SELECT unit_key, "
+        f"CASE WHEN SUM(CASE WHEN refused_hash IS NOT NULL AND refused_hash = now_hash THEN 0 ELSE 1 END) = 0 "
+        f"THEN 1 ELSE 0 END AS reported, MAX(differs) AS differs FROM ("
+        f"SELECT d.migo_unit_key AS unit_key, d.migo_row_key AS row_key, d.migo_row_hash AS now_hash, "
+        f"l.refused_hash, CASE WHEN l.sent_hash = '{LEDGER_DIFFERS}' THEN 1 ELSE 0 END AS differs "
+        f"FROM {send} d LEFT JOIN {led} l ON l.mapping = '{feed}' AND l.row_key = d.migo_row_key "
+        f"UNION ALL {vanished}) x WHERE unit_key IN (SELECT migo_unit_key FROM {send} "
+        f"WHERE migo_change IN ('changed', 'unchanged') UNION SELECT migo_ledger_unit FROM ({deleted_rows}) y "
+        f"UNION SELECT unit_key FROM ({vanished}) z) GROUP BY unit_key")
+    # as reported before: nothing new to say or send
+    warehouse.execute(f"DELETE FROM {send} WHERE migo_unit_key IN (SELECT unit_key FROM {diverged} WHERE reported = 1)")
+    # the remote holds other values than the warehouse had: ask it again now the warehouse moved
+    warehouse.execute(f"UPDATE {send} SET migo_pending = 1 WHERE migo_unit_key IN "
+                      f"(SELECT unit_key FROM {diverged} WHERE differs = 1)")
+    warehouse.execute(f"UPDATE {send} SET migo_invalid = ? WHERE migo_unit_key IN "
+                      f"(SELECT unit_key FROM {diverged} WHERE differs = 0)", [INSERT_ONLY_CHANGED])
+
+
 def drop_plan(warehouse: Warehouse, plan: PushPlan) -> None:
-    for table in (plan.send_table, plan.diff_table, plan.snapshot_table):
+    for table in (plan.send_table, plan.diff_table, plan.snapshot_table, plan.diverged_table):
         if table:
             warehouse.execute(f"DROP TABLE IF EXISTS {table}")

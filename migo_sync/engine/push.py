@@ -35,7 +35,16 @@ from migo_sync.adapter import (
     chunked,
     idempotency_key,
 )
-from migo_sync.engine.plan import UNIT_ALL, PushPlan, drop_plan, plan_push
+from migo_sync.engine.plan import (
+    INSERT_ONLY_CHANGED,
+    INSERT_ONLY_DELETED,
+    LEDGER_DIFFERS,
+    REFUSED_DELETED,
+    UNIT_ALL,
+    PushPlan,
+    drop_plan,
+    plan_push,
+)
 from migo_sync.engine.probe import ChangeProbe, Fingerprint
 from migo_sync.engine.result import MappingResult, Reject
 from migo_sync.http import REQUEST_STATS
@@ -61,6 +70,8 @@ class _Unit:
     invalid: list[Reject] = field(default_factory=list)
     whole_invalid: str | None = None
     deleted_row_keys: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str, str, str | None]] = field(default_factory=list)  # insert-only, reported once
+    hash_of: dict[str, str] = field(default_factory=dict)
 
 
 def _jsonable(value: Any) -> Any:
@@ -95,8 +106,12 @@ class Pusher:
         started = time.perf_counter()
         requests_before = REQUEST_STATS.get(self.mapping.system)
         ledger = self.book.table_name("sent")
-        if self.dry_run and self.warehouse.columns(ledger) is None:
-            ledger = self.book.empty_ledger_for_dry_run()
+        if self.dry_run:
+            columns = self.warehouse.columns(ledger)
+            if columns is None:
+                ledger = self.book.empty_ledger_for_dry_run()
+            elif "refused_hash" not in {c.name.lower() for c in columns}:  # a ledger older than this version
+                ledger = f"(SELECT t.*, CAST(NULL AS VARCHAR) AS refused_hash FROM {ledger} t)"
         if not self.dry_run:
             self._settle_queued_jobs()
         if self.full and not self.dry_run:
@@ -190,6 +205,11 @@ class Pusher:
         deleted_by_unit: dict[str, list[str]] = {}
         for row_key, unit_key in plan.deleted_keys:
             deleted_by_unit.setdefault(unit_key, []).append(row_key)
+        if plan.diverged_table is not None:
+            result.details["diverged_reported_before"] = plan.diverged_reported
+            self._report_vanished(plan)
+            if not self.dry_run:
+                self.book.clear_refused(self.mapping.feed, plan.diverged_table)
         units = self._units(plan, deleted_by_unit)
         if mirror and self.unit == "row":
             units = _chain_units(units, self._delete_units(plan))
@@ -203,6 +223,20 @@ class Pusher:
             if self.stop():  # asked to stop: this batch is done and recorded, the rest waits
                 result.status = "stopped"
                 break
+
+    def _report_vanished(self, plan: PushPlan) -> None:
+        """Rows of insert-only units sent before and deleted from the warehouse since: reported
+        once each, with the remedy (the remote is never asked to delete a posted journal)."""
+        if not plan.vanished_keys:
+            return
+        rejects = [(row_key, INSERT_ONLY_DELETED, None) for row_key, _unit in plan.vanished_keys]
+        self.result.rows_rejected += len(rejects)
+        if self.dry_run:
+            return
+        with self.warehouse.transaction():
+            self.book.refuse(self.mapping.feed, self.run_id,
+                             [(row_key, unit, REFUSED_DELETED, None) for row_key, unit in plan.vanished_keys])
+            self.book.add_rejects(self.run_id, self.mapping.name, rejects)
 
     def _rows(self, plan: PushPlan, where: str = "") -> Iterator[dict[str, Any]]:
         sql = f"SELECT * FROM {plan.send_table} {where} ORDER BY {self._order_sql()}"
@@ -248,6 +282,9 @@ class Pusher:
             if row.get("migo_pending"):
                 current.unit.resend = True
             invalid = row.get("migo_invalid")
+            current.hash_of[row_key] = str(row["migo_row_hash"])
+            if invalid == INSERT_ONLY_CHANGED:
+                current.refused.append((row_key, unit_key, str(row["migo_row_hash"]), None))
             if invalid:
                 current.invalid.append(Reject(row_key, str(invalid), _payload(row)))
                 if self.unit == "group":
@@ -340,6 +377,8 @@ class Pusher:
         else:
             by_key = {}
         confirmed: list[tuple[str, str, str | None]] = []
+        refused = [r for item in batch for r in item.refused]
+        held: list[tuple[str, str, str, str | None]] = []
         failed_keys: list[str] = []
         forget: list[str] = []
         for item in sendable:
@@ -354,7 +393,10 @@ class Pusher:
                 result.rows_written += len(item.unit.row_keys) if not item.unit.delete else len(item.deleted_row_keys)
             else:
                 reason = answer.reason if answer is not None and answer.reason else "the remote returned no result"
-                failed_keys.extend(item.unit.row_keys)
+                if answer is not None and answer.held_differs:  # settled: the remote holds other values
+                    held.extend((k, item.unit.key, item.hash_of[k], answer.remote_id) for k in item.unit.row_keys)
+                else:
+                    failed_keys.extend(item.unit.row_keys)
                 rejects.extend(Reject(k, reason) for k in item.unit.row_keys)
                 if not item.unit.row_keys:
                     rejects.append(Reject(item.unit.key, reason))
@@ -365,6 +407,10 @@ class Pusher:
                     "remote_id": pa.array([c[2] for c in confirmed], pa.string())}))
             if failed_keys:
                 self.book.clear_pending(self.mapping.feed, failed_keys)
+            if refused:
+                self.book.refuse(self.mapping.feed, self.run_id, refused)
+            if held:
+                self.book.refuse(self.mapping.feed, self.run_id, held, held_as=LEDGER_DIFFERS)
             if forget:
                 self.book.forget(self.mapping.feed, forget)
             if rejects:

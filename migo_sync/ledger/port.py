@@ -142,6 +142,7 @@ def write_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit]) -
     the ledger's id, not posted again; one held with other lines is refused with the remedy,
     never recorded as sent with values the ledger does not have. Any other unit whose reference
     the ledger already holds was posted by another feed or outside migo-sync: refused, not sent.
+    A journal posted (or refused as a duplicate) without the ledger's id is looked up once more.
     """
     journals, rejects = build_journals(units, port.journal_layout(mapping))
     held = port.find_journals(journals) if journals else {}
@@ -161,11 +162,18 @@ def write_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit]) -
         if difference is None:
             settled[journal.key] = UnitResult(journal.key, ok=True, remote_id=found.remote_id, duplicate=True)
         else:
-            settled[journal.key] = UnitResult(journal.key, ok=False, reason=(
-                f"the ledger already holds journal {journal.reference or journal.key} (id {found.remote_id}) "
-                f"with other values ({difference}): not posted again; post a reversing entry"))
+            settled[journal.key] = UnitResult(journal.key, ok=False, remote_id=found.remote_id, held_differs=True,
+                                              reason=(f"the ledger already holds journal {journal.reference or journal.key} "
+                                                      f"(id {found.remote_id}) with other values ({difference}): not "
+                                                      f"posted again; post a reversing entry"))
     fresh = [j for j in journals if j.key not in settled]
     posted = {result.key: result for result in port.post_journals(fresh)} if fresh else {}
+    # The ledger's id is always recorded: an answer without one (a batch import acknowledges the
+    # batch only; a refused duplicate) is completed by one more look-up of those journals.
+    unnamed = [j for j in fresh if (r := posted.get(j.key)) is not None and r.ok and not r.remote_id]
+    if unnamed:
+        for key, found in port.find_journals(unnamed).items():
+            posted[key].remote_id = found.remote_id
     posted.update(settled)
     results = []
     for unit in units:

@@ -22,7 +22,8 @@
                   of a pending unit queued as a remote job, e.g. a Zendesk bulk job: recorded before
                   waiting on it, read by the next run if this one dies). `mapping` holds the push's
                   feed (`Mapping.feed`: its name, or the name it `continues`), so a renamed mapping
-                  keeps its history.
+                  keeps its history. refused_hash: insert-only, the row as it was when reported as changed
+                  (or `~deleted`) since sent, so it is reported once.
     feeds         one row per push feed: the system and object it sends to, the mapping name and
                   file that last pushed it (how a rename is recognised), updated_at
 
@@ -77,7 +78,7 @@ SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
     "sent": ([ColumnDef("mapping", S), ColumnDef("row_key", S), ColumnDef("sent_hash", S),
               ColumnDef("pending_hash", S), ColumnDef("unit_key", S), ColumnDef("idempotency_key", S),
               ColumnDef("remote_id", S), ColumnDef("run_id", S), ColumnDef("updated_at", T),
-              ColumnDef("remote_job", S)], ["mapping", "row_key"]),
+              ColumnDef("remote_job", S), ColumnDef("refused_hash", S)], ["mapping", "row_key"]),
     "promotions": ([ColumnDef("run_id", S), ColumnDef("mapping", S), ColumnDef("relation", S),
                     ColumnDef("approver", S), ColumnDef("promoted", B), ColumnDef("checks", S),
                     ColumnDef("recorded_at", T)], []),
@@ -99,6 +100,7 @@ STAGE_CONFIRM = "migo_sync_stage_confirm"
 STAGE_KEYS = "migo_sync_stage_keys"
 STAGE_LEDGER = "migo_sync_stage_ledger"  # shaped like `sent`: the new versions of the rows replaced
 STAGE_JOBS = "migo_sync_stage_jobs"
+STAGE_REFUSE = "migo_sync_stage_refuse"
 _STR = pa.string()
 _TS = pa.timestamp("us")
 STAGES = {
@@ -107,6 +109,8 @@ STAGES = {
     STAGE_CONFIRM: pa.schema([("row_key", _STR), ("unit_key", _STR), ("remote_id", _STR)]),
     STAGE_KEYS: pa.schema([("row_key", _STR)]),
     STAGE_JOBS: pa.schema([("unit_key", _STR), ("remote_job", _STR)]),
+    STAGE_REFUSE: pa.schema([("mapping", _STR), ("row_key", _STR), ("unit_key", _STR), ("refused_hash", _STR),
+                             ("remote_id", _STR), ("run_id", _STR), ("updated_at", _TS)]),
 }
 INTENT_COLUMNS = ("row_key", "row_hash", "unit_key", "idempotency_key")
 CONFIRM_COLUMNS = ("row_key", "unit_key", "remote_id")
@@ -484,6 +488,7 @@ class Bookkeeping:
                 {"sent_hash": (f"COALESCE(t.{q('pending_hash')}, t.{q('sent_hash')})", []),
                  "pending_hash": ("CAST(NULL AS VARCHAR)", []), "remote_job": ("CAST(NULL AS VARCHAR)", []),
                  "remote_id": (f"COALESCE(s.{q('remote_id')}, t.{q('remote_id')})", []),
+                 "refused_hash": ("CAST(NULL AS VARCHAR)", []),  # as sent now: any earlier report is void
                  "run_id": ("CAST(? AS VARCHAR)", [run_id]), "updated_at": ("CAST(? AS TIMESTAMP)", [_ts(utcnow())])},
                 mapping)
 
@@ -505,6 +510,45 @@ class Bookkeeping:
                             f"(SELECT {q('row_key')} FROM {stage})", [mapping])
             self.wh.execute(f"INSERT INTO {self._t('sent')} ({names}) SELECT {names} FROM {stage}")
         return written
+
+    def refuse(self, mapping: str, run_id: str, rows: Sequence[tuple[str, str, str, str | None]], *,
+               held_as: str | None = None) -> int:
+        """Insert-only rows reported as diverged: (row_key, unit_key, refused_hash, remote_id).
+        `refused_hash` is the row as reported (so a rerun finding it so reports nothing new). With
+        `held_as`, the remote holds the unit with other values than sent: its intent is settled
+        (`sent_hash` = `held_as`, the remote's id kept), never recorded as sent with these values."""
+        if not rows:
+            return 0
+        n = len(rows)
+        staged = pa.table([pa.array([mapping] * n, _STR), pa.array([r[0] for r in rows], _STR),
+                           pa.array([r[1] for r in rows], _STR), pa.array([r[2] for r in rows], _STR),
+                           pa.array([r[3] for r in rows], _STR), pa.array([run_id] * n, _STR),
+                           pa.array([utcnow()] * n, _TS)], schema=STAGES[STAGE_REFUSE])
+        q = self.wh.quote
+        sent = self._t("sent")
+        with self.wh.transaction():
+            self.wh.load_arrow(STAGE_REFUSE, staged, temporary=True, replace=True)
+            counts = self.wh.merge(self._name("sent"), STAGE_REFUSE, ["mapping", "row_key"],
+                                   ["unit_key", "refused_hash", "run_id", "updated_at"])
+            if held_as is not None:
+                self.wh.execute(
+                    f"UPDATE {sent} AS t SET {q('sent_hash')} = ?, {q('pending_hash')} = NULL, "
+                    f"{q('remote_id')} = COALESCE(s.{q('remote_id')}, t.{q('remote_id')}) FROM {q(STAGE_REFUSE)} AS s "
+                    f"WHERE t.{q('mapping')} = ? AND t.{q('row_key')} = s.{q('row_key')}", [held_as, mapping])
+        return counts.inserted + counts.updated
+
+    def clear_refused(self, mapping: str, diverged: str) -> None:
+        """Insert-only units no longer diverged (the warehouse is back to what was sent): their
+        report is cleared; rows that only existed as reported additions leave the ledger.
+        `diverged` is a relation of the `unit_key`s still diverged."""
+        q = self.wh.quote
+        sent = self._t("sent")
+        gone = (f"{q('mapping')} = ? AND {q('refused_hash')} IS NOT NULL AND {q('unit_key')} NOT IN "
+                f"(SELECT unit_key FROM {diverged})")
+        with self.wh.transaction():
+            self.wh.execute(f"DELETE FROM {sent} WHERE {gone} AND {q('sent_hash')} IS NULL "
+                            f"AND {q('pending_hash')} IS NULL", [mapping])
+            self.wh.execute(f"UPDATE {sent} SET {q('refused_hash')} = NULL WHERE {gone}", [mapping])
 
     def clear_pending(self, mapping: str, row_keys: Keys) -> int:
         """The remote refused these rows: drop the intent, keep the last confirmed hash."""

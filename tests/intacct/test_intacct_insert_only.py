@@ -43,5 +43,5 @@ def test_a_posted_journal_changed_later_is_rejected_not_resent(project: Project,
             f"SELECT DISTINCT reason FROM migo_sync.rejects WHERE run_id = '{again.run_id}'")}
     finally:
         warehouse.close()
-    assert reasons == {"already sent and since changed: this object is insert-only (post a correcting entry instead)"}
+    assert reasons == {"already sent and since changed: this object is insert-only (post a reversing entry)"}
     assert result.requests == 0  # refused before any call; the ledger was not asked

@@ -15,6 +15,7 @@ from migo_sync.adapters.intacct.sandbox import credentials as intacct_credential
 from migo_sync.adapters.workday.sandbox import credentials as workday_credentials
 from migo_sync.cli import run_cli
 from migo_sync.config import Project
+from migo_sync.engine.plan import LEDGER_DIFFERS
 from migo_sync.engine.runner import RunOptions, run
 from migo_sync.errors import MappingError
 from migo_sync.sandbox.process import SandboxThread
@@ -136,7 +137,9 @@ def test_a_kill_between_posting_and_confirming_is_settled_by_what_the_ledger_hol
         assert all(sent is not None and pending is None and remote for sent, pending, remote in rows)
     else:
         assert result.status == "rejected" and result.rows_rejected == len(rows)
-        assert all(sent is None for sent, _pending, _remote in rows)  # never recorded as sent
+        # never recorded as sent with these values: held by the ledger (its id kept) with others
+        assert {(sent, pending) for sent, pending, _remote in rows} == {(LEDGER_DIFFERS, None)}
+        assert all(remote for _sent, _pending, remote in rows)
         warehouse = open_warehouse(project)
         try:
             [reason] = {r[0] for r in warehouse.query("SELECT reason FROM migo_sync.rejects")}
@@ -144,6 +147,18 @@ def test_a_kill_between_posting_and_confirming_is_settled_by_what_the_ledger_hol
             warehouse.close()
         assert reason.startswith(f"the ledger already holds journal {journal} (id ")
         assert reason.endswith("not posted again; post a reversing entry")
+        quiet = run(project, pushes(project)).results[0]  # reported once: a rerun says nothing new
+        assert (quiet.status, quiet.rows_rejected, quiet.rows_written) == ("ok", 0, 0), quiet.error
+        warehouse = open_warehouse(project)
+        try:  # the warehouse goes back to what the ledger holds: asked again, confirmed
+            warehouse.execute("UPDATE lending.journal_lines SET amount = amount / 2 WHERE journal_id = ?", [journal])
+        finally:
+            warehouse.close()
+        back = run(project, pushes(project)).results[0]
+        assert (back.status, back.rows_rejected, back.rows_written) == ("ok", 0, len(rows)), back.error
+        assert all(sent not in (None, LEDGER_DIFFERS) and pending is None and remote
+                   for sent, pending, remote in ledger_rows(project, journal))
+        assert posted(sandbox, system) == Counter(ids)
 
 
 @pytest.mark.parametrize("system", sorted(LEDGERS))
