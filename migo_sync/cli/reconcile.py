@@ -1,8 +1,10 @@
 """`migo-sync reconcile SYSTEM [--period YYYY-MM]`: warehouse totals versus what a ledger holds.
 
-For every enabled push mapping of journals to SYSTEM, the warehouse relation is summed per
-account and period (in the warehouse) and compared with the ledger's own balances. Exit 0 when
-everything matches, 1 when anything differs, 2 for a usage or config error, 3 when unreachable.
+For every enabled push mapping of journals to SYSTEM (a feed), the warehouse relation is summed
+per account and period (in the warehouse) and compared with the ledger entries of that feed's
+own journals; then the whole ledger (its own balances) is compared with all the feeds together.
+Exit 0 when everything matches, 1 when anything differs, 2 for a usage or config error, 3 when
+unreachable.
 """
 
 from __future__ import annotations
@@ -35,21 +37,23 @@ def reconcile_command(
     try:
         if period is not None and not PERIOD.match(period):
             raise ConfigError(f"--period '{period}' is not a YYYY-MM period")
-        reports = run_reconcile(load_project(project, target), system, [period] if period else None)
+        reports, whole = run_reconcile(load_project(project, target), system, [period] if period else None)
     except MigoSyncError as exc:
         return fail(term, exc)
-    ok = all(r.ok for r in reports)
+    ok = all(r.ok for r in reports) and whole.ok
     if json_output:
-        term.json({"system": system, "ok": ok, "reports": [r.as_dict() for r in reports]})
+        term.json({"system": system, "ok": ok, "reports": [r.as_dict() for r in reports], "ledger": whole.as_dict()})
     else:
-        show(term, reports)
+        show(term, [*reports, whole])
     return 0 if ok else 1
 
 
-def run_reconcile(project: Project, system: str, periods: list[str] | None) -> list[ReconcileReport]:
-    """Reconcile every enabled journal push mapping of `system` (library entry point of the command)."""
+def run_reconcile(project: Project, system: str,
+                  periods: list[str] | None) -> tuple[list[ReconcileReport], ReconcileReport]:
+    """Reconcile every enabled journal push mapping of `system` with its own journals, and the
+    whole ledger with all of them together (library entry point of the command)."""
     from migo_sync.ledger.port import as_ledger
-    from migo_sync.ledger.reconcile import reconcile
+    from migo_sync.ledger.reconcile import reconcile, reconcile_ledger
     from migo_sync.mapping.loader import load_mappings
     from migo_sync.systems import open_adapter
     from migo_sync.warehouse import open_warehouse
@@ -67,7 +71,9 @@ def run_reconcile(project: Project, system: str, periods: list[str] | None) -> l
                               f"{project.mappings_dir}")
         warehouse = open_warehouse(project)
         try:
-            return [reconcile(warehouse, mapping, port, periods=periods) for mapping in mappings]
+            chart = port.chart()  # read once, shared by every comparison
+            return ([reconcile(warehouse, mapping, port, periods=periods, chart=chart) for mapping in mappings],
+                    reconcile_ledger(warehouse, mappings, port, periods=periods, chart=chart))
         finally:
             warehouse.close()
     finally:

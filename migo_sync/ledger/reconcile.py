@@ -6,8 +6,13 @@ per account over each of its periods (`LedgerPort.read_balances`). The report li
 (account, period) pair either side knows, with the difference; it is plain data the engine
 records in the run (`ReconcileReport.as_dict()`).
 
-The ledger side is the whole ledger's movement: journals posted to the same accounts by other
-means show up as differences, as do journals the pre-send checks rejected. That is the point.
+Per feed (after each push, and per mapping in `migo-sync reconcile SYSTEM`), the ledger side is
+only the entries of the journals the feed's relation names (the ledger lines whose reference is
+one of the relation's references): two feeds into one ledger each reconcile against their own
+journals, never against each other's. The whole ledger is reconciled against all the feeds
+together (`reconcile_ledger`, in `migo-sync reconcile SYSTEM`): there, journals posted to the
+same accounts by other means show up as differences, as do journals the pre-send checks
+rejected (those also show per feed, as missing in the ledger). That is the point.
 """
 
 from __future__ import annotations
@@ -162,6 +167,31 @@ def warehouse_totals(warehouse: Warehouse, mapping: Mapping, layout: JournalLayo
     return totals
 
 
+def warehouse_references(warehouse: Warehouse, mapping: Mapping, layout: JournalLayout) -> set[str] | None:
+    """The journal references the feed's relation holds (None when no field maps the reference)."""
+    spec = _find(mapping, layout.reference)
+    if spec is None:
+        return None
+    value = _column_sql(warehouse, spec)
+    rows = warehouse.query(f"SELECT DISTINCT CAST({value} AS VARCHAR) FROM {relation_sql(warehouse, mapping)} "
+                           f"WHERE {value} IS NOT NULL")
+    return {str(r[0]) for r in rows}
+
+
+def feed_ledger_totals(port: LedgerPort, periods: Sequence[Period],
+                       references: set[str]) -> dict[tuple[str, str], Decimal]:
+    """{(period key, account): debits - credits} of the ledger lines whose journal reference is
+    one of `references` (the feed's own journals), streamed page by page."""
+    totals: dict[tuple[str, str], Decimal] = {}
+    for period in periods:
+        for lines in port.read_journal_lines(period.start, period.end):
+            for line in lines:
+                if line.reference is not None and str(line.reference) in references:
+                    key = (period.key, line.account)
+                    totals[key] = totals.get(key, Decimal(0)) + line.amount
+    return totals
+
+
 def ledger_totals(port: LedgerPort, periods: Sequence[Period]) -> dict[tuple[str, str], Decimal]:
     """{(period key, account): debits - credits} as the ledger holds them."""
     totals: dict[tuple[str, str], Decimal] = {}
@@ -187,16 +217,9 @@ def select_periods(chart: Chart, keys: Sequence[str] | None, span: tuple[date, d
     return [p for p in chart.periods if p.end >= first and p.start <= last]
 
 
-def reconcile(warehouse: Warehouse, mapping: Mapping, port: LedgerPort, *,
-              periods: Sequence[str] | None = None, chart: Chart | None = None) -> ReconcileReport:
-    """Compare the push relation of `mapping` with the ledger, per account and period."""
-    layout = port.journal_layout(mapping)
-    chart = chart or port.chart()  # the run's chart: the checks read it already
-    span = None if periods else warehouse_range(warehouse, mapping, layout)
-    chosen = select_periods(chart, periods, span)
-    ours = warehouse_totals(warehouse, mapping, layout, chosen)
-    theirs = ledger_totals(port, chosen)
-    quantum = Decimal(1).scaleb(-layout.scale)
+def _report(port: LedgerPort, name: str, chosen: Sequence[Period], scale: int,
+            ours: dict[tuple[str, str], Decimal], theirs: dict[tuple[str, str], Decimal]) -> ReconcileReport:
+    quantum = Decimal(1).scaleb(-scale)
     order = {p.key: i for i, p in enumerate(chosen)}
     rows = [
         ReconcileRow(account=account, period=period,
@@ -204,7 +227,39 @@ def reconcile(warehouse: Warehouse, mapping: Mapping, port: LedgerPort, *,
                      ledger=theirs.get((period, account), Decimal(0)).quantize(quantum))
         for period, account in sorted(set(ours) | set(theirs), key=lambda pa: (order[pa[0]], pa[1]))
     ]
-    return ReconcileReport(system=port.name, mapping=mapping.name, periods=[p.key for p in chosen], rows=rows)
+    return ReconcileReport(system=port.name, mapping=name, periods=[p.key for p in chosen], rows=rows)
+
+
+def reconcile(warehouse: Warehouse, mapping: Mapping, port: LedgerPort, *,
+              periods: Sequence[str] | None = None, chart: Chart | None = None) -> ReconcileReport:
+    """Compare the push relation of `mapping` with the ledger entries of its own journals (by
+    reference), per account and period; without a mapped reference, with the whole ledger."""
+    layout = port.journal_layout(mapping)
+    chart = chart or port.chart()  # the run's chart: the checks read it already
+    span = None if periods else warehouse_range(warehouse, mapping, layout)
+    chosen = select_periods(chart, periods, span)
+    ours = warehouse_totals(warehouse, mapping, layout, chosen)
+    references = warehouse_references(warehouse, mapping, layout)
+    theirs = (ledger_totals(port, chosen) if references is None
+              else feed_ledger_totals(port, chosen, references))
+    return _report(port, mapping.name, chosen, layout.scale, ours, theirs)
+
+
+def reconcile_ledger(warehouse: Warehouse, mappings: Sequence[Mapping], port: LedgerPort, *,
+                     periods: Sequence[str] | None = None, chart: Chart | None = None) -> ReconcileReport:
+    """The whole ledger (its own balances) against every feed's relation together, over every
+    period any of them touches: what the feeds do not explain is a difference."""
+    chart = chart or port.chart()
+    layouts = [(m, port.journal_layout(m)) for m in mappings]
+    spans = [] if periods else [s for m, lay in layouts if (s := warehouse_range(warehouse, m, lay)) is not None]
+    span = (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
+    chosen = select_periods(chart, periods, span)
+    ours: dict[tuple[str, str], Decimal] = {}
+    for mapping, layout in layouts:
+        for key, total in warehouse_totals(warehouse, mapping, layout, chosen).items():
+            ours[key] = ours.get(key, Decimal(0)) + total
+    scale = max((lay.scale for _m, lay in layouts), default=2)
+    return _report(port, "+".join(m.name for m in mappings), chosen, scale, ours, ledger_totals(port, chosen))
 
 
 def reconcile_after_push(warehouse: Warehouse, adapter: Any, mapping: Mapping, *,

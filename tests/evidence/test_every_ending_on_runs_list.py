@@ -56,9 +56,13 @@ def test_each_way_a_run_ends_is_on_the_next_runs_list(workday: SandboxThread, tm
         doc["run_id"], "ok", True, None, 0)
     history.append((run["run_id"], "ok", 0))
 
-    # someone posts a journal by hand: the next push sends nothing, but its reconciliation differs
+    # someone posts a journal by hand under one of the feed's references: the next push sends
+    # nothing, but its reconciliation (against the feed's own journals) differs
     manual = line_xml("6000", debit="12.34") + line_xml("1000", credit="12.34")
-    assert post(workday, envelope(submit_body("manual-1", manual, day="2026-11-03"))).status_code == 200
+    body = submit_body("manual-1", manual, day="2026-11-03").replace(
+        "</wd:Journal_Source_Reference>", "</wd:Journal_Source_Reference><wd:External_Reference_ID>"
+        f"{query_first_journal(root, env)}</wd:External_Reference_ID>", 1)
+    assert post(workday, envelope(body)).status_code == 200
     code, doc = cli_json("push", PUSH, "--project", str(root), env=env)
     run = latest(root, env)
     assert (code, run["run_id"], run["status"], run["exit_code"], run["rows_written"]) == (

@@ -46,8 +46,11 @@ def test_one_period_and_a_difference(pushed: Project, capsys: pytest.CaptureFixt
     adapter.close()
     code, doc = reconcile(pushed, capsys, "--period", "2026-10")
     [report] = doc["reports"]  # type: ignore[misc]
-    assert code == 1 and report["periods"] == ["2026-10"]
-    assert {(d["account"], d["difference"]) for d in report["differences"]} == {("1000", "12.50"), ("1100", "-12.50")}
+    assert report["periods"] == ["2026-10"] and report["ok"]  # the feed against its own journals: all there
+    whole = doc["ledger"]  # the whole ledger against every feed: the manual entry is unexplained
+    assert code == 1 and whole["periods"] == ["2026-10"] and not whole["ok"]  # type: ignore[index]
+    assert {(d["account"], d["difference"]) for d in whole["differences"]} == {  # type: ignore[index]
+        ("1000", "12.50"), ("1100", "-12.50")}
     code, _ = reconcile(pushed, capsys, "--period", "2026-11")
     assert code == 0
 

@@ -96,7 +96,11 @@ class MemoryLedger:
         return [(j.posting_date, line.account, line.amount) for j in self.posted.values() for line in j.lines] + self.extra
 
     def read_journal_lines(self, start: date, end: date) -> Iterator[list[LedgerLine]]:
-        yield [LedgerLine("j", day, account, amount) for day, account, amount in self.lines() if start <= day <= end]
+        """Posted lines with their journal's reference; lines posted by other means carry none."""
+        ours = [LedgerLine("j", j.posting_date, line.account, line.amount, reference=j.reference)
+                for j in self.posted.values() for line in j.lines]
+        theirs = [LedgerLine("x", day, account, amount) for day, account, amount in self.extra]
+        yield [line for line in ours + theirs if start <= line.posting_date <= end]
 
     def read_balances(self, period: Period) -> list[AccountBalance]:
         sums: dict[str, list[Decimal]] = {}

@@ -14,7 +14,7 @@ from migo_sync.config import Project, ProjectConfig, WarehouseConfig
 from migo_sync.errors import ConfigError, UnreachableError
 from migo_sync.ledger import build_journal
 from migo_sync.ledger.journal import JournalLayout
-from migo_sync.ledger.reconcile import reconcile, reconcile_after_push
+from migo_sync.ledger.reconcile import reconcile, reconcile_after_push, reconcile_ledger
 from migo_sync.warehouse import Warehouse, open_warehouse
 
 ROWS = [  # journal_id, line_no, posting_date, account_no, amount
@@ -64,8 +64,19 @@ def test_a_journal_missing_from_the_ledger_is_a_difference(warehouse: Warehouse)
 def test_ledger_entries_made_elsewhere_show_up(warehouse: Warehouse) -> None:
     ledger = posted(MemoryLedger(), "J1", "J2")
     ledger.extra += [(date(2026, 10, 9), "1100", Decimal("5")), (date(2026, 10, 9), "6000", Decimal("-5"))]
-    statuses = {(r.account, r.status) for r in reconcile(warehouse, journal_mapping(), ledger).differences}
-    assert statuses == {("1100", "differs"), ("6000", "only_in_ledger")}
+    # not against the feed, which reconciles against its own journals only: against the whole ledger
+    assert reconcile(warehouse, journal_mapping(), ledger).ok
+    whole = reconcile_ledger(warehouse, [journal_mapping()], ledger)
+    assert {(r.account, r.status) for r in whole.differences} == {("1100", "differs"), ("6000", "only_in_ledger")}
+
+
+def test_two_feeds_into_one_ledger_each_reconcile_against_their_own_journals(warehouse: Warehouse) -> None:
+    first = journal_mapping(name="first", warehouse={"query": "SELECT * FROM lending.journal_lines WHERE journal_id = 'J1'"})
+    second = journal_mapping(name="second", warehouse={"query": "SELECT * FROM lending.journal_lines WHERE journal_id <> 'J1'"})
+    ledger = posted(MemoryLedger(), "J1", "J2")
+    assert not reconcile(warehouse, journal_mapping(warehouse={"query": first.warehouse.query}), MemoryLedger()).ok
+    assert reconcile(warehouse, first, ledger).ok and reconcile(warehouse, second, ledger).ok
+    assert reconcile_ledger(warehouse, [first, second], ledger).ok
 
 
 def test_one_period_on_demand(warehouse: Warehouse) -> None:
@@ -120,7 +131,7 @@ def test_empty_relation_compares_nothing(warehouse: Warehouse) -> None:
 
 def test_after_push_reports_a_failed_reconciliation_as_data(warehouse: Warehouse) -> None:
     class Down(MemoryLedger):
-        def read_balances(self, period: object) -> list[object]:  # type: ignore[override]
+        def read_journal_lines(self, start: object, end: object) -> list[object]:  # type: ignore[override]
             raise UnreachableError("memory: gave up after 8 attempts")
 
     data = reconcile_after_push(warehouse, Down(), journal_mapping())
