@@ -2,7 +2,11 @@
 
 A dropped connection comes in two kinds: `drop` before the request is processed (nothing
 happened) and `drop_after` once it was processed (the remote applied it, the answer was lost),
-which is the case idempotency keys exist for.
+which is the case idempotency keys exist for. `hold_after` processes the request, then holds the
+answer back for `slow_seconds` before dropping the connection: the remote applied it while the
+client still waits (a process killed there dies between intent and confirmation). `match` limits
+faults (and the requests `at` counts) to requests whose body holds that text, e.g. the one that
+posts journals.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ class FaultConfig:
     # Deterministic faults: the 1-based numbers of the requests (to the chosen systems, counted
     # from when `at` was set) that get the first of `kinds`; when set, `rate` is not used.
     at: tuple[int, ...] = ()
+    match: str = ""  # when set, only requests whose body holds this text are faulted (and counted)
     seen: int = 0
     injected: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"rate": self.rate, "kinds": list(self.kinds), "retry_after": self.retry_after,
                 "slow_seconds": self.slow_seconds, "systems": list(self.systems), "at": list(self.at),
+                "match": self.match,
                 "seen": self.seen, "injected": self.injected}
 
     def pick(self, rng: random.Random) -> str | None:
@@ -73,7 +79,13 @@ class FaultMiddleware:
         emulator = self.emulators.get(system)
         kind = None
         if emulator is not None and not (config.systems and system not in config.systems):
-            kind = config.pick(self.rng)
+            if config.match:
+                body = await _body(receive)
+                receive = _replay(body)
+                if config.match.encode() in body:
+                    kind = config.pick(self.rng)
+            else:
+                kind = config.pick(self.rng)
         if kind is None or emulator is None:
             await self.app(scope, receive, send)
             return
@@ -83,11 +95,13 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
         elif kind == "drop":
             await _drop(send)
-        elif kind == "drop_after":
+        elif kind in ("drop_after", "hold_after"):
             async def swallow(message: Message) -> None:
                 return None
 
             await self.app(scope, receive, swallow)
+            if kind == "hold_after":
+                await asyncio.sleep(config.slow_seconds)
             await _drop(send)
         else:
             from starlette.requests import Request
@@ -96,6 +110,30 @@ class FaultMiddleware:
             response = emulator.error_response(status, Request(scope, receive),
                                                config.retry_after if status in (429, 503) else None)
             await response(scope, receive, send)
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """A receive() that hands the app the body already read, then waits like the real one."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # as a client that sends nothing more
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 async def _drop(send: Send) -> None:

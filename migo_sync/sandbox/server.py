@@ -156,6 +156,8 @@ class Sandbox:
                 config.systems = tuple(body["systems"])
             if "at" in body:
                 config.at, config.seen = tuple(int(n) for n in body["at"]), 0
+            if "match" in body:
+                config.match, config.seen = str(body["match"]), 0
             if "seed" in body:
                 self.faults.reseed(int(body["seed"]))
         return JSONResponse(config.as_dict())
