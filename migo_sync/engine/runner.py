@@ -314,6 +314,7 @@ def _execute(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mapping
             if result.status == "stopped":
                 report.stopped = True
                 break
+        interrupt.check()  # a signal during the last mapping: the run is interrupted, not reconciled
     except Interrupted as exc:
         interrupt.disarm()
         report.interrupted = exc
