@@ -8,13 +8,13 @@ counts at the minimum, never from timings.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from adaptive.adaptive_support import pull_mapping, push_mapping, sandbox_environ, unit
+from helpers.emulators import throttled_fixture
 
 from migo_sync.adapter import PullBatch
 from migo_sync.adapters.adaptive.adapter import AdaptiveAdapter
@@ -27,11 +27,7 @@ CAP = 2
 FORECAST = {"versions": ["Forecast Q4 2026"], "start": "2026-01", "end": "2026-12", "split": "quarter"}
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Iterator[SandboxThread]:
-    handle = SandboxThread(seed=7, only=["adaptive"], options={"adaptive": {"latency_ms": 200, "max_in_flight": CAP}})
-    yield handle
-    handle.stop()
+tenant = throttled_fixture("adaptive", CAP)
 
 
 def opened(tenant: SandboxThread, tmp_path: Path, **settings: Any) -> AdaptiveAdapter:

@@ -91,3 +91,17 @@ def adapter_fixtures(system: str, sandbox: str, settings: dict[str, Any] | None 
         opened.close()
 
     return project, adapter
+
+
+def throttled_fixture(system: str, in_flight: int, **knobs: Any) -> Any:
+    """A module-scoped `tenant` fixture: `system`'s emulator alone, every call taking 200 ms and at
+    most `in_flight` served at once (what the concurrency tests measure peak in-flight against)."""
+
+    @pytest.fixture(scope="module")
+    def tenant() -> Iterator[SandboxThread]:
+        handle = SandboxThread(seed=SEED, only=[system],
+                               options={system: {"latency_ms": 200, "max_in_flight": in_flight, **knobs}})
+        yield handle
+        handle.stop()
+
+    return tenant

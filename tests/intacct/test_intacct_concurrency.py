@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.emulators import throttled_fixture
 from intacct.intacct_support import balanced, posted, push_mapping
 
 from migo_sync.adapters.intacct.adapter import IntacctAdapter
@@ -24,11 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 CAP = 4
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Iterator[SandboxThread]:
-    handle = SandboxThread(seed=7, only=["intacct"], options={"intacct": {"latency_ms": 200, "max_in_flight": CAP}})
-    yield handle
-    handle.stop()
+tenant = throttled_fixture("intacct", CAP)
 
 
 @pytest.fixture

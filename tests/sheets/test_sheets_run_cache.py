@@ -8,11 +8,11 @@ count of calls in flight (latency on every call): never from timings.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.emulators import throttled_fixture
 from sheets.sheets_support import unit
 
 from migo_sync.adapters.sheets.adapter import SheetsAdapter
@@ -32,11 +32,7 @@ def shipped(name: str) -> Mapping:
     return load_mapping_file(REPO / "mappings" / f"{name}.yaml").mapping
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Iterator[SandboxThread]:
-    handle = SandboxThread(seed=7, only=["sheets"], options={"sheets": {"latency_ms": 200, "max_in_flight": 10}})
-    yield handle
-    handle.stop()
+tenant = throttled_fixture("sheets", 10)
 
 
 @pytest.fixture

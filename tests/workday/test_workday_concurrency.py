@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.emulators import throttled_fixture
 from workday.workday_support import TENANT, balanced, emulator_of, posted, push_mapping
 
 from migo_sync.adapters.workday.adapter import WorkdayAdapter
@@ -24,11 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 CAP = 4
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Iterator[SandboxThread]:
-    handle = SandboxThread(seed=7, only=["workday"], options={"workday": {"latency_ms": 200, "max_in_flight": CAP}})
-    yield handle
-    handle.stop()
+tenant = throttled_fixture("workday", CAP)
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ flight: concurrency is asserted from that count and request counts, never from t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.emulators import throttled_fixture
 from workday.workday_support import TENANT, balanced, push_mapping, sandbox_environ
 
 from migo_sync.adapter import PullBatch
@@ -25,11 +25,7 @@ pytestmark = pytest.mark.timeout(180)
 CAP = 4
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Iterator[SandboxThread]:
-    handle = SandboxThread(seed=7, only=["workday"], options={"workday": {"latency_ms": 200, "max_in_flight": CAP}})
-    yield handle
-    handle.stop()
+tenant = throttled_fixture("workday", CAP)
 
 
 def opened(tenant: SandboxThread, tmp_path: Path, **settings: Any) -> WorkdayAdapter:

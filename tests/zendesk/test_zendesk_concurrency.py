@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.emulators import throttled_fixture
 from zendesk.zendesk_support import configure, make_adapter, restore, user_unit
 
 from migo_sync.adapter import PushUnit
@@ -22,12 +23,7 @@ pytestmark = pytest.mark.timeout(120)
 CAP = 10
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Iterator[SandboxThread]:
-    handle = SandboxThread(seed=7, only=["zendesk"], options={"zendesk": {
-        "latency_ms": 200, "max_in_flight": CAP, "incremental_limit_per_minute": 0}})
-    yield handle
-    handle.stop()
+tenant = throttled_fixture("zendesk", CAP, incremental_limit_per_minute=0)
 
 
 @pytest.fixture
