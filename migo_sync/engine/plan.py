@@ -44,6 +44,9 @@ class PushPlan:
     vanished_keys: list[tuple[str, str]] = field(default_factory=list)  # insert-only: (row, unit) to report
     diverged_table: str | None = None  # insert-only: the units sent before that differ now (see _insert_only)
     diverged_reported: int = 0  # of those, the units already reported in an earlier run, as they are now
+    # pending rows (outcome unknown) whose warehouse row is gone and that nothing else settles this
+    # run: (row_key, unit_key, idempotency_key, locator, confirmed before); see _pending_vanished
+    pending_vanished: list[tuple[str, str, str, str | None, bool]] = field(default_factory=list)
 
     @property
     def rows_changed(self) -> int:
@@ -152,6 +155,9 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     ledger = (f"(SELECT l.row_key, l.unit_key, l.sent_hash, l.pending_hash FROM {ledger_table} l "
               f"WHERE l.mapping = '{feed}'{' AND 1 = 0' if full else ''})")
     warehouse.execute(f"DROP TABLE IF EXISTS {diff}")
+    # A row gone from the source is a delete when it was sent, or (not insert-only) when its outcome
+    # is unknown: the remote may hold it, so the mapping's delete policy applies to it too.
+    gone = "l.sent_hash IS NOT NULL" if mapping.mode == "insert" else "(l.sent_hash IS NOT NULL OR l.pending_hash IS NOT NULL)"
     warehouse.execute(
         f"CREATE TEMPORARY TABLE {diff} AS SELECT COALESCE(s.migo_row_key, l.row_key) AS migo_row_key, "
         f"s.migo_unit_key, l.unit_key AS migo_ledger_unit, s.migo_row_hash, "
@@ -159,7 +165,7 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
         f"WHEN l.sent_hash = s.migo_row_hash THEN 'unchanged' ELSE 'changed' END AS migo_change, "
         f"CASE WHEN s.migo_row_key IS NOT NULL AND l.pending_hash IS NOT NULL THEN 1 ELSE 0 END AS migo_pending "
         f"FROM {snapped} s FULL OUTER JOIN {ledger} l ON l.row_key = s.migo_row_key "
-        f"WHERE (s.migo_row_key IS NULL AND l.sent_hash IS NOT NULL) OR (s.migo_row_key IS NOT NULL AND "
+        f"WHERE (s.migo_row_key IS NULL AND {gone}) OR (s.migo_row_key IS NOT NULL AND "
         f"(l.sent_hash IS NULL OR l.sent_hash <> s.migo_row_hash OR l.pending_hash IS NOT NULL))"
     )
     changed_rows = (f"SELECT migo_row_key, migo_unit_key, migo_change, migo_pending, migo_row_hash FROM {diff} "
@@ -226,12 +232,49 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     plan.deleted = len(plan.deleted_keys) + len(plan.vanished_keys)
     plan.in_flight = int(warehouse.query(
         f"SELECT COUNT(*) FROM {ledger_table} WHERE mapping = '{feed}' AND pending_hash IS NOT NULL")[0][0] or 0)
+    if plan.in_flight and not full:  # (the usual case, nothing in flight, costs nothing more)
+        plan.pending_vanished = _pending_vanished(warehouse, ledger_table, mapping, unit, snapped, send)
     return plan
+
+
+def _pending_vanished(warehouse: Warehouse, led: str, mapping: Mapping, unit: Unit, snap: str,
+                      send: str) -> list[tuple[str, str, str, str | None, bool]]:
+    """Pending rows (sent by a run that never learned the outcome) whose warehouse row is gone and
+    that no unit sent by this run settles: without them nothing would ever settle them.
+
+    Insert-only: every pending row of a unit never confirmed and now without a single row (the
+    remote is asked whether it holds it; a vanished row of a unit sent before is reported as
+    such, see _insert_only). Other modes: pending rows that are deletes no send of this run acts
+    on (an upsert row; a group with no row left), whose intent is then dropped: the mapping's
+    delete policy for a row gone from the warehouse applies to them as to a confirmed one.
+    """
+    feed = mapping.feed
+    if mapping.mode == "insert":
+        where = (f"l.sent_hash IS NULL AND l.unit_key NOT IN (SELECT DISTINCT x.migo_unit_key FROM {snap} x "
+                 f"WHERE x.migo_unit_key IS NOT NULL)")
+    elif unit == "object" or (mapping.mode == "mirror" and unit == "row"):
+        return []  # deleted like a sent row: the whole object is rewritten, or a delete is sent
+    else:
+        where = (f"l.row_key NOT IN (SELECT x.migo_row_key FROM {snap} x WHERE x.migo_row_key IS NOT NULL) AND "
+                 f"l.unit_key NOT IN (SELECT DISTINCT y.migo_unit_key FROM {send} y WHERE y.migo_unit_key IS NOT NULL)")
+    rows = warehouse.query(
+        f"SELECT l.row_key, l.unit_key, l.idempotency_key, l.locator, "
+        f"CASE WHEN l.sent_hash IS NULL THEN 0 ELSE 1 END FROM {led} l "
+        f"WHERE l.mapping = '{feed}' AND l.pending_hash IS NOT NULL AND {where} ORDER BY 2, 1")
+    return [(str(r[0]), str(r[1]), str(r[2]), None if r[3] is None else str(r[3]), bool(r[4])) for r in rows]
 
 
 INSERT_ONLY_CHANGED = "already sent and since changed: this object is insert-only (post a reversing entry)"
 INSERT_ONLY_DELETED = "already sent and since deleted from the warehouse: this object is insert-only (post a reversing entry)"
 LEDGER_DIFFERS = "~ledger-differs"  # sent_hash of a unit the remote holds with other values than those sent
+# sent_hash of a unit the remote holds (or may hold) as learnt once its rows were gone from the
+# warehouse: never compared with them, so asked again (like LEDGER_DIFFERS) should they come back
+HELD_UNCOMPARED = "~held-uncompared"
+PENDING_HELD_DELETED = ("posted by a run whose answer was lost (the ledger holds it as {remote_id}) and since deleted "
+                        "from the warehouse: this object is insert-only (post a reversing entry)")
+PENDING_UNKNOWN_DELETED = ("sent by a run whose answer was lost and since deleted from the warehouse; {system} cannot "
+                           "be asked whether it holds it: check there, and if it does, post a reversing entry "
+                           "(this object is insert-only)")
 REFUSED_DELETED = "~deleted"  # refused_hash of a vanished row whose disappearance was reported
 
 
@@ -255,7 +298,7 @@ def _insert_only(warehouse: Warehouse, led: str, feed: str, snap: str, send: str
         f"CASE WHEN SUM(CASE WHEN refused_hash IS NOT NULL AND refused_hash = now_hash THEN 0 ELSE 1 END) = 0 "
         f"THEN 1 ELSE 0 END AS reported, MAX(differs) AS differs FROM ("
         f"SELECT d.migo_unit_key AS unit_key, d.migo_row_key AS row_key, d.migo_row_hash AS now_hash, "
-        f"l.refused_hash, CASE WHEN l.sent_hash = '{LEDGER_DIFFERS}' THEN 1 ELSE 0 END AS differs "
+        f"l.refused_hash, CASE WHEN l.sent_hash IN ('{LEDGER_DIFFERS}', '{HELD_UNCOMPARED}') THEN 1 ELSE 0 END AS differs "
         f"FROM {send} d LEFT JOIN {led} l ON l.mapping = '{feed}' AND l.row_key = d.migo_row_key "
         f"UNION ALL {vanished}) x WHERE unit_key IN (SELECT migo_unit_key FROM {send} "
         f"WHERE migo_change IN ('changed', 'unchanged') UNION SELECT migo_ledger_unit FROM ({deleted_rows}) y "

@@ -36,9 +36,12 @@ from migo_sync.adapter import (
     idempotency_key,
 )
 from migo_sync.engine.plan import (
+    HELD_UNCOMPARED,
     INSERT_ONLY_CHANGED,
     INSERT_ONLY_DELETED,
     LEDGER_DIFFERS,
+    PENDING_HELD_DELETED,
+    PENDING_UNKNOWN_DELETED,
     REFUSED_DELETED,
     UNIT_ALL,
     PushPlan,
@@ -48,6 +51,7 @@ from migo_sync.engine.plan import (
 from migo_sync.engine.probe import ChangeProbe, Fingerprint
 from migo_sync.engine.result import MappingResult, Reject
 from migo_sync.http import REQUEST_STATS
+from migo_sync.ledger.port import as_ledger, find_sent_journals, journal_locator
 from migo_sync.mapping.model import Mapping
 from migo_sync.mapping.transforms import compile_push
 from migo_sync.progress import Task
@@ -101,6 +105,9 @@ class Pusher:
         self.result = MappingResult(mapping.name, mapping.system, "push")
         self.jobs = as_remote_jobs(adapter)
         self.refused_earlier: set[str] = set()  # units an earlier run's job refused: rejects, not resent now
+        port = as_ledger(adapter) if mapping.mode == "insert" else None
+        # journals: each intent keeps how to find the journal in the ledger without its rows
+        self.ledger = port if port is not None and port.journal_object == mapping.object else None
 
     def run(self) -> MappingResult:
         started = time.perf_counter()
@@ -110,8 +117,11 @@ class Pusher:
             columns = self.warehouse.columns(ledger)
             if columns is None:
                 ledger = self.book.empty_ledger_for_dry_run()
-            elif "refused_hash" not in {c.name.lower() for c in columns}:  # a ledger older than this version
-                ledger = f"(SELECT t.*, CAST(NULL AS VARCHAR) AS refused_hash FROM {ledger} t)"
+            else:  # a ledger older than this version: the columns it lacks read as NULL
+                have = {c.name.lower() for c in columns}
+                added = "".join(f", CAST(NULL AS VARCHAR) AS {c}" for c in ("refused_hash", "locator") if c not in have)
+                if added:
+                    ledger = f"(SELECT t.*{added} FROM {ledger} t)"
         if not self.dry_run:
             self._settle_queued_jobs()
         if self.full and not self.dry_run:
@@ -210,6 +220,8 @@ class Pusher:
             self._report_vanished(plan)
             if not self.dry_run:
                 self.book.clear_refused(self.mapping.feed, plan.diverged_table)
+        if plan.pending_vanished:  # (after clear_refused: the diverged units were planned without these)
+            self._settle_vanished_pending(plan)
         units = self._units(plan, deleted_by_unit)
         if mirror and self.unit == "row":
             units = _chain_units(units, self._delete_units(plan))
@@ -236,7 +248,75 @@ class Pusher:
         with self.warehouse.transaction():
             self.book.refuse(self.mapping.feed, self.run_id,
                              [(row_key, unit, REFUSED_DELETED, None) for row_key, unit in plan.vanished_keys])
+            # a resend in flight when the row went: nothing left to resend (the remote held it before)
+            self.book.clear_pending(self.mapping.feed, [row_key for row_key, _unit in plan.vanished_keys])
             self.book.add_rejects(self.run_id, self.mapping.name, rejects)
+
+    def _settle_vanished_pending(self, plan: PushPlan) -> None:
+        """Units whose outcome is unknown (the answer was lost, or the run killed) and whose rows are
+        gone from the warehouse since: nothing is left to resend, so the rerun settles them now.
+
+        Insert-only: the ledger is asked (the look-up before posting, by the reference and date kept
+        with the intent). A journal it holds is recorded with the ledger's id and reported once, with
+        the remedy, like any posted journal deleted from the warehouse; one it does not hold was
+        never posted: the intent is dropped. Other modes: the mapping's delete policy applies as to
+        a confirmed row gone from the warehouse; the rows left here are those no send of this run
+        deletes (an upsert keeps the remote's record), so their intent is dropped.
+        """
+        feed = self.mapping.feed
+        rows = plan.pending_vanished
+        if self.mapping.mode != "insert":
+            self.result.details["pending_vanished_dropped"] = len(rows)
+            log.info("%s: %d row(s) in flight and since deleted from the warehouse: intent dropped (%s mode "
+                     "deletes nothing in %s)", self.mapping.name, len(rows), self.mapping.mode, self.mapping.system,
+                     extra={"event": "pending_vanished", "mapping": self.mapping.name, "dropped": len(rows)})
+            if not self.dry_run:
+                with self.warehouse.transaction():
+                    self.book.forget(feed, [r[0] for r in rows if not r[4]])
+                    self.book.clear_pending(feed, [r[0] for r in rows if r[4]])
+            return
+        units: dict[str, tuple[str, str | None, list[str]]] = {}
+        for row_key, unit_key, idem, locator, _confirmed in rows:
+            known = units.setdefault(unit_key, (idem, locator, []))
+            if known[1] is None and locator is not None:
+                known = units[unit_key] = (idem, locator, known[2])
+            known[2].append(row_key)
+        askable = [(k, idem, loc) for k, (idem, loc, _rows) in units.items() if loc is not None]
+        held = find_sent_journals(self.ledger, askable) if self.ledger is not None and askable else {}
+        settled: list[tuple[str, str, str, str | None]] = []
+        rejects: list[tuple[str, str, str | None]] = []
+        dropped: list[str] = []
+        for unit_key, (_idem, locator, row_keys) in units.items():
+            if unit_key in held:
+                reason = PENDING_HELD_DELETED.format(remote_id=held[unit_key])
+            elif self.ledger is None or locator is None:
+                reason = PENDING_UNKNOWN_DELETED.format(system=self.mapping.system)
+            else:
+                dropped.extend(row_keys)
+                continue
+            settled.extend((row_key, unit_key, REFUSED_DELETED, held.get(unit_key)) for row_key in row_keys)
+            rejects.extend((row_key, reason, None) for row_key in row_keys)
+        counts = {"units": len(units), "held": len({s[1] for s in settled if s[3] is not None}),
+                  "unknown": len({s[1] for s in settled if s[3] is None}),
+                  "dropped": len(units) - len({s[1] for s in settled})}
+        self.result.details["pending_vanished"] = counts
+        self.result.rows_rejected += len(rejects)
+        log.info("%s: %d unit(s) in flight and since deleted from the warehouse: %d held by %s (reported), "
+                 "%d never posted (intent dropped), %d that cannot be asked (reported)", self.mapping.name,
+                 counts["units"], counts["held"], self.mapping.system, counts["dropped"], counts["unknown"],
+                 extra={"event": "pending_vanished", "mapping": self.mapping.name, **counts})
+        if self.dry_run:
+            if rejects:
+                sample = self.result.details.setdefault("invalid_sample", [])
+                sample.extend({"key": key, "reason": reason} for key, reason, _ in rejects[: SAMPLE_SIZE])
+            return
+        with self.warehouse.transaction():
+            # settled as held (or possibly held), its rows gone: reported once, like a posted journal
+            # deleted from the warehouse, and asked again should its rows come back
+            self.book.refuse(feed, self.run_id, settled, held_as=HELD_UNCOMPARED)
+            self.book.forget(feed, dropped)  # never posted: the intent goes, nothing was sent
+            if rejects:
+                self.book.add_rejects(self.run_id, self.mapping.name, rejects)
 
     def _rows(self, plan: PushPlan, where: str = "") -> Iterator[dict[str, Any]]:
         sql = f"SELECT * FROM {plan.send_table} {where} ORDER BY {self._order_sql()}"
@@ -367,7 +447,9 @@ class Pusher:
             return
         if sendable:
             feed = self.mapping.feed
-            self.book.record_intent(feed, self.run_id, _intent_table(sendable))
+            locators = ([journal_locator(self.ledger, self.mapping, i.unit) for i in sendable]
+                        if self.ledger is not None else None)
+            self.book.record_intent(feed, self.run_id, _intent_table(sendable, locators))
             units = [i.unit for i in sendable]
             if self.jobs is not None:  # each job's reference is in the ledger before it is waited on
                 results = self.jobs.write_queued(self.mapping, units, lambda refs: self._jobs_queued(feed, refs))
@@ -470,19 +552,22 @@ def _payload(row: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in row.items() if not k.startswith("migo_")}, default=str)
 
 
-def _intent_table(units: list[_Unit]) -> pa.Table:
+def _intent_table(units: list[_Unit], locators: list[str | None] | None = None) -> pa.Table:
     row_keys: list[str] = []
     hashes: list[str | None] = []
     unit_keys: list[str] = []
     idem: list[str] = []
-    for item in units:
+    located: list[str | None] = []
+    for n, item in enumerate(units):
         keys = item.unit.row_keys if not item.unit.delete else []
         row_keys.extend(keys)
         hashes.extend(item.hashes)
         unit_keys.extend([item.unit.key] * len(keys))
         idem.extend([item.unit.idempotency_key] * len(keys))
+        located.extend([locators[n] if locators is not None else None] * len(keys))
     return pa.table({"row_key": pa.array(row_keys, pa.string()), "row_hash": pa.array(hashes, pa.string()),
-                     "unit_key": pa.array(unit_keys, pa.string()), "idempotency_key": pa.array(idem, pa.string())})
+                     "unit_key": pa.array(unit_keys, pa.string()), "idempotency_key": pa.array(idem, pa.string()),
+                     "locator": pa.array(located, pa.string())})
 
 
 def _chain_units(*iterators: Iterator[_Unit]) -> Iterator[_Unit]:

@@ -13,6 +13,7 @@ accounts, dimension values and periods.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from migo_sync.adapter import PushUnit, UnitResult
 from migo_sync.ledger.checks import CHECKS, Account, Chart, Check, Period, check_journals
-from migo_sync.ledger.journal import Journal, JournalLayout, build_journals
+from migo_sync.ledger.journal import Journal, JournalError, JournalLayout, build_journal, build_journals
 
 if TYPE_CHECKING:
     from migo_sync.mapping.model import Mapping
@@ -183,6 +184,29 @@ def write_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit]) -
             results.append(posted.get(unit.key) or UnitResult(key=unit.key, ok=False,
                                                               reason="the ledger returned no result for it"))
     return results
+
+
+def journal_locator(port: LedgerPort, mapping: Mapping, unit: PushUnit) -> str | None:
+    """What the engine keeps with a journal's intent so the ledger can be asked about it once its
+    rows are gone from the warehouse (`find_sent_journals`): its reference and posting date, the
+    keys of the look-up before posting. None when the unit cannot be read as a journal."""
+    try:
+        journal = build_journal(unit, port.journal_layout(mapping))
+    except JournalError:
+        return None
+    return json.dumps({"reference": journal.reference, "date": journal.posting_date.isoformat()}, sort_keys=True)
+
+
+def find_sent_journals(port: LedgerPort, sent: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+    """{unit key: the ledger's id} of the journals it holds among `sent`: (unit key, idempotency
+    key, locator) of journals an earlier run may have posted and whose rows are gone since. One
+    batched look-up (`find_journals`, by reference / journal ID over their posting dates)."""
+    journals = []
+    for key, idempotency, locator in sent:
+        found = json.loads(locator)
+        journals.append(Journal(key=key, idempotency_key=idempotency, posting_date=date.fromisoformat(found["date"]),
+                                lines=(), reference=found.get("reference")))
+    return {key: held.remote_id for key, held in port.find_journals(journals).items()} if journals else {}
 
 
 def differences(journal: Journal, held: PostedJournal) -> str | None:

@@ -4,7 +4,9 @@ A dropped connection comes in two kinds: `drop` before the request is processed 
 happened) and `drop_after` once it was processed (the remote applied it, the answer was lost),
 which is the case idempotency keys exist for. `hold_after` processes the request, then holds the
 answer back for `slow_seconds` before dropping the connection: the remote applied it while the
-client still waits (a process killed there dies between intent and confirmation). `match` limits
+client still waits (a process killed there dies between intent and confirmation). `hold` holds
+the request itself as long, then drops it unprocessed: the client waits for a request the remote
+never applies (a process killed there leaves an intent nothing was posted for). `match` limits
 faults (and the requests `at` counts) to requests whose body holds that text, e.g. the one that
 posts journals.
 """
@@ -94,6 +96,9 @@ class FaultMiddleware:
             await asyncio.sleep(config.slow_seconds)
             await self.app(scope, receive, send)
         elif kind == "drop":
+            await _drop(send)
+        elif kind == "hold":
+            await asyncio.sleep(config.slow_seconds)
             await _drop(send)
         elif kind in ("drop_after", "hold_after"):
             async def swallow(message: Message) -> None:

@@ -23,7 +23,9 @@
                   waiting on it, read by the next run if this one dies). `mapping` holds the push's
                   feed (`Mapping.feed`: its name, or the name it `continues`), so a renamed mapping
                   keeps its history. refused_hash: insert-only, the row as it was when reported as changed
-                  (or `~deleted`) since sent, so it is reported once.
+                  (or `~deleted`) since sent, so it is reported once. locator: what a ledger needs to
+                  find the unit without its rows (reference, posting date), written with the intent, so
+                  a pending unit deleted from the warehouse before the rerun can still be asked about.
     feeds         one row per push feed: the system and object it sends to, the mapping name and
                   file that last pushed it (how a rename is recognised), updated_at
 
@@ -78,7 +80,8 @@ SCHEMAS: dict[str, tuple[list[ColumnDef], list[str]]] = {
     "sent": ([ColumnDef("mapping", S), ColumnDef("row_key", S), ColumnDef("sent_hash", S),
               ColumnDef("pending_hash", S), ColumnDef("unit_key", S), ColumnDef("idempotency_key", S),
               ColumnDef("remote_id", S), ColumnDef("run_id", S), ColumnDef("updated_at", T),
-              ColumnDef("remote_job", S), ColumnDef("refused_hash", S)], ["mapping", "row_key"]),
+              ColumnDef("remote_job", S), ColumnDef("refused_hash", S), ColumnDef("locator", S)],
+             ["mapping", "row_key"]),
     "promotions": ([ColumnDef("run_id", S), ColumnDef("mapping", S), ColumnDef("relation", S),
                     ColumnDef("approver", S), ColumnDef("promoted", B), ColumnDef("checks", S),
                     ColumnDef("recorded_at", T)], []),
@@ -105,7 +108,7 @@ _STR = pa.string()
 _TS = pa.timestamp("us")
 STAGES = {
     STAGE_INTENT: pa.schema([("mapping", _STR), ("row_key", _STR), ("pending_hash", _STR), ("unit_key", _STR),
-                             ("idempotency_key", _STR), ("run_id", _STR), ("updated_at", _TS)]),
+                             ("idempotency_key", _STR), ("run_id", _STR), ("updated_at", _TS), ("locator", _STR)]),
     STAGE_CONFIRM: pa.schema([("row_key", _STR), ("unit_key", _STR), ("remote_id", _STR)]),
     STAGE_KEYS: pa.schema([("row_key", _STR)]),
     STAGE_JOBS: pa.schema([("unit_key", _STR), ("remote_job", _STR)]),
@@ -441,15 +444,18 @@ class Bookkeeping:
     # -- the push ledger ------------------------------------------------------------------------
 
     def record_intent(self, mapping: str, run_id: str, rows: Rows) -> int:
-        """Before sending: rows of (row_key, row_hash, unit_key, idempotency_key) become pending."""
+        """Before sending: rows of (row_key, row_hash, unit_key, idempotency_key) become pending; a
+        table may add `locator` (how a ledger finds the unit without its rows)."""
         data = _table(rows, INTENT_COLUMNS)
         n = data.num_rows
         if not n:
             return 0
+        locator = (rows.column("locator").cast(_STR) if isinstance(rows, pa.Table) and "locator" in rows.column_names
+                   else pa.nulls(n, _STR))
         staged = pa.table([pa.array([mapping] * n, _STR), data.column("row_key").cast(_STR),
                            data.column("row_hash").cast(_STR), data.column("unit_key").cast(_STR),
                            data.column("idempotency_key").cast(_STR), pa.array([run_id] * n, _STR),
-                           pa.array([utcnow()] * n, _TS)], schema=STAGES[STAGE_INTENT])
+                           pa.array([utcnow()] * n, _TS), locator], schema=STAGES[STAGE_INTENT])
         self._name("sent")
         q = self.wh.quote
         with self.wh.transaction():
@@ -461,7 +467,8 @@ class Bookkeeping:
                                      f"(e.g. {', '.join(repr(str(r[0])) for r in twice)})")
             # new rows and known ones alike: the staged values; the rest (sent_hash, remote_id…) kept
             staged_values: dict[str, tuple[str, list[Any]]] = {c: (f"s.{q(c)}", []) for c in
-                             ("mapping", "row_key", "pending_hash", "unit_key", "idempotency_key", "run_id", "updated_at")}
+                             ("mapping", "row_key", "pending_hash", "unit_key", "idempotency_key", "run_id", "updated_at",
+                              "locator")}
             staged_values["remote_job"] = ("CAST(NULL AS VARCHAR)", [])  # a new intent: no job queued yet
             self._replace(f"{q(STAGE_INTENT)} AS s LEFT JOIN {self._t('sent')} AS t "
                           f"ON t.{q('mapping')} = s.{q('mapping')} AND t.{q('row_key')} = s.{q('row_key')}",

@@ -5,25 +5,26 @@ Snowflake (the real connector, through fakesnow)."""
 
 from __future__ import annotations
 
-import uuid
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.warehouses import ENGINES, engine_warehouse
 
 from migo_sync.adapter import BaseAdapter, PushUnit, RemoteObject, UnitResult
-from migo_sync.config import Project, ProjectConfig, WarehouseConfig
-from migo_sync.engine.plan import INSERT_ONLY_CHANGED, INSERT_ONLY_DELETED, LEDGER_DIFFERS
+from migo_sync.engine.plan import (
+    INSERT_ONLY_CHANGED,
+    INSERT_ONLY_DELETED,
+    LEDGER_DIFFERS,
+    PENDING_UNKNOWN_DELETED,
+)
 from migo_sync.engine.push import Pusher
 from migo_sync.engine.result import MappingResult
 from migo_sync.mapping.model import Mapping
-from migo_sync.warehouse import open_warehouse
 from migo_sync.warehouse.base import Warehouse
 from migo_sync.warehouse.bookkeeping import Bookkeeping
 
-FAKESNOW_WARNING = "Arrow output on a DB-API result"
 MAPPING = Mapping.model_validate({
     "name": "journals", "system": "scripted", "object": "journal", "direction": "push", "mode": "insert",
     "warehouse": {"table": "src.lines"}, "key": ["jid", "line"], "group_by": ["jid"],
@@ -59,32 +60,14 @@ class Ledger(BaseAdapter):
         return results
 
 
-@pytest.fixture(params=["duckdb", "snowflake"])
+@pytest.fixture(params=ENGINES)
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    if request.param == "duckdb":
-        project = Project(root=tmp_path, config=ProjectConfig(warehouse=WarehouseConfig(path="w.duckdb", create=True)))
-    else:
-        kwargs: dict[str, Any] = request.getfixturevalue("fakesnow_kwargs")
-        (tmp_path / "migo-sync.toml").write_text('[warehouse]\ntype = "snowflake"\nstate_schema = "migo_sync"\n')
-        project = Project.load(tmp_path)
-        project.environ = {
-            "SNOWFLAKE_ACCOUNT": kwargs["account"], "SNOWFLAKE_USER": kwargs["user"],
-            "SNOWFLAKE_PASSWORD": kwargs["password"], "SNOWFLAKE_HOST": kwargs["host"],
-            "SNOWFLAKE_PORT": str(kwargs["port"]), "SNOWFLAKE_PROTOCOL": kwargs["protocol"],
-            "SNOWFLAKE_DATABASE": f"T_{uuid.uuid4().hex[:8].upper()}", "SNOWFLAKE_SCHEMA": "PUBLIC",
-            "MIGO_SYNC_NO_KEYRING": "1"}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=FAKESNOW_WARNING, category=UserWarning)
-        wh = open_warehouse(project)
-        try:
-            wh.execute("CREATE SCHEMA IF NOT EXISTS src")  # (on Snowflake, before the session's staging tables)
-            wh.execute("CREATE TABLE src.lines (jid VARCHAR, line INTEGER, amount DECIMAL(12, 2))")
-            wh.execute("INSERT INTO src.lines VALUES ('J1', 1, 10.00), ('J1', 2, -10.00), ('J2', 1, 5.00), "
-                       "('J2', 2, -5.00), ('J3', 1, 7.00), ('J3', 2, -7.00), ('J4', 1, 1.00), ('J4', 2, -1.00)")
-            Bookkeeping(wh).ensure()
-            yield wh
-        finally:
-            wh.close()
+    with engine_warehouse(request, tmp_path, [
+            "CREATE SCHEMA IF NOT EXISTS src",
+            "CREATE TABLE src.lines (jid VARCHAR, line INTEGER, amount DECIMAL(12, 2))",
+            "INSERT INTO src.lines VALUES ('J1', 1, 10.00), ('J1', 2, -10.00), ('J2', 1, 5.00), "
+            "('J2', 2, -5.00), ('J3', 1, 7.00), ('J3', 2, -7.00), ('J4', 1, 1.00), ('J4', 2, -1.00)"]) as wh:
+        yield wh
 
 
 def push(wh: Warehouse, ledger: Ledger, run_id: str) -> MappingResult:
@@ -158,3 +141,23 @@ def test_a_unit_the_remote_holds_with_other_values_is_settled_reported_once_and_
     rows = Bookkeeping(warehouse).ledger("journals")
     assert all(r["sent_hash"] not in (None, LEDGER_DIFFERS) and r["refused_hash"] is None for r in rows.values())
     assert (push(warehouse, ledger, "r5").rows_changed, ledger.posts) == (0, 4)
+
+
+@pytest.mark.timeout(120)
+def test_a_unit_in_flight_then_deleted_that_the_remote_cannot_be_asked_about_is_reported_once(
+        warehouse: Warehouse) -> None:
+    ledger = Ledger()  # insert-only, but not a ledger: it offers no look-up
+    assert push(warehouse, ledger, "r1").rows_written == 8
+    # a killed run: J2's intent recorded, never confirmed; then J2 deleted from the warehouse
+    warehouse.execute("UPDATE migo_sync.sent SET pending_hash = sent_hash, sent_hash = NULL, remote_id = NULL "
+                      "WHERE unit_key = 'J2'")
+    warehouse.execute("DELETE FROM src.lines WHERE jid = 'J2'")
+    second = push(warehouse, ledger, "r2")
+    assert (second.status, second.rows_rejected, ledger.posts) == ("rejected", 2, 4)
+    assert second.details["pending_vanished"] == {"units": 1, "held": 0, "unknown": 1, "dropped": 0}
+    reason = PENDING_UNKNOWN_DELETED.format(system="scripted")
+    assert rejects(warehouse, "r2") == [(key("J2", 1), reason), (key("J2", 2), reason)]
+    assert "post a reversing entry" in reason
+    assert Bookkeeping(warehouse).pending("journals") == []
+    third = push(warehouse, ledger, "r3")
+    assert (third.status, third.rows_rejected, third.rows_changed) == ("ok", 0, 0) and rejects(warehouse, "r3") == []

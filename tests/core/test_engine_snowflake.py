@@ -4,13 +4,13 @@ against fakesnow's server on loopback, and the Sheets emulator over real HTTP.""
 from __future__ import annotations
 
 import shutil
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.warehouses import snowflake_environ
 
 from migo_sync.config import Project
 from migo_sync.demo.dataset import Sizes, seed
@@ -46,14 +46,8 @@ def snowflake_project(tmp_path: Path, fakesnow_server: dict[str, Any], sandbox: 
                  "intacct_gl_detail_pull.yaml"):
         shutil.copy(REPO / "mappings" / name, tmp_path / "mappings" / name)
     project = Project.load(tmp_path)
-    project.environ = {
-        "SNOWFLAKE_ACCOUNT": fakesnow_server["account"], "SNOWFLAKE_USER": fakesnow_server["user"],
-        "SNOWFLAKE_PASSWORD": fakesnow_server["password"], "SNOWFLAKE_HOST": fakesnow_server["host"],
-        "SNOWFLAKE_PORT": str(fakesnow_server["port"]), "SNOWFLAKE_PROTOCOL": fakesnow_server["protocol"],
-        "SNOWFLAKE_DATABASE": f"T_{uuid.uuid4().hex[:8].upper()}", "SNOWFLAKE_SCHEMA": "PUBLIC",
-        "MIGO_SYNC_NO_KEYRING": "1", **sandbox.env, **credentials(tmp_path / ".migo-sync"),
-        **intacct_credentials(tmp_path / ".migo-sync"),
-    }
+    project.environ = {**snowflake_environ(fakesnow_server), **sandbox.env, **credentials(tmp_path / ".migo-sync"),
+                       **intacct_credentials(tmp_path / ".migo-sync")}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=FAKESNOW_WARNING, category=UserWarning)
         warehouse = open_warehouse(project)

@@ -6,6 +6,7 @@ it: every journal is in the ledger exactly once, and the state says exactly what
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,13 +14,15 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import sandboxed
 from ledger.test_ledger_exactly_once import LEDGERS, posted, project_for
 
+from migo_sync.cli import run_cli
 from migo_sync.config import Project
-from migo_sync.engine.plan import LEDGER_DIFFERS
+from migo_sync.engine.plan import HELD_UNCOMPARED, LEDGER_DIFFERS
 from migo_sync.engine.runner import RunOptions, run
 from migo_sync.sandbox.faults import ALL_KINDS
 from migo_sync.sandbox.process import SandboxThread
@@ -50,17 +53,18 @@ def sql(project: Project, statement: str, params: list[object]) -> None:
 
 
 def kill_while_the_ledger_holds_its_answer(sandbox: SandboxThread, system: str, project: Project,
-                                           mapping: str) -> None:
+                                           mapping: str, kind: str = "hold_after") -> None:
     """Run the push as a child process; the ledger applies its first posting request and holds the
-    answer; SIGKILL the child while it waits (deadline 120 s)."""
-    sandbox.faults(rate=0.0, kinds=["hold_after"], at=[1], match=POSTING[system], slow_seconds=120.0,
+    answer (`kind` "hold": holds the request, never applied); SIGKILL the child while it waits
+    (deadline 120 s)."""
+    sandbox.faults(rate=0.0, kinds=[kind], at=[1], match=POSTING[system], slow_seconds=120.0,
                    systems=[system])
     command = [sys.executable, "-m", "migo_sync", "push", mapping, "--project", str(project.root), "--quiet"]
     child = subprocess.Popen(command, env={**os.environ, **project.environ}, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while not (sandbox.faults()["injected"].get("hold_after") and posted(sandbox, system)):
+        while not (sandbox.faults()["injected"].get(kind) and (kind == "hold" or posted(sandbox, system))):
             assert child.poll() is None, f"the push ended ({child.returncode}) before its answer was held"
             assert time.monotonic() < deadline, "the ledger never applied the journals"
             time.sleep(0.05)
@@ -120,3 +124,79 @@ def test_a_sigkill_between_intent_and_confirm_then_a_revert_or_a_change(
     again = run(project, RunOptions(direction="push")).results[0]  # and a rerun says nothing new
     assert (again.status, again.rows_rejected, again.rows_written) == ("ok", 0, 0), again.error
     assert posted(sandbox, system) == Counter(ids)
+
+
+def rejects(project: Project, run_id: str) -> list[tuple[str, str]]:
+    warehouse = open_warehouse(project)
+    try:
+        return sorted((str(r[0]), str(r[1])) for r in warehouse.query(
+            "SELECT row_key, reason FROM migo_sync.rejects WHERE run_id = ?", [run_id]))
+    finally:
+        warehouse.close()
+
+
+def reconcile(project: Project, system: str, capsys: pytest.CaptureFixture[str],
+              monkeypatch: pytest.MonkeyPatch) -> tuple[int, dict[str, Any]]:
+    for name, value in project.environ.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    code = run_cli(["reconcile", system, "--project", str(project.root), "--json"])
+    doc: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return code, doc
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("booked", [True, False], ids=["booked", "never-booked"])
+@pytest.mark.parametrize("system", sorted(LEDGERS))
+def test_a_sigkill_between_intent_and_confirm_then_the_journal_deleted_from_the_warehouse(
+        system: str, booked: bool, sandbox: SandboxThread, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    project, push = project_for(system, sandbox, tmp_path, with_name=True)
+    ids = sandboxed.journal_ids(project)
+    kill_while_the_ledger_holds_its_answer(sandbox, system, project, push.stem, "hold_after" if booked else "hold")
+    held = Counter(posted(sandbox, system))
+    before = ledger_state(project)
+    in_flight = sorted(j for j, rows in before.items() if any(pending for _s, pending, _r in rows))
+    assert set(held.values()) <= {1}
+    # booked: in a request the ledger applied, whose answer never came; never booked: in the
+    # request the ledger held unapplied (the batch's other requests may have been answered)
+    chosen = sorted(set(in_flight) & set(held)) if booked else sorted(set(in_flight) - set(held))
+    assert chosen, (in_flight, held)
+    journal = chosen[0]
+    sql(project, "DELETE FROM lending.journal_lines WHERE journal_id = ?", [journal])
+    dry = run(project, RunOptions(direction="push", dry_run=True)).results[0]  # says so, writes nothing
+    assert dry.details["pending_vanished"] == {"units": 1, "held": int(booked), "unknown": 0,
+                                               "dropped": int(not booked)}, dry.error
+    assert ledger_state(project) == before and Counter(posted(sandbox, system)) == held
+    report = run(project, RunOptions(direction="push"))
+    [result] = report.results
+    rest = [j for j in ids if j != journal]
+    assert posted(sandbox, system) == Counter(ids if booked else rest)  # every journal once, the deleted never posted
+    state = ledger_state(project)
+    assert all(sent and sent not in (LEDGER_DIFFERS, HELD_UNCOMPARED) and pending is None and remote
+               for j in rest for sent, pending, remote in state[j])  # confirmed, with the ledger's id
+    assert result.details["pending_vanished"] == dry.details["pending_vanished"]
+    if booked:  # recorded with the ledger's id, reported once with the remedy
+        lines = len(before[journal])
+        assert (result.status, result.rows_rejected) == ("rejected", lines), result.error
+        [remote] = {remote for _sent, _pending, remote in state[journal]}
+        assert state[journal] == [(HELD_UNCOMPARED, None, remote)] * lines and remote
+        reasons = rejects(project, report.run_id)
+        assert len(reasons) == lines and {k.split("\x1f")[0] for k, _r in reasons} == {journal}
+        assert {r for _k, r in reasons} == {
+            f"posted by a run whose answer was lost (the ledger holds it as {remote}) and since deleted from the "
+            f"warehouse: this object is insert-only (post a reversing entry)"}
+    else:  # never posted: the intent dropped, no trace left
+        assert (result.status, result.rows_rejected) == ("ok", 0), result.error
+        assert journal not in state
+    assert all(r["ok"] for r in report.reconciliation), report.reconciliation  # the feed: what it holds
+    again = run(project, RunOptions(direction="push"))  # a rerun says nothing new
+    assert (again.results[0].status, again.results[0].rows_rejected, again.results[0].rows_written) == (
+        "ok", 0, 0), again.results[0].error
+    assert "pending_vanished" not in again.results[0].details and rejects(project, again.run_id) == []
+    assert posted(sandbox, system) == Counter(ids if booked else rest)
+    # the whole ledger against the warehouse: the journal deleted from the warehouse is still in the
+    # ledger when it was booked (hence the reversing entry), and nowhere when it was not
+    code, doc = reconcile(project, system, capsys, monkeypatch)
+    assert all(r["ok"] for r in doc["reports"]), doc
+    assert (code, doc["ledger"]["ok"]) == ((1, False) if booked else (0, True)), doc

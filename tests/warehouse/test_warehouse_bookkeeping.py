@@ -45,7 +45,8 @@ def test_ensure_creates_every_table_idempotently(wh: SQLWarehouse) -> None:
     sent = {c.name: c.type for c in wh.columns("migo_sync.sent") or []}
     assert sent == {"mapping": "string", "row_key": "string", "sent_hash": "string", "pending_hash": "string",
                     "unit_key": "string", "idempotency_key": "string", "remote_id": "string", "run_id": "string",
-                    "updated_at": "timestamp", "remote_job": "string", "refused_hash": "string"}
+                    "updated_at": "timestamp", "remote_job": "string", "refused_hash": "string",
+                    "locator": "string"}
     with pytest.raises(ValueError, match="no bookkeeping table"):
         book.table_name("nope")
 
