@@ -15,7 +15,8 @@ from an `AdapterContext` (base URL, settings, credentials, an HTTP client factor
 
 Capabilities are small Protocols of their own, declared by the adapters that have them and found
 with `isinstance` (never by attribute probing): `RemoteJobs` (below) for systems whose writes are
-queued as remote jobs, `ReportSections` for adapters that add a view of their own to a run's
+queued as remote jobs, `ArrowPull` for adapters that can hand over pages already read into Arrow
+(Zendesk's exports: the raw page through pyarrow's JSON reader), `ReportSections` for adapters that add a view of their own to a run's
 report (Adaptive: plan versus actual), `LedgerPort` (migo_sync.ledger.port) for ledgers.
 """
 
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import httpx
+    import pyarrow as pa
 
     from migo_sync.credentials import Credentials
     from migo_sync.mapping.model import Mapping
@@ -140,6 +142,36 @@ class PullBatch:
     state: dict[str, Any] | None = None
     deleted_keys: list[dict[str, Any]] = field(default_factory=list)
     total: int | None = None
+
+
+@dataclass
+class ArrowBatch:
+    """A page already read into Arrow (see `ArrowPull`): `table` has one column per remote field the
+    engine asked for, named by the remote name, each holding exactly the values the page's records
+    hold there (a scalar type or a list of scalars: never an object). `records()` gives the same
+    page as a `PullBatch`, for the engine's record-by-record path (a value that does not cast, a
+    missing key): that path, not this table, decides rejects."""
+
+    table: pa.Table
+    state: dict[str, Any] | None
+    records: Callable[[], PullBatch]
+    total: int | None = None
+
+
+@runtime_checkable
+class ArrowPull(Protocol):
+    """Capability: pull pages as Arrow tables, read without a Python object per value."""
+
+    def read_arrow(self, mapping: Mapping, state: dict[str, Any] | None,
+                   types: KeyMap[str, pa.DataType]) -> Iterator[ArrowBatch | PullBatch] | None:
+        """`read()`, with each page as an ArrowBatch whose columns are the mapping's remote fields read as
+        `types` (string, int64 or bool; a field whose values are lists may come as a list type), or as a
+        PullBatch when the page cannot be read so; None when this mapping cannot be read so at all."""
+        ...
+
+
+def as_arrow_pull(adapter: Any) -> ArrowPull | None:
+    return adapter if isinstance(adapter, ArrowPull) else None
 
 
 @dataclass

@@ -11,9 +11,11 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import pyarrow as pa
 
 from migo_sync.adapter import (
     AdapterContext,
+    ArrowBatch,
     BaseAdapter,
     JobsQueued,
     PullBatch,
@@ -25,7 +27,14 @@ from migo_sync.adapter import (
 from migo_sync.adapters.zendesk import SYSTEM
 from migo_sync.adapters.zendesk.client import PacedTransport, Pacing, ZendeskClient, classify
 from migo_sync.adapters.zendesk.config import PullOptions, PushOptions, ZendeskSettings, option_problems
-from migo_sync.adapters.zendesk.pull import CURSOR_EXPORTS, Shaper, cursor_pages, read_ahead, time_pages
+from migo_sync.adapters.zendesk.pull import (
+    CURSOR_EXPORTS,
+    ArrowPages,
+    Shaper,
+    cursor_pages,
+    read_ahead,
+    time_pages,
+)
 from migo_sync.adapters.zendesk.push import JobRunner, nest, organization_jobs, recorded_jobs, user_jobs
 from migo_sync.bounded import BoundedHTTPTransport
 from migo_sync.errors import AuthError, ConfigError
@@ -257,4 +266,21 @@ class ZendeskAdapter(BaseAdapter):
         walk = cursor_pages if resource in CURSOR_EXPORTS else time_pages
         shape = Shaper(mapping, resource, options)
         batches = map(shape, walk(self.client, resource, state, options.start_time, self.settings.page_size))
+        return read_ahead(batches) if self.settings.read_ahead else batches
+
+    def read_arrow(self, mapping: Mapping, state: dict[str, Any] | None,
+                   types: KeyMap[str, pa.DataType]) -> Iterator[ArrowBatch | PullBatch] | None:
+        """ArrowPull: the cursor exports' pages read straight into Arrow (the organizations' time
+        export, and pulls that remove deleted records, go through `read`)."""
+        resource = mapping.object
+        if resource not in CURSOR_EXPORTS:
+            return None
+        options = PullOptions.model_validate(mapping.options)
+        known = self.catalog_object(resource)
+        lists = {f.name for f in known.fields if f.type == "array"} if known is not None else set()
+        pages = ArrowPages.build(mapping, resource, options, dict(types), lists)
+        if pages is None:
+            return None
+        walk = cursor_pages(self.client, resource, state, options.start_time, self.settings.page_size, pages.parse)
+        batches = map(pages, walk)
         return read_ahead(batches) if self.settings.read_ahead else batches

@@ -247,15 +247,18 @@ def dumps(body: Any) -> bytes:
     return orjson.dumps(body, default=_default)
 
 
+FastRead = Callable[[bytes], dict[str, Any] | None]  # a page body → its JSON, or None: parse it as usual
+
+
 class ZendeskClient:
     """One method per Zendesk endpoint migo-sync uses. Takes a configured httpx.Client."""
 
     def __init__(self, http: httpx.Client) -> None:
         self.http = http
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _get(self, path: str, params: dict[str, Any] | None = None, read: FastRead | None = None) -> dict[str, Any]:
         response = self.http.get(path, params=params, headers={"Accept": "application/json"})
-        return _parse(response)
+        return (read(response.content) if read is not None else None) or _parse(response)
 
     def _send(self, method: str, path: str, body: Any, *, idempotent: bool = False) -> dict[str, Any]:
         response = self.http.request(method, path, content=dumps(body), headers=JSON_HEADERS,
@@ -267,14 +270,16 @@ class ZendeskClient:
         return user
 
     def cursor_export(self, resource: str, *, cursor: str | None = None, start_time: int | None = None,
-                      per_page: int | None = None, exclude_deleted: bool = False) -> dict[str, Any]:
-        """GET /api/v2/incremental/{resource}/cursor.json: `start_time` on the first call, then `cursor`."""
+                      per_page: int | None = None, exclude_deleted: bool = False,
+                      read: FastRead | None = None) -> dict[str, Any]:
+        """GET /api/v2/incremental/{resource}/cursor.json: `start_time` on the first call, then `cursor`.
+        `read` may parse the body its own way (into Arrow); when it answers None, orjson does."""
         params: dict[str, Any] = {"cursor": cursor} if cursor is not None else {"start_time": start_time or 0}
         if per_page:
             params["per_page"] = per_page
         if exclude_deleted:
             params["exclude_deleted"] = "true"
-        return self._get(f"/api/v2/incremental/{resource}/cursor.json", params)
+        return self._get(f"/api/v2/incremental/{resource}/cursor.json", params, read)
 
     def time_export(self, resource: str, *, start_time: int, per_page: int | None = None) -> dict[str, Any]:
         """GET /api/v2/incremental/{resource}.json?start_time=: the time-based export."""

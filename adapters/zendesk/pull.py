@@ -5,6 +5,10 @@ the time export's `end_time`), so the engine's one transaction per batch commits
 together: a run killed anywhere resumes right after the last committed page, with no gap and no
 duplicate. `read_ahead()` fetches and parses the next page on a thread while the engine loads the
 current one; it changes when pages arrive, never what state goes with them.
+
+`ArrowPages` reads a cursor export's pages straight into Arrow (migo_sync.jsonpages) and does the
+Shaper's work on the columns; a page the Arrow reader refuses goes the Shaper's way instead, and
+each ArrowBatch can give its page back as records (the engine's exact path for rejects).
 """
 
 from __future__ import annotations
@@ -13,17 +17,23 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from migo_sync.adapter import PullBatch
-from migo_sync.adapters.zendesk.client import SYSTEM, ZendeskClient
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from migo_sync.adapter import ArrowBatch, PullBatch
+from migo_sync.adapters.zendesk.client import SYSTEM, FastRead, ZendeskClient
 from migo_sync.adapters.zendesk.config import PullOptions
 from migo_sync.errors import FatalRemoteError
+from migo_sync.jsonpages import read_page, record_type
 from migo_sync.mapping.model import Mapping
 from migo_sync.mapping.transforms import get_path
 
 T = TypeVar("T")
-Page = tuple[list[dict[str, Any]], dict[str, Any]]
+Page = tuple["list[dict[str, Any]] | ArrowItems", dict[str, Any]]
 
 CURSOR_EXPORTS = ("tickets", "users")  # organizations only have the time-based export
 IS_DELETED: dict[str, Callable[[dict[str, Any]], bool]] = {
@@ -31,21 +41,27 @@ IS_DELETED: dict[str, Callable[[dict[str, Any]], bool]] = {
     "users": lambda r: r.get("active") is False,
     "organizations": lambda r: r.get("deleted_at") is not None,
 }
+# The same test on a page read into Arrow: the member it reads, as what, and the test on its column.
+IS_DELETED_ARROW: dict[str, tuple[str, pa.DataType, Callable[[pa.Array], pa.Array]]] = {
+    "tickets": ("status", pa.string(), lambda c: pc.fill_null(pc.equal(c, "deleted"), False)),
+    "users": ("active", pa.bool_(), lambda c: pc.fill_null(pc.equal(c, False), False)),
+}
 CUSTOM_PREFIX = "custom_fields."
 
 
 def cursor_pages(client: ZendeskClient, resource: str, state: dict[str, Any] | None, start_time: int,
-                 per_page: int) -> Iterator[Page]:
-    """The cursor-based export: `start_time` once, then `after_cursor` until `end_of_stream`."""
+                 per_page: int, read: FastRead | None = None) -> Iterator[Page]:
+    """The cursor-based export: `start_time` once, then `after_cursor` until `end_of_stream`.
+    With `read` (ArrowPages.parse), a page's records may come as ArrowItems instead of a list."""
     cursor: str | None = (state or {}).get("after_cursor")
     followed: set[str] = set()  # every cursor followed this run: a loop of any length (A→B→A) ends
     while True:
         body = client.cursor_export(resource, cursor=cursor, start_time=None if cursor else start_time,
-                                    per_page=per_page)
+                                    per_page=per_page, read=read)
         items = body.get(resource)
         after = body.get("after_cursor") or cursor
         end = bool(body.get("end_of_stream"))
-        if not isinstance(items, list):
+        if not isinstance(items, list | ArrowItems):
             raise FatalRemoteError(SYSTEM, f"incremental {resource} export page has no '{resource}' list")
         if after is None:
             if items:
@@ -103,7 +119,9 @@ class Shaper:
         self.key_remotes = [f.remote for f in mapping.fields if f.column in mapping.key]
 
     def __call__(self, page: Page) -> PullBatch:
-        return self._shape(*page)
+        items, state = page
+        assert isinstance(items, list), "pages read into Arrow are shaped by ArrowPages"
+        return self._shape(items, state)
 
     def _shape(self, items: list[dict[str, Any]], state: dict[str, Any]) -> PullBatch:
         if self.custom:
@@ -127,6 +145,108 @@ class Shaper:
                 record["deleted"] = dead
             records.append(record)
         return PullBatch(records, state, gone)
+
+
+@dataclass
+class ArrowItems:
+    """A page's records as read into Arrow, with the raw page to read them as records again."""
+
+    table: pa.Table
+    body: bytes
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+
+class ArrowPages:
+    """The Shaper for pages read into Arrow: each mapped remote field one column (custom fields from
+    the `custom_fields` list, `deleted` computed), as the engine's `types` ask."""
+
+    def __init__(self, shaper: Shaper, resource: str, types: dict[str, pa.DataType],
+                 lists: set[str]) -> None:
+        self.shaper = shaper
+        self.resource = resource
+        self.types = types
+        self.custom = {int(r[len(CUSTOM_PREFIX):]): r for r in types
+                       if r.startswith(CUSTOM_PREFIX) and r[len(CUSTOM_PREFIX):].isdigit()}
+        self.flag = "deleted" in types
+        read = {r: (pa.list_(t) if r in lists else t) for r, t in types.items()
+                if r not in self.custom.values() and r != "deleted"}
+        self.paths = list(read)
+        self.usable = True
+        if self.custom:  # every mapped custom field's value read as one type: they share the list
+            kinds = {types[r] for r in self.custom.values()}
+            self.usable &= len(kinds) == 1 and "custom_fields" not in read
+            read["custom_fields"] = pa.list_(pa.struct([("id", pa.int64()), ("value", kinds.pop())]))
+        self.deleted = IS_DELETED_ARROW.get(resource)
+        if self.flag and self.deleted is not None:
+            member, kind, _test = self.deleted
+            self.usable &= read.setdefault(member, kind) == kind
+        self.usable &= (not self.flag or self.deleted is not None) and not shaper.delete
+        self.record = record_type(read)
+        self.read = list(read)
+
+    @classmethod
+    def build(cls, mapping: Mapping, resource: str, options: PullOptions, types: dict[str, pa.DataType],
+              lists: set[str]) -> ArrowPages | None:
+        """The reader for this mapping, or None when it cannot read it so (deleted records removed,
+        custom fields asked as different types, a path both a value and an object)."""
+        pages = cls(Shaper(mapping, resource, options), resource, types, lists)
+        return pages if pages.usable and pages.record is not None else None
+
+    def parse(self, body: bytes) -> dict[str, Any] | None:
+        """A page body → its envelope with the records as ArrowItems; None: the reader refused it."""
+        assert self.record is not None
+        read = read_page(body, self.resource, self.record, self.read,
+                         {"after_cursor": pa.string(), "end_of_stream": pa.bool_()})
+        if read is None:
+            return None
+        table, envelope = read
+        return {**envelope, self.resource: ArrowItems(table, body)}
+
+    def __call__(self, page: Page) -> ArrowBatch | PullBatch:
+        items, state = page
+        if not isinstance(items, ArrowItems):
+            return self.shaper((items, state))  # a page the Arrow reader refused
+        table = items.table
+        columns = {p: table.column(p) for p in self.paths}
+        if self.custom:
+            found = custom_columns(table.column("custom_fields"), self.custom)
+            if found is None:
+                return self.records(items, state)
+            columns.update(found)
+        if self.flag and self.deleted is not None:
+            member, _kind, test = self.deleted
+            columns["deleted"] = test(table.column(member))
+        shaped = pa.table({remote: columns[remote] for remote in self.types})
+        return ArrowBatch(shaped, state, lambda: self.records(items, state))
+
+    def records(self, items: ArrowItems, state: dict[str, Any]) -> PullBatch:
+        """The same page as the Shaper makes it from the parsed JSON."""
+        try:
+            records = orjson.loads(items.body)[self.resource]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise FatalRemoteError(SYSTEM, f"incremental {self.resource} export page is not the JSON its "
+                                           "Arrow reading found") from None
+        return self.shaper((records, state))
+
+
+def custom_columns(lists: pa.ChunkedArray, wanted: dict[int, str]) -> dict[str, pa.Array] | None:
+    """Each wanted custom field's value per record (null when the record lacks it; the last one when
+    it is listed twice, as the Shaper's loop leaves it); None when the list holds a non-object."""
+    joined = lists.combine_chunks()
+    fields = joined.flatten()
+    if fields.null_count:
+        return None
+    ids = fields.field("id").to_pylist()
+    parents = pc.list_parent_indices(joined).to_pylist()
+    where: dict[str, list[int | None]] = {remote: [None] * len(joined) for remote in wanted.values()}
+    for index, (parent, field_id) in enumerate(zip(parents, ids, strict=True)):
+        remote = wanted.get(field_id)
+        if remote is not None:
+            where[remote][parent] = index
+    values = fields.field("value")
+    return {remote: values.take(pa.array(at, pa.int64())) for remote, at in where.items()}
 
 
 HANDOFF_POLL = 1.0  # how often a waiting consumer checks that the read-ahead thread is still alive

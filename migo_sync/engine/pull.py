@@ -1,6 +1,7 @@
 """Pull: read a remote object into a warehouse table, incrementally.
 
-Each batch is cast to the mapping's types, loaded into a staging table through Arrow and MERGEd
+Each batch is cast to the mapping's types (a page an `ArrowPull` adapter read into Arrow keeps its
+columns as read where they already are the mapping's types), loaded into a staging table through Arrow and MERGEd
 into the target by key; the batch's cursor is saved in the same transaction, so a run that dies
 resumes from the last committed batch with no gap and no duplicate. A mirror pull stages every
 batch and swaps at the end (deleting rows the remote no longer has) in one transaction.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from migo_sync import interrupt
-from migo_sync.adapter import Adapter, PullBatch
+from migo_sync.adapter import Adapter, ArrowBatch, PullBatch, as_arrow_pull
 from migo_sync.engine.gcpause import gc_paused
 from migo_sync.engine.plan import temp_name
 from migo_sync.engine.result import MappingResult
@@ -31,6 +32,11 @@ from migo_sync.warehouse.base import ColumnDef, Warehouse
 from migo_sync.warehouse.bookkeeping import Bookkeeping
 
 Progress = Callable[[int], None]
+Rejects = list[tuple[str, str, str | None]]
+# How a field is asked of an ArrowPull adapter: as the JSON value a caster takes without change (the
+# rest, text, is cast here as the record path casts it); number and transformed fields are not asked.
+READ_AS = {FieldType.string: pa.string(), FieldType.integer: pa.int64(), FieldType.boolean: pa.bool_(),
+           FieldType.decimal: pa.string(), FieldType.date: pa.string(), FieldType.timestamp: pa.string()}
 log = logging.getLogger("migo_sync.engine.pull")
 
 
@@ -115,17 +121,17 @@ class Puller:
         preview = temp_name(self.mapping.name, "preview")
         if self.dry_run:
             self.warehouse.load_arrow(preview, self.schema.empty_table(), temporary=True, replace=True)
-        batches = iter(self.adapter.read(self.mapping, state))
+        batches = iter(self._read(state))
         while True:
             with gc_paused():  # the adapter builds the page (here or on its own thread), then the casts
-                batch = next(batches, None)
-                if batch is None:
+                page = next(batches, None)
+                if page is None:
                     break
                 stopped = interrupt.requested()
                 if stopped is not None:
                     break  # the pages read so far are committed below, with their cursor
-                table, rejects = self._to_arrow(batch)
-            self.result.rows_read += len(batch.records)
+                table, rejects, batch, count = self._typed(page)
+            self.result.rows_read += count
             if batch.total is not None and isinstance(self.progress, Task):
                 self.progress.set_total(batch.total)
             self.progress(len(batch.records))
@@ -255,6 +261,50 @@ class Puller:
             f"DELETE FROM {self.target} t WHERE EXISTS (SELECT 1 FROM {staging} d WHERE {keys})")
         after = self.warehouse.query(f"SELECT COUNT(*) FROM {self.target}")[0][0]
         self.result.rows_changed += int(before) - int(after)
+
+    def _read(self, state: dict[str, Any] | None) -> Iterator[ArrowBatch | PullBatch]:
+        """The adapter's pages: as Arrow when it can (ArrowPull) and every field can be asked so."""
+        native = as_arrow_pull(self.adapter)
+        types: dict[str, pa.DataType] = {}
+        for field, remote, _column, _fn in self.fields:
+            kind = READ_AS.get(field.type)
+            if kind is None or field.transform or types.setdefault(remote, kind) != kind:
+                native = None
+        if native is not None:
+            pages = native.read_arrow(self.mapping, state, types)
+            if pages is not None:
+                return pages
+        return self.adapter.read(self.mapping, state)
+
+    def _typed(self, page: ArrowBatch | PullBatch) -> tuple[pa.Table, Rejects, PullBatch, int]:
+        """(typed table, rejects, the batch's cursor and deletions, records read) for one page."""
+        if isinstance(page, ArrowBatch):
+            table = self._from_arrow(page.table)
+            if table is not None:
+                return table, [], PullBatch([], page.state, total=page.total), page.table.num_rows
+            page = page.records()  # a value that does not fit: the record path names each bad record
+        table, rejects = self._to_arrow(page)
+        return table, rejects, page, len(page.records)
+
+    def _from_arrow(self, page: pa.Table) -> pa.Table | None:
+        """A page read as Arrow at the mapping's types, exactly as `_columns` types the same records
+        (a column already of its type is kept; any other goes through `_column_array` from its Python
+        values); None when a value does not fit or a key is missing."""
+        arrays: list[pa.Array | pa.ChunkedArray] = []
+        for field, remote, column, fn in self.fields:
+            target = self.schema.field(column).type
+            values = page.column(remote)
+            if values.type != target:
+                try:
+                    arrays.append(_column_array(field, target, values.to_pylist(), fn))
+                except _RowByRow:
+                    return None
+            else:
+                arrays.append(values)
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        if any(table.column(k).null_count for k in self.mapping.key):
+            return None
+        return self._last_per_key(table)
 
     def _to_arrow(self, batch: PullBatch) -> tuple[pa.Table, list[tuple[str, str, str | None]]]:
         """Cast records to the mapping's types; a record that does not cast is a reject.
