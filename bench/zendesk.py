@@ -2,7 +2,8 @@
 
 1. pull 100,000 tickets (cursor export, 1000 per page, the 10/min export limit off on both sides)
    into DuckDB with `migo-sync`'s engine: 34 columns, MERGE by key and cursor saved per page; then
-   the adapter alone (fetch, parse, shape), to show which side the time goes to;
+   the adapter alone (fetch, read the raw page into Arrow, shape), to show which side the time goes to;
+   then the issue's minimal hand-written loop (`child_loop`) on the same server;
 2. push 10,000 users (create_or_update_many jobs of 100, ≤30 in flight, polled to completion);
 3. the same pull with dlt's rest_api source at its best (parquet loader, max_table_nesting=0), when a
    throwaway venv with dlt exists (`python -m venv /tmp/dltvenv && /tmp/dltvenv/bin/pip install
@@ -103,8 +104,10 @@ def child_pull(root: Path) -> dict[str, Any]:
 
 
 def child_read(root: Path) -> dict[str, Any]:
-    """The adapter alone (fetch, parse, shape; no warehouse): what the engine is handed, how fast."""
+    """The adapter alone (fetch, parse into Arrow, shape; no warehouse): what the engine is handed, how fast."""
+    from migo_sync.adapter import ArrowBatch, as_arrow_pull
     from migo_sync.config import Project
+    from migo_sync.engine.pull import READ_AS
     from migo_sync.http import REQUEST_STATS
     from migo_sync.mapping.model import Mapping
     from migo_sync.systems import open_adapter
@@ -114,8 +117,12 @@ def child_read(root: Path) -> dict[str, Any]:
         "warehouse": {"table": "support.tickets"}, "key": ["ticket_id"], "options": {"start_time": 0},
         "fields": [{"column": c, "remote": r, "type": t} for c, r, t in PULL_FIELDS]})
     adapter = open_adapter(Project.load(root), "zendesk")
+    native = as_arrow_pull(adapter)
+    assert native is not None
     started = time.perf_counter()
-    rows = sum(len(batch.records) for batch in adapter.read(mapping, None))
+    pages = native.read_arrow(mapping, None, {f.remote: READ_AS[f.type] for f in mapping.fields})
+    assert pages is not None  # what the engine reads: pages as Arrow
+    rows = sum(p.table.num_rows if isinstance(p, ArrowBatch) else len(p.records) for p in pages)
     seconds = time.perf_counter() - started
     adapter.close()
     return {"seconds": seconds, "rows": rows, "requests": REQUEST_STATS.get("zendesk"), "rss_mb": peak_rss_mb()}

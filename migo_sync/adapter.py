@@ -15,9 +15,10 @@ from an `AdapterContext` (base URL, settings, credentials, an HTTP client factor
 
 Capabilities are small Protocols of their own, declared by the adapters that have them and found
 with `isinstance` (never by attribute probing): `RemoteJobs` (below) for systems whose writes are
-queued as remote jobs, `ArrowPull` for adapters that can hand over pages already read into Arrow
-(Zendesk's exports: the raw page through pyarrow's JSON reader), `ReportSections` for adapters that add a view of their own to a run's
-report (Adaptive: plan versus actual), `LedgerPort` (migo_sync.ledger.port) for ledgers.
+queued as remote jobs, `ArrowPull` for adapters that hand over pull pages already read into Arrow
+(Zendesk's exports: the raw page through pyarrow's JSON reader), `ReportSections` for adapters that
+add a view of their own to a run's report (Adaptive: plan versus actual), `LedgerPort`
+(migo_sync.ledger.port) for ledgers.
 """
 
 from __future__ import annotations

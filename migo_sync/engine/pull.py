@@ -1,8 +1,8 @@
 """Pull: read a remote object into a warehouse table, incrementally.
 
-Each batch is cast to the mapping's types (a page an `ArrowPull` adapter read into Arrow keeps its
-columns as read where they already are the mapping's types), loaded into a staging table through Arrow and MERGEd
-into the target by key; the batch's cursor is saved in the same transaction, so a run that dies
+Each batch is cast to the mapping's types (a page an `ArrowPull` adapter read into Arrow keeps the
+columns that already have them), loaded into a staging table through Arrow and MERGEd into the
+target by key; the batch's cursor is saved in the same transaction, so a run that dies
 resumes from the last committed batch with no gap and no duplicate. A mirror pull stages every
 batch and swaps at the end (deleting rows the remote no longer has) in one transaction.
 """
@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from migo_sync import interrupt
 from migo_sync.adapter import Adapter, ArrowBatch, PullBatch, as_arrow_pull
@@ -134,7 +135,7 @@ class Puller:
             self.result.rows_read += count
             if batch.total is not None and isinstance(self.progress, Task):
                 self.progress.set_total(batch.total)
-            self.progress(len(batch.records))
+            self.progress(count)
             if self.dry_run:
                 self.warehouse.load_arrow(preview, table, temporary=True)
                 self.result.rows_rejected += len(rejects)
@@ -225,6 +226,9 @@ class Puller:
 
     def _last_per_key(self, table: pa.Table) -> pa.Table:
         """Keep the last row of each key (a later page may repeat a record with newer values)."""
+        key = self.mapping.key
+        if len(key) == 1 and pc.count_distinct(table.column(key[0]), mode="all").as_py() == table.num_rows:
+            return table  # every key once (counted in Arrow, without a Python object per key)
         keys = list(zip(*(table.column(k).to_pylist() for k in self.mapping.key), strict=True))
         if len(set(keys)) == len(keys):
             return table

@@ -136,18 +136,20 @@ class Counting(ZendeskAdapter):
             yield page
 
 
-def land(tmp_path: Path, name: str, adapter: Any) -> tuple[list[Any], list[Any], list[Any], Any]:
-    """Pull into a fresh DuckDB file; (rows, column types, rejects, cursor)."""
+def land(tmp_path: Path, name: str, adapter: Any) -> tuple[list[Any], list[Any], list[Any], Any, tuple[int, ...]]:
+    """Pull into a fresh DuckDB file; (rows, column types, rejects, cursor, counts and progress)."""
     warehouse = DuckDBWarehouse(tmp_path / f"{name}.duckdb")
+    shown: list[int] = []
     try:
         book = Bookkeeping(warehouse)
-        Puller(warehouse, book, adapter, mapping(), "r1").run()
+        result = Puller(warehouse, book, adapter, mapping(), "r1", progress=shown.append).run()
         rows = warehouse.query("SELECT * FROM support.tickets ORDER BY ticket_id")
         kinds = warehouse.query("SELECT column_name, data_type FROM duckdb_columns() "
                                 "WHERE table_name = 'tickets' ORDER BY column_index")
         rejects = warehouse.query(f"SELECT row_key, reason, payload FROM {book.table_name('rejects')} "
                                   "ORDER BY row_key")
-        return rows, kinds, rejects, book.get_cursor("tickets_pull")
+        counts = (result.rows_read, result.rows_written, result.rows_changed, result.rows_rejected, sum(shown))
+        return rows, kinds, rejects, book.get_cursor("tickets_pull"), counts
     finally:
         warehouse.close()
 
@@ -169,8 +171,9 @@ def test_clean_pages_land_byte_identical_through_arrow(tmp_path: Path) -> None:
     arrow, records = both_ways(tmp_path, [CLEAN[:4], CLEAN[4:]])
     assert arrow == records
     assert Counting.arrow == 2 and Counting.records == 0  # both pages were read as Arrow
-    rows, _kinds, rejects, cursor = arrow
+    rows, _kinds, rejects, cursor, counts = arrow
     assert len(rows) == 8 and rejects == [] and cursor == {"after_cursor": "c2"}
+    assert counts == (9, 8, 8, 0, 9)  # 9 records read and shown (one key twice), 8 rows landed
     by_id = {r[0]: r for r in rows}
     assert by_id[2][7].startswith("a later copy") and by_id[4][11] == str(["it's", 'say "hi"', "ünï", None])
     assert str(by_id[5][15]) == "-0.50" and by_id[5][13] is None and str(by_id[8][15]) == "1234.50"
