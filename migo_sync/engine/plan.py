@@ -47,6 +47,9 @@ class PushPlan:
     # pending rows (outcome unknown) whose warehouse row is gone and that nothing else settles this
     # run: (row_key, unit_key, idempotency_key, locator, confirmed before); see _pending_vanished
     pending_vanished: list[tuple[str, str, str, str | None, bool]] = field(default_factory=list)
+    # insert-only: pending rows never confirmed and gone from a unit that still has rows (sent again
+    # this run): (row_key, unit_key), settled with the unit's answer
+    pending_gone: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def rows_changed(self) -> int:
@@ -234,6 +237,12 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
         f"SELECT COUNT(*) FROM {ledger_table} WHERE mapping = '{feed}' AND pending_hash IS NOT NULL")[0][0] or 0)
     if plan.in_flight and not full:  # (the usual case, nothing in flight, costs nothing more)
         plan.pending_vanished = _pending_vanished(warehouse, ledger_table, mapping, unit, snapped, send)
+        if mapping.mode == "insert":
+            plan.pending_gone = [(str(r[0]), str(r[1])) for r in warehouse.query(
+                f"SELECT l.row_key, l.unit_key FROM {ledger_table} l LEFT JOIN {snapped} x ON x.migo_row_key = l.row_key "
+                f"WHERE l.mapping = '{feed}' AND l.pending_hash IS NOT NULL AND l.sent_hash IS NULL "
+                f"AND x.migo_row_key IS NULL AND l.unit_key IN (SELECT DISTINCT y.migo_unit_key FROM {send} y "
+                f"WHERE y.migo_unit_key IS NOT NULL) ORDER BY 2, 1")]
     return plan
 
 

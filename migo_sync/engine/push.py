@@ -213,7 +213,7 @@ class Pusher:
         result.details.update({"new": plan.new, "changed": plan.changed, "deleted": acted_deletes,
                                "invalid": plan.invalid, "units": plan.units, "in_flight_resumed": plan.in_flight})
         deleted_by_unit: dict[str, list[str]] = {}
-        for row_key, unit_key in plan.deleted_keys:
+        for row_key, unit_key in [*plan.deleted_keys, *plan.pending_gone]:
             deleted_by_unit.setdefault(unit_key, []).append(row_key)
         if plan.diverged_table is not None:
             result.details["diverged_reported_before"] = plan.diverged_reported
@@ -477,6 +477,8 @@ class Pusher:
                 reason = answer.reason if answer is not None and answer.reason else "the remote returned no result"
                 if answer is not None and answer.held_differs:  # settled: the remote holds other values
                     held.extend((k, item.unit.key, item.hash_of[k], answer.remote_id) for k in item.unit.row_keys)
+                    # its lines in flight and gone from the warehouse since: reported with it, once
+                    held.extend((k, item.unit.key, REFUSED_DELETED, answer.remote_id) for k in item.deleted_row_keys)
                 else:
                     failed_keys.extend(item.unit.row_keys)
                 rejects.extend(Reject(k, reason) for k in item.unit.row_keys)

@@ -6,6 +6,7 @@ posted. A dry run says so and writes nothing. On DuckDB and on Snowflake (throug
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from helpers.warehouses import ENGINES, engine_warehouse
 from ledger.ledger_support import MemoryLedger, journal_mapping
 
 from migo_sync.adapter import BaseAdapter, PushUnit, RemoteObject, UnitResult
-from migo_sync.engine.plan import HELD_UNCOMPARED, REFUSED_DELETED
+from migo_sync.engine.plan import HELD_UNCOMPARED, LEDGER_DIFFERS, REFUSED_DELETED
 from migo_sync.engine.push import Pusher
 from migo_sync.engine.result import MappingResult
 from migo_sync.ledger import Journal, check_units, write_units
@@ -150,3 +151,39 @@ def test_a_journal_in_flight_never_booked_and_deleted_is_dropped(warehouse: Ware
     assert sorted(state(warehouse)) == ["J2\x1f1", "J2\x1f2"]  # no trace of J1's intent
     third = push(warehouse, ledger, "r3")
     assert (third.status, third.rows_rejected, third.rows_changed) == ("ok", 0, 0) and ledger.posts == ["J2"]
+
+
+def test_a_journal_in_flight_with_one_line_deleted_is_settled_with_it(warehouse: Warehouse) -> None:
+    """Booked: the ledger holds the journal with the line deleted since (replaced by another):
+    rejected with the remedy, the deleted line settled with it (never pending again), reported once."""
+    ledger = Journals()
+    killed(warehouse, ledger, "answer")
+    warehouse.execute("DELETE FROM lending.journal_lines WHERE journal_id = 'J1' AND line_no = 2")
+    warehouse.execute("INSERT INTO lending.journal_lines VALUES ('J1', 3, '2026-10-14', '5000', -10.00)")
+    second = push(warehouse, ledger, "r2")
+    assert (second.status, second.rows_rejected) == ("rejected", 2) and sorted(ledger.posts) == ["J1", "J2"]
+    assert [k for k, _r in rejects(warehouse, "r2")] == ["J1\x1f1", "J1\x1f3"]
+    [reason] = {r for _k, r in rejects(warehouse, "r2")}
+    assert reason.startswith("the ledger already holds journal J1 (id M-")
+    assert reason.endswith("post a reversing entry")
+    now = state(warehouse)
+    assert now["J1\x1f2"][:2] == now["J1\x1f1"][:2] == (LEDGER_DIFFERS, None)
+    assert now["J1\x1f2"][3] == REFUSED_DELETED and now["J1\x1f1"][2] == now["J1\x1f2"][2]
+    assert Bookkeeping(warehouse).pending("journals") == []
+    third = push(warehouse, ledger, "r3")
+    assert (third.status, third.rows_rejected, third.rows_changed) == ("ok", 0, 0) and rejects(warehouse, "r3") == []
+
+
+def test_a_journal_never_booked_with_a_line_replaced_is_posted_as_it_is_now(warehouse: Warehouse) -> None:
+    ledger = Journals()
+    killed(warehouse, ledger, "request")
+    warehouse.execute("DELETE FROM lending.journal_lines WHERE journal_id = 'J1' AND line_no = 2")
+    warehouse.execute("INSERT INTO lending.journal_lines VALUES ('J1', 3, '2026-10-14', '4000', -10.00)")
+    second = push(warehouse, ledger, "r2")
+    assert (second.status, second.rows_rejected, second.rows_written) == ("ok", 0, 4)
+    assert sorted(ledger.posts) == ["J1", "J2"]
+    [j1] = [j for j in ledger.posted.values() if j.key == "J1"]
+    assert [line.amount for line in j1.lines] == [Decimal("10.00"), Decimal("-10.00")] and len(j1.lines) == 2
+    assert sorted(state(warehouse)) == ["J1\x1f1", "J1\x1f3", "J2\x1f1", "J2\x1f2"]  # the gone line forgotten
+    assert Bookkeeping(warehouse).pending("journals") == []
+    assert push(warehouse, ledger, "r3").rows_changed == 0
