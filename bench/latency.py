@@ -24,6 +24,12 @@ The calls a step needs come from the API's rules, not from what the client did:
     poll         job statuses: Zendesk, a poll of every job in flight (one show_many) per state the
                  API moves a job through (the emulator: 2 polls, queued → working → completed) per
                  wave of 30; a Workday import, one status read once it is done.
+    look-up      a ledger push asks which of its journals the ledger holds before posting them
+                 (Intacct runs a second GLBATCH with the same REFERENCENO: api-reference §1.9 says
+                 to query it before posting; Workday's Add_Only refuses only a known
+                 Accounting_Journal_ID, not a reference another feed posted): the look-up goes with the
+                 reference reads (it does not depend on them), the posts after it; a look-up of the
+                 posted journals' ids (an import's answer names none) follows the import's status.
 A Workday pull's first Get_Journals page is its own step (it says how many pages follow).
 
 Each mapping prints wall vs minimum, `api s` (the time at least one of its calls was in flight:
@@ -236,7 +242,17 @@ def minimum(system: str, calls: list[Call], seen: set[tuple[str, str]], knobs: d
                       len(reference)))
     structure = Counter(c.kind for c in calls if c.role == "structure")
     steps.extend((kind, 1) for kind, count in structure.items() for _ in range(count))
-    data = Counter(c.kind for c in calls if c.role == "data")
+    writes = [c for c in calls if c.role == "data" and is_ledger_write(c.kind)]
+    lookups = [c for c in calls if c.role == "data" and writes and is_ledger_lookup(c.kind)]
+    before = [c for c in lookups if c.started < min(w.started for w in writes)]
+    after = [c for c in lookups if c not in before]
+    if before:  # which journals the ledger holds: asked before posting, independent of the chart
+        if reference:
+            what, n = steps.pop()
+            steps.append((what + " + the look-up of held journals", n + len(before)))
+        else:
+            steps.append(("look-up of held journals", len(before)))
+    data = Counter(c.kind for c in calls if c.role == "data" and c not in lookups)
     chained = Counter(c.kind for c in calls if c.role == "chain")
     polls = [c for c in calls if c.role == "poll"]
     if data.get("Get_Journals_Request", 0) > 1:  # the first page says how many pages follow
@@ -250,6 +266,8 @@ def minimum(system: str, calls: list[Call], seen: set[tuple[str, str]], knobs: d
         steps.extend(("job status poll (all jobs in flight)", 1) for _ in range(per_wave * waves))
     for kind, count in chained.items():
         steps.extend((kind, 1) for _ in range(count))
+    if after:  # the ids of journals whose answer named none (an import): read once they are booked
+        steps.append(("look-up of the posted journals' ids", len(after)))
     latency = knobs["latency_ms"] / 1000.0
     cap = knobs["max_in_flight"]
     seconds = sum(math.ceil(n / cap) for _, n in steps) * latency
@@ -258,6 +276,16 @@ def minimum(system: str, calls: list[Call], seen: set[tuple[str, str]], knobs: d
     if per_minute and requests > per_minute:
         seconds = max(seconds, (math.ceil(requests / per_minute) - 1) * 60.0)
     return Minimum(steps, seconds, requests)
+
+
+def is_ledger_write(kind: str) -> bool:
+    return kind.startswith(("create", "Import_Accounting_Journal", "Submit_Accounting_Journal"))
+
+
+def is_ledger_lookup(kind: str) -> bool:
+    """A ledger push's question which journals the ledger holds (Intacct GLENTRY by reference,
+    Workday Get_Journals): the ledger does not refuse a second journal, so it precedes the post."""
+    return kind.startswith(("readByQuery GLENTRY", "Get_Journals"))
 
 
 def busy(calls: list[Call]) -> float:
@@ -294,6 +322,14 @@ def reason(calls: list[Call], floor: Minimum, seconds: float, cap: int) -> str:
     return "; ".join(found) or "within the minimum"
 
 
+def timeline(calls: list[Call]) -> str:
+    """One line per call, times relative to the mapping's first call: where the waits are."""
+    if not calls:
+        return ""
+    zero = calls[0].started
+    return "\n".join(f"    {c.started - zero:6.2f} → {c.ended - zero:6.2f}  {c.role:9} {c.kind}" for c in calls)
+
+
 # ---- the run --------------------------------------------------------------------------------------
 
 
@@ -325,6 +361,8 @@ def dlt_child(url: str, root: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--calls", action="store_true",
+                        help="also print each mapping's calls: kind, role, when sent and answered (s from the first)")
     parser.add_argument("--dlt-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.dlt_child:
@@ -378,6 +416,8 @@ def main() -> None:
                 print(f"{r.name:31} {r.seconds:6.2f} {floor.seconds:6.2f} {ratio:5.2f} {busy(calls):6.2f} {len(calls):8d} "
                       f"{floor.requests:4d} {peak_in_flight(calls):4d}/{knobs['max_in_flight']:<4d}  "
                       + (why if flagged else "") + ("" if r.status == "ok" else f"  [{r.status}: {r.error or ''}]"))
+                if args.calls:
+                    print(timeline(calls))
                 figures["mappings"][r.name] = {
                     "seconds": round(r.seconds, 3), "minimum_seconds": round(floor.seconds, 3),
                     "api_seconds": round(busy(calls), 3), "requests": len(calls),

@@ -20,6 +20,7 @@ from migo_sync.ledger import (
     Account,
     AccountBalance,
     Chart,
+    HeldAhead,
     Journal,
     JournalLayout,
     LedgerLine,
@@ -29,6 +30,7 @@ from migo_sync.ledger import (
     load_chart,
     write_units,
 )
+from migo_sync.ledger.journal import build_journals
 from migo_sync.mapping.model import Mapping
 from migo_sync.options import option_problems
 from migo_sync.settings import parse_settings
@@ -80,6 +82,7 @@ class IntacctAdapter(BaseAdapter):
         self._client: IntacctClient | None = None
         self._lists: dict[str, list[dict[str, Any]]] | None = None
         self._chart: Chart | None = None
+        self._held = HeldAhead()
         self._functions_per_request = self.settings.functions_per_request
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -151,18 +154,25 @@ class IntacctAdapter(BaseAdapter):
     def journal_layout(self, mapping: Mapping) -> JournalLayout:
         return journal_layout(mapping)
 
-    def _fetch_lists(self) -> dict[str, list[dict[str, Any]]]:
-        """Accounts, dimensions and periods in one request (cached for the adapter's life: one run)."""
+    def _fetch_lists(self, also: dict[str, tuple[str, str, str]] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Accounts, dimensions and periods in one request (cached for the adapter's life: one run),
+        with the lists `also` asks for in the same request (returned, not cached)."""
+        extra: dict[str, list[dict[str, Any]]] = {}
         if self._lists is None:
             period_fields = "NAME,START_DATE,END_DATE" + (f",{self.settings.period_closed_field}"
                                                          if self.settings.period_closed_field else "")
-            self._lists = self.client.read_lists({
+            found = self.client.read_lists({
                 "accounts": ("GLACCOUNT", "ACCOUNTNO,TITLE,STATUS,ACCOUNTTYPE,NORMALBALANCE", ""),
                 "department": ("DEPARTMENT", "DEPARTMENTID,STATUS", ""),
                 "location": ("LOCATION", "LOCATIONID,STATUS", ""),
                 "periods": ("REPORTINGPERIOD", period_fields, ""),
+                **(also or {}),
             }, pagesize=self.settings.page_size)
-        return self._lists
+            extra = {name: found.pop(name) for name in also or {}}
+            self._lists = found
+        elif also:
+            extra = self.client.read_lists(also, self.settings.page_size)
+        return {**self._lists, **extra}
 
     def list_accounts(self) -> list[Account]:
         return [Account(number=str(r["ACCOUNTNO"]), title=r.get("TITLE") or "",
@@ -230,30 +240,16 @@ class IntacctAdapter(BaseAdapter):
 
     def find_journals(self, journals: Sequence[Journal]) -> dict[str, PostedJournal]:
         """GLENTRY lines by REFERENCENO, REFERENCES_PER_QUERY references per readByQuery, every
-        query of the batch in one request. A journal without a reference cannot be looked up (its
-        controlid still refuses a resend)."""
-        by_reference: dict[str, list[str]] = {}
-        for journal in journals:
-            if journal.reference:
-                by_reference.setdefault(str(journal.reference), []).append(journal.key)
-        if not by_reference:
+        query of the batch in one request (or the answer the batch's checks read with the chart:
+        `HeldAhead`). A journal without a reference cannot be looked up (its controlid still
+        refuses a resend)."""
+        ahead = self._held.take(journals)
+        if ahead is not None:
+            return ahead
+        queries = reference_queries(journals)
+        if not queries:
             return {}
-        references = sorted(by_reference)
-        queries = {f"ref{i}": ("GLENTRY", LINE_FIELDS, "REFERENCENO IN (" + ", ".join(quote(r) for r in chunk) + ")")
-                   for i, chunk in enumerate(chunked(references, REFERENCES_PER_QUERY))}
-        lines: dict[str, list[LedgerLine]] = {}
-        for records in self.client.read_lists(queries, self.settings.page_size).values():
-            for record in records:
-                line = ledger_line(record)
-                lines.setdefault(str(line.reference), []).append(line)
-        found: dict[str, PostedJournal] = {}
-        for reference, held in lines.items():
-            batches = sorted({line.journal for line in held})
-            for key in by_reference.get(reference, []):
-                # The same reference in several batches: the first is the one compared; the
-                # others show in reconciliation as the double posts they are.
-                found[key] = PostedJournal(batches[0], tuple(line for line in held if line.journal == batches[0]))
-        return found
+        return held_journals(journals, self.client.read_lists(queries, self.settings.page_size))
 
     def read_balances(self, period: Period) -> list[AccountBalance]:
         rows = self.client.trial_balance(period.start, period.end, reportingbook=self.settings.reportingbook)
@@ -265,8 +261,15 @@ class IntacctAdapter(BaseAdapter):
     # -- the adapter hooks --------------------------------------------------------------------
 
     def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
+        """The journal checks against the chart. The first batch's chart read also asks which of
+        its journals the ledger holds (the look-up the write needs first): one request for both."""
         if mapping.object != JOURNAL_OBJECT:
             return {}
+        if self._lists is None:
+            journals, _ = build_journals(units, journal_layout(mapping))
+            queries = reference_queries(journals)
+            lists = self._fetch_lists(queries)
+            self._held.keep(journals, held_journals(journals, {name: lists[name] for name in queries}))
         return check_units(self, mapping, units, self.chart())
 
     def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
@@ -358,6 +361,34 @@ class IntacctAdapter(BaseAdapter):
 
 LINE_FIELDS = "ENTRY_DATE,ACCOUNTNO,TR_TYPE,TRX_AMOUNT,BATCHNO,REFERENCENO,DEPARTMENT,LOCATION,DESCRIPTION"
 REFERENCES_PER_QUERY = 100
+
+
+def reference_queries(journals: Sequence[Journal]) -> dict[str, tuple[str, str, str]]:
+    """GLENTRY readByQuery lists (for `read_lists`) of the journals' references."""
+    references = sorted({str(journal.reference) for journal in journals if journal.reference})
+    return {f"ref{i}": ("GLENTRY", LINE_FIELDS, "REFERENCENO IN (" + ", ".join(quote(r) for r in chunk) + ")")
+            for i, chunk in enumerate(chunked(references, REFERENCES_PER_QUERY))}
+
+
+def held_journals(journals: Sequence[Journal], lists: dict[str, list[dict[str, Any]]]) -> dict[str, PostedJournal]:
+    """The journals found among the GLENTRY lines of `reference_queries`' lists, by journal key."""
+    by_reference: dict[str, list[str]] = {}
+    for journal in journals:
+        if journal.reference:
+            by_reference.setdefault(str(journal.reference), []).append(journal.key)
+    lines: dict[str, list[LedgerLine]] = {}
+    for records in lists.values():
+        for record in records:
+            line = ledger_line(record)
+            lines.setdefault(str(line.reference), []).append(line)
+    found: dict[str, PostedJournal] = {}
+    for reference, held in lines.items():
+        batches = sorted({line.journal for line in held})
+        for key in by_reference.get(reference, []):
+            # The same reference in several batches: the first is the one compared; the
+            # others show in reconciliation as the double posts they are.
+            found[key] = PostedJournal(batches[0], tuple(line for line in held if line.journal == batches[0]))
+    return found
 
 
 def ledger_line(r: dict[str, Any]) -> LedgerLine:

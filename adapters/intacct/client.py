@@ -14,8 +14,10 @@ Errors are read at the three levels the gateway answers on:
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -93,15 +95,46 @@ class IntacctClient:
         self.now = now or (lambda: datetime.now(UTC))
         self.new_controlid = controlid or (lambda: uuid.uuid4().hex)
         self._session: Session | None = None
+        self._signing_in: Future[Session] | None = None
+        self._lock = threading.Lock()
 
     # -- sessions ----------------------------------------------------------------------------
 
     def session(self) -> Session:
         """The current session, renewed when it expires (or is about to)."""
+        return self._fresh() or self._sign_in().result()
+
+    def _fresh(self) -> Session | None:
         current = self._session
         if current is not None and (current.expires is None or self.now() + self.session_margin < current.expires):
             return current
-        self._session = None
+        return None
+
+    def _sign_in(self) -> Future[Session]:
+        """getAPISession, on a thread of its own (once at a time): a request that cannot wait for
+        it carries the login meanwhile (`execute`), so the sign-in costs no round trip of its own."""
+        with self._lock:
+            if self._signing_in is None:
+                self._session = None
+                self._signing_in = Future()
+                threading.Thread(target=self._run_sign_in, args=(self._signing_in,), name="intacct-sign-in",
+                                 daemon=True).start()
+            return self._signing_in
+
+    def _run_sign_in(self, future: Future[Session]) -> None:
+        try:
+            session = self._new_session()
+        except BaseException as exc:  # handed to whoever waits for the session
+            with self._lock:
+                self._signing_in = None
+            future.set_exception(exc)
+            return
+        with self._lock:
+            self._session, self._signing_in = session, None
+        future.set_result(session)
+
+    def _new_session(self) -> Session:
+        # getAPISession is sent on its own: the docs say never to mix it with other functions.
         body = build_request(sender_id=self.sender_id, sender_password=self.sender_password,
                              controlid=self.new_controlid(), functions=[function("session", "getAPISession")],
                              login=self.login)
@@ -115,8 +148,7 @@ class IntacctClient:
         endpoint = ((api.findtext("endpoint") or "").strip() if api is not None else "") or self.url
         if not trusted_endpoint(self.url, endpoint):
             raise FatalRemoteError(SYSTEM, f"getAPISession named an endpoint on an unexpected host or port: {endpoint}")
-        self._session = Session(session_id, endpoint, envelope.session_timeout)
-        return self._session
+        return Session(session_id, endpoint, envelope.session_timeout)
 
     def _single(self, envelope: Envelope, name: str) -> Result:
         if envelope.auth_status == "failure":
@@ -134,22 +166,37 @@ class IntacctClient:
                 transaction: bool = False) -> dict[str, Result]:
         """Send functions in one request; results keyed by function controlid.
 
-        A session the gateway no longer accepts is renewed and the same request resent once:
-        an authentication failure means no function ran.
+        With the session when there is one; else a read goes with the login (the gateway takes
+        either in any request) while getAPISession runs beside it for the requests after, and
+        returns once both are answered: the sign-in costs no round trip of its own. A session the gateway
+        no longer accepts is renewed and the same request resent once: an authentication failure
+        means no function ran.
         """
         for attempt in (1, 2):
-            session = self.session()
+            session = self._fresh()
+            signing: Future[Session] | None = None
+            if session is None:  # a read goes with the login while the session is fetched beside it
+                signing = self._sign_in()
+                if unique:  # a write waits for it: its answer is never lost to a sign-in failing after
+                    session, signing = signing.result(), None
             body = build_request(sender_id=self.sender_id, sender_password=self.sender_password,
-                                 controlid=self.new_controlid(), functions=functions, session_id=session.session_id,
-                                 unique=unique, transaction=transaction)
-            envelope = self._post(session.endpoint, body)
+                                 controlid=self.new_controlid(), functions=functions, unique=unique,
+                                 transaction=transaction, **({"login": self.login} if session is None
+                                                             else {"session_id": session.session_id}))
+            envelope = self._post(self.url if session is None else session.endpoint, body)
             if envelope.auth_status == "failure":
-                self._session = None
+                if session is None:
+                    raise AuthError(SYSTEM, f"login refused: {describe(envelope.auth_errors)}; {LOGIN_HINT}")
+                with self._lock:
+                    if self._session is session:
+                        self._session = None
                 if attempt == 1:
                     continue
                 raise AuthError(SYSTEM, f"session refused: {describe(envelope.auth_errors)}; {LOGIN_HINT}")
-            if envelope.session_timeout is not None and self._session is not None:
-                self._session.expires = envelope.session_timeout  # the timeout slides with every call
+            if signing is not None:
+                signing.result()  # sent together, answered together; its failure (e.g. an untrusted endpoint) is raised
+            elif session is not None and envelope.session_timeout is not None:
+                session.expires = envelope.session_timeout  # the timeout slides with every call
             return {result.controlid: result for result in envelope.results}
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -26,6 +26,7 @@ from migo_sync.ledger import (
     Account,
     AccountBalance,
     Chart,
+    HeldAhead,
     Journal,
     JournalLayout,
     LedgerLine,
@@ -34,6 +35,7 @@ from migo_sync.ledger import (
     check_units,
     write_units,
 )
+from migo_sync.ledger.journal import build_journals
 from migo_sync.mapping.model import Mapping
 from migo_sync.options import option_problems
 from migo_sync.settings import parse_settings
@@ -73,6 +75,7 @@ class WorkdayAdapter(BaseAdapter):
         self.now = now or (lambda: datetime.now(UTC))
         self._client: WorkdayClient | None = None
         self._chart: Chart | None = None
+        self._held = HeldAhead()
         self._submit = self.settings.submit
         self._concurrency = self.settings.max_concurrency
         self._import = self.settings.journal_import
@@ -299,7 +302,12 @@ class WorkdayAdapter(BaseAdapter):
     def find_journals(self, journals: Sequence[Journal]) -> dict[str, PostedJournal]:
         """Get_Journals over the journals' accounting dates (company, pinned as of now), matched
         by Accounting_Journal_ID (the idempotency key) or External_Reference_ID (the reference):
-        one paged read per batch, however many journals it holds."""
+        one paged read per batch, however many journals it holds (or the answer the batch's checks
+        read beside the chart: `HeldAhead`)."""
+        ahead = self._held.take(journals)
+        return ahead if ahead is not None else self._look_up(journals)
+
+    def _look_up(self, journals: Sequence[Journal]) -> dict[str, PostedJournal]:
         if not journals:
             return {}
         by_id = {j.idempotency_key: j.key for j in journals}
@@ -344,8 +352,16 @@ class WorkdayAdapter(BaseAdapter):
     # -- the adapter hooks --------------------------------------------------------------------
 
     def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
+        """The journal checks against the chart. The first batch's chart reads go out together
+        with the look-up of its journals the write needs first (`HeldAhead`): one round trip."""
         if mapping.object != JOURNAL_OBJECT:
             return {}
+        if self._chart is None:
+            journals, _ = build_journals(units, journal_layout(mapping))
+            _ = self.client  # opened here, once: not by two threads at a time below
+            reads: list[Callable[[], Any]] = [self.chart, lambda: self._look_up(journals)]
+            _chart, held = self._parallel(lambda read: read(), reads, at_once=2)
+            self._held.keep(journals, held)
         return check_units(self, mapping, units, self.chart())
 
     def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:

@@ -12,6 +12,7 @@ from migo_sync.ledger.checks import Account, Chart, Period, check_journal, check
 from migo_sync.ledger.journal import Journal, JournalError, JournalLayout, JournalLine, build_journal
 from migo_sync.ledger.port import (
     AccountBalance,
+    HeldAhead,
     LedgerLine,
     LedgerPort,
     PostedJournal,
@@ -25,6 +26,7 @@ __all__ = [
     "Account",
     "AccountBalance",
     "Chart",
+    "HeldAhead",
     "Journal",
     "JournalError",
     "JournalLayout",

@@ -126,6 +126,38 @@ def load_chart(port: LedgerPort) -> Chart:
     )
 
 
+class HeldAhead:
+    """The journals a batch's ledger already holds, looked up while the batch's checks read the
+    chart (Intacct: in the same request; Workday: beside it) and used once, by the batch's write.
+
+    `write_units` must know what the ledger holds before it posts (the ledger does not refuse a
+    second journal with the same reference); asked again at write time, that look-up is a round
+    trip after the chart's. Only a write of the same journals (or some of them: the checks may
+    reject a few) uses it, and only the next one; anything else asks the ledger again.
+    """
+
+    def __init__(self) -> None:
+        self._asked: dict[str, tuple[str, str | None, date]] = {}
+        self._found: dict[str, PostedJournal] = {}
+
+    @staticmethod
+    def _identity(journal: Journal) -> tuple[str, str | None, date]:
+        return journal.idempotency_key, journal.reference, journal.posting_date
+
+    def keep(self, journals: Sequence[Journal], found: dict[str, PostedJournal]) -> None:
+        self._asked = {journal.key: self._identity(journal) for journal in journals}
+        self._found = dict(found)
+
+    def take(self, journals: Sequence[Journal]) -> dict[str, PostedJournal] | None:
+        """What the look-up found for these journals, or None when it did not ask for all of them."""
+        asked, found = self._asked, self._found
+        self._asked, self._found = {}, {}
+        if not asked or any(asked.get(journal.key) != self._identity(journal) for journal in journals):
+            return None
+        keys = {journal.key for journal in journals}
+        return {key: held for key, held in found.items() if key in keys}
+
+
 def check_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit], chart: Chart,
                 checks: Sequence[Check] = CHECKS) -> dict[str, str]:
     """Pre-send checks for the engine's `adapter.check()`: {unit key: reason} to reject."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -45,6 +46,18 @@ class Gateway:
     def functions(self, index: int) -> list[str]:
         return [f[0].tag for f in parse(self.seen[index].content).iter("function")]
 
+    def calls(self, first: int, last: int | None = None) -> list[tuple[str, str, str]]:
+        """(url, functions, auth) of seen[first:last], sorted: the calls of one round trip, in any order."""
+        out = []
+        for i in range(first, len(self.seen) if last is None else last):
+            auth = parse(self.seen[i].content).find("operation/authentication")
+            out.append((str(self.seen[i].url), "+".join(self.functions(i)),
+                        "session" if auth is not None and auth.find("sessionid") is not None else "login"))
+        return sorted(out)
+
+
+SIGN_IN = [(URL, "getAPISession", "login"), (URL, "readByQuery", "login")]  # together: one round trip
+
 
 def client(gateway: Handler, *, user_password: str | None = None, now: Callable[[], datetime] | None = None,
            sender_password: str | None = None) -> IntacctClient:
@@ -64,9 +77,33 @@ def test_one_session_is_reused_and_its_endpoint_honoured() -> None:
     c = client(gateway)
     for _ in range(3):
         assert len(read_accounts(c)) == 10
-    assert [str(r.url) for r in gateway.seen] == [URL, POD, POD, POD]
-    assert gateway.functions(0) == ["getAPISession"]
-    assert b"<sessionid>" in gateway.seen[1].content and b"<login>" not in gateway.seen[1].content
+    assert gateway.calls(0, 2) == SIGN_IN
+    assert gateway.calls(2) == [(POD, "readByQuery", "session")] * 2
+    assert b"<sessionid>" in gateway.seen[2].content and b"<login>" not in gateway.seen[2].content
+
+
+def test_the_first_read_goes_with_the_login_while_the_session_is_fetched() -> None:
+    """Both requests are in flight at once (the sign-in costs no round trip of its own)."""
+    gateway = Gateway()
+    both = threading.Barrier(2, timeout=10)  # each answer waits until the other request arrived
+
+    def together(request: httpx.Request) -> None:
+        both.wait()
+
+    gateway.before = together
+    c = client(gateway)
+    assert len(read_accounts(c)) == 10
+    assert gateway.calls(0) == SIGN_IN
+    gateway.before = lambda request: None
+    read_accounts(c)
+    assert gateway.calls(2) == [(POD, "readByQuery", "session")]
+
+
+def test_a_write_waits_for_the_session() -> None:
+    gateway = Gateway()
+    c = client(gateway)
+    c.execute([read_by_query_function("w1", "GLACCOUNT", "", "ACCOUNTNO", 10)], unique=True)
+    assert [gateway.calls(i, i + 1)[0][1:] for i in range(2)] == [("getAPISession", "login"), ("readByQuery", "session")]
 
 
 def test_an_expiring_session_is_renewed() -> None:
@@ -77,8 +114,7 @@ def test_an_expiring_session_is_renewed() -> None:
     read_accounts(c)
     clock[0] += timedelta(seconds=DEFAULTS["session_seconds"] - 30)  # inside the 60 s margin
     read_accounts(c)
-    assert [gateway.functions(i)[0] for i in range(len(gateway.seen))] == [
-        "getAPISession", "readByQuery", "getAPISession", "readByQuery"]
+    assert gateway.calls(0, 2) == SIGN_IN and gateway.calls(2) == SIGN_IN
 
 
 def test_a_session_the_gateway_dropped_is_renewed_and_the_request_resent_once() -> None:
@@ -87,8 +123,9 @@ def test_a_session_the_gateway_dropped_is_renewed_and_the_request_resent_once() 
     read_accounts(c)
     gateway.emulator.sessions.clear()
     assert len(read_accounts(c)) == 10
-    assert [gateway.functions(i)[0] for i in range(len(gateway.seen))] == [
-        "getAPISession", "readByQuery", "readByQuery", "getAPISession", "readByQuery"]
+    assert gateway.calls(0, 2) == SIGN_IN
+    assert gateway.calls(2, 3) == [(POD, "readByQuery", "session")]  # refused: no function ran
+    assert gateway.calls(3) == SIGN_IN
 
 
 def test_user_login_refused_is_an_auth_error() -> None:

@@ -53,3 +53,62 @@ def test_journal_requests_go_out_together_within_the_cap(adapter: IntacctAdapter
         unit.resend = True
     again = adapter.write(push_mapping(), units)  # every journal now a duplicate, none posted twice
     assert all(r.ok and r.duplicate for r in again) and set(posted(tenant).values()) == {1}
+
+
+def _open(tenant: SandboxThread, tmp_path: Path) -> tuple[IntacctAdapter, list[bytes]]:
+    """A fresh adapter (one run) and the bodies of the requests it sends, as they leave."""
+    environ = {**tenant.env, **credentials(tmp_path), "MIGO_SYNC_NO_KEYRING": "1"}
+    opened = open_adapter(Project(root=tmp_path, config=ProjectConfig(systems={"intacct": {}}), environ=environ),
+                          "intacct")
+    assert isinstance(opened, IntacctAdapter)
+    sent: list[bytes] = []
+    opened.client.http.event_hooks["request"].append(lambda request: sent.append(request.read()))
+    return opened, sent
+
+
+def test_the_checks_read_the_chart_and_the_held_journals_in_one_request_beside_the_sign_in(
+        tenant: SandboxThread, tmp_path: Path) -> None:
+    tenant.reset()
+    adapter, sent = _open(tenant, tmp_path)
+    units = [balanced(f"H{n:03d}") for n in range(1, 31)]
+    try:
+        assert adapter.check(push_mapping(), units) == {}
+        limits = tenant.limits()["intacct"]
+        assert limits["served"] == 2 and limits["peak_in_flight"] == 2  # the sign-in and the read, together
+        read = next(body for body in sent if b"getAPISession" not in body)
+        assert b"<login>" in read and read.count(b"<readByQuery>") == 5
+        assert all(f"<object>{o}</object>".encode() in read
+                   for o in ("GLACCOUNT", "DEPARTMENT", "LOCATION", "REPORTINGPERIOD", "GLENTRY"))
+        sent.clear()
+        results = adapter.write(push_mapping(), units)
+        assert all(r.ok and not r.duplicate for r in results)
+        # the write asks nothing again: only the journals go (one request: 30 <= functions_per_request)
+        assert len(sent) == 1 and b"<create>" in sent[0] and b"<readByQuery>" not in sent[0]
+        assert b"<sessionid>" in sent[0] and b"<login>" not in sent[0]
+        sent.clear()
+        adapter.write(push_mapping(), units[:2])  # a second write of the same journals asks the ledger again
+        assert sum(b"<object>GLENTRY</object>" in body for body in sent) == 1
+    finally:
+        adapter.close()
+
+
+def test_journals_the_checks_found_held_are_not_posted_again(tenant: SandboxThread, tmp_path: Path) -> None:
+    tenant.reset()
+    first, _ = _open(tenant, tmp_path)
+    units = [balanced(f"K{n:03d}") for n in range(1, 4)]
+    try:
+        assert all(r.ok for r in first.write(push_mapping(), units))
+    finally:
+        first.close()
+    again, sent = _open(tenant, tmp_path)  # the next run, from a feed that did not send them
+    try:
+        fresh = [balanced(f"K{n:03d}") for n in range(1, 5)]
+        assert again.check(push_mapping(), fresh) == {}
+        sent.clear()
+        results = again.write(push_mapping(), fresh)
+        assert [r.ok for r in results] == [False, False, False, True]
+        assert "already in the ledger" in (results[0].reason or "")
+        assert [b.count(b"<create>") for b in sent] == [1]  # only K004 went; nothing was looked up again
+        assert set(posted(tenant).values()) == {1} and len(posted(tenant)) == 4
+    finally:
+        again.close()

@@ -65,8 +65,9 @@ def test_checks_are_the_ledger_cores_and_reject_before_sending(adapter: WorkdayA
         journal("cents", [("1100", "1.005"), ("1000", "-1.005")]),
     ]
     rejects = adapter.check(mapping, units)
-    assert workday.stats().get("workday", 0) == 3  # the chart only: accounts, cost centers, regions (periods
-    # come from the closed_through setting: WWS has no operation that lists them)
+    # the chart: accounts, cost centers, regions (periods come from the closed_through setting: WWS has
+    # no operation that lists them), and beside it the look-up of the batch's journals the write needs
+    assert workday.stats().get("workday", 0) == 3 + 1
     assert rejects == check_units(adapter, mapping, units, load_chart(adapter))  # the same code path as Intacct
     assert rejects == {
         "one-line": "journal has 1 line; at least 2 are required; unbalanced: debits 5.00 ≠ credits 0 (off by 5.00)",

@@ -61,3 +61,40 @@ def test_imports_go_out_together_within_the_cap(adapter: WorkdayAdapter, tenant:
     # import names no journal's WID: the tenant's ids are learnt, so they are always recorded)
     assert calls["Get_Journals"] == 2 and all(r.remote_id for r in results)
     assert limits["served"] == 1 + 7 + 1 and set(posted(tenant).values()) == {1}
+
+
+def test_the_checks_look_up_the_held_journals_beside_the_chart(adapter: WorkdayAdapter, tenant: SandboxThread) -> None:
+    units = [balanced(f"C{n:03d}") for n in range(1, 21)]
+    assert adapter.check(push_mapping(), units) == {}
+    limits = tenant.limits()["workday"]
+    calls = emulator_of(tenant).calls
+    # the chart's three reads and the look-up of the batch's journals: four calls, all at once
+    assert limits["served"] == 4 and limits["peak_in_flight"] == CAP and calls["Get_Journals"] == 1
+    results = adapter.write(push_mapping(), units)
+    assert all(r.ok and not r.duplicate and r.remote_id for r in results)
+    # the write looks nothing up before importing: two imports of ten, one status read, the look-up after
+    assert (calls["Import_Accounting_Journal"], calls["Get_Import_Processes"], calls["Get_Journals"]) == (2, 1, 2)
+    assert set(posted(tenant).values()) == {1}
+    adapter.write(push_mapping(), units[:3])  # asked again: the look-up answer is used once
+    assert calls["Get_Journals"] == 3 and set(posted(tenant).values()) == {1}
+
+
+def test_journals_the_checks_found_held_are_not_imported_again(adapter: WorkdayAdapter, tenant: SandboxThread,
+                                                               tmp_path: Path) -> None:
+    units = [balanced(f"D{n:03d}") for n in range(1, 4)]
+    assert all(r.ok for r in adapter.write(push_mapping(), units))
+    environ = {**tenant.env, **credentials(tmp_path), "MIGO_SYNC_NO_KEYRING": "1"}
+    settings = {**TENANT, "max_concurrency": CAP, "import_batch_size": 10}
+    again = open_adapter(Project(root=tmp_path, config=ProjectConfig(systems={"workday": settings}), environ=environ),
+                         "workday")
+    try:  # the next run (a fresh adapter), every unit resent as an intent never confirmed
+        for unit in units:
+            unit.resend = True
+        assert again.check(push_mapping(), units) == {}
+        imports = emulator_of(tenant).calls["Import_Accounting_Journal"]
+        results = again.write(push_mapping(), units)
+        assert all(r.ok and r.duplicate and r.remote_id for r in results)
+        assert emulator_of(tenant).calls["Import_Accounting_Journal"] == imports  # held: nothing imported
+        assert set(posted(tenant).values()) == {1}
+    finally:
+        again.close()
