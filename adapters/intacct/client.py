@@ -17,7 +17,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -186,6 +186,8 @@ class IntacctClient:
             envelope = self._post(self.url if session is None else session.endpoint, body)
             if envelope.auth_status == "failure":
                 if session is None:
+                    if signing is not None:
+                        wait([signing])  # answered too (its own refusal is this one), never left running
                     raise AuthError(SYSTEM, f"login refused: {describe(envelope.auth_errors)}; {LOGIN_HINT}")
                 with self._lock:
                     if self._session is session:

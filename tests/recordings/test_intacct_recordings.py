@@ -64,12 +64,22 @@ def test_refused_sign_ins_are_auth_errors_exit_2_naming_the_settings(name: str, 
     assert "MIGO_SYNC_INTACCT_USER_PASSWORD" in str(info.value)
 
 
-def test_a_session_refused_twice_is_an_auth_error() -> None:
+def test_a_request_refused_after_a_renewal_is_an_auth_error_and_stops() -> None:
     found, sent = adapter(after_session("jfcote87-sessionInvalid.xml"))
-    with pytest.raises(AuthError, match="session refused: XL03000006: Invalid session") as info:
+    found.client.session()  # the recorded session's timeout (2015) has passed: it is renewed at once
+    with pytest.raises(AuthError, match="refused: XL03000006: Invalid session") as info:
         found.client.execute([function("f", "readMore", resultId="x")])
     assert exit_code_for(info.value) == 2
-    assert len(sent) == 4  # session, refused, a new session, refused again: then it stops
+    # a session, then a new one beside the request with the login, which is refused: it stops there
+    assert len(sent) == 3 and sum(b"<getAPISession/>" in body for body in sent) == 2
+
+
+def test_a_first_read_refused_with_the_login_is_an_auth_error() -> None:
+    found, sent = adapter(after_session("jfcote87-sessionInvalid.xml"))
+    with pytest.raises(AuthError, match="login refused: XL03000006: Invalid session") as info:
+        found.client.execute([function("f", "readMore", resultId="x")])
+    assert exit_code_for(info.value) == 2
+    assert len(sent) == 2  # the read (with the login) and the sign-in beside it, both answered
 
 
 def test_a_request_the_gateway_cannot_parse_is_a_failed_mapping_exit_1() -> None:
