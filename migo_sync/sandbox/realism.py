@@ -5,7 +5,7 @@ once and per minute. With these knobs a benchmark shows what a tenant would show
 that ignores a cap meets the same 429 the service sends (each system's own error envelope).
 
 Knobs, per system, as `--option SYSTEM.KEY=VALUE` (or all of VENDOR_DEFAULTS with `--realistic`):
-    latency_ms         added to every call before it is answered (a round trip)
+    latency_ms         how long every call takes, the emulator's own work included (a round trip)
     max_in_flight      calls served at once; one more is answered 429 with Retry-After: 1
     calls_per_minute   calls accepted in any 60 s window; one more is answered 429 with the
                        Retry-After that frees a slot
@@ -18,12 +18,12 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from migo_sync.sandbox.emulator import Emulator
 
@@ -100,11 +100,13 @@ class RealismMiddleware:
     """Delays and throttles each system's calls as configured; admin routes are never touched."""
 
     def __init__(self, app: ASGIApp, emulators: dict[str, Emulator], limits: dict[str, Limits],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.app = app
         self.emulators = emulators
         self.limits = limits
         self.clock = clock
+        self.sleep = sleep
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         system = scope["path"].strip("/").split("/", 1)[0] if scope["type"] == "http" else ""
@@ -127,10 +129,34 @@ class RealismMiddleware:
             limits.recent.append(self.clock())
         try:
             if limits.latency_ms:
-                await asyncio.sleep(limits.latency_ms / 1000.0)
-            await self.app(scope, receive, send)
+                await self._answer_at(self.clock() + limits.latency_ms / 1000.0, scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
         finally:
             limits.in_flight -= 1
+
+    async def _answer_at(self, due: float, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the emulator at once and hold its answer back until `due`: a call takes the
+        configured latency in all, the work of answering included (the vendors' figures are whole
+        round trips), so the emulator's own CPU time is not added on top of them."""
+        waited = False
+
+        async def wait() -> None:
+            nonlocal waited
+            if not waited:
+                waited = True
+                left = due - self.clock()
+                if left > 0:
+                    await self.sleep(left)
+
+        async def paced(message: Message) -> None:
+            await wait()  # the first message (the status line) waits; a body streams as the emulator sends it
+            await send(message)
+
+        try:
+            await self.app(scope, receive, paced)
+        finally:
+            await wait()  # a connection the emulator drops is dropped at the latency too
 
     def _refusal(self, limits: Limits, scope: Scope) -> tuple[int, int | None] | None:
         if limits.max_request_bytes is not None:

@@ -3,17 +3,21 @@ capped with the system's own 429, oversized bodies refused; the vendor defaults 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from typing import cast
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from migo_sync.adapters.zendesk.sandbox import SANDBOX_API_TOKEN, SANDBOX_EMAIL
 from migo_sync.errors import ConfigError
+from migo_sync.sandbox.emulator import Emulator
 from migo_sync.sandbox.process import SandboxThread
-from migo_sync.sandbox.realism import VENDOR_DEFAULTS, split_options
+from migo_sync.sandbox.realism import VENDOR_DEFAULTS, Limits, RealismMiddleware, split_options
 
 ME = "/zendesk/api/v2/users/me.json"
 
@@ -85,3 +89,47 @@ def test_knobs_are_split_from_emulator_options_and_checked() -> None:
         split_options({"zendesk": {"latency_ms": "slow"}})
     with pytest.raises(ConfigError, match="negative"):
         split_options({"zendesk": {"max_in_flight": -1}})
+
+
+def _paced(work: float, *, fail: bool = False) -> tuple[list[float], list[tuple[str, float]], BaseException | None]:
+    """One call through the middleware (latency 500 ms) to an emulator whose answer takes `work`
+    seconds of its own, on a fake clock: (sleeps, (message, clock) as sent, what it raised)."""
+    clock = [100.0]
+    slept: list[float] = []
+    sent: list[tuple[str, float]] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+        clock[0] += seconds
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        clock[0] += work
+        if fail:
+            raise ConnectionResetError("dropped")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def send(message: Message) -> None:
+        sent.append((message["type"], round(clock[0], 6)))
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    middleware = RealismMiddleware(app, {"zendesk": cast(Emulator, object())}, {"zendesk": Limits(latency_ms=500)},
+                                   clock=lambda: clock[0], sleep=sleep)
+    scope: Scope = {"type": "http", "path": "/zendesk/api/v2/users/me.json", "headers": []}
+    try:
+        asyncio.run(middleware(scope, receive, send))
+    except ConnectionResetError as exc:
+        return slept, sent, exc
+    return slept, sent, None
+
+
+def test_a_calls_latency_includes_the_emulators_own_work() -> None:
+    # 200 ms of the emulator's work: the answer is held back the other 300 ms, not 500 more
+    assert _paced(0.2) == ([0.3], [("http.response.start", 100.5), ("http.response.body", 100.5)], None)
+    # work beyond the latency: answered when done, nothing added
+    assert _paced(0.7) == ([], [("http.response.start", 100.7), ("http.response.body", 100.7)], None)
+    # a dropped connection is dropped at the latency too
+    slept, sent, raised = _paced(0.1, fail=True)
+    assert slept == [0.4] and sent == [] and isinstance(raised, ConnectionResetError)
