@@ -52,6 +52,19 @@ class WarehouseConfig(BaseModel):
     create: bool = False
 
 
+class RunConfig(BaseModel):
+    """`[run]`: how a run schedules its mappings (README, "Running several systems at once")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Pulls of this many systems read their remote at once, ahead of their turn; 1 = one at a time.
+    threads: int = Field(default=1, ge=1, le=16)
+    # After a journal push that found nothing to send: "always" compares the ledger again (an entry
+    # posted by hand under one of the feed's references shows up); "changed" only when the last
+    # reconciliation of that push did not match (no ledger read on an unchanged rerun).
+    reconcile: Literal["always", "changed"] = "always"
+
+
 class TargetConfig(BaseModel):
     """`[targets.NAME]`: warehouse and system settings that replace the project's own."""
 
@@ -69,6 +82,7 @@ class ProjectConfig(BaseModel):
     dictionary: str = "dictionary"
     default_target: str | None = None
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
     systems: dict[str, dict[str, Any]] = Field(default_factory=dict)
     zones: ZonesConfig = Field(default_factory=ZonesConfig)
     openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
@@ -86,7 +100,7 @@ def config_problem(path: Path, text: str, error: Any) -> Problem:
     if error["type"] == "extra_forbidden":
         message = f"unknown key '{loc[-1]}'"
         model: Any = (ProjectConfig if len(loc) == 1 else WarehouseConfig if loc[0] == "warehouse" or loc[2:3] == [
-            "warehouse"] else TargetConfig if loc[0] == "targets" and len(loc) == 3 else None)
+            "warehouse"] else TargetConfig if loc[0] == "targets" and len(loc) == 3 else RunConfig if loc[0] == "run" else None)
         if model is not None:
             allowed = [f.alias or name for name, f in model.model_fields.items()]
             close = difflib.get_close_matches(loc[-1], allowed, n=1)

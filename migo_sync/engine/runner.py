@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migo_sync import interrupt
@@ -61,6 +61,8 @@ class RunOptions:
     probe: ChangeProbe | None = None
     backed_off: dict[str, str] = field(default_factory=dict)  # system -> why it is skipped
     sole_writer: bool = False  # the caller holds the project lock: a run still 'running' has died
+    threads: int | None = None  # systems whose pulls read ahead at once (None: the project's [run] threads)
+    reconcile: str | None = None  # "changed" | "always" (None: the project's [run] reconcile)
 
 
 @dataclass
@@ -229,6 +231,8 @@ def unit_of(pool: AdapterPool, item: LoadedMapping) -> Unit | None:
 def run(project: Project, options: RunOptions, progress: ProgressFactory | None = None) -> RunReport:
     """Execute the selected mappings (the CLI holds the project lock around it). A real run first
     records runs left `running` by a process that died as `died`, when none can be running."""
+    options = replace(options, threads=options.threads or project.config.run.threads,
+                      reconcile=options.reconcile or project.config.run.reconcile)
     with opened(project) as (warehouse, pool):
         notes: list[str] = []
         mappings, gov = prepare(project, options, warehouse, pool, notes)
@@ -329,7 +333,7 @@ def _execute(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mapping
                     book.record_result(run_id, skipped.as_json())
         log.warning("%s", exc)
     if report.interrupted is None and not report.stopped:
-        report.reconciliation = _reconcile(warehouse, pool, mappings, report, options)
+        report.reconciliation = _reconcile(warehouse, pool, mappings, report, options, options.reconcile or "always")
 
 
 def _log_result(result: MappingResult) -> None:
@@ -420,7 +424,7 @@ def _promoted_run(warehouse: Warehouse, gov: Governance, item: LoadedMapping,
 
 
 def _reconcile(warehouse: Warehouse, pool: AdapterPool, mappings: Sequence[LoadedMapping], report: RunReport,
-               options: RunOptions) -> list[dict[str, Any]]:
+               options: RunOptions, reconcile: str = "always") -> list[dict[str, Any]]:
     """After pushes to a ledger, compare warehouse totals with what the ledger now holds."""
     if options.dry_run:
         return []
@@ -429,11 +433,15 @@ def _reconcile(warehouse: Warehouse, pool: AdapterPool, mappings: Sequence[Loade
     except ImportError:
         return []
     # A push the change probe skipped sent nothing: its ledger was reconciled when it last did.
-    pushed_ok = {r.name for r in report.results if r.direction == "push" and r.status in ("ok", "rejected")
+    pushed_ok = {r.name: r for r in report.results if r.direction == "push" and r.status in ("ok", "rejected")
                  and not r.details.get("unchanged")}
+    book = Bookkeeping(warehouse)
     out: list[dict[str, Any]] = []
     for item in mappings:
-        if item.mapping.name in pushed_ok:
+        result = pushed_ok.get(item.mapping.name)
+        if result is not None and not options.full and reconcile == "changed" and _settled(book, result):
+            continue
+        if result is not None:
             system = item.mapping.system
             started, before = time.perf_counter(), REQUEST_STATS.get(system)
             found = reconcile_after_push(warehouse, pool(system), item.mapping)
@@ -443,3 +451,17 @@ def _reconcile(warehouse: Warehouse, pool: AdapterPool, mappings: Sequence[Loade
                 found["requests"] = REQUEST_STATS.get(system) - before
                 out.append(found)
     return out
+
+
+def _settled(book: Bookkeeping, result: MappingResult) -> bool:
+    """A push that found nothing to send (no request, no change, no reject, nothing resumed) after a
+    reconciliation in which everything matched: comparing again would read the same ledger entries
+    against the same rows (`migo-sync reconcile` compares on demand). Noted in its details."""
+    if result.requests or result.rows_changed or result.rows_rejected or result.details.get("in_flight_resumed") \
+            or result.details.get("queued_jobs") or result.details.get("invalid"):
+        return False
+    last = book.last_reconciliation(result.name)
+    if last is None or not last[1]:
+        return False
+    result.details["reconciled"] = f"unchanged since run {last[0]}, whose reconciliation matched"
+    return True

@@ -261,6 +261,17 @@ class Bookkeeping:
         data["recorded_at"] = pa.array([now] * len(rows), _TS)
         return self.wh.load_arrow(self._name("reconciliations"), pa.table(data))
 
+    def last_reconciliation(self, mapping: str) -> tuple[str, bool] | None:
+        """The run that last reconciled this mapping, and whether everything matched then (None:
+        never reconciled). A push that sent nothing since needs no new comparison when it did."""
+        q = self.wh.quote
+        rows = self.wh.query(
+            f"SELECT {q('run_id')}, SUM(CASE WHEN {q('status')} = 'match' THEN 0 ELSE 1 END) "
+            f"FROM {self._t('reconciliations')} WHERE {q('mapping')} = ? AND {q('run_id')} = "
+            f"(SELECT MAX({q('run_id')}) FROM {self._t('reconciliations')} WHERE {q('mapping')} = ?) "
+            f"GROUP BY {q('run_id')}", [mapping, mapping])
+        return (str(rows[0][0]), int(rows[0][1] or 0) == 0) if rows else None
+
     def reconciliations(self, run_id: str) -> list[dict[str, Any]]:
         """A run's reconciliations, grouped per mapping as `run --json` prints them."""
         q = self.wh.quote

@@ -6,7 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-from intacct.intacct_support import balanced, make_project, push_mapping, sandbox_environ
+from intacct.intacct_support import (
+    PAIR,
+    balanced,
+    envelope,
+    glbatch,
+    journal_ids,
+    make_project,
+    post,
+    push_mapping,
+    sandbox_environ,
+)
 
 from migo_sync.adapters.intacct.adapter import IntacctAdapter
 from migo_sync.cli import run_cli
@@ -94,3 +104,27 @@ def test_a_run_reads_the_chart_once_for_the_checks_and_the_reconciliation(
     reads.clear()
     run(project, RunOptions(names=["intacct_journals_push"], full=True))  # resent in full: checked again
     assert sorted(reads) == ["list_accounts", "list_dimensions", "list_periods"]
+
+
+def test_an_unchanged_rerun_compares_again_unless_told_to_only_when_the_last_comparison_did_not_match(
+        pushed: Project, intacct: SandboxThread) -> None:
+    push = ["intacct_journals_push"]
+    again = run(pushed, RunOptions(names=push))  # [run] reconcile = "always", the default
+    assert (again.results[0].status, again.results[0].requests, again.results[0].rows_changed) == ("ok", 0, 0)
+    assert [(r["mapping"], r["ok"]) for r in again.reconciliation] == [("intacct_journals_push", True)]
+    assert again.reconciliation[0]["requests"] > 0
+    quick = run(pushed, RunOptions(names=push, reconcile="changed"))
+    [result] = quick.results
+    assert (result.status, result.requests, result.rows_changed) == ("ok", 0, 0)
+    assert quick.reconciliation == [] and quick.exit_code == 0  # it matched last time: nothing read
+    assert f"unchanged since run {again.run_id}, whose reconciliation matched" == result.details["reconciled"]
+    # someone posts again under one of the feed's references: the next comparison shows it ...
+    answer = post(intacct, envelope(glbatch(journal_ids(pushed)[0], PAIR)))
+    assert answer.status_code == 200 and b"<status>success</status>" in answer.content
+    differs = run(pushed, RunOptions(names=push))
+    assert differs.exit_code == 1 and differs.reconciliation[0]["differences"]
+    # ... and with "changed" an unchanged rerun keeps comparing (and failing) while it differs
+    for _ in range(2):
+        rerun = run(pushed, RunOptions(names=push, reconcile="changed"))
+        assert rerun.results[0].requests == 0 and "reconciled" not in rerun.results[0].details
+        assert rerun.exit_code == 1 and rerun.reconciliation[0]["differences"]
