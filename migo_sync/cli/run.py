@@ -36,6 +36,10 @@ EveryOpt = Annotated[str | None, typer.Option(
     "--every", metavar="INTERVAL",
     help="Watch mode: run again every INTERVAL (30s, 2m, 1h) until SIGTERM/Ctrl-C; one JSON line per cycle "
          "with --json.")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", min=1, max=16, metavar="N",
+    help="Up to N systems talk to their remotes at once: pulls of other systems read ahead while the run works "
+         "through its mappings in order (default: [run] threads in migo-sync.toml, else 1).")]
 CyclesOpt = Annotated[int | None, typer.Option("--cycles", min=1, metavar="N",
                                                help="Watch mode: stop after N cycles.")]
 
@@ -54,6 +58,7 @@ def run_command(
     dry_run: DryRunOpt = False,
     full: FullOpt = False,
     full_refresh: FullRefreshOpt = False,
+    threads: ThreadsOpt = None,
     every: EveryOpt = None,
     cycles: CyclesOpt = None,
     project: ProjectOpt = Path("."),
@@ -69,7 +74,7 @@ def run_command(
 
     term = terminal(json_output, verbose, quiet)
     options = RunOptions(names=[*(names or []), *(select or [])], exclude=exclude or [], dry_run=dry_run, full=full,
-                         full_refresh=full_refresh)
+                         full_refresh=full_refresh, threads=threads)
     if every is not None or cycles is not None:
         from migo_sync.cli.watch import watch
 

@@ -23,6 +23,7 @@ from migo_sync import interrupt
 from migo_sync.adapter import Adapter, ArrowBatch, PullBatch, as_arrow_pull
 from migo_sync.engine.gcpause import gc_paused
 from migo_sync.engine.plan import temp_name
+from migo_sync.engine.readahead import Read
 from migo_sync.engine.result import MappingResult
 from migo_sync.http import REQUEST_STATS
 from migo_sync.mapping.model import FieldSpec, FieldType, Mapping
@@ -76,8 +77,10 @@ def decimal_scales(warehouse: Warehouse, mapping: Mapping, table: str) -> dict[s
 class Puller:
     def __init__(self, warehouse: Warehouse, book: Bookkeeping, adapter: Adapter, mapping: Mapping,
                  run_id: str, *, full_refresh: bool = False, dry_run: bool = False,
-                 progress: Progress | None = None, stop: Callable[[], bool] | None = None) -> None:
+                 progress: Progress | None = None, stop: Callable[[], bool] | None = None,
+                 ahead: Read | None = None) -> None:
         self.warehouse = warehouse
+        self.ahead = ahead  # the remote read started ahead of this pull's turn (engine/readahead.py)
         self.book = book
         self.adapter = adapter
         self.mapping = mapping
@@ -99,8 +102,11 @@ class Puller:
     def run(self) -> MappingResult:
         started = time.perf_counter()
         before = REQUEST_STATS.get(self.mapping.system)
-        state = None if self.full_refresh else (None if self.dry_run and not self._book_ready()
-                                                else self.book.get_cursor(self.mapping.name))
+        if self.ahead is not None:
+            state = self.ahead.state  # the committed cursor it was started from
+        else:
+            state = None if self.full_refresh else (None if self.dry_run and not self._book_ready()
+                                                    else self.book.get_cursor(self.mapping.name))
         mirror = self.mapping.mode == "mirror"
         if not self.dry_run:
             self.warehouse.ensure_table(
@@ -122,7 +128,7 @@ class Puller:
         preview = temp_name(self.mapping.name, "preview")
         if self.dry_run:
             self.warehouse.load_arrow(preview, self.schema.empty_table(), temporary=True, replace=True)
-        batches = iter(self._read(state))
+        batches = self.ahead.batches() if self.ahead is not None else iter(read_pages(self.adapter, self.mapping, state))
         while True:
             with gc_paused():  # the adapter builds the page (here or on its own thread), then the casts
                 page = next(batches, None)
@@ -169,7 +175,10 @@ class Puller:
             self.result.rows_changed += counts.inserted + counts.updated + counts.deleted
             self.result.rows_written += counts.inserted + counts.updated
             self.warehouse.execute(f"DROP TABLE IF EXISTS {mirror_staging}")
-        return self.result.finish(requests=REQUEST_STATS.get(self.mapping.system) - before,
+        if self.ahead is not None:
+            self.result.details["read_ahead_seconds"] = round(self.ahead.seconds, 3)
+        return self.result.finish(requests=self.ahead.sent() if self.ahead is not None
+                                  else REQUEST_STATS.get(self.mapping.system) - before,
                                   seconds=time.perf_counter() - started, dry_run=self.dry_run)
 
     def _compare(self, preview: str, mirror: bool) -> None:
@@ -265,20 +274,6 @@ class Puller:
             f"DELETE FROM {self.target} t WHERE EXISTS (SELECT 1 FROM {staging} d WHERE {keys})")
         after = self.warehouse.query(f"SELECT COUNT(*) FROM {self.target}")[0][0]
         self.result.rows_changed += int(before) - int(after)
-
-    def _read(self, state: dict[str, Any] | None) -> Iterator[ArrowBatch | PullBatch]:
-        """The adapter's pages: as Arrow when it can (ArrowPull) and every field can be asked so."""
-        native = as_arrow_pull(self.adapter)
-        types: dict[str, pa.DataType] = {}
-        for field, remote, _column, _fn in self.fields:
-            kind = READ_AS.get(field.type)
-            if kind is None or field.transform or types.setdefault(remote, kind) != kind:
-                native = None
-        if native is not None:
-            pages = native.read_arrow(self.mapping, state, types)
-            if pages is not None:
-                return pages
-        return self.adapter.read(self.mapping, state)
 
     def _typed(self, page: ArrowBatch | PullBatch) -> tuple[pa.Table, Rejects, PullBatch, int]:
         """(typed table, rejects, the batch's cursor and deletions, records read) for one page."""
@@ -446,3 +441,20 @@ def _payload(record: dict[str, Any]) -> str:
     import json
 
     return json.dumps(record, default=str)[:4000]
+
+
+def read_pages(adapter: Adapter, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[ArrowBatch | PullBatch]:
+    """The adapter's pages: as Arrow when it can (ArrowPull) and every field can be asked so."""
+    native = as_arrow_pull(adapter)
+    types: dict[str, pa.DataType] = {}
+    for field in mapping.fields:
+        if not field.column:
+            continue
+        kind = READ_AS.get(field.type)
+        if kind is None or field.transform or types.setdefault(field.remote, kind) != kind:
+            native = None
+    if native is not None:
+        pages = native.read_arrow(mapping, state, types)
+        if pages is not None:
+            return pages
+    return iter(adapter.read(mapping, state))

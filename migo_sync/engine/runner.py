@@ -21,8 +21,9 @@ from migo_sync.boundary import library_error
 from migo_sync.config import Project
 from migo_sync.engine.feeds import rename_problems
 from migo_sync.engine.probe import ChangeProbe
-from migo_sync.engine.pull import Puller
+from migo_sync.engine.pull import Puller, read_pages
 from migo_sync.engine.push import Pusher
+from migo_sync.engine.readahead import ReadAhead
 from migo_sync.engine.result import MappingResult
 from migo_sync.errors import MappingError, MigoSyncError, UsageError, exit_code_for, most_serious
 from migo_sync.evidence.artifacts import write_artifacts
@@ -275,6 +276,7 @@ def _execute(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mapping
     run_id = report.run_id
     failed: set[str] = set()
     stop = options.stop or (lambda: False)
+    ahead = _read_ahead(book, pool, mappings, options)
     try:
         for item in mappings:
             interrupt.check()
@@ -299,7 +301,7 @@ def _execute(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mapping
 
                 def sync(item: LoadedMapping = item, outcome: list[Interrupted | None] = outcome) -> MappingResult:
                     result, outcome[0] = _run_one(warehouse, book, pool, item, run_id or "dry-run", options,
-                                                  progress)
+                                                  progress, ahead)
                     return result
 
                 result = _promoted_run(warehouse, gov, item, sync)
@@ -307,6 +309,8 @@ def _execute(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mapping
                 events.finish(mapping, result)
                 if result.status == "failed":
                     failed.add(mapping.name)
+            if ahead is not None:
+                ahead.mapping_ended(mapping.name, mapping.name not in failed)
             _log_result(result)
             report.results.append(result)
             if run_id is not None:
@@ -332,6 +336,9 @@ def _execute(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mapping
                 if run_id is not None:
                     book.record_result(run_id, skipped.as_json())
         log.warning("%s", exc)
+    finally:
+        if ahead is not None:
+            ahead.close()  # reads not taken are abandoned: nothing of them was loaded
     if report.interrupted is None and not report.stopped:
         report.reconciliation = _reconcile(warehouse, pool, mappings, report, options, options.reconcile or "always")
 
@@ -351,12 +358,29 @@ def _log_result(result: MappingResult) -> None:
                  f"{result.requests:,}", result.seconds, extra=extra)
 
 
+def _read_ahead(book: Bookkeeping, pool: AdapterPool, mappings: Sequence[LoadedMapping],
+                options: RunOptions) -> ReadAhead | None:
+    """With `threads` above 1, the pulls that read their remote ahead of their turn (readahead.py);
+    their cursors are the ones committed before the run (only a pull itself moves its own)."""
+    if (options.threads or 1) <= 1 or options.dry_run:
+        return None
+    pulls = [m.mapping for m in mappings if m.mapping.direction == "pull" and m.mapping.system not in options.backed_off]
+    if not pulls:
+        return None
+    cursors = {m.name: None if options.full_refresh else book.get_cursor(m.name) for m in pulls}
+    ahead = ReadAhead(mappings, pool, cursors, options.threads or 1, set(options.backed_off), read_pages)
+    ahead.fill()
+    return ahead
+
+
 def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: LoadedMapping, run_id: str,
-             options: RunOptions, progress: ProgressFactory | None) -> tuple[MappingResult, Interrupted | None]:
+             options: RunOptions, progress: ProgressFactory | None,
+             ahead: ReadAhead | None = None) -> tuple[MappingResult, Interrupted | None]:
     """One mapping's sync; its real seconds and requests even when it fails or is interrupted."""
     mapping = item.mapping
     started, begun = time.perf_counter(), utcnow()
     before = REQUEST_STATS.get(mapping.system)
+    read = ahead.take(mapping.name) if ahead is not None and mapping.direction == "pull" else None
     worker: Pusher | Puller | None = None
     stopped: Interrupted | None = None
     tick = progress(mapping.name, None) if progress else None
@@ -370,7 +394,7 @@ def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: L
                             full=options.full, progress=tick, stop=options.stop, probe=options.probe)
         else:
             worker = Puller(warehouse, book, adapter, mapping, run_id, full_refresh=options.full_refresh,
-                            dry_run=options.dry_run, progress=tick, stop=options.stop)
+                            dry_run=options.dry_run, progress=tick, stop=options.stop, ahead=read)
         result = worker.run()
     except Interrupted as exc:
         interrupt.disarm()
@@ -397,7 +421,7 @@ def _run_one(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, item: L
         tick.done()
     if result.status in ("failed", "interrupted"):
         result.seconds = time.perf_counter() - started
-        result.requests = REQUEST_STATS.get(mapping.system) - before
+        result.requests = read.sent() if read is not None else REQUEST_STATS.get(mapping.system) - before
     result.started_at = begun.strftime("%Y-%m-%dT%H:%M:%SZ")
     return result, stopped
 

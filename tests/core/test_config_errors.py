@@ -18,6 +18,9 @@ CASES = [
     ("unknown-system", '[systems.sheets]\n\n[systems.zendsk]\nurl = "http://127.0.0.1:9"\n', 3,
      "systems.zendsk: unknown system 'zendsk' (did you mean 'zendesk'?)"),
     ("unknown-system-far", '[systems.salesfarce]\n', 1, "systems.salesfarce: unknown system 'salesfarce' (known: "),
+    ("run-threads-zero", '[run]\nthreads = 0\n', 2, "run.threads: Input should be greater than or equal to 1"),
+    ("run-misspelt-key", '[run]\nthread = 2\n', 2, "run.thread: unknown key 'thread' (did you mean 'threads'?)"),
+    ("run-reconcile", '[run]\nreconcile = "never"\n', 2, "run.reconcile: invalid value 'never' (valid: always, changed)"),
     ("bad-state-schema", '[warehouse]\nstate_schema = "my-state"\n', 2,
      "warehouse.state_schema: invalid schema name 'my-state' (letters, digits and _, not starting with a digit)"),
 ]

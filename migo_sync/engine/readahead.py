@@ -1,0 +1,207 @@
+"""Pulls of several systems read their remotes at once, ahead of their turn (`[run] threads`).
+
+A run waits on remotes far more than it works: at a real tenant's latency most of a pull is
+round trips. With `threads = N`, up to N - 1 pulls read their remote on their own threads while
+the engine works through the mappings in the usual order. Everything else stays as with one
+thread: each pull's batches are loaded, its cursor committed, its result recorded and printed by
+the engine, one mapping after another, on the run's one warehouse connection — so the order of
+output, the sent ledger, cursors, run evidence and signals are exactly those of a sequential run,
+and DuckDB and Snowflake see no concurrent writer. Only the remote reads overlap.
+
+A pull reads ahead when nothing orders it after unfinished work:
+  - every mapping it depends on (`depends_on`) has ended, and none of them failed (the engine
+    would skip it);
+  - every mapping of its own system earlier in the run's order has ended or finished reading (an
+    adapter is used by one thread at a time, so a system's own calls stay in its order and
+    within its limits; the request count of each mapping stays exact);
+  - fewer than N - 1 reads ahead are in progress.
+Its cursor is the one committed before the run (only the pull itself moves it). What it read
+waits in a bounded queue (memory stays bounded: a reader blocks when its queue is full); a read
+that fails is the pull's failure when its turn comes, as if it had read then. When the run stops
+early (a signal, a watch stop, a failure), reads not yet taken are abandoned: nothing of them was
+loaded, so the next run reads them again from the committed cursor and no row is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from migo_sync import interrupt
+from migo_sync.adapter import Adapter
+from migo_sync.http import REQUEST_STATS
+from migo_sync.mapping.loader import LoadedMapping
+from migo_sync.mapping.model import Mapping
+
+log = logging.getLogger("migo_sync.engine.readahead")
+Reader = Callable[[Adapter, Mapping, "dict[str, Any] | None"], Iterator[Any]]
+QUEUE_BATCHES = 2          # batches a reader may hold ahead of the engine
+JOIN_SECONDS = 5.0         # how long closing waits for readers in the middle of a call
+
+
+@dataclass
+class _End:
+    error: BaseException | None = None
+
+
+@dataclass
+class Read:
+    """One pull's read, started ahead of its turn; the engine takes its batches in order."""
+
+    name: str
+    system: str
+    state: dict[str, Any] | None
+    batches_queue: queue.Queue[Any] = field(default_factory=lambda: queue.Queue(QUEUE_BATCHES))
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+    requests: int = 0
+    before: int = 0
+    started: float = 0.0
+    seconds: float = 0.0  # how long the reader took, from its start to its last batch
+
+    def batches(self) -> Iterator[Any]:
+        """The pages as the adapter yielded them (records or Arrow); the reader's error is raised where it stood."""
+        while True:
+            item = self.batches_queue.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+
+    def sent(self) -> int:
+        """Requests this read sent (its system sends no other while it reads)."""
+        return self.requests if self.ended.is_set() else REQUEST_STATS.get(self.system) - self.before
+
+    def put(self, item: Any) -> bool:
+        """Queue one item, unless the read was cancelled meanwhile (False)."""
+        while not self.cancelled.is_set():
+            try:
+                self.batches_queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+class ReadAhead:
+    """The reads ahead of one run. Reads start from `fill()`, called by the engine when a mapping
+    ends and by a reader when it finishes; `take()` hands a started read to the engine."""
+
+    def __init__(self, mappings: Sequence[LoadedMapping], adapter_of: Callable[[str], Adapter],
+                 cursors: dict[str, dict[str, Any] | None], threads: int, skip_systems: set[str],
+                 reader: Reader) -> None:
+        self.order = [m.mapping for m in mappings]
+        self.reader = reader  # how a pull reads its pages (pull.read_pages: Arrow where the adapter can)
+        self.cursors = cursors
+        self.limit = max(0, threads - 1)
+        self.skip_systems = skip_systems
+        self.adapters = {m.system: adapter_of(m.system) for m in self.order
+                         if m.direction == "pull" and m.system not in skip_systems}
+        self.lock = threading.Lock()
+        self.ended: dict[str, bool] = {}  # mapping name -> ended ok (engine side)
+        self.reads: dict[str, Read] = {}
+        self.claimed: set[str] = set()  # pulls the engine reads itself: never started here
+        self.threads: list[threading.Thread] = []
+        self.closed = False
+
+    # -- the engine's side ----------------------------------------------------------------------
+
+    def mapping_ended(self, name: str, ok: bool) -> None:
+        with self.lock:
+            self.ended[name] = ok
+        self.fill()
+
+    def take(self, name: str) -> Read | None:
+        """The read started for this mapping; None: the engine runs it itself (and no read starts)."""
+        with self.lock:
+            read = self.reads.get(name)
+            if read is None:
+                self.claimed.add(name)
+            return read
+
+    def close(self) -> None:
+        """Abandon every read not taken to its end, and wait for the readers (bounded)."""
+        with self.lock:
+            self.closed = True
+            reads = list(self.reads.values())
+        for read in reads:
+            read.cancelled.set()
+        deadline = time.monotonic() + JOIN_SECONDS
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("a read ahead (%s) is still waiting on its remote; left to finish on its own", thread.name)
+
+    # -- scheduling -----------------------------------------------------------------------------
+
+    def fill(self) -> None:
+        """Start every read nothing orders after unfinished work (module docstring), within the limit."""
+        with self.lock:
+            if self.closed:
+                return
+            reading = sum(1 for r in self.reads.values() if not r.ended.is_set())
+            # the first mapping not ended is the engine's own turn: it reads that one itself
+            turn = next((m.name for m in self.order if m.name not in self.ended), None)
+            for index, mapping in enumerate(self.order):
+                if mapping.name == turn:
+                    continue
+                if reading >= self.limit:
+                    return
+                if not self._ready(index):
+                    continue
+                read = Read(mapping.name, mapping.system, self.cursors.get(mapping.name))
+                read.before = REQUEST_STATS.get(mapping.system)
+                self.reads[mapping.name] = read
+                thread = threading.Thread(target=self._read, args=(read, self.adapters[mapping.system], mapping),
+                                          name=f"migo-read-ahead-{mapping.name}", daemon=True)
+                self.threads.append(thread)
+                reading += 1
+                thread.start()
+
+    def _ready(self, index: int) -> bool:
+        mapping = self.order[index]
+        if (mapping.direction != "pull" or mapping.system in self.skip_systems or mapping.name in self.reads
+                or mapping.name in self.claimed or mapping.name in self.ended):
+            return False
+        names = {m.name for m in self.order}
+        if any(self.ended.get(dep) is not True for dep in mapping.depends_on if dep in names):
+            return False
+        for earlier in self.order[:index]:
+            if earlier.system != mapping.system or earlier.name in self.ended:
+                continue
+            read = self.reads.get(earlier.name)
+            if read is None or not read.ended.is_set():
+                return False
+        return True
+
+    def _read(self, read: Read, adapter: Adapter, mapping: Any) -> None:
+        read.started = time.perf_counter()
+        end = _End()
+        batches: Iterator[Any] | None = None
+        try:
+            batches = iter(self.reader(adapter, mapping, read.state))
+            for batch in batches:
+                signum = interrupt.requested()
+                if signum is not None:  # a signal: read nothing more; the engine ends the pull there
+                    raise interrupt.Interrupted(signum)
+                if not read.put(batch):
+                    break
+        except BaseException as exc:  # handed to the engine: the pull's failure when its turn comes
+            end = _End(exc)
+        finally:
+            if batches is not None and hasattr(batches, "close"):
+                try:
+                    batches.close()  # the adapter's own cleanup (its pools, its read-ahead thread)
+                except Exception:
+                    log.debug("closing the read of %s failed", mapping.name, exc_info=True)
+            read.requests = REQUEST_STATS.get(mapping.system) - read.before
+            read.seconds = time.perf_counter() - read.started
+            read.put(end)
+            read.ended.set()
+        self.fill()

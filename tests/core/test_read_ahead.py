@@ -1,0 +1,180 @@
+"""`[run] threads` / `--threads`: pulls of other systems read their remotes while the run works
+through its mappings in order (migo_sync/engine/readahead.py). Real emulators on loopback, a
+real DuckDB file, real child processes and signals; no timing is asserted: overlap is proven by
+an emulator that holds its answers until another system has been asked something."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import sandboxed
+from helpers.runs import signal_when
+from helpers.sandboxed import REPO
+
+from migo_sync.adapters.sheets.auth import clear_token_cache
+from migo_sync.config import Project
+from migo_sync.engine.runner import RunOptions, RunReport, run
+from migo_sync.sandbox.process import SandboxThread
+from migo_sync.warehouse import open_warehouse
+
+PULLS = ["sheets_fx_rates_pull", "sheets_manual_adjustments_pull", "zendesk_tickets_pull", "zendesk_users_pull"]
+HOLD_SECONDS = 20.0  # how long a held answer waits for the other system before it gives up
+
+
+class Gate:
+    """ASGI wrapper: every call to `held` waits until `other` has been asked something (at most
+    HOLD_SECONDS); counts the calls that had to give up waiting."""
+
+    def __init__(self, app: Any, held: str, other: str) -> None:
+        self.app, self.held, self.other = app, held, other
+        self.other_asked = threading.Event()
+        self.gave_up = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        system = scope["path"].strip("/").split("/", 1)[0] if scope["type"] == "http" else ""
+        if system == self.other:
+            self.other_asked.set()
+        if system == self.held:
+            deadline = time.monotonic() + HOLD_SECONDS
+            while not self.other_asked.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            self.gave_up += not self.other_asked.is_set()
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Iterator[SandboxThread]:
+    # Zendesk's 10 exports a minute would make later runs here wait out its window: off
+    handle = SandboxThread(seed=7, only=["sheets", "zendesk", "intacct"],
+                           options={"zendesk": {"incremental_limit_per_minute": 0}})
+    yield handle
+    handle.stop()
+
+
+def reset(handle: SandboxThread) -> None:
+    """The seeded data again; the process's cached Sheets token went with the emulator's memory."""
+    handle.reset()
+    clear_token_cache()
+
+
+@pytest.fixture
+def fresh(tenant: SandboxThread) -> Iterator[SandboxThread]:
+    reset(tenant)
+    yield tenant
+    reset(tenant)
+
+
+@pytest.fixture
+def gate(fresh: SandboxThread) -> Iterator[Gate]:
+    sandbox = fresh.sandbox
+    inner = sandbox.counter
+    held = Gate(inner, "sheets", "zendesk")
+    sandbox.counter = held  # type: ignore[assignment]
+    try:
+        yield held
+    finally:
+        sandbox.counter = inner
+
+
+def project_of(root: Path, handle: SandboxThread, systems: list[str], settings: str = "") -> Project:
+    env = sandboxed.every_system_environ(handle, root.parent / f"{root.name}-keys")
+    project = sandboxed.seeded_project(root, systems[0], env)
+    for system in systems[1:]:
+        for path in (REPO / "mappings").glob(f"{system}_*.yaml"):
+            shutil.copy(path, project.mappings_dir / path.name)
+    if settings:
+        (root / "migo-sync.toml").write_text((root / "migo-sync.toml").read_text() + settings)
+        project = Project.load(root)
+        project.environ = env
+    return project
+
+
+def table(project: Project, name: str) -> list[tuple[Any, ...]]:
+    warehouse = open_warehouse(project)
+    try:
+        return sorted(warehouse.query(f"SELECT * FROM {name}"), key=repr)
+    finally:
+        warehouse.close()
+
+
+def outline(report: RunReport) -> list[tuple[str, str, int, int, int]]:
+    return [(r.name, r.status, r.rows_read, r.rows_written, r.requests) for r in report.results]
+
+
+def test_pulls_of_other_systems_read_while_one_waits_and_land_as_a_sequential_run_does(
+        fresh: SandboxThread, gate: Gate, tmp_path: Path) -> None:
+    ahead = project_of(tmp_path / "ahead", fresh, ["sheets", "zendesk"])
+    report = run(ahead, RunOptions(names=PULLS, threads=2))
+    # Sheets answered only once Zendesk had been asked: the two systems were read at once
+    assert gate.other_asked.is_set() and gate.gave_up == 0
+    assert [r.name for r in report.results] == PULLS  # the run's order, whatever finished first
+    assert all(r.status == "ok" and r.rows_read for r in report.results), [(r.name, r.error) for r in report.results]
+    assert any("read_ahead_seconds" in r.details for r in report.results if r.system == "zendesk")
+    fresh.sandbox.counter = gate.app  # the sequential run, ungated, on a fresh copy of the same data
+    reset(fresh)
+    one = project_of(tmp_path / "one", fresh, ["sheets", "zendesk"])
+    sequential = run(one, RunOptions(names=PULLS, threads=1))
+    assert outline(report) == outline(sequential)  # rows and requests per mapping, exactly
+    assert not any("read_ahead_seconds" in r.details for r in sequential.results)
+    for relation in ("finance.fx_rates", "support.tickets", "support.users"):
+        assert table(ahead, relation) == table(one, relation), relation
+    again = run(ahead, RunOptions(names=PULLS, threads=2))  # the cursors committed by the read-ahead run
+    assert [(r.name, r.rows_changed) for r in again.results if r.system == "zendesk"] == [
+        ("zendesk_tickets_pull", 0), ("zendesk_users_pull", 0)]
+
+
+def test_a_pull_reads_only_after_the_push_it_depends_on(fresh: SandboxThread, tmp_path: Path) -> None:
+    project = project_of(tmp_path / "p", fresh, ["intacct", "zendesk"], "\n[run]\nthreads = 4\n")
+    report = run(project, RunOptions(names=["intacct_journals_push", "intacct_gl_detail_pull", "zendesk_users_pull"]))
+    assert [(r.name, r.status) for r in report.results] == [
+        ("intacct_journals_push", "ok"), ("intacct_gl_detail_pull", "ok"), ("zendesk_users_pull", "ok")]
+    [lines] = table(project, "(SELECT COUNT(*) FROM lending.journal_lines)")
+    [pulled] = table(project, "(SELECT COUNT(*) FROM finance.gl_detail WHERE reference_no IN "
+                              "(SELECT journal_id FROM lending.journal_lines))")
+    assert pulled == lines and lines[0] > 0  # every line the push posted came back: read after it
+
+
+def test_a_failing_system_stops_none_of_the_others(fresh: SandboxThread, tmp_path: Path) -> None:
+    project = project_of(tmp_path / "p", fresh, ["sheets", "zendesk"])
+    project.environ["MIGO_SYNC_ZENDESK_API_TOKEN"] = "not-the-token"
+    report = run(project, RunOptions(names=PULLS, threads=4))
+    statuses = {r.name: (r.status, r.exit_code) for r in report.results}
+    assert statuses["zendesk_tickets_pull"] == ("failed", 2) and statuses["zendesk_users_pull"] == ("failed", 2)
+    assert statuses["sheets_fx_rates_pull"][0] == "ok" and statuses["sheets_manual_adjustments_pull"][0] == "ok"
+    assert [r.name for r in report.results] == PULLS and report.exit_code == 2
+    assert table(project, "finance.fx_rates")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_run_and_abandons_reads_ahead_without_losing_a_row(
+        signum: int, fresh: SandboxThread, tmp_path: Path) -> None:
+    project = project_of(tmp_path / "p", fresh, ["sheets", "zendesk"])
+    fresh.faults(rate=1.0, kinds=["slow"], slow_seconds=0.5, systems=["sheets", "zendesk"])
+    before = fresh.stats()
+    try:
+        code, out, _err = signal_when(
+            ["run", *PULLS, "--threads", "3", "--json", "--project", str(project.root)],
+            {**project.environ, "MIGO_SYNC_GRACE_SECONDS": "20"},
+            lambda: fresh.stats().get("zendesk", 0) > before.get("zendesk", 0), signum,
+            what="a read ahead reaching Zendesk")
+    finally:
+        fresh.faults(rate=0.0)
+    doc = json.loads(out)
+    assert code == {signal.SIGTERM: 143, signal.SIGINT: 130}[signum] and doc["status"] == "interrupted", doc
+    assert [m["name"] for m in doc["mappings"]] == PULLS
+    again = run(project, RunOptions(names=PULLS, threads=3))
+    assert all(r.status == "ok" for r in again.results), [(r.name, r.error) for r in again.results]
+    reset(fresh)
+    one = project_of(tmp_path / "one", fresh, ["sheets", "zendesk"])
+    run(one, RunOptions(names=PULLS))
+    for relation in ("finance.fx_rates", "support.tickets", "support.users"):
+        assert table(project, relation) == table(one, relation), relation
