@@ -100,7 +100,7 @@ def test_pulls_and_plan_versus_actual(project: Project, adaptive_sandbox: Sandbo
                    "adaptive_accounts_pull")
     assert all(r.status == "ok" for r in results.values()), {n: r.error for n, r in results.items()}
     forecast = results["adaptive_forecast_pull"]
-    assert (forecast.rows_read, forecast.requests) == (192, 4)  # 4 quarters (versions known from the push)
+    assert (forecast.rows_read, forecast.requests) == (192, 1)  # the year in one exportData (versions known from the push)
     remote = cells(adaptive_sandbox, "Forecast Q4 2026")
     rows = sql(project, "SELECT account_code, level_name, period, amount, account_name FROM planning.forecast")
     assert len(rows) == 192
