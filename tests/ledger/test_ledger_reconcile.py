@@ -137,3 +137,26 @@ def test_after_push_reports_a_failed_reconciliation_as_data(warehouse: Warehouse
     data = reconcile_after_push(warehouse, Down(), journal_mapping())
     assert data is not None and data["ok"] is False and data["error"] == "memory: gave up after 8 attempts"
     assert data["differences"] == [{"status": "error", "message": "memory: gave up after 8 attempts"}]
+
+
+def test_the_periods_of_a_comparison_are_read_together_and_merged_in_order() -> None:
+    from threading import Barrier
+
+    from migo_sync.ledger.checks import Period
+    from migo_sync.ledger.reconcile import PERIODS_AT_ONCE, per_period
+
+    periods = [Period(key=f"2026-{m:02d}", start=date(2026, m, 1), end=date(2026, m, 28), open=True)
+               for m in (10, 11, 12)]
+    both = Barrier(PERIODS_AT_ONCE, timeout=30)  # read one after another, the first would wait here in vain
+    seen: list[str] = []
+
+    def read(period: Period) -> dict[tuple[str, str], Decimal]:
+        if period.key != "2026-12":
+            both.wait()
+        seen.append(period.key)
+        return {(period.key, "1100"): Decimal("1.10"), ("all", "1100"): Decimal("0.01")}
+
+    totals = per_period(periods, read)
+    assert sorted(seen) == ["2026-10", "2026-11", "2026-12"]
+    assert list(totals) == [("2026-10", "1100"), ("all", "1100"), ("2026-11", "1100"), ("2026-12", "1100")]
+    assert totals[("all", "1100")] == Decimal("0.03") and totals[("2026-11", "1100")] == Decimal("1.10")
