@@ -100,9 +100,16 @@ class ReadAhead:
         self.reader = reader  # how a pull reads its pages (pull.read_pages: Arrow where the adapter can)
         self.cursors = cursors
         self.limit = max(0, threads - 1)
-        self.skip_systems = skip_systems
-        self.adapters = {m.system: adapter_of(m.system) for m in self.order
-                         if m.direction == "pull" and m.system not in skip_systems}
+        self.skip_systems = set(skip_systems)
+        self.adapters: dict[str, Adapter] = {}
+        for system in dict.fromkeys(m.system for m in self.order if m.direction == "pull"):
+            if system in self.skip_systems:
+                continue
+            try:  # opened here, on the engine's thread; one that cannot open fails on the engine's turn
+                self.adapters[system] = adapter_of(system)
+            except Exception:
+                log.debug("%s: not read ahead (its adapter did not open)", system, exc_info=True)
+                self.skip_systems.add(system)
         self.lock = threading.Lock()
         self.ended: dict[str, bool] = {}  # mapping name -> ended ok (engine side)
         self.reads: dict[str, Read] = {}

@@ -143,9 +143,12 @@ def test_a_pull_reads_only_after_the_push_it_depends_on(fresh: SandboxThread, tm
     assert pulled == lines and lines[0] > 0  # every line the push posted came back: read after it
 
 
-def test_a_failing_system_stops_none_of_the_others(fresh: SandboxThread, tmp_path: Path) -> None:
+@pytest.mark.parametrize("token", ["not-the-token", None], ids=["refused", "missing"])
+def test_a_failing_system_stops_none_of_the_others(token: str | None, fresh: SandboxThread, tmp_path: Path) -> None:
     project = project_of(tmp_path / "p", fresh, ["sheets", "zendesk"])
-    project.environ["MIGO_SYNC_ZENDESK_API_TOKEN"] = "not-the-token"
+    project.environ.pop("MIGO_SYNC_ZENDESK_API_TOKEN")
+    if token is not None:  # refused by the remote; else missing here (the adapter cannot open)
+        project.environ["MIGO_SYNC_ZENDESK_API_TOKEN"] = token
     report = run(project, RunOptions(names=PULLS, threads=4))
     statuses = {r.name: (r.status, r.exit_code) for r in report.results}
     assert statuses["zendesk_tickets_pull"] == ("failed", 2) and statuses["zendesk_users_pull"] == ("failed", 2)
