@@ -250,12 +250,8 @@ class Puller:
     def _merge(self, staging: str, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        self.warehouse.execute(f"DELETE FROM {staging}")
-        self.warehouse.load_arrow(staging, table, temporary=True)
-        if self.mapping.mode == "insert":
-            counts = self.warehouse.merge(self.target, staging, self.mapping.key, self.mapping.key)
-        else:
-            counts = self.warehouse.merge(self.target, staging, self.mapping.key, self.mapping.columns)
+        columns = self.mapping.key if self.mapping.mode == "insert" else self.mapping.columns
+        counts = self.warehouse.merge_arrow(self.target, table, staging, self.mapping.key, columns)
         self.result.rows_changed += counts.inserted + counts.updated
         self.result.rows_written += counts.inserted + counts.updated
 

@@ -349,6 +349,12 @@ class SQLWarehouse:
             self._check_source_keys(target, source, key)
             return self._merge_statement(target, source, key, insert_cols, update_cols, delete_missing)
 
+    def merge_arrow(self, target: str, data: pa.Table, staging: str, key: Sequence[str],
+                    columns: Sequence[str]) -> MergeCounts:
+        self.execute(f"DELETE FROM {self.quote(staging)}")
+        self.load_arrow(staging, data, temporary=True)
+        return self.merge(target, staging, key, columns)
+
     def _check_source_keys(self, target: str, source: str, key: Sequence[str]) -> None:
         """A key must name one row: duplicates or NULLs would merge unpredictably, so refuse them."""
         src = self.quote(source)

@@ -108,6 +108,12 @@ class Warehouse(Protocol):
         delete_missing, delete target rows whose key is absent from source."""
         ...
 
+    def merge_arrow(self, target: str, data: pa.Table, staging: str, key: Sequence[str],
+                    columns: Sequence[str]) -> MergeCounts:
+        """`merge()` of Arrow data: staged in the temporary table `staging` (emptied first), or, where
+        the engine can read Arrow in place (DuckDB), merged straight from it."""
+        ...
+
     def row_hash_sql(self, columns: Sequence[str], alias: str | None = None) -> str:
         """SQL expression: md5 (hex) of the canonical text of a row: each column cast to text,
         NULL as '\\N', joined by chr(31). Same canonical text on every dialect."""

@@ -221,6 +221,17 @@ class DuckDBWarehouse(SQLWarehouse):
             self._conn.unregister(view)
         return int(data.num_rows)
 
+    def merge_arrow(self, target: str, data: pa.Table, staging: str, key: Sequence[str],
+                    columns: Sequence[str]) -> MergeCounts:
+        """Merged straight from the registered Arrow data (the same column types a staging table
+        created from it would have): no copy into `staging` first."""
+        view = f"migo_arrow_{uuid.uuid4().hex[:12]}"
+        self._conn.register(view, data)
+        try:
+            return self.merge(target, view, key, columns)
+        finally:
+            self._conn.unregister(view)
+
     def _inferred_type(self, view: str, column: str) -> str:
         row = self._conn.execute(f"DESCRIBE SELECT {self.quote_part(column)} FROM {view}").fetchall()[0]
         return str(row[1])
