@@ -21,8 +21,8 @@ what our own code costs on loopback. The load average is printed: the machine is
 Measured 2026-12-07 on the shared 2-core machine (see README, Benchmarks): at load average 8 -> 6,
 changed cycle 5.65-5.72 s, unchanged 0.52-0.66 s (12.9-13.9 s and 1.19-1.50 s before the set-wise
 ledger and one-join diff, at load 2; 18.5-21.0 s and 1.18-1.90 s at load 14-17); peak RSS of the cycles with memory_limit 500MB: 350-364 MB at
-1M rows, 698-720 MB at 10M (2.0x; target 1.2x); with 128MB: 308-317 MB and 339-352 MB (1.07-1.14x), for
-17-32 % more CPU in a changed cycle.
+1M rows, 698-720 MB at 10M (2.0x; target 1.2x); with 128MB: 308-317 MB and 339-356 MB (1.07-1.13x in four
+pairs), for ~20 % more CPU in a changed cycle at 1M rows and none measurable at 10M.
 
     python bench/cycle.py
     python bench/cycle.py --rows 100000 --cycles 2
