@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from migo_sync.adapter import PullBatch
 from migo_sync.adapters.adaptive import periods
 from migo_sync.adapters.adaptive.client import AdaptiveClient, DataExport
 from migo_sync.adapters.adaptive.config import DataPullOptions
+from migo_sync.ahead import in_order
 from migo_sync.errors import ConfigError
 
 RECORDS_PER_BATCH = 50_000
@@ -81,32 +80,17 @@ def read_data(client: AdaptiveClient, options: DataPullOptions, versions: dict[s
                                   dimensions=options.dimensions, dimension_values=options.dimension_values,
                                   include_rollups=options.include_rollups)
 
-    upcoming = iter(range(first, len(plan)))
-    pending: deque[tuple[int, Future[DataExport]]] = deque()
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="adaptive-export")
-    try:
-        def fill() -> None:
-            while len(pending) < max(1, concurrency):
-                index = next(upcoming, None)
-                if index is None:
-                    return
-                pending.append((index, pool.submit(export, index)))
-
-        fill()
-        while pending:
-            index, future = pending.popleft()
-            answer = future.result()
-            fill()  # the next span goes out while this one is parsed and loaded
-            version, _, end = plan[index]
-            done: dict[str, Any] = ({"complete": True} if index == len(plan) - 1 else
-                                    {"options": mark, "version": version, "through": periods.to_iso(end)})
-            batch: list[dict[str, Any]] = []
-            for record in records(version, answer):
-                batch.append(record)
-                if len(batch) >= RECORDS_PER_BATCH:  # a span too big for one batch: resume point unchanged
-                    yield PullBatch(batch, state=prior)
-                    batch = []
-            yield PullBatch(batch, state=done)
-            prior = done
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    spans = range(first, len(plan))
+    for index, answer in in_order(export, spans, in_flight=concurrency, name="adaptive-export"):
+        # the next span went out before this one is parsed and loaded
+        version, _, end = plan[index]
+        done: dict[str, Any] = ({"complete": True} if index == len(plan) - 1 else
+                                {"options": mark, "version": version, "through": periods.to_iso(end)})
+        batch: list[dict[str, Any]] = []
+        for record in records(version, answer):
+            batch.append(record)
+            if len(batch) >= RECORDS_PER_BATCH:  # a span too big for one batch: resume point unchanged
+                yield PullBatch(batch, state=prior)
+                batch = []
+        yield PullBatch(batch, state=done)
+        prior = done

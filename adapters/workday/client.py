@@ -9,9 +9,7 @@ mapping, with the same exact decimals.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,6 +23,7 @@ from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import Fault as ZeepFault
 from zeep.wsse.username import UsernameToken
 
+from migo_sync.ahead import in_order
 from migo_sync.errors import FatalRemoteError, MigoSyncError
 from migo_sync.xmlsafe import UnsafeXMLError, parse_xml
 
@@ -222,24 +221,9 @@ class WorkdayClient:
         yield first
         if start_page >= first.total_pages:
             return
-        upcoming = iter(range(start_page + 1, first.total_pages + 1))
-        pending: deque[Future[JournalPage]] = deque()
-        pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="workday-page")
-        try:
-            def fill() -> None:
-                while len(pending) < max(1, concurrency):
-                    page = next(upcoming, None)
-                    if page is None:
-                        return
-                    pending.append(pool.submit(fetch, page))
-
-            fill()
-            while pending:
-                result = pending.popleft().result()
-                fill()
-                yield result
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        pages = range(start_page + 1, first.total_pages + 1)
+        for _, result in in_order(fetch, pages, in_flight=concurrency, name="workday-page"):
+            yield result
 
     # -- chart: accounts, worktags, periods -----------------------------------------------------
 
