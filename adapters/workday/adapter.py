@@ -48,11 +48,12 @@ from .payload import (
     CANCELED,
     Defaults,
     entry_lines,
-    journal_data,
     journal_layout,
+    journal_xml,
     ledger_lines,
     line_records,
     required_header,
+    unsendable,
 )
 from .soap import FaultTransport
 
@@ -216,49 +217,53 @@ class WorkdayAdapter(BaseAdapter):
                             ledger_type=self.settings.ledger_type, journal_source=self.settings.journal_source,
                             account_set=self.settings.account_set)
         results: dict[str, UnitResult] = {}
-        ready: list[Journal] = []
+        ready: list[tuple[Journal, str]] = []
+        prefix = self.client.journal_prefix("Import_Accounting_Journal" if self._import else "Submit_Accounting_Journal")
         for journal in journals:
             missing = [f"{what}: map {field} or set [systems.workday] {setting}"
                        for what, field, setting, default in required_header(defaults)
                        if not (journal.header.get(field) or default)]
             if missing:
                 results[journal.key] = UnitResult(key=journal.key, ok=False, reason="no " + "; no ".join(missing))
-            else:
-                ready.append(journal)
+                continue
+            try:
+                ready.append((journal, journal_xml(journal, defaults, submit=self._submit, prefix=prefix)))
+            except ValueError:  # a character XML cannot carry: refused here, never half-sent
+                results[journal.key] = UnitResult(key=journal.key, ok=False, reason=unsendable(journal, defaults))
         if ready:
-            post = self._import_all if self._import else self._submit_all
-            results.update(post(ready, defaults))
+            results.update(self._import_all(ready) if self._import else self._submit_all(ready))
         return [results[journal.key] for journal in journals]
 
-    def _submit_all(self, journals: Sequence[Journal], defaults: Defaults) -> dict[str, UnitResult]:
-        client, submit = self.client, self._submit
+    def _submit_all(self, journals: list[tuple[Journal, str]]) -> dict[str, UnitResult]:
+        client = self.client
 
-        def post(journal: Journal) -> UnitResult:
-            answer = client.submit_journal(journal_data(journal, defaults, submit=submit))
+        def post(item: tuple[Journal, str]) -> UnitResult:
+            journal, body = item
+            answer = client.submit_journal(body)
             if answer.fault is None:
                 return UnitResult(key=journal.key, ok=True, remote_id=answer.ids.get("WID"))
             if any(self._duplicate.search(e.message) for e in answer.fault.validation_errors):
                 return UnitResult(key=journal.key, ok=True, duplicate=True)
             return UnitResult(key=journal.key, ok=False, reason=answer.fault.describe())
 
-        return {result.key: result for result in self._parallel(post, list(journals))}
+        return {result.key: result for result in self._parallel(post, journals)}
 
-    def _import_all(self, journals: Sequence[Journal], defaults: Defaults) -> dict[str, UnitResult]:
+    def _import_all(self, journals: list[tuple[Journal, str]]) -> dict[str, UnitResult]:
         """Every batch imported (concurrently), their processes awaited together (one status read
         per poll), and each refused journal named by the tenant's messages; the rest are booked.
         An import that fails, outlives `import_timeout_seconds` or reports an error it does not
         attribute raises: its journals stay pending and the next run imports them again (Add_Only
         refuses any the tenant already holds, which counts as posted)."""
         client, size = self.client, self._batch
-        batches = [list(journals[i:i + size]) for i in range(0, len(journals), size)]
-        wids = self._parallel(lambda batch: client.import_journals(
-            [journal_data(j, defaults, submit=self._submit) for j in batch]), batches)
+        batches = [journals[i:i + size] for i in range(0, len(journals), size)]
+        wids = self._parallel(lambda batch: client.import_journals([body for _, body in batch]), batches)
         statuses = await_imports(client, wids, deadline=time.monotonic() + self.settings.import_timeout_seconds)
         with_errors = [wid for wid in wids if statuses[wid] != IMPORT_DONE]
         messages = dict(zip(with_errors, self._parallel(client.import_messages, with_errors), strict=True))
         results: dict[str, UnitResult] = {}
         for batch, wid in zip(batches, wids, strict=True):
-            results.update(self._import_results(batch, wid, statuses[wid], messages.get(wid, [])))
+            results.update(self._import_results([journal for journal, _ in batch], wid, statuses[wid],
+                                                messages.get(wid, [])))
         return results
 
     def _import_results(self, batch: list[Journal], wid: str, status: str,

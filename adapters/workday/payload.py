@@ -1,8 +1,9 @@
-"""Journals to Workday's shapes and back: Accounting_Journal_Data for Submit_Accounting_Journal,
-flat line records and ledger lines from Get_Journals entries."""
+"""Journals to Workday's shapes and back: Accounting_Journal_Data for Submit_Accounting_Journal and
+Import_Accounting_Journal, flat line records and ledger lines from Get_Journals entries."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,8 +11,6 @@ from typing import Any
 
 from migo_sync.ledger import Journal, JournalLayout, LedgerLine
 from migo_sync.mapping.model import Mapping as MappingModel
-
-from .client import ref
 
 # Line dimension kinds as the ledger core names them → the worktag ID type Workday uses.
 WORKTAGS: dict[str, str] = {"cost_center": "Cost_Center_Reference_ID", "region": "Region_Reference_ID"}
@@ -53,37 +52,87 @@ def required_header(defaults: Defaults) -> list[tuple[str, str, str, str | None]
             ("journal source", "Journal_Source_ID", "journal_source", defaults.journal_source)]
 
 
-def journal_data(journal: Journal, defaults: Defaults, *, submit: bool) -> dict[str, Any]:
-    """Accounting_Journal_Data for one journal, in the order the schema wants (zeep keeps it)."""
+# Characters XML 1.0 cannot carry (lxml, and so zeep, refuse them): control characters other than
+# tab, LF and CR; U+FFFE and U+FFFF; lone surrogates (not UTF-8).
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _text(value: str) -> str:
+    """Element text escaped exactly as lxml writes it in UTF-8 (checked for every code point)."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def _attribute(value: str) -> str:
+    """An attribute value escaped exactly as lxml writes it in UTF-8."""
+    return (_text(value).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;"))
+
+
+def unsendable(journal: Journal, defaults: Defaults) -> str:
+    """The reject reason of a journal `journal_xml` refused: which field holds a character XML 1.0
+    has no place for (no ledger would take it; refused before anything is sent)."""
+    fields = {"Journal_Entry_Memo": journal.title, "External_Reference_ID": journal.reference,
+              **journal.header, "account_set": defaults.account_set,
+              **{f"line {line.number}: {what}": value for line in journal.lines
+                 for what, value in (("Ledger_Account_ID", line.account), ("Memo", line.memo),
+                                     ("Line_Order", line.extra.get("Line_Order")),
+                                     *((WORKTAGS.get(kind, kind), tag) for kind, tag in line.dimensions.items()))}}
+    for name, value in fields.items():
+        if value is not None and (match := NOT_XML.search(str(value))):
+            return f"{name} holds U+{ord(match.group()):04X}, a character XML cannot carry: not sent"
+    return "a value holds a character XML cannot carry: not sent"
+
+
+def journal_xml(journal: Journal, defaults: Defaults, *, submit: bool, prefix: str = "ns0",
+                check: bool = True) -> str:
+    """One Accounting_Journal_Data element, byte for byte what zeep writes for it (elements in
+    schema order, the same text forms and escaping; proven in tests/workday against zeep), as text
+    to splice into a request: zeep's object mapping costs ~13 ms a journal, this ~0.05 ms.
+    ValueError, as lxml's, for a character XML cannot carry (`unsendable` names it first)."""
+    p = prefix
     header = journal.header
     company = header.get("Company_Reference_ID") or defaults.company
     currency = header.get("Currency_ID") or defaults.currency
     source = header.get("Journal_Source_ID") or defaults.journal_source
-    data: dict[str, Any] = {
-        "Accounting_Journal_ID": journal.idempotency_key,
-        "Submit": submit,
-        "Company_Reference": ref(str(company), "Company_Reference_ID"),
-        "Currency_Reference": ref(str(currency), "Currency_ID") if currency else None,
-        "Ledger_Type_Reference": ref(str(header.get("Ledger_Type_ID") or defaults.ledger_type), "Ledger_Type_ID"),
-        "Accounting_Date": journal.posting_date,
-        "Journal_Source_Reference": ref(str(source), "Journal_Source_ID") if source else None,
-        "Journal_Entry_Memo": journal.title,
-        "External_Reference_ID": journal.reference,
-        "Journal_Entry_Line_Replacement_Data": [],
-    }
+    ledger_type = header.get("Ledger_Type_ID") or defaults.ledger_type
+    account_set = _attribute(str(defaults.account_set))
+
+    def ref(tag: str, value: Any, id_type: str) -> str:
+        return f'<{p}:{tag}><{p}:ID {p}:type="{id_type}">{_text(str(value))}</{p}:ID></{p}:{tag}>'
+
+    parts = [f"<{p}:Accounting_Journal_Data><{p}:Accounting_Journal_ID>{_text(journal.idempotency_key)}"
+             f"</{p}:Accounting_Journal_ID><{p}:Submit>{'true' if submit else 'false'}</{p}:Submit>",
+             ref("Company_Reference", company, "Company_Reference_ID")]
+    if currency:
+        parts.append(ref("Currency_Reference", currency, "Currency_ID"))
+    parts.append(ref("Ledger_Type_Reference", ledger_type, "Ledger_Type_ID"))
+    parts.append(f"<{p}:Accounting_Date>{journal.posting_date:%Y-%m-%d}</{p}:Accounting_Date>")  # zeep's form
+    if source:
+        parts.append(ref("Journal_Source_Reference", source, "Journal_Source_ID"))
+    if journal.title is not None:
+        parts.append(f"<{p}:Journal_Entry_Memo>{_text(journal.title)}</{p}:Journal_Entry_Memo>")
+    if journal.reference is not None:
+        parts.append(f"<{p}:External_Reference_ID>{_text(journal.reference)}</{p}:External_Reference_ID>")
     for line in journal.lines:
         amount = line.amount
-        data["Journal_Entry_Line_Replacement_Data"].append({
-            "Line_Order": str(line.extra.get("Line_Order") or line.number),
-            "Ledger_Account_Reference": ref(line.account, "Ledger_Account_ID", parent_id=defaults.account_set,
-                                            parent_type="Account_Set_ID"),
-            "Debit_Amount": amount if amount >= 0 else None,
-            "Credit_Amount": -amount if amount < 0 else None,
-            "Memo": line.memo,
-            "Worktags_Reference": [ref(value, WORKTAGS[kind]) for kind, value in sorted(line.dimensions.items())
-                                   if kind in WORKTAGS] or None,
-        })
-    return {k: v for k, v in data.items() if v is not None}
+        parts.append(f"<{p}:Journal_Entry_Line_Replacement_Data><{p}:Line_Order>"
+                     f"{_text(str(line.extra.get('Line_Order') or line.number))}</{p}:Line_Order>"
+                     f'<{p}:Ledger_Account_Reference><{p}:ID {p}:type="Ledger_Account_ID" {p}:parent_id='
+                     f'"{account_set}" {p}:parent_type="Account_Set_ID">{_text(line.account)}</{p}:ID>'
+                     f"</{p}:Ledger_Account_Reference>")
+        if amount >= 0:
+            parts.append(f"<{p}:Debit_Amount>{amount:f}</{p}:Debit_Amount>")
+        else:
+            parts.append(f"<{p}:Credit_Amount>{-amount:f}</{p}:Credit_Amount>")
+        if line.memo is not None:
+            parts.append(f"<{p}:Memo>{_text(line.memo)}</{p}:Memo>")
+        parts.extend(ref("Worktags_Reference", value, WORKTAGS[kind])
+                     for kind, value in sorted(line.dimensions.items()) if kind in WORKTAGS)
+        parts.append(f"</{p}:Journal_Entry_Line_Replacement_Data>")
+    parts.append(f"</{p}:Accounting_Journal_Data>")
+    written = "".join(parts)
+    if check and NOT_XML.search(written):
+        raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters")
+    return written
 
 
 def line_records(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

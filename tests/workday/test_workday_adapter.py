@@ -327,3 +327,18 @@ def test_an_imports_outcome_is_read_from_its_status_and_error_messages(adapter: 
                              ("Failed", []), ("Completed with Errors", [ImportMessage("Warning", "x", one)])):
         with pytest.raises(OutcomeUnknownError, match="stay pending"):
             adapter._import_results(journals, "p", status, messages)
+
+
+@pytest.mark.parametrize("imported", [True, False])
+def test_a_journal_xml_cannot_carry_is_refused_before_sending_and_the_rest_post(
+        adapter: WorkdayAdapter, workday: SandboxThread, emulator: WorkdayEmulator, imported: bool) -> None:
+    """A control character in a memo (warehouse text) cannot be written as XML: that journal is
+    rejected with the field named, nothing of it is sent, and the others post (no crash, no half request)."""
+    units = [balanced("fine"), journal("bad", [("1100", "3.00"), ("1000", "-3.00")], memo="bell \x07 rung")]
+    adapter.chart()
+    emulator.calls.clear()
+    fine, bad = adapter.write(push_mapping(journal_import=imported), units)
+    assert fine.ok and not fine.duplicate
+    assert not bad.ok and bad.reason == "line 1: Memo holds U+0007, a character XML cannot carry: not sent"
+    assert posted(workday) == {"fine": 1}
+    assert emulator.calls["Import_Accounting_Journal" if imported else "Submit_Accounting_Journal"] == 1

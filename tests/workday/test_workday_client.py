@@ -13,12 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 from lxml import etree
-from workday.workday_support import ENV, WD, WSSE
+from workday.workday_support import ENV, WD, WSSE, zeep_journal_data
 from zeep.exceptions import ExternalReferenceForbidden
 
 from migo_sync.adapters.workday.client import WorkdayClient, journals_query, parse_journals_page, ref
 from migo_sync.adapters.workday.emulator import fault_envelope, render_journal, success_envelope, wd
 from migo_sync.adapters.workday.emulator_store import Problem
+from migo_sync.adapters.workday.payload import Defaults, journal_xml
 from migo_sync.adapters.workday.soap import (
     WSDL_PATH,
     FaultTransport,
@@ -29,6 +30,7 @@ from migo_sync.adapters.workday.soap import (
 )
 from migo_sync.errors import AuthError, FatalRemoteError, UnreachableError
 from migo_sync.http import make_client
+from migo_sync.ledger import Journal, JournalLine
 from migo_sync.redact import MASK
 
 URL = "https://wd2-impl-services1.workday.com/ccx/service/acme/Financial_Management/v45.0"
@@ -71,18 +73,14 @@ def ok(content: bytes = SUBMITTED) -> httpx.Response:
     return httpx.Response(200, content=content, headers={"Content-Type": "text/xml; charset=utf-8"})
 
 
-DATA = {"Accounting_Journal_ID": "k1", "Submit": True, "Company_Reference": ref("MIGO_KE", "Company_Reference_ID"),
-        "Currency_Reference": ref("KES", "Currency_ID"),
-        "Ledger_Type_Reference": ref("Actuals", "Ledger_Type_ID"), "Accounting_Date": date(2026, 10, 14),
-        "Journal_Source_Reference": ref("Integration", "Journal_Source_ID"),
-        "Journal_Entry_Line_Replacement_Data": [
-            {"Line_Order": "1", "Ledger_Account_Reference": ref("1100", "Ledger_Account_ID", parent_id="Standard",
-                                                               parent_type="Account_Set_ID"),
-             "Debit_Amount": Decimal("100.10"), "Memo": "disbursed",
-             "Worktags_Reference": [ref("OPS", "Cost_Center_Reference_ID"), ref("NBO", "Region_Reference_ID")]},
-            {"Line_Order": "2", "Ledger_Account_Reference": ref("1000", "Ledger_Account_ID", parent_id="Standard",
-                                                               parent_type="Account_Set_ID"),
-             "Credit_Amount": Decimal("100.10")}]}
+DEFAULTS = Defaults(company=None, currency=None, ledger_type="Actuals", journal_source=None, account_set="Standard")
+JOURNAL = Journal(key="u1", idempotency_key="k1", posting_date=date(2026, 10, 14), header={
+    "Company_Reference_ID": "MIGO_KE", "Currency_ID": "KES", "Journal_Source_ID": "Integration"}, lines=(
+    JournalLine(number=1, account="1100", amount=Decimal("100.10"), memo="disbursed",
+                dimensions={"cost_center": "OPS", "region": "NBO"}),
+    JournalLine(number=2, account="1000", amount=Decimal("-100.10"), dimensions={})))
+DATA = zeep_journal_data(JOURNAL, DEFAULTS, submit=True)  # what zeep is given for it (the golden envelope)
+BODY = journal_xml(JOURNAL, DEFAULTS, submit=True)  # what the adapter sends
 
 
 def test_a_validation_fault_belongs_to_the_journal_and_is_not_retried() -> None:
@@ -92,7 +90,7 @@ def test_a_validation_fault_belongs_to_the_journal_and_is_not_retried() -> None:
                       "ns0:Journal_Entry_Line_Replacement_Data[2]/ns0:Ledger_Account_Reference[1]/ns0:ID[1]")
     client = client_with(answers(fault("SOAP-ENV:Client.validationError", "Validation error occurred.", [problem])),
                          seen)
-    result = client.submit_journal(DATA)
+    result = client.submit_journal(BODY)
     assert len(seen) == 1 and result.ids == {} and result.fault is not None
     assert result.fault.kind == "validation"
     assert result.fault.describe() == (
@@ -104,7 +102,7 @@ def test_an_authentication_fault_is_a_config_error_and_never_retried() -> None:
     seen: list[httpx.Request] = []
     client = client_with(answers(fault("SOAP-ENV:Client.authenticationError", "invalid username or password")), seen)
     with pytest.raises(AuthError) as caught:
-        client.submit_journal(DATA)
+        client.submit_journal(BODY)
     assert len(seen) == 1 and caught.value.exit_code == 2
     assert "MIGO_SYNC_WORKDAY_PASSWORD" in str(caught.value) and PASSWORD not in str(caught.value)
 
@@ -121,7 +119,7 @@ def test_an_authentication_fault_is_a_config_error_and_never_retried() -> None:
 def test_passing_failures_are_retried_because_every_call_is_idempotent(first: httpx.Response | Exception) -> None:
     seen: list[httpx.Request] = []
     client = client_with(answers(first, first, ok()), seen)
-    result = client.submit_journal(DATA)
+    result = client.submit_journal(BODY)
     assert result.fault is None and len(seen) == 3
     assert all(request.extensions.get("idempotent") for request in seen)
 
@@ -129,14 +127,14 @@ def test_passing_failures_are_retried_because_every_call_is_idempotent(first: ht
 def test_a_tenant_that_stays_busy_is_unreachable_in_the_end() -> None:
     client = client_with(answers(fault("SOAP-ENV:Server.processingError", "busy", processing=True)))
     with pytest.raises(UnreachableError, match="gave up after"):
-        client.submit_journal(DATA)
+        client.submit_journal(BODY)
 
 
 def test_a_fault_zeep_parses_itself_maps_the_same_way() -> None:
     """A fault over HTTP 200 (not SOAP 1.1, but seen behind some proxies) reaches zeep's own parser."""
     client = client_with(answers(fault("SOAP-ENV:Client.validationError", "Validation error occurred.",
                                        [Problem("Journal is out of balance.")], status=200)))
-    result = client.submit_journal(DATA)
+    result = client.submit_journal(BODY)
     assert result.fault is not None and result.fault.describe().startswith("Journal is out of balance.")
     client = client_with(answers(fault("SOAP-ENV:Client.authenticationError", "invalid username or password",
                                        status=200)))
@@ -146,7 +144,7 @@ def test_a_fault_zeep_parses_itself_maps_the_same_way() -> None:
 
 def test_what_goes_on_the_wire() -> None:
     seen: list[httpx.Request] = []
-    client_with(answers(ok()), seen).submit_journal(DATA)
+    client_with(answers(ok()), seen).submit_journal(BODY)
     [request] = seen
     assert request.method == "POST" and str(request.url) == URL
     assert request.headers["SOAPAction"] == '""' and request.headers["Content-Type"].startswith("text/xml")
@@ -279,37 +277,3 @@ def test_imports_are_awaited_together_with_a_growing_pause_until_the_deadline() 
         await_imports(stuck, ["c"], deadline=1015.0, clock=lambda: now[0], sleep=sleep)  # type: ignore[arg-type]
     assert pauses[1:] == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 3.6])  # doubling up to 5 s, never past
     assert now[0] == pytest.approx(1015.0)
-
-
-def _shape(element: etree._Element) -> tuple[object, ...]:
-    """An element as (name, attributes, text, children), prefixes and whitespace aside."""
-    return (etree.QName(element).localname, sorted((etree.QName(k).localname, v) for k, v in element.attrib.items()),
-            (element.text or "").strip(), [_shape(child) for child in element])
-
-
-def test_an_import_writes_each_journal_exactly_as_zeep_writes_a_submit() -> None:
-    """The import's journals are written with lxml (zeep is too slow for 500 a request): the same
-    elements, order, attributes and text zeep gives Submit_Accounting_Journal, signed the same way."""
-    seen: list[httpx.Request] = []
-    answer = wd("Put_Import_Process_Response", version="v45.0")
-    etree.SubElement(etree.SubElement(answer, f"{{{WD}}}Import_Process_Reference"), f"{{{WD}}}ID",
-                     {f"{{{WD}}}type": "WID"}).text = "p1"
-    client = client_with(answers(ok(success_envelope(answer))), seen)
-    lines = [{**line, "Debit_Amount": Decimal("1E+2")} if "Debit_Amount" in line else line
-             for line in DATA["Journal_Entry_Line_Replacement_Data"]]
-    # in schema order, as payload.journal_data builds it (the lxml writer keeps the order it is given)
-    other = {key: value for key, value in DATA.items() if key != "Journal_Entry_Line_Replacement_Data"}
-    other |= {"Accounting_Journal_ID": "k2", "Submit": False, "Journal_Entry_Memo": "a & <b>",
-              "Journal_Entry_Line_Replacement_Data": lines}
-    assert client.import_journals([DATA, other]) == "p1"
-    [request] = seen
-    root = etree.fromstring(request.content)
-    body = root.find(f"{{{ENV}}}Body/{{{WD}}}Import_Accounting_Journal_Request")
-    assert body is not None and body.get(f"{{{WD}}}Add_Only") == "true" and body.get(f"{{{WD}}}version") == "v45.0"
-    assert root.find(f"{{{ENV}}}Header/{{{WSSE}}}Security/{{{WSSE}}}UsernameToken") is not None
-    sent = body.findall(f"{{{WD}}}Accounting_Journal_Data")
-    for data, element in zip([DATA, other], sent, strict=True):
-        zeep_built = client.message("Submit_Accounting_Journal", Accounting_Journal_Data=data, Add_Only=True)
-        expected = zeep_built.find(f".//{{{WD}}}Accounting_Journal_Data")
-        assert expected is not None and _shape(element) == _shape(expected)
-    assert sent[1].findtext(f".//{{{WD}}}Debit_Amount") == "100"  # never an exponent

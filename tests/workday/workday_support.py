@@ -16,8 +16,10 @@ from lxml import etree
 
 from migo_sync.adapter import PushUnit, idempotency_key
 from migo_sync.adapters.workday.emulator import WorkdayEmulator
+from migo_sync.adapters.workday.payload import WORKTAGS, Defaults
 from migo_sync.adapters.workday.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, credentials
 from migo_sync.config import Project
+from migo_sync.ledger import Journal
 from migo_sync.mapping.model import Mapping
 from migo_sync.sandbox.process import SandboxThread
 
@@ -145,3 +147,40 @@ def fault_of(response: httpx.Response) -> dict[str, Any]:
             "messages": [e.findtext(f"{{{WD}}}Message") for e in fault.iter(f"{{{WD}}}Validation_Error")],
             "xpaths": [e.findtext(f"{{{WD}}}Xpath") for e in fault.iter(f"{{{WD}}}Validation_Error")],
             "processing": fault.findtext(f"detail/{{{WD}}}Processing_Fault/{{{WD}}}Detail_Message")}
+
+
+def zeep_journal_data(journal: Journal, defaults: Defaults, *, submit: bool) -> dict[str, Any]:
+    """The oracle for `payload.journal_xml`: the Accounting_Journal_Data arguments the adapter gave
+    zeep before journals were written as text (zeep orders them by the schema and writes the XML)."""
+    def ref(value: str, id_type: str, **attributes: str) -> dict[str, Any]:
+        return {"ID": [{"_value_1": value, "type": id_type, **attributes}]}
+
+    header = journal.header
+    company = header.get("Company_Reference_ID") or defaults.company
+    currency = header.get("Currency_ID") or defaults.currency
+    source = header.get("Journal_Source_ID") or defaults.journal_source
+    data: dict[str, Any] = {
+        "Accounting_Journal_ID": journal.idempotency_key,
+        "Submit": submit,
+        "Company_Reference": ref(str(company), "Company_Reference_ID"),
+        "Currency_Reference": ref(str(currency), "Currency_ID") if currency else None,
+        "Ledger_Type_Reference": ref(str(header.get("Ledger_Type_ID") or defaults.ledger_type), "Ledger_Type_ID"),
+        "Accounting_Date": journal.posting_date,
+        "Journal_Source_Reference": ref(str(source), "Journal_Source_ID") if source else None,
+        "Journal_Entry_Memo": journal.title,
+        "External_Reference_ID": journal.reference,
+        "Journal_Entry_Line_Replacement_Data": [],
+    }
+    for line in journal.lines:
+        amount = line.amount
+        data["Journal_Entry_Line_Replacement_Data"].append({
+            "Line_Order": str(line.extra.get("Line_Order") or line.number),
+            "Ledger_Account_Reference": ref(line.account, "Ledger_Account_ID", parent_id=defaults.account_set,
+                                            parent_type="Account_Set_ID"),
+            "Debit_Amount": amount if amount >= 0 else None,
+            "Credit_Amount": -amount if amount < 0 else None,
+            "Memo": line.memo,
+            "Worktags_Reference": [ref(value, WORKTAGS[kind]) for kind, value in sorted(line.dimensions.items())
+                                   if kind in WORKTAGS] or None,
+        })
+    return {k: v for k, v in data.items() if v is not None}
