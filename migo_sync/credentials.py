@@ -35,6 +35,11 @@ class Credentials:
         register_secret(value)
         return value
 
+    def in_environment(self, *names: str) -> bool:
+        """Whether every one of `names` is set in the environment (which the keyring never overrides):
+        lets an adapter choose between kinds of credentials without opening the keyring."""
+        return all(self.environ.get(self.env_name(n)) is not None for n in names)
+
     def require(self, name: str) -> str:
         value = self.get(name)
         if value is None:

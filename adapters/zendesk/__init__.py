@@ -18,5 +18,8 @@ SYSTEM = SystemSpec(
     default_url="https://{subdomain}.zendesk.com",
     catalog=Path(__file__).with_name("catalog.yaml"),
     sandbox_credentials="migo_sync.adapters.zendesk.sandbox:credentials",
-    push_batch=3000,  # 30 jobs in flight (Zendesk's job limit) x 100 users a job
+    # 100 jobs of 100 users: the job runner keeps Zendesk's 30 jobs in flight and submits the next ones as soon
+    # as a poll shows jobs done, so a batch spanning several rounds of jobs runs them back to back (one batch per
+    # 3,000 left the engine's ledger work between every round, with no job in flight)
+    push_batch=10_000,
 )

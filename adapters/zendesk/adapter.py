@@ -35,7 +35,7 @@ from migo_sync.adapters.zendesk.pull import (
     read_ahead,
     time_pages,
 )
-from migo_sync.adapters.zendesk.push import JobRunner, nest, organization_jobs, recorded_jobs, user_jobs
+from migo_sync.adapters.zendesk.push import JobRunner, organization_jobs, payload, recorded_jobs, user_jobs
 from migo_sync.bounded import BoundedHTTPTransport
 from migo_sync.errors import AuthError, ConfigError
 from migo_sync.mapping.loader import did_you_mean
@@ -106,9 +106,11 @@ class ZendeskAdapter(BaseAdapter):
         return url.rstrip("/")
 
     def _auth(self) -> dict[str, Any]:
-        """OAuth when MIGO_SYNC_ZENDESK_OAUTH_TOKEN is set, else API token: `{email}/token:{token}`."""
+        """OAuth when MIGO_SYNC_ZENDESK_OAUTH_TOKEN is set, else API token: `{email}/token:{token}`.
+        The environment is read for both before the keyring (whose first use costs a process ~0.1-0.5 s)."""
         credentials = self.context.credentials
-        token = credentials.get("oauth_token")
+        env_token = credentials.in_environment("email", "api_token") and not credentials.in_environment("oauth_token")
+        token = None if env_token else credentials.get("oauth_token")
         if token:
             return {"headers": {"Authorization": f"Bearer {token}"}}
         email, api_token = credentials.get("email"), credentials.get("api_token")
@@ -244,12 +246,11 @@ class ZendeskAdapter(BaseAdapter):
             return super().write(mapping, units)
         refused = self.check(mapping, units)
         results = {k: UnitResult(k, ok=False, reason=r) for k, r in refused.items()}
-        prepared = [(u, nest(u.records[0])) for u in units if u.key not in refused]
-        for _unit, payload in prepared:
-            payload[PUSH_KEY] = str(payload[PUSH_KEY])
-        if prepared:
-            jobs = (user_jobs(self.client, prepared) if mapping.object == "users" else
-                    organization_jobs(self.client, prepared, self.settings.max_concurrency))
+        sendable = [u for u in units if u.key not in refused]
+        if sendable:
+            jobs = (user_jobs(self.client, sendable, PUSH_KEY) if mapping.object == "users" else
+                    organization_jobs(self.client, [(u, payload(u, PUSH_KEY)) for u in sendable],
+                                      self.settings.max_concurrency))
             results.update(JobRunner(self.client, self.settings).run(jobs, queued))
         return [results[u.key] for u in units]
 

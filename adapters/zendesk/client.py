@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -256,9 +257,8 @@ class ZendeskClient:
     def __init__(self, http: httpx.Client) -> None:
         self.http = http
 
-    def _get(self, path: str, params: dict[str, Any] | None = None, read: FastRead | None = None) -> dict[str, Any]:
-        response = self.http.get(path, params=params, headers={"Accept": "application/json"})
-        return (read(response.content) if read is not None else None) or _parse(response)
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return _parse(self.http.get(path, params=params, headers={"Accept": "application/json"}))
 
     def _send(self, method: str, path: str, body: Any, *, idempotent: bool = False) -> dict[str, Any]:
         response = self.http.request(method, path, content=dumps(body), headers=JSON_HEADERS,
@@ -274,12 +274,20 @@ class ZendeskClient:
                       read: FastRead | None = None) -> dict[str, Any]:
         """GET /api/v2/incremental/{resource}/cursor.json: `start_time` on the first call, then `cursor`.
         `read` may parse the body its own way (into Arrow); when it answers None, orjson does."""
+        return page_of(self.cursor_export_raw(resource, cursor=cursor, start_time=start_time, per_page=per_page,
+                                              exclude_deleted=exclude_deleted), read)
+
+    def cursor_export_raw(self, resource: str, *, cursor: str | None = None, start_time: int | None = None,
+                          per_page: int | None = None, exclude_deleted: bool = False) -> httpx.Response:
+        """The cursor export's answer, not yet parsed (`page_of` parses it): the next page can be
+        asked for while this one is parsed."""
         params: dict[str, Any] = {"cursor": cursor} if cursor is not None else {"start_time": start_time or 0}
         if per_page:
             params["per_page"] = per_page
         if exclude_deleted:
             params["exclude_deleted"] = "true"
-        return self._get(f"/api/v2/incremental/{resource}/cursor.json", params, read)
+        return self.http.get(f"/api/v2/incremental/{resource}/cursor.json", params=params,
+                             headers={"Accept": "application/json"})
 
     def time_export(self, resource: str, *, start_time: int, per_page: int | None = None) -> dict[str, Any]:
         """GET /api/v2/incremental/{resource}.json?start_time=: the time-based export."""
@@ -339,6 +347,30 @@ def _job(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(status, dict) or not status.get("id"):
         raise FatalRemoteError(SYSTEM, "a bulk request was accepted without a job_status id")
     return status
+
+
+def page_of(response: httpx.Response, read: FastRead | None = None) -> dict[str, Any]:
+    """An export answer's JSON: `read`'s (into Arrow) when it takes the body, else orjson's."""
+    return (read(response.content) if read is not None else None) or _parse(response)
+
+
+_AFTER_CURSOR = re.compile(rb'"after_cursor"\s*:\s*(?:null|"([A-Za-z0-9+/=_.~%-]*)")')
+_END_OF_STREAM = re.compile(rb'"end_of_stream"\s*:\s*(true|false)')
+
+
+def peek_cursor(body: bytes) -> tuple[str | None, bool] | None:
+    """(after_cursor, end_of_stream) as a cursor page's envelope seems to give them, found from the
+    end of the raw body without parsing it; None when it cannot tell. Only a guess, to ask for the
+    next page early: the parsed page decides (a wrong guess costs one discarded read, never data)."""
+    found = []
+    for pattern, name in ((_AFTER_CURSOR, b'"after_cursor"'), (_END_OF_STREAM, b'"end_of_stream"')):
+        at = body.rfind(name)
+        match = pattern.match(body, at) if at >= 0 else None
+        if match is None:
+            return None
+        found.append(match.group(1))
+    after, end = found
+    return (None if after is None else after.decode("ascii")), end == b"true"
 
 
 def _parse(response: httpx.Response) -> dict[str, Any]:

@@ -17,15 +17,18 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from migo_sync.adapter import ArrowBatch, PullBatch
-from migo_sync.adapters.zendesk.client import SYSTEM, FastRead, ZendeskClient
+from migo_sync.adapters.zendesk.client import SYSTEM, FastRead, ZendeskClient, page_of, peek_cursor
 from migo_sync.adapters.zendesk.config import PullOptions
 from migo_sync.errors import FatalRemoteError
 from migo_sync.jsonpages import read_page, record_type
@@ -52,34 +55,70 @@ CUSTOM_PREFIX = "custom_fields."
 def cursor_pages(client: ZendeskClient, resource: str, state: dict[str, Any] | None, start_time: int,
                  per_page: int, read: FastRead | None = None) -> Iterator[Page]:
     """The cursor-based export: `start_time` once, then `after_cursor` until `end_of_stream`.
-    With `read` (ArrowPages.parse), a page's records may come as ArrowItems instead of a list."""
+    With `read` (ArrowPages.parse), a page's records may come as ArrowItems instead of a list.
+
+    Each page depends on the one before (its cursor), so the next one is asked for as soon as its
+    cursor is known: `peek_cursor` finds it at the end of the raw body, and the request goes out on
+    a thread while this page is parsed. The parsed page decides: a guess it does not confirm is
+    discarded (its answer never used) and the page it names is read instead. At most one request is
+    ever ahead, and it is answered or abandoned before this generator ends."""
     cursor: str | None = (state or {}).get("after_cursor")
     followed: set[str] = set()  # every cursor followed this run: a loop of any length (A→B→A) ends
-    while True:
-        body = client.cursor_export(resource, cursor=cursor, start_time=None if cursor else start_time,
-                                    per_page=per_page, read=read)
-        items = body.get(resource)
-        after = body.get("after_cursor") or cursor
-        end = bool(body.get("end_of_stream"))
-        if not isinstance(items, list | ArrowItems):
-            raise FatalRemoteError(SYSTEM, f"incremental {resource} export page has no '{resource}' list")
-        if after is None:
-            if items:
-                raise FatalRemoteError(SYSTEM, f"incremental {resource} export page has no after_cursor")
-            return
-        if after == cursor and not end:
-            raise FatalRemoteError(SYSTEM, f"incremental {resource} export: the cursor did not advance "
-                                           "(not following it again)")
-        if after != cursor and after in followed and not end:
-            raise FatalRemoteError(SYSTEM, f"incremental {resource} export: the cursor came back to one already "
-                                           "followed (a loop; not following it again)")
-        if cursor is not None:
-            followed.add(cursor)
-        if items or after != cursor:
-            yield items, {"after_cursor": after}
-        if end:
-            return
-        cursor = after
+
+    def fetch(after: str | None) -> httpx.Response:
+        return client.cursor_export_raw(resource, cursor=after, start_time=None if after else start_time,
+                                        per_page=per_page)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zendesk-next-page") as ahead:
+        upcoming: tuple[str, Future[httpx.Response]] | None = None
+        try:
+            response = fetch(cursor)
+            while True:
+                guess = peek_cursor(response.content)
+                if (guess is not None and not guess[1] and guess[0] not in (None, cursor)
+                        and guess[0] not in followed):
+                    upcoming = (str(guess[0]), ahead.submit(fetch, guess[0]))
+                body = page_of(response, read)
+                items = body.get(resource)
+                after = body.get("after_cursor") or cursor
+                end = bool(body.get("end_of_stream"))
+                if upcoming is not None and (end or upcoming[0] != after):
+                    _abandon(upcoming[1])  # the guess was wrong: its answer is never used
+                    upcoming = None
+                if not isinstance(items, list | ArrowItems):
+                    raise FatalRemoteError(SYSTEM, f"incremental {resource} export page has no '{resource}' list")
+                if after is None:
+                    if items:
+                        raise FatalRemoteError(SYSTEM, f"incremental {resource} export page has no after_cursor")
+                    return
+                if after == cursor and not end:
+                    raise FatalRemoteError(SYSTEM, f"incremental {resource} export: the cursor did not advance "
+                                                   "(not following it again)")
+                if after != cursor and after in followed and not end:
+                    raise FatalRemoteError(SYSTEM, f"incremental {resource} export: the cursor came back to one "
+                                                   "already followed (a loop; not following it again)")
+                if cursor is not None:
+                    followed.add(cursor)
+                if items or after != cursor:
+                    yield items, {"after_cursor": after}
+                if end:
+                    return
+                cursor = after
+                if upcoming is not None:
+                    response, upcoming = upcoming[1].result(), None
+                else:
+                    response = fetch(cursor)
+        finally:
+            if upcoming is not None:  # stopped early: the read ahead is answered or abandoned first
+                _abandon(upcoming[1])
+
+
+def _abandon(future: Future[Any]) -> None:
+    """Drop a read asked for ahead: cancelled if not yet sent, else waited for (HTTP deadlines bound
+    it) and its answer or error ignored."""
+    if not future.cancel():
+        with suppress(Exception):
+            future.result()
 
 
 def time_pages(client: ZendeskClient, resource: str, state: dict[str, Any] | None, start_time: int,

@@ -15,6 +15,7 @@ results, and an expired one (Zendesk keeps jobs about a day) leaves its units un
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +48,9 @@ class Job:
     job_id: str | None = None
     started: float = 0.0
     submissions: int = 0
+    # makes `payloads` when the job is first sent, on the sending thread: a wave's later jobs are built
+    # while its first ones are in flight, not all before the first request
+    build: Callable[[], list[dict[str, Any]]] | None = None
 
 
 class JobRunner:
@@ -170,6 +174,8 @@ class JobRunner:
 
 def _send(job: Job) -> dict[str, Any]:
     assert job.submit is not None  # only a job of this run is ever submitted
+    if job.build is not None:
+        job.payloads, job.build = job.build(), None
     return job.submit(job.payloads)
 
 
@@ -233,6 +239,9 @@ def nest(record: dict[str, Any]) -> dict[str, Any]:
     """{"user_fields.loan_status": v} → {"user_fields": {"loan_status": v}}."""
     out: dict[str, Any] = {}
     for path, value in record.items():
+        if "." not in path:
+            out[path] = value
+            continue
         node = out
         *parents, leaf = path.split(".")
         for part in parents:
@@ -241,9 +250,21 @@ def nest(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def user_jobs(client: ZendeskClient, prepared: list[tuple[PushUnit, dict[str, Any]]]) -> list[Job]:
-    return [Job([u for u, _ in chunk], [p for _, p in chunk], client.upsert_users)
-            for chunk in chunked(prepared, MAX_BULK)]
+def payload(unit: PushUnit, key: str) -> dict[str, Any]:
+    """A unit's one record as the API takes it: nested, its key as text."""
+    body = nest(unit.records[0])
+    body[key] = str(body[key])
+    return body
+
+
+def user_jobs(client: ZendeskClient, units: list[PushUnit], key: str) -> list[Job]:
+    """One job per 100 users; each job's payloads are made when it is sent (`Job.build`)."""
+    return [Job(chunk, [], client.upsert_users, build=functools.partial(_payloads, chunk, key))
+            for chunk in chunked(units, MAX_BULK)]
+
+
+def _payloads(units: Sequence[PushUnit], key: str) -> list[dict[str, Any]]:
+    return [payload(u, key) for u in units]
 
 
 def organization_jobs(client: ZendeskClient, prepared: list[tuple[PushUnit, dict[str, Any]]],

@@ -20,7 +20,9 @@ from migo_sync.adapters.zendesk.client import (
     WindowLimiter,
     ZendeskClient,
     classify,
+    peek_cursor,
 )
+from migo_sync.adapters.zendesk.pull import cursor_pages
 from migo_sync.adapters.zendesk.sandbox import SANDBOX_API_TOKEN, SANDBOX_EMAIL
 from migo_sync.config import Project, ProjectConfig
 from migo_sync.errors import AuthError, ConfigError, FatalRemoteError, MigoSyncError, UnreachableError
@@ -230,6 +232,42 @@ def test_ids_stay_exact_64_bit_integers() -> None:
     assert ticket["requester_id"] == BIG_ID + 2 and float(BIG_ID) != BIG_ID
 
 
+@pytest.mark.timeout(30)
+def test_credentials_in_the_environment_never_open_the_keyring(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment is read for both kinds first; the keyring (slow to open) only when it has neither,
+    and then its OAuth token still comes before an API token."""
+    from migo_sync import credentials
+    from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
+
+    asked: list[str] = []
+    keyring = {"zendesk.oauth_token": "kr-oauth", "zendesk.email": "kr@x.example", "zendesk.api_token": "kr-token"}
+    monkeypatch.setattr(credentials, "_from_keyring", lambda user: asked.append(user) or keyring.get(user))
+
+    def sent(environ: dict[str, str]) -> str:
+        recorder = Recorder(page([], "c", True))
+        project = Project(root=tmp_path, config=ProjectConfig(systems={"zendesk": {"subdomain": "acme"}}),
+                          environ=environ)
+        list(ZendeskAdapter(adapter_context(project, "zendesk"), transport=recorder.transport)
+             .read(pull_mapping(), None))
+        return str(recorder.requests[0].headers["Authorization"])
+
+    basic = base64.b64encode(b"me@x.example/token:env-token").decode()
+    assert sent({"MIGO_SYNC_ZENDESK_EMAIL": "me@x.example", "MIGO_SYNC_ZENDESK_API_TOKEN": "env-token"}) == \
+        f"Basic {basic}"
+    assert asked == []
+    assert sent({"MIGO_SYNC_ZENDESK_OAUTH_TOKEN": "env-oauth"}) == "Bearer env-oauth" and asked == []
+    assert sent({"MIGO_SYNC_ZENDESK_OAUTH_TOKEN": "env-oauth", "MIGO_SYNC_ZENDESK_EMAIL": "me@x.example",
+                 "MIGO_SYNC_ZENDESK_API_TOKEN": "env-token"}) == "Bearer env-oauth" and asked == []
+    assert sent({"MIGO_SYNC_ZENDESK_EMAIL": "me@x.example"}) == "Bearer kr-oauth"  # half in the environment
+    assert asked == ["zendesk.oauth_token"]
+    asked.clear()
+    del keyring["zendesk.oauth_token"]
+    mixed = base64.b64encode(b"me@x.example/token:kr-token").decode()
+    assert sent({"MIGO_SYNC_ZENDESK_EMAIL": "me@x.example"}) == f"Basic {mixed}"
+    assert asked == ["zendesk.oauth_token", "zendesk.api_token"]
+
+
 def test_a_cursor_that_does_not_advance_is_not_followed(tmp_path: Path) -> None:
     recorder = Recorder(page([{"id": 1}], "same", False))
     adapter = make_adapter(None, tmp_path, transport=recorder.transport)
@@ -244,6 +282,77 @@ def test_a_cursor_loop_of_any_length_is_not_followed(tmp_path: Path) -> None:
     with pytest.raises(FatalRemoteError, match="came back to one already followed"):
         list(adapter.read(pull_mapping(), {"after_cursor": "A"}))  # A → B → C → A
     assert len(recorder.requests) == 3
+
+
+@pytest.mark.timeout(30)
+def test_the_next_cursor_page_is_asked_for_while_this_one_is_parsed() -> None:
+    """The cursor is found at the end of the raw page: page 2's request is sent before page 1 is parsed
+    (the parser here waits for it), and the pages, states and requests are what a plain walk gives."""
+    import threading
+
+    second_asked = threading.Event()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor")
+        if cursor == "c1":
+            second_asked.set()
+        return page([{"id": 1 if cursor is None else 2}], "c2" if cursor else "c1", cursor is not None)
+
+    recorder = Recorder(answer)
+    parsed_while_second_in_flight: list[bool] = []
+
+    def read(body: bytes) -> None:
+        parsed_while_second_in_flight.append(second_asked.wait(10))
+        return None  # parsed by orjson as usual
+
+    walked = list(cursor_pages(raw_client(recorder), "tickets", None, 0, 1000, read))
+    assert parsed_while_second_in_flight[0] is True
+    assert walked == [([{"id": 1}], {"after_cursor": "c1"}), ([{"id": 2}], {"after_cursor": "c2"})]
+    assert [r.url.params.get("cursor") for r in recorder.requests] == [None, "c1"]
+
+
+@pytest.mark.timeout(30)
+def test_a_wrong_guess_of_the_next_cursor_is_discarded_and_the_parsed_one_followed() -> None:
+    """A record carrying its own `after_cursor` after the envelope's: the early request follows the
+    wrong one; its answer is never used, and the page the parsed envelope names is read."""
+    first = (b'{"after_cursor":"c1","end_of_stream":false,"tickets":[{"id":1,'
+             b'"after_cursor":"decoy","end_of_stream":false}]}')
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor")
+        if cursor is None:
+            return httpx.Response(200, content=first, headers={"Content-Type": "application/json"})
+        return page([{"id": 666 if cursor == "decoy" else 2}], "c2", True)
+
+    recorder = Recorder(answer)
+    walked = list(cursor_pages(raw_client(recorder), "tickets", None, 0, 1000))
+    assert [state for _items, state in walked] == [{"after_cursor": "c1"}, {"after_cursor": "c2"}]
+    assert walked[1][0] == [{"id": 2}]
+    assert [r.url.params.get("cursor") for r in recorder.requests] == [None, "decoy", "c1"]
+    assert peek_cursor(first) == ("decoy", False) and peek_cursor(b'{"x":[]}') is None
+    assert peek_cursor(b'{"after_cursor":null,"end_of_stream":true}') == (None, True)
+    assert peek_cursor(b'{"after_cursor":"a\\/b","end_of_stream":false}') is None  # an escape: no guess
+
+
+@pytest.mark.timeout(30)
+def test_a_walk_stopped_early_leaves_no_request_in_flight() -> None:
+    import threading
+
+    release = threading.Event()
+    answered: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor")
+        if cursor is not None:
+            release.wait(10)  # the early read of page 2 is still in flight when the consumer stops
+        answered.append(cursor)
+        return page([{"id": 1}], "c1" if cursor is None else "c2", False)
+
+    walk = cursor_pages(raw_client(Recorder(answer)), "tickets", None, 0, 1000)
+    assert next(walk)[1] == {"after_cursor": "c1"}
+    threading.Timer(0.2, release.set).start()
+    walk.close()  # returns once the early read is answered: nothing runs on after the walk
+    assert answered == [None, "c1"]
 
 
 # ---- configuration --------------------------------------------------------------------------------

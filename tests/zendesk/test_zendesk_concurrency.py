@@ -16,7 +16,7 @@ from zendesk.zendesk_support import configure, make_adapter, restore, user_unit
 
 from migo_sync.adapter import PushUnit
 from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
-from migo_sync.adapters.zendesk.push import JobRunner, nest, organization_jobs, user_jobs
+from migo_sync.adapters.zendesk.push import JobRunner, organization_jobs, payload, user_jobs
 from migo_sync.sandbox.process import SandboxThread
 
 pytestmark = pytest.mark.timeout(120)
@@ -34,8 +34,8 @@ def zendesk(tenant: SandboxThread, tmp_path: Path) -> Iterator[ZendeskAdapter]:
     adapter.close()
 
 
-def prepared(count: int) -> list[tuple[object, dict[str, object]]]:
-    return [(unit, nest(unit.records[0])) for unit in (user_unit(n) for n in range(1, count + 1))]
+def prepared(count: int) -> list[PushUnit]:
+    return [user_unit(n) for n in range(1, count + 1)]
 
 
 def never_sleep(seconds: float) -> None:
@@ -44,7 +44,7 @@ def never_sleep(seconds: float) -> None:
 
 def test_jobs_are_submitted_together_and_polled_without_a_fixed_wait(zendesk: ZendeskAdapter,
                                                                      tenant: SandboxThread) -> None:
-    jobs = user_jobs(zendesk.client, prepared(2500))  # type: ignore[arg-type]
+    jobs = user_jobs(zendesk.client, prepared(2500), "external_id")
     results = JobRunner(zendesk.client, zendesk.settings, sleep=never_sleep).run(jobs)
     assert len(results) == 2500 and all(r.ok for r in results.values())
     limits = tenant.limits()["zendesk"]
@@ -54,11 +54,36 @@ def test_jobs_are_submitted_together_and_polled_without_a_fixed_wait(zendesk: Ze
     assert limits["served"] == 25 + 2
 
 
+def test_a_jobs_payloads_are_made_when_it_is_sent_not_all_before_the_first_request(
+        tenant: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One request in flight at a time: job 2's users are nested only after job 1 was sent."""
+    from migo_sync.adapters.zendesk import push
+
+    restore(tenant)
+    adapter = make_adapter(tenant, tmp_path, max_concurrency=1)
+    events: list[str] = []
+    made = push._payloads
+    monkeypatch.setattr(push, "_payloads", lambda units, key: events.append(f"build {units[0].key}") or
+                        made(units, key))
+    upsert = adapter.client.upsert_users
+    monkeypatch.setattr(adapter.client, "upsert_users", lambda users: events.append(
+        f"send {users[0]['external_id']}") or upsert(users))
+    try:
+        jobs = user_jobs(adapter.client, prepared(250), "external_id")
+        results = JobRunner(adapter.client, adapter.settings, sleep=never_sleep).run(jobs)
+    finally:
+        adapter.close()
+    assert len(results) == 250 and all(r.ok for r in results.values())
+    firsts = [f"C{n:06d}" for n in (1, 101, 201)]
+    assert [e.split()[1] for e in events] == [k for k in firsts for _ in (0, 1)]
+    assert [e.split()[0] for e in events] == ["build", "send"] * 3
+
+
 def test_submissions_stay_within_the_in_flight_setting(tenant: SandboxThread, tmp_path: Path) -> None:
     restore(tenant)
     adapter = make_adapter(tenant, tmp_path, max_concurrency=3)
     try:
-        jobs = user_jobs(adapter.client, prepared(900))  # type: ignore[arg-type]
+        jobs = user_jobs(adapter.client, prepared(900), "external_id")
         results = JobRunner(adapter.client, adapter.settings, sleep=never_sleep).run(jobs)
     finally:
         adapter.close()
@@ -88,7 +113,7 @@ def test_a_poll_that_shows_no_change_backs_off_until_the_deadline(zendesk: Zende
     configure(tenant, job_polls_to_complete=10_000, job_seconds=1e9)  # a job that never moves past "working"
     clock = FakeClock()
     settings = zendesk.settings.model_copy(update={"job_timeout": 30.0})
-    jobs = user_jobs(zendesk.client, prepared(150))  # type: ignore[arg-type]
+    jobs = user_jobs(zendesk.client, prepared(150), "external_id")
     results = JobRunner(zendesk.client, settings, clock=clock, sleep=clock.sleep).run(jobs)
     assert all(not r.ok and "did not finish within 30 s" in (r.reason or "") for r in results.values())
     # first poll at once (queued → working is a change), then waits that grow to job_poll_max
@@ -99,7 +124,7 @@ def test_a_poll_that_shows_no_change_backs_off_until_the_deadline(zendesk: Zende
 def test_organization_lookups_go_out_together(zendesk: ZendeskAdapter, tenant: SandboxThread) -> None:
     units = [PushUnit(f"ORG-{n:04d}", f"k{n}", [{"external_id": f"ORG-{n:04d}", "name": f"Org {n}"}],
                       [f"ORG-{n:04d}"]) for n in range(1, 501)]
-    jobs = organization_jobs(zendesk.client, [(u, nest(u.records[0])) for u in units], zendesk.settings.max_concurrency)
+    jobs = organization_jobs(zendesk.client, [(u, payload(u, "external_id")) for u in units], zendesk.settings.max_concurrency)
     assert sum(len(j.units) for j in jobs) == 500 and len(jobs) == 5
     limits = tenant.limits()["zendesk"]
     assert limits["served"] == 5 and limits["peak_in_flight"] == 5  # five show_many of 100, together

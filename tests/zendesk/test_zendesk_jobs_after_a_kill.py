@@ -20,7 +20,7 @@ from zendesk.zendesk_support import basic_auth, configure, dump, emulator_of, en
 from migo_sync.sandbox.process import SandboxThread
 
 PUSH = "zendesk_users_push"
-CUSTOMERS = 3200  # 32 jobs: the first batch (3,000 users) fills Zendesk's 30 job slots, the second needs 2
+CUSTOMERS = 3200  # 32 jobs: the first 30 fill Zendesk's job slots, the last 2 wait for them
 STUCK = {"job_polls_to_complete": 10**6, "job_seconds": 10.0**6}  # Zendesk is slow today: jobs stay queued
 
 

@@ -23,7 +23,7 @@ from migo_sync.warehouse.bookkeeping import Bookkeeping
 
 PUSH = "zendesk_users_push"
 FAKESNOW_WARNING = "Arrow output on a DB-API result"
-CUSTOMERS = 450  # five jobs of ≤100 users, all in one batch (the shipped mapping's batch_size is 3000)
+CUSTOMERS = 450  # five jobs of ≤100 users, all in one batch (Zendesk's push batch is 10,000)
 STUCK = {"job_polls_to_complete": 10**6, "job_seconds": 10.0**6}  # jobs stay queued until told otherwise
 # fakesnow's server thread asks DuckDB for Arrow output in a way DuckDB 2 warns about (not our code)
 pytestmark = pytest.mark.filterwarnings(f"ignore:{FAKESNOW_WARNING}:UserWarning")
