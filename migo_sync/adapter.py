@@ -16,7 +16,8 @@ from an `AdapterContext` (base URL, settings, credentials, an HTTP client factor
 Capabilities are small Protocols of their own, declared by the adapters that have them and found
 with `isinstance` (never by attribute probing): `RemoteJobs` (below) for systems whose writes are
 queued as remote jobs, `ArrowPull` for adapters that hand over pull pages already read into Arrow
-(Zendesk's exports: the raw page through pyarrow's JSON reader), `ReportSections` for adapters that
+(Zendesk's exports: the raw page through pyarrow's JSON reader), `WarmUp` for adapters whose first send
+needs calls that do not depend on the units (Sheets: the sign-in and the spreadsheet's metadata), `ReportSections` for adapters that
 add a view of their own to a run's report (Adaptive: plan versus actual), `LedgerPort`
 (migo_sync.ledger.port) for ledgers.
 """
@@ -173,6 +174,24 @@ class ArrowPull(Protocol):
 
 def as_arrow_pull(adapter: Any) -> ArrowPull | None:
     return adapter if isinstance(adapter, ArrowPull) else None
+
+
+@runtime_checkable
+class WarmUp(Protocol):
+    """Capability: begin, beside the engine's own work, the calls a push's first send needs whatever
+    its units are (Sheets: the sign-in and the spreadsheet's metadata, a chain of two round trips).
+
+    The engine calls it once a push's plan has something to send (a push with nothing to send never
+    does: it sends no request), before it reads the units, builds their records and writes their
+    intents. It returns at once and never raises: the calls run on a thread of their own, and the
+    adapter hook that needs their answer (`check()`) takes it there — an error included, raised as
+    that hook would have raised it without the warm-up. Nothing that changes the remote is sent."""
+
+    def warm_up(self, mapping: Mapping) -> None: ...
+
+
+def as_warm_up(adapter: Any) -> WarmUp | None:
+    return adapter if isinstance(adapter, WarmUp) else None
 
 
 @dataclass

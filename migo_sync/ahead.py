@@ -3,11 +3,13 @@
 Paged and sliced reads (Workday's pinned Get_Journals pages, Adaptive's exportData spans) are
 independent requests whose results must still be loaded in order, so a resume point is saved only
 after everything before it. `in_order` keeps up to `in_flight` of them going while the caller
-parses and loads the one it holds.
+parses and loads the one it holds. `started` begins one call beside the caller's own work (an
+adapter's warm-up, see `WarmUp`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,3 +43,22 @@ def in_order(call: Callable[[Item], Result], items: Iterable[Item], *, in_flight
             yield item, result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def started(call: Callable[[], Result], *, name: str) -> Future[Result]:
+    """`call()` begun now on a thread of its own. Whoever needs its result takes it from the future:
+    an error it raised is raised there, as the call would have raised it in place."""
+    future: Future[Result] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = call()
+        except BaseException as exc:  # handed over as it is, to the one who takes the result
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future

@@ -40,6 +40,22 @@ class Credentials:
         lets an adapter choose between kinds of credentials without opening the keyring."""
         return all(self.environ.get(self.env_name(n)) is not None for n in names)
 
+    def first(self, *names: str) -> tuple[str, str] | None:
+        """(name, value) of the first of `names` set (not empty) in the environment, else the first in the
+        keyring: a credential the environment gives wins over every keyring entry (and costs no keyring
+        look-up, which imports the keyring and finds its backend: ~0.2 s)."""
+        for name in names:
+            value = self.environ.get(self.env_name(name))
+            if value:
+                register_secret(value)
+                return name, value
+        for name in names:
+            value = _from_keyring(f"{self.system}.{name.lower()}") if self.use_keyring else None
+            if value:
+                register_secret(value)
+                return name, value
+        return None
+
     def require(self, name: str) -> str:
         value = self.get(name)
         if value is None:

@@ -10,7 +10,9 @@ are skipped.
 from __future__ import annotations
 
 import platform
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, wait
 from typing import Any
 
 from migo_sync.adapter import BaseAdapter, PullBatch, PushUnit, RemoteField, RemoteObject, UnitResult
@@ -22,6 +24,7 @@ from migo_sync.adapters.sheets.payload import RowTooLarge
 from migo_sync.adapters.sheets.pull import live_header, read_tab
 from migo_sync.adapters.sheets.push import Target, preflight, sort_spec, write_tab
 from migo_sync.adapters.sheets.tabs import suggest
+from migo_sync.ahead import started
 from migo_sync.errors import ConfigError, FatalRemoteError
 from migo_sync.http import RateLimiter
 from migo_sync.mapping.model import Mapping
@@ -41,23 +44,31 @@ class SheetsAdapter(BaseAdapter):
         self._spreadsheets: dict[str, dict[str, Any]] = {}  # metadata read once per run (see metadata())
         self._metadata: dict[str, dict[str, Any]] = {}  # what check() checked against, used once by write()
         self._passed: set[str] = set()  # units check() found sendable against that metadata
+        self._warming: dict[str, Future[dict[str, Any]]] = {}  # metadata a push's warm-up is reading
+        self._client_lock = threading.Lock()  # the client is built once, by the warm-up or the caller
 
     @property
     def client(self) -> SheetsClient:
         """Built on first use, so validate() and catalog() need no credentials."""
-        if self._client is None:
-            key = load_key(self.context.credentials)
-            auth = ServiceAccountAuth(key, self.context.urls.get("token_url") or SYSTEM.extra_urls["token_url"])
-            rate = self.settings.rate_limit
-            http = self.context.http(
-                self.context.base_url, auth=auth,
-                headers={"x-goog-api-client": f"gl-python/{platform.python_version()} migo-sync cred-type/sa"},
-                limiter=RateLimiter(rate or None, burst=self.settings.rate_burst),
-            )
-            self._client = SheetsClient(http, system=self.name)
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
+
+    def _new_client(self) -> SheetsClient:
+        key = load_key(self.context.credentials)
+        auth = ServiceAccountAuth(key, self.context.urls.get("token_url") or SYSTEM.extra_urls["token_url"])
+        rate = self.settings.rate_limit
+        http = self.context.http(
+            self.context.base_url, auth=auth,
+            headers={"x-goog-api-client": f"gl-python/{platform.python_version()} migo-sync cred-type/sa"},
+            limiter=RateLimiter(rate or None, burst=self.settings.rate_burst),
+        )
+        return SheetsClient(http, system=self.name)
 
     def close(self) -> None:
+        wait(self._warming.values())  # a warm-up's request is answered before its client closes
+        self._warming.clear()
         if self._client is not None:
             self._client.http.close()
             self._client = None
@@ -67,8 +78,25 @@ class SheetsAdapter(BaseAdapter):
         on it; a push that changed the tab's structure drops it. The adapter lives for one run (a
         `run --every` cycle opens a new one), so a cycle never sees the last cycle's metadata."""
         if spreadsheet_id not in self._spreadsheets:
-            self._spreadsheets[spreadsheet_id] = self.client.spreadsheet(spreadsheet_id)
+            warming = self._warming.pop(spreadsheet_id, None)
+            self._spreadsheets[spreadsheet_id] = (warming.result() if warming is not None
+                                                  else self.client.spreadsheet(spreadsheet_id))
         return self._spreadsheets[spreadsheet_id]
+
+    def warm_up(self, mapping: Mapping) -> None:
+        """WarmUp: a push's sign-in (the key, the signed JWT, the token request) and its spreadsheet's
+        metadata, read on a thread while the engine reads the rows (two round trips the first write
+        waits for, whatever it writes). `metadata()` takes the answer, or raises its error there."""
+        if mapping.direction != "push":
+            return
+        try:
+            spreadsheet_id = tab_options(mapping.options, mapping.label).spreadsheet_id
+        except ConfigError:
+            return  # check() says so, as without the warm-up
+        if spreadsheet_id in self._spreadsheets or spreadsheet_id in self._warming:
+            return
+        self._warming[spreadsheet_id] = started(lambda: self.client.spreadsheet(spreadsheet_id),
+                                                name="sheets-warm-up")
 
     def check_connection(self) -> str:
         """The service account's token request (the sign-in); spreadsheets are read per mapping."""

@@ -1,7 +1,8 @@
 """Service-account auth: an RS256 JWT exchanged for an access token, cached until near expiry.
 
 The key comes from `MIGO_SYNC_SHEETS_CREDENTIALS_JSON` (the key file's JSON itself) or
-`MIGO_SYNC_SHEETS_CREDENTIALS_FILE` (its path), or the same names in the keyring. The private
+`MIGO_SYNC_SHEETS_CREDENTIALS_FILE` (its path), or the same names in the keyring (the environment
+first: a key it names is used without looking in the keyring). The private
 key, every assertion and every access token are registered for redaction before use.
 """
 
@@ -73,11 +74,12 @@ def register_key(private_key: str) -> None:
 
 
 def load_key(credentials: Credentials) -> ServiceAccountKey:
-    """Find the service-account key: inline JSON first, then the key file's path."""
-    inline = credentials.get("credentials_json")
-    if inline:
-        return ServiceAccountKey.from_json(inline, credentials.env_name("credentials_json"))
-    path = credentials.get("credentials_file")
+    """Find the service-account key: the environment first (inline JSON, then the key file's path),
+    then the keyring (the same two names, in that order)."""
+    found = credentials.first("credentials_json", "credentials_file")
+    if found is not None and found[0] == "credentials_json":
+        return ServiceAccountKey.from_json(found[1], credentials.env_name("credentials_json"))
+    path = found[1] if found is not None else None
     if not path:
         places = [credentials.env_name("credentials_json"), credentials.env_name("credentials_file")]
         if credentials.use_keyring:

@@ -32,6 +32,7 @@ from migo_sync.adapter import (
     Unit,
     UnitResult,
     as_remote_jobs,
+    as_warm_up,
     chunked,
     idempotency_key,
 )
@@ -104,6 +105,7 @@ class Pusher:
         self.system_batch = spec.push_batch if spec is not None else None
         self.result = MappingResult(mapping.name, mapping.system, "push")
         self.jobs = as_remote_jobs(adapter)
+        self.warm = as_warm_up(adapter)
         self.refused_earlier: set[str] = set()  # units an earlier run's job refused: rejects, not resent now
         port = as_ledger(adapter) if mapping.mode == "insert" else None
         # journals: each intent keeps how to find the journal in the ledger without its rows
@@ -222,6 +224,10 @@ class Pusher:
                 self.book.clear_refused(self.mapping.feed, plan.diverged_table)
         if plan.pending_vanished:  # (after clear_refused: the diverged units were planned without these)
             self._settle_vanished_pending(plan)
+        if self.warm is not None and not self.dry_run and (plan.rows_to_send > plan.invalid or acted_deletes):
+            # something will be sent: the calls its first send needs whatever the units are go out now,
+            # while the units are read, checked and their intents written (WarmUp)
+            self.warm.warm_up(self.mapping)
         units = self._units(plan, deleted_by_unit)
         if mirror and self.unit == "row":
             units = _chain_units(units, self._delete_units(plan))

@@ -2,12 +2,14 @@
 
 Push the collections list, rerun (nothing sent), change a row (the tab is rewritten), remove
 rows (the old extent is cleared); pull FX rates and manual
-adjustments into typed tables, mirror deletions.
+adjustments into typed tables, mirror deletions. The push's warm-up (sign-in and metadata while the
+rows are read) and its errors.
 """
 
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,8 +20,11 @@ import pytest
 from helpers.projects import make_project
 from helpers.sandboxed import query as sql
 
+from migo_sync.adapters.sheets.auth import clear_token_cache
 from migo_sync.adapters.sheets.client import SheetsClient
 from migo_sync.config import Project
+from migo_sync.engine import push as push_engine
+from migo_sync.engine.push import Pusher
 from migo_sync.engine.result import MappingResult
 from migo_sync.engine.runner import RunOptions, run
 from migo_sync.sandbox.process import SandboxThread
@@ -137,3 +142,75 @@ def test_finance_pulls_land_typed_tables(project: Project, client: SheetsClient)
     assert mirrored.status == "ok", mirrored.error
     assert sql(project, "SELECT COUNT(*) FROM finance.fx_rates")[0][0] == 19
     assert sql(project, "SELECT COUNT(*) FROM finance.fx_rates WHERE currency = 'USD'")[0][0] == 4
+
+
+class MetadataAsked:
+    """ASGI wrapper around the sandbox: notes when the collections spreadsheet's metadata is asked."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.asked = threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].endswith("/spreadsheets/migo-collections"):
+            self.asked.set()
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def metadata_asked(sheets_sandbox: SandboxThread) -> Iterator[MetadataAsked]:
+    sandbox = sheets_sandbox.sandbox
+    inner = sandbox.counter
+    wrapper = MetadataAsked(inner)
+    sandbox.counter = wrapper  # type: ignore[assignment]
+    try:
+        yield wrapper
+    finally:
+        sandbox.counter = inner
+
+
+def test_the_sign_in_and_metadata_go_out_while_the_engine_reads_the_rows(
+        project: Project, metadata_asked: MetadataAsked, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up (WarmUp): once the plan has something to send, the token and the spreadsheet's metadata
+    are asked on a thread while the engine reads the tab's rows. Proven by holding the engine's reading of
+    the rows until the metadata has been asked (10 s at most): without the warm-up it is asked only by the
+    checks, after every row was read, so the wait would run out. A push with nothing to send asks nothing."""
+    waited: list[bool] = []
+    original = Pusher._units
+
+    def units(self: Pusher, plan: Any, deleted: Any) -> Any:
+        waited.append(metadata_asked.asked.wait(10))
+        yield from original(self, plan, deleted)
+
+    monkeypatch.setattr(Pusher, "_units", units)
+    first = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert waited == [True]
+    assert (first.status, first.rows_written, first.requests) == ("ok", 300, 4), first.error
+    metadata_asked.asked.clear()
+    again = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert (again.status, again.requests) == ("ok", 0) and not metadata_asked.asked.is_set()
+
+
+@pytest.mark.parametrize("broken", ["no such spreadsheet", "no key"])
+def test_an_error_in_the_warm_up_surfaces_as_it_did_without_it(
+        project: Project, broken: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up's error (a spreadsheet the account cannot see: 404; no service-account key at all) is
+    raised where the push needs the metadata, exactly as without the warm-up: same status, error, exit
+    code and requests; nothing written, no intent left pending."""
+    if broken == "no key":
+        project.environ = {k: v for k, v in project.environ.items() if "CREDENTIALS" not in k}
+    else:
+        path = project.mappings_dir / "sheets_collections_push.yaml"
+        path.write_text(path.read_text().replace("spreadsheet_id: migo-collections", "spreadsheet_id: migo-nowhere"))
+
+    def outcome() -> tuple[Any, ...]:
+        clear_token_cache()  # each run signs in, as a fresh process does
+        result = sync(project, "sheets_collections_push")["sheets_collections_push"]
+        pending = sql(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE pending_hash IS NOT NULL")[0][0]
+        return result.status, result.error_class, result.error, result.exit_code, result.requests, pending
+
+    warmed = outcome()
+    monkeypatch.setattr(push_engine, "as_warm_up", lambda adapter: None)
+    assert outcome() == warmed
+    assert warmed[0] == "failed" and warmed[5] == 0
+    assert (warmed[1], warmed[3]) == ("ConfigError", 2), warmed
