@@ -15,10 +15,12 @@ from typing import Any
 import httpx
 
 from migo_sync.adapter import AdapterContext, BaseAdapter, PullBatch, PushUnit, UnitResult, chunked
+from migo_sync.ahead import started
 from migo_sync.errors import ConfigError
 from migo_sync.ledger import (
     Account,
     AccountBalance,
+    BuiltJournals,
     Chart,
     HeldAhead,
     Journal,
@@ -30,7 +32,6 @@ from migo_sync.ledger import (
     load_chart,
     write_units,
 )
-from migo_sync.ledger.journal import build_journals
 from migo_sync.mapping.model import Mapping
 from migo_sync.options import option_problems
 from migo_sync.settings import parse_settings
@@ -83,6 +84,8 @@ class IntacctAdapter(BaseAdapter):
         self._lists: dict[str, list[dict[str, Any]]] | None = None
         self._chart: Chart | None = None
         self._held = HeldAhead()
+        self._built = BuiltJournals()  # a batch's units read as journals once (checks, look-up, write)
+        self._bodies: dict[str, tuple[Journal, Function]] = {}  # create/GLBATCH built while the chart was read
         self._functions_per_request = self.settings.functions_per_request
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -210,7 +213,7 @@ class IntacctAdapter(BaseAdapter):
         """Many journals per request (transaction="false": one bad journal sinks nothing else);
         the requests go `max_concurrency` at a time (each journal's controlid keeps a resend single)."""
         def post(batch: list[Journal]) -> list[UnitResult]:
-            functions = [glbatch_function(journal) for journal in batch]
+            functions = [self._glbatch(journal) for journal in batch]
             answers = self.client.execute(functions, unique=True, transaction=False)
             return [self._unit_result(journal.key, answers.get(fn.controlid))
                     for journal, fn in zip(batch, functions, strict=True)]
@@ -222,6 +225,11 @@ class IntacctAdapter(BaseAdapter):
         with ThreadPoolExecutor(max_workers=min(self.settings.max_concurrency, len(batches)),
                                 thread_name_prefix="intacct-post") as pool:
             return [result for results in pool.map(post, batches) for result in results]
+
+    def _glbatch(self, journal: Journal) -> Function:
+        """The journal's create/GLBATCH: the one built while the chart was read, for this very journal."""
+        ready = self._bodies.pop(journal.key, None)
+        return ready[1] if ready is not None and ready[0] is journal else glbatch_function(journal)
 
     def _unit_result(self, key: str, answer: Any) -> UnitResult:
         if answer is None:
@@ -266,18 +274,26 @@ class IntacctAdapter(BaseAdapter):
         if mapping.object != JOURNAL_OBJECT:
             return {}
         if self._lists is None:
-            journals, _ = build_journals(units, journal_layout(mapping))
+            journals, _ = self._built.build(units, journal_layout(mapping))
             queries = reference_queries(journals)
-            lists = self._fetch_lists(queries)
+            # the chart and look-up on a thread; the journals' bodies are built meanwhile (their error,
+            # if any, is raised here as it would have been in place)
+            self.client  # built here: the thread's request then goes out at once  # noqa: B018
+            reading = started(lambda: self._fetch_lists(queries), name="intacct-chart")
+            self._bodies = {journal.key: (journal, glbatch_function(journal)) for journal in journals}
+            lists = reading.result()
             self._held.keep(journals, held_journals(journals, {name: lists[name] for name in queries}))
-        return check_units(self, mapping, units, self.chart())
+        return check_units(self, mapping, units, self.chart(), built=self._built)
 
     def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
         if mapping.object != JOURNAL_OBJECT:
             raise ConfigError(f"intacct: {mapping.object} cannot be pushed (only GLBATCH journals)")
         options = PushOptions.model_validate(mapping.options)
         self._functions_per_request = options.functions_per_request or self.settings.functions_per_request
-        return write_units(self, mapping, units)
+        try:
+            return write_units(self, mapping, units, built=self._built)
+        finally:
+            self._bodies = {}  # built for this batch only
 
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
         options = PullOptions.model_validate(mapping.options)

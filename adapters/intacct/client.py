@@ -183,7 +183,12 @@ class IntacctClient:
                                  controlid=self.new_controlid(), functions=functions, unique=unique,
                                  transaction=transaction, **({"login": self.login} if session is None
                                                              else {"session_id": session.session_id}))
-            envelope = self._post(self.url if session is None else session.endpoint, body)
+            try:
+                envelope = self._post(self.url if session is None else session.endpoint, body)
+            except BaseException:
+                if signing is not None:
+                    wait([signing])  # refused as a whole (e.g. the sender): the sign-in is not left running
+                raise
             if envelope.auth_status == "failure":
                 if session is None:
                     if signing is not None:

@@ -52,7 +52,7 @@ from migo_sync.engine.plan import (
 from migo_sync.engine.probe import ChangeProbe, Fingerprint
 from migo_sync.engine.result import MappingResult, Reject
 from migo_sync.http import REQUEST_STATS
-from migo_sync.ledger.port import as_ledger, find_sent_journals, journal_locator
+from migo_sync.ledger.port import as_ledger, find_sent_journals, journal_locators
 from migo_sync.mapping.model import Mapping
 from migo_sync.mapping.transforms import compile_push
 from migo_sync.progress import Task
@@ -453,7 +453,7 @@ class Pusher:
             return
         if sendable:
             feed = self.mapping.feed
-            locators = ([journal_locator(self.ledger, self.mapping, i.unit) for i in sendable]
+            locators = (journal_locators(self.ledger, self.mapping, [i.unit for i in sendable])
                         if self.ledger is not None else None)
             self.book.record_intent(feed, self.run_id, _intent_table(sendable, locators))
             units = [i.unit for i in sendable]

@@ -12,6 +12,7 @@ from migo_sync.ledger.checks import Account, Chart, Period, check_journal, check
 from migo_sync.ledger.journal import Journal, JournalError, JournalLayout, JournalLine, build_journal
 from migo_sync.ledger.port import (
     AccountBalance,
+    BuiltJournals,
     HeldAhead,
     LedgerLine,
     LedgerPort,
@@ -25,6 +26,7 @@ from migo_sync.ledger.port import (
 __all__ = [
     "Account",
     "AccountBalance",
+    "BuiltJournals",
     "Chart",
     "HeldAhead",
     "Journal",

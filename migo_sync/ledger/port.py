@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from migo_sync.adapter import PushUnit, UnitResult
 from migo_sync.ledger.checks import CHECKS, Account, Chart, Check, Period, check_journals
-from migo_sync.ledger.journal import Journal, JournalError, JournalLayout, build_journal, build_journals
+from migo_sync.ledger.journal import Journal, JournalError, JournalLayout, _text, build_journals, to_date
 
 if TYPE_CHECKING:
     from migo_sync.mapping.model import Mapping
@@ -158,15 +158,48 @@ class HeldAhead:
         return {key: held for key, held in found.items() if key in keys}
 
 
+class BuiltJournals:
+    """Each unit of a batch read as a journal once: a ledger's checks read the batch before the look-up
+    and again against the chart, and its write a third time (a third of a journal push's client work).
+
+    Kept for the engine's very unit objects of the last batch asked for (never a copy, never another
+    batch's unit with the same key): a unit the engine hands over again is the same journal."""
+
+    def __init__(self) -> None:
+        self._units: dict[str, tuple[PushUnit, Journal | None, str | None]] = {}
+
+    def build(self, units: Sequence[PushUnit], layout: JournalLayout) -> tuple[list[Journal], dict[str, str]]:
+        """`build_journals(units, layout)`, reading only the units not read before."""
+        fresh = [unit for unit in units if (known := self._units.get(unit.key)) is None or known[0] is not unit]
+        if fresh:
+            if len(fresh) == len(units):  # a new batch: the last one's journals are not needed again
+                self._units = {}
+            journals, rejects = build_journals(fresh, layout)
+            by_key = {journal.key: journal for journal in journals}
+            for unit in fresh:
+                self._units[unit.key] = (unit, by_key.get(unit.key), rejects.get(unit.key))
+        out: list[Journal] = []
+        failed: dict[str, str] = {}
+        for unit in units:
+            _, journal, reason = self._units[unit.key]
+            if journal is not None:
+                out.append(journal)
+            else:
+                failed[unit.key] = reason or "journal could not be read"
+        return out, failed
+
+
 def check_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit], chart: Chart,
-                checks: Sequence[Check] = CHECKS) -> dict[str, str]:
+                checks: Sequence[Check] = CHECKS, built: BuiltJournals | None = None) -> dict[str, str]:
     """Pre-send checks for the engine's `adapter.check()`: {unit key: reason} to reject."""
-    journals, rejects = build_journals(units, port.journal_layout(mapping))
+    layout = port.journal_layout(mapping)
+    journals, rejects = built.build(units, layout) if built is not None else build_journals(units, layout)
     rejects.update(check_journals(journals, chart, checks))
     return rejects
 
 
-def write_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
+def write_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit],
+                built: BuiltJournals | None = None) -> list[UnitResult]:
     """The engine's `adapter.write()` for a ledger: one result per unit, in unit order.
 
     Before posting, the ledger is asked which of the journals it already holds. For a unit this
@@ -177,7 +210,8 @@ def write_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit]) -
     the ledger already holds was posted by another feed or outside migo-sync: refused, not sent.
     A journal posted (or refused as a duplicate) without the ledger's id is looked up once more.
     """
-    journals, rejects = build_journals(units, port.journal_layout(mapping))
+    layout = port.journal_layout(mapping)
+    journals, rejects = built.build(units, layout) if built is not None else build_journals(units, layout)
     held = port.find_journals(journals) if journals else {}
     resend = {unit.key for unit in units if unit.resend}
     settled: dict[str, UnitResult] = {}
@@ -221,12 +255,28 @@ def write_units(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit]) -
 def journal_locator(port: LedgerPort, mapping: Mapping, unit: PushUnit) -> str | None:
     """What the engine keeps with a journal's intent so the ledger can be asked about it once its
     rows are gone from the warehouse (`find_sent_journals`): its reference and posting date, the
-    keys of the look-up before posting. None when the unit cannot be read as a journal."""
-    try:
-        journal = build_journal(unit, port.journal_layout(mapping))
-    except JournalError:
-        return None
-    return json.dumps({"reference": journal.reference, "date": journal.posting_date.isoformat()}, sort_keys=True)
+    keys of the look-up before posting. None when they cannot be read (no line, no date, lines
+    that disagree on them)."""
+    return journal_locators(port, mapping, [unit])[0]
+
+
+def journal_locators(port: LedgerPort, mapping: Mapping, units: Sequence[PushUnit]) -> list[str | None]:
+    """`journal_locator` of each unit, the layout named once. A unit whose lines agree on its header
+    (every unit the checks passed) is read from its first line alone, as `build_journal` reads it."""
+    layout = port.journal_layout(mapping)
+    out: list[str | None] = []
+    for unit in units:
+        try:
+            if not unit.records or any(len({_text(r.get(name)) for r in unit.records}) > 1 for name in layout.headers):
+                raise JournalError("not one journal")  # build_journal says which: not needed here
+            first = unit.records[0]
+            posting_date = to_date(first.get(layout.posting_date), layout.posting_date)
+        except JournalError:
+            out.append(None)
+            continue
+        reference = _text(first.get(layout.reference)) if layout.reference else None
+        out.append(json.dumps({"reference": reference, "date": posting_date.isoformat()}, sort_keys=True))
+    return out
 
 
 def find_sent_journals(port: LedgerPort, sent: Sequence[tuple[str, str, str]]) -> dict[str, str]:

@@ -3,21 +3,29 @@ flight together (within the per-company cap), each journal still posted once.
 
 The sandbox answers like a tenant (latency, an in-flight cap that refuses one call more) and counts
 the most calls it saw in flight: concurrency is asserted from that count and from request counts
-at the minimum, never from timings.
+at the minimum, never from timings. The checks' chart read overlaps the building of the journals'
+bodies (held until they are built), and its errors are raised as when it ran in place.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.emulators import throttled_fixture
 from intacct.intacct_support import balanced, posted, push_mapping
 
+from migo_sync.adapters.intacct import adapter as adapter_module
 from migo_sync.adapters.intacct.adapter import IntacctAdapter
+from migo_sync.adapters.intacct.client import IntacctClient
 from migo_sync.adapters.intacct.sandbox import credentials
 from migo_sync.config import Project, ProjectConfig
+from migo_sync.errors import MigoSyncError
 from migo_sync.sandbox.process import SandboxThread
 from migo_sync.systems import open_adapter
 
@@ -112,3 +120,75 @@ def test_journals_the_checks_found_held_are_not_posted_again(tenant: SandboxThre
         assert set(posted(tenant).values()) == {1} and len(posted(tenant)) == 4
     finally:
         again.close()
+
+
+def test_the_journals_bodies_are_built_while_the_chart_is_read_and_posted_as_built(
+        tenant: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks' chart and look-up request goes on a thread while every journal's create/GLBATCH is
+    built: the read is held (10 s at most) until every body was built, which only happens meanwhile if
+    the two overlap. The write then posts those very bodies (built once each), every journal once."""
+    units = [balanced(f"B{n:03d}") for n in range(1, 31)]
+    built: list[str] = []
+    all_built = threading.Event()
+    build = adapter_module.glbatch_function
+
+    def counted(journal: Any) -> Any:
+        built.append(journal.key)
+        if len(built) == len(units):
+            all_built.set()
+        return build(journal)
+
+    waited: list[bool] = []
+    read_lists = IntacctClient.read_lists
+
+    def held(client: IntacctClient, *args: Any, **kwargs: Any) -> Any:
+        waited.append(all_built.wait(10))
+        return read_lists(client, *args, **kwargs)
+
+    monkeypatch.setattr(adapter_module, "glbatch_function", counted)
+    monkeypatch.setattr(IntacctClient, "read_lists", held)
+    tenant.reset()
+    adapter, _ = _open(tenant, tmp_path)
+    try:
+        assert adapter.check(push_mapping(), units) == {}
+        assert waited == [True]
+        results = adapter.write(push_mapping(), units)
+    finally:
+        adapter.close()
+    assert all(r.ok and not r.duplicate for r in results)
+    assert sorted(built) == sorted(u.key for u in units)  # built once each: the posts sent those bodies
+    assert set(posted(tenant).values()) == {1} and len(posted(tenant)) == 30
+
+
+@pytest.mark.parametrize("broken", ["user_password", "sender_password"])
+def test_an_error_of_the_chart_read_on_its_thread_is_raised_by_the_checks_as_before(
+        tenant: SandboxThread, tmp_path: Path, broken: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused sign-in while the chart is read on its thread: the checks raise the very error (type,
+    message, exit code) they raised when the read ran in place, and nothing is posted."""
+    def failure() -> tuple[str, str]:
+        tenant.reset()
+        environ = {**tenant.env, **credentials(tmp_path), "MIGO_SYNC_NO_KEYRING": "1",
+                   f"MIGO_SYNC_INTACCT_{broken.upper()}": "wrong"}
+        opened = open_adapter(Project(root=tmp_path, config=ProjectConfig(systems={"intacct": {}}), environ=environ),
+                              "intacct")
+        try:
+            with pytest.raises(MigoSyncError) as raised:
+                opened.check(push_mapping(), [balanced("E001")])
+        finally:
+            opened.close()
+        assert posted(tenant) == Counter()
+        return type(raised.value).__name__, str(raised.value)
+
+    threaded = failure()
+
+    def in_place(call: Any, *, name: str) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(call())
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    monkeypatch.setattr(adapter_module, "started", in_place)
+    assert failure() == threaded
+    assert threaded[0] == "AuthError"

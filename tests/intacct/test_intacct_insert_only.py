@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from intacct.intacct_support import journal_ids, make_project, posted, sandbox_environ
 
+from migo_sync.adapters.intacct.adapter import IntacctAdapter
 from migo_sync.config import Project
 from migo_sync.engine.runner import RunOptions, run
 from migo_sync.sandbox.process import SandboxThread
 from migo_sync.warehouse import open_warehouse
+from migo_sync.warehouse.bookkeeping import Bookkeeping
 
 
 @pytest.fixture
@@ -45,3 +48,29 @@ def test_a_posted_journal_changed_later_is_rejected_not_resent(project: Project,
         warehouse.close()
     assert reasons == {"already sent and since changed: this object is insert-only (post a reversing entry)"}
     assert result.requests == 0  # refused before any call; the ledger was not asked
+
+
+def test_no_journal_is_posted_before_its_intent_is_recorded(
+        project: Project, intacct: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bodies are built and the chart read ahead of the posts, never the intents: when the posts
+    go, the intent of every journal in them is already in the ledger table."""
+    intents: set[str] = set()
+    record = Bookkeeping.record_intent
+
+    def recorded(self: Bookkeeping, feed: str, run_id: str, table: Any) -> None:
+        record(self, feed, run_id, table)
+        intents.update(table.column("unit_key").to_pylist())
+
+    early: list[str] = []
+    post = IntacctAdapter.post_journals
+
+    def checked(self: IntacctAdapter, journals: Any) -> Any:
+        early.extend(j.key for j in journals if j.key not in intents)
+        return post(self, journals)
+
+    monkeypatch.setattr(Bookkeeping, "record_intent", recorded)
+    monkeypatch.setattr(IntacctAdapter, "post_journals", checked)
+    result = run(project, RunOptions(names=["intacct_journals_push"])).results[0]
+    assert result.status == "ok" and result.rows_written > 0 and intents
+    assert early == []
+    assert posted(intacct) == Counter(journal_ids(project))

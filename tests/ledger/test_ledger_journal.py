@@ -1,16 +1,19 @@
-"""Journals built from push units: amounts in the three shapes, dates, and unreadable units."""
+"""Journals built from push units: amounts in the three shapes, dates, and unreadable units; a batch
+read once (BuiltJournals) and the locators kept with the intents."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from ledger.ledger_support import LAYOUT, unit
+from ledger.ledger_support import LAYOUT, journal_mapping, unit
 
 from migo_sync.adapter import PushUnit
-from migo_sync.ledger import JournalError, JournalLayout, build_journal
+from migo_sync.ledger import BuiltJournals, Journal, JournalError, JournalLayout, build_journal
 from migo_sync.ledger.journal import build_journals
+from migo_sync.ledger.port import journal_locators
 
 
 def test_signed_amounts_become_debits_and_credits() -> None:
@@ -88,3 +91,39 @@ def test_build_journals_splits_readable_from_unreadable() -> None:
     journals, rejects = build_journals([good, bad], LAYOUT)
     assert [j.key for j in journals] == ["OK"]
     assert rejects == {"BAD": "line 1: amount 'x' is not a number"}
+
+
+def test_a_batch_is_read_as_journals_once_and_only_for_the_very_same_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BuiltJournals: the checks and the write reuse the journals read for these unit objects (a subset
+    included); a new batch, or another unit object with the same key, is read afresh."""
+    from migo_sync.ledger import port
+
+    read: list[str] = []
+    original = port.build_journals
+
+    def counted(units: list[PushUnit], layout: JournalLayout) -> tuple[list[Journal], dict[str, str]]:
+        read.extend(u.key for u in units)
+        return original(units, layout)
+
+    monkeypatch.setattr(port, "build_journals", counted)
+    built = BuiltJournals()
+    units = [unit("J1", [("1100", "1"), ("1000", "-1")]), unit("J2", [("1100", "2")]),
+             PushUnit("J3", "k3", [], [])]
+    journals, rejects = built.build(units, LAYOUT)
+    assert ([j.key for j in journals], sorted(rejects)) == (["J1", "J2"], ["J3"])
+    assert (journals, rejects) == build_journals(units, LAYOUT)
+    again, _ = built.build(units[:2], LAYOUT)  # the write: the sendable part of the batch
+    assert again[0] is journals[0] and read == ["J1", "J2", "J3"]
+    changed = unit("J1", [("1100", "5"), ("1000", "-5")])  # same key, another unit: not the old journal
+    fresh, _ = built.build([changed], LAYOUT)
+    assert fresh[0].lines[0].amount == Decimal("5") and read == ["J1", "J2", "J3", "J1"]
+
+
+def test_the_locators_kept_with_the_intents_are_the_journals_reference_and_date() -> None:
+    units = [unit("J1", [("1100", "1"), ("1000", "-1")]), unit("J2", [("1100", "2")], day="10/15/2026"),
+             PushUnit("J3", "k3", [], [])]
+    port = type("Port", (), {"journal_layout": lambda self, mapping: LAYOUT})()
+    found = journal_locators(port, journal_mapping(), units)  # type: ignore[arg-type]
+    assert found[:2] == [json.dumps({"reference": j.reference, "date": j.posting_date.isoformat()}, sort_keys=True)
+                         for j in (build_journal(u, LAYOUT) for u in units[:2])]
+    assert found[2] is None
