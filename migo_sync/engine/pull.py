@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, wait
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ import pyarrow.compute as pc
 
 from migo_sync import interrupt
 from migo_sync.adapter import Adapter, ArrowBatch, PullBatch, as_arrow_pull
+from migo_sync.ahead import started as begun
 from migo_sync.engine.gcpause import gc_paused
 from migo_sync.engine.plan import temp_name
 from migo_sync.engine.readahead import Read
@@ -113,25 +115,38 @@ class Puller:
                 self.target, [ColumnDef(f.column, f.type, self.scales.get(f.column)) for f in self.mapping.fields
                               if f.column],
                 self.mapping.key)
+        batches = self.ahead.batches() if self.ahead is not None else iter(read_pages(self.adapter, self.mapping, state))
+        # The first page is asked for now, on a thread, while the staging tables are made (a read
+        # started ahead is already under way); its answer, or its error, is taken in the loop below.
+        first: Future[ArrowBatch | PullBatch | None] | None = (
+            begun(lambda: next(batches, None), name="pull-first-page") if self.ahead is None else None)
         staging = temp_name(self.mapping.name, "stage")
         mirror_staging = temp_name(self.mapping.name, "mirror")
-        if mirror and not self.dry_run:
-            self.warehouse.load_arrow(mirror_staging, self.schema.empty_table(), temporary=True, replace=True)
-        if not self.dry_run:
+        preview = temp_name(self.mapping.name, "preview")
+        try:
             # Staging tables exist before the first transaction: DDL inside one would commit it.
-            self.warehouse.load_arrow(staging, self.schema.empty_table(), temporary=True, replace=True)
-            self.warehouse.load_arrow(self._deleted_staging, self._key_schema.empty_table(), temporary=True,
-                                      replace=True)
+            if mirror and not self.dry_run:  # a mirror stages every page here, and merges nothing before
+                self.warehouse.load_arrow(mirror_staging, self.schema.empty_table(), temporary=True, replace=True)
+            elif not self.dry_run:
+                self.warehouse.load_arrow(staging, self.schema.empty_table(), temporary=True, replace=True)
+                self.warehouse.load_arrow(self._deleted_staging, self._key_schema.empty_table(), temporary=True,
+                                          replace=True)
+            if self.dry_run:
+                self.warehouse.load_arrow(preview, self.schema.empty_table(), temporary=True, replace=True)
+        except BaseException:
+            if first is not None:
+                wait([first])  # its request answered before the adapter may be closed
+            raise
         last_state = state
         pending = _Pending()
         stopped = None
-        preview = temp_name(self.mapping.name, "preview")
-        if self.dry_run:
-            self.warehouse.load_arrow(preview, self.schema.empty_table(), temporary=True, replace=True)
-        batches = self.ahead.batches() if self.ahead is not None else iter(read_pages(self.adapter, self.mapping, state))
         while True:
             with gc_paused():  # the adapter builds the page (here or on its own thread), then the casts
-                page = next(batches, None)
+                if first is not None:
+                    taken, first = first, None
+                    page = taken.result()
+                else:
+                    page = next(batches, None)
                 if page is None:
                     break
                 stopped = interrupt.requested()

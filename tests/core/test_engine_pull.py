@@ -1,9 +1,12 @@
 """The pull engine on a real DuckDB file, driven by a scripted adapter (the engine's own contract):
-pages are committed with their cursor, later pages win over earlier ones, bad records are rejects."""
+pages are committed with their cursor, later pages win over earlier ones, bad records are rejects;
+the first page is asked for while the staging tables are made, its error raised as before."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,9 @@ import pytest
 
 from migo_sync.adapter import BaseAdapter, PullBatch
 from migo_sync.config import Project, ProjectConfig, WarehouseConfig
+from migo_sync.engine import pull as pull_engine
 from migo_sync.engine.pull import Puller, _Pending
+from migo_sync.errors import AuthError
 from migo_sync.mapping.model import Mapping
 from migo_sync.warehouse import open_warehouse
 from migo_sync.warehouse.base import Warehouse
@@ -90,3 +95,67 @@ def test_a_run_that_dies_resumes_from_the_last_committed_page(warehouse: Warehou
     pull(warehouse, again)
     assert again.started_from == [{"page": 1}]
     assert warehouse.query("SELECT COUNT(*), COUNT(DISTINCT id) FROM landing.things")[0] == (5, 5)
+
+
+class Held(Scripted):
+    """Notes when the engine asks for the first page, and holds that page until `release` is set."""
+
+    def __init__(self, pages: list[list[dict[str, Any]]], fail: Exception | None = None) -> None:
+        super().__init__(pages)
+        self.asked = threading.Event()
+        self.fail = fail
+
+    def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
+        self.asked.set()
+        if self.fail is not None:
+            raise self.fail
+        yield from super().read(mapping, state)
+
+
+@pytest.mark.parametrize("mode", ["upsert", "mirror"])
+def test_the_first_page_is_asked_for_while_the_staging_tables_are_made(
+        warehouse: Warehouse, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first page's request goes out before the engine makes its staging tables (on a thread); the
+    making is held until the page was asked for (10 s at most), which only happens if the two overlap.
+    A mirror makes only the table it stages its pages in."""
+    adapter = Held([[record(1), record(2)], [record(3)]])
+    made: list[tuple[str, bool]] = []
+    load = type(warehouse).load_arrow
+
+    def held(self: Warehouse, table: str, data: Any, **kwargs: Any) -> int:
+        if data.num_rows == 0 and "scripted_pull" in table:  # this pull's staging, made empty before any page
+            made.append((table, adapter.asked.wait(10)))
+        return load(self, table, data, **kwargs)
+
+    monkeypatch.setattr(type(warehouse), "load_arrow", held)
+    mapping = MAPPING.model_copy(update={"mode": mode})
+    result = Puller(warehouse, Bookkeeping(warehouse), adapter, mapping, "r1").run()
+    assert (result.status, result.rows_read, result.rows_written) == ("ok", 3, 3)
+    assert made and all(asked for _, asked in made)
+    assert [name for name, _ in made] == (["migo_mirror_scripted_pull"] if mode == "mirror"
+                                          else ["migo_stage_scripted_pull", "migo_deleted_scripted_pull"])
+    assert Bookkeeping(warehouse).get_cursor("scripted_pull") == {"page": 1}
+
+
+def test_an_error_of_the_first_page_is_raised_as_when_it_was_read_in_place(
+        warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    failure = AuthError("scripted", "token refused")
+
+    def outcome() -> tuple[Any, ...]:
+        with pytest.raises(AuthError) as raised:
+            pull(warehouse, Held([[record(1)]], fail=failure))
+        return raised.value, warehouse.query("SELECT COUNT(*) FROM landing.things")[0][0], \
+            Bookkeeping(warehouse).get_cursor("scripted_pull")
+
+    threaded = outcome()
+
+    def in_place(call: Any, *, name: str) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(call())
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    monkeypatch.setattr(pull_engine, "begun", in_place)
+    assert outcome() == threaded == (failure, 0, None)
