@@ -89,10 +89,14 @@ def push(env: dict[str, str], journals: int, concurrency: int) -> dict[str, floa
 
 
 def latency_push(journals: int, submit_journals: int) -> list[str]:
-    """`journals` imported and `submit_journals` submitted one by one, at realistic latency. The
-    API-imposed minimum of a push is its dependent steps, each ⌈calls ÷ 4 in flight⌉ round trips:
-    the imports (⌈journals ÷ batch⌉ calls), then one status read (every import in one call), then the
-    messages of imports with errors (none here); single submits are one step of `journals` calls."""
+    """`journals` imported and `submit_journals` submitted one by one, at realistic latency, each
+    against the API-imposed minimum of its own calls: dependent steps, each ⌈calls ÷ 4 in flight⌉
+    round trips. A push first asks which journals the tenant holds (Get_Journals over their dates:
+    the first page, then the others together — the first says how many); then the imports
+    (⌈journals ÷ batch⌉ calls), one status read (every import in one call), and the booked
+    journals' ids (an import's answer names none: Get_Journals again, first page then the others);
+    or the single submits (one step of `journals` calls, each answering its journal's id). The
+    pages are counted from the tenant (one Get_Journals outside the timing, before and after)."""
     from migo_sync.http import REQUEST_STATS
     from migo_sync.sandbox.process import SandboxProcess
     from migo_sync.sandbox.realism import VENDOR_DEFAULTS
@@ -101,6 +105,10 @@ def latency_push(journals: int, submit_journals: int) -> list[str]:
     latency, in_flight = knobs["latency_ms"] / 1000, knobs["max_in_flight"]
     mapping = shipped("workday_journals_push")
     lines = []
+
+    def paged(pages: int) -> list[int]:  # the first page, then the others together
+        return [1, pages - 1] if pages > 1 else [1]
+
     for label, count, settings in (("import", journals, {"journal_import": True}),
                                    ("single submit", submit_journals, {"journal_import": False})):
         with SandboxProcess(seed=1, realistic=True) as sandbox:
@@ -108,27 +116,35 @@ def latency_push(journals: int, submit_journals: int) -> list[str]:
             work = units(count)
             adapter.chart()
             assert not adapter.check(mapping, work)
+
+            def pages(adapter: Any = adapter) -> int:
+                return int(adapter.client.get_journals(page=1, count=PAGE, accounting_from=date(2026, 10, 1),
+                                                       accounting_to=date(2026, 11, 29),
+                                                       company=adapter.settings.company).total_pages)
+
+            before_pages = pages()
             before = REQUEST_STATS.get("workday")
             started = time.perf_counter()
             results = adapter.write(mapping, work)
             wall = time.perf_counter() - started
             requests = REQUEST_STATS.get("workday") - before
+            after_pages = pages()
             adapter.close()
-            assert all(r.ok and not r.duplicate for r in results)
+            assert all(r.ok and not r.duplicate and r.remote_id for r in results)
             refused = sandbox.limits().get("workday", {}).get("refused", 0)
         if settings["journal_import"]:
             imports = math.ceil(count / adapter.settings.import_batch_size)
-            steps = [imports, math.ceil(imports / 999)]
+            steps = [*paged(before_pages), imports, math.ceil(imports / 999), *paged(after_pages)]
         else:
-            steps = [count]
-        minimum = sum(math.ceil(calls / in_flight) for calls in steps) * latency
+            steps = [*paged(before_pages), count]
+        minimum = sum(math.ceil(calls / in_flight) for calls in steps if calls) * latency
         lines.append(f"workday journal push, {label}: {count:,} journals in {wall:.1f} s, {requests} requests "
-                     f"(minimum {sum(steps)}); API minimum {minimum:.1f} s, wall/minimum {wall / minimum:.2f}; "
-                     f"calls refused by a cap: {refused}")
+                     f"(minimum {sum(steps)}: {' -> '.join(str(n) for n in steps if n)}); API minimum {minimum:.1f} s, "
+                     f"wall/minimum {wall / minimum:.2f}; calls refused by a cap: {refused}")
     if submit_journals < journals:
-        minimum = math.ceil(journals / in_flight) * latency
+        minimum = (1 + math.ceil(journals / in_flight)) * latency
         lines.append(f"  single submits of {journals:,} journals: API minimum {minimum:.0f} s "
-                     f"({minimum / 60:.1f} min, {journals:,} requests) at the same latency")
+                     f"({minimum / 60:.1f} min, {journals + 1:,} requests) at the same latency")
     return lines
 
 

@@ -264,6 +264,12 @@ class WorkdayAdapter(BaseAdapter):
         for batch, wid in zip(batches, wids, strict=True):
             results.update(self._import_results([journal for journal, _ in batch], wid, statuses[wid],
                                                 messages.get(wid, [])))
+        # An import's answer names no journal's id: the booked ones are looked up once, their pages
+        # read together and without their lines (only the ids are wanted; `write_units` asks once
+        # more for any still unnamed).
+        booked = [journal for journal, _ in journals if results[journal.key].ok]
+        for key, held in self._look_up(booked, lines=False).items():
+            results[key].remote_id = held.remote_id
         return results
 
     def _import_results(self, batch: list[Journal], wid: str, status: str,
@@ -305,14 +311,18 @@ class WorkdayAdapter(BaseAdapter):
                 raise
 
     def find_journals(self, journals: Sequence[Journal]) -> dict[str, PostedJournal]:
-        """Get_Journals over the journals' accounting dates (company, pinned as of now), matched
+        """Get_Journals over the journals' accounting dates (company; the pages after the first pinned
+        to the moment the tenant answered the first for), matched
         by Accounting_Journal_ID (the idempotency key) or External_Reference_ID (the reference):
         one paged read per batch, however many journals it holds (or the answer the batch's checks
         read beside the chart: `HeldAhead`)."""
         ahead = self._held.take(journals)
         return ahead if ahead is not None else self._look_up(journals)
 
-    def _look_up(self, journals: Sequence[Journal]) -> dict[str, PostedJournal]:
+    def _look_up(self, journals: Sequence[Journal], *, in_flight: int | None = None,
+                 lines: bool = True) -> dict[str, PostedJournal]:
+        """Get_Journals over the journals' accounting dates, pages after the first `in_flight` at a
+        time (default `max_concurrency`); `lines=False` when only the ids are wanted."""
         if not journals:
             return {}
         by_id = {j.idempotency_key: j.key for j in journals}
@@ -323,7 +333,8 @@ class WorkdayAdapter(BaseAdapter):
         found: dict[str, PostedJournal] = {}
         start, end = min(j.posting_date for j in journals), max(j.posting_date for j in journals)
         for page in self.client.iter_journals(count=self.settings.page_size, accounting_from=start,
-                                              accounting_to=end, company=self.settings.company):
+                                              accounting_to=end, company=self.settings.company, lines=lines,
+                                              concurrency=in_flight or self._concurrency):
             for entry in page.entries:
                 if entry["Journal_Status"] in CANCELED:
                     continue
@@ -364,7 +375,8 @@ class WorkdayAdapter(BaseAdapter):
         if self._chart is None:
             journals, _ = build_journals(units, journal_layout(mapping))
             _ = self.client  # opened here, once: not by two threads at a time below
-            reads: list[Callable[[], Any]] = [self.chart, lambda: self._look_up(journals)]
+            # beside the chart's three reads: its pages one at a time, within the tenant's in-flight cap
+            reads: list[Callable[[], Any]] = [self.chart, lambda: self._look_up(journals, in_flight=1)]
             _chart, held = self._parallel(lambda read: read(), reads, at_once=2)
             self._held.keep(journals, held)
         return check_units(self, mapping, units, self.chart())

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -30,6 +29,7 @@ from migo_sync.ahead import in_order
 from migo_sync.errors import FatalRemoteError, MigoSyncError
 from migo_sync.xmlsafe import UnsafeXMLError, parse_xml
 
+from .pages import JournalPage, ids, parse_journals_page
 from .soap import (
     BINDING,
     INTEGRATIONS_BINDING,
@@ -68,16 +68,6 @@ class ImportMessage:
     severity: str
     summary: str
     journal_id: str | None
-
-
-@dataclass
-class JournalPage:
-    """One page of Get_Journals: journal entries as plain dicts, and where paging stands."""
-
-    entries: list[dict[str, Any]]
-    page: int
-    total_pages: int
-    total_results: int
 
 
 class WorkdayClient:
@@ -156,7 +146,7 @@ class WorkdayClient:
             answer = parse_xml(raw.content, remove_comments=True)
         except UnsafeXMLError as exc:
             raise FatalRemoteError(SYSTEM, f"Import_Accounting_Journal: {exc}") from None
-        wid = _ids(answer.find(f".//{Q}Put_Import_Process_Response/{Q}Import_Process_Reference")).get("WID")
+        wid = ids(answer.find(f".//{Q}Put_Import_Process_Response/{Q}Import_Process_Reference")).get("WID")
         if not wid:
             raise FatalRemoteError(SYSTEM, "Import_Accounting_Journal: the answer names no import process")
         return wid
@@ -231,36 +221,40 @@ class WorkdayClient:
         envelope: etree._Element = self.zeep.create_message(self.service, operation, version=self.version, **kwargs)
         return envelope
 
-    def get_journals(self, **criteria: Any) -> JournalPage:
-        """One page of Get_Journals (`journals_query` names the criteria)."""
+    def get_journals(self, *, lines: bool = True, **criteria: Any) -> JournalPage:
+        """One page of Get_Journals (`journals_query` names the criteria; `lines=False` reads the
+        journals without their lines)."""
         with self.zeep.settings(raw_response=True):
             raw = self._call("Get_Journals", **journals_query(**criteria))
         if raw.status_code != 200:  # zeep hands a raw answer back unread: its status is ours to judge
             raise FatalRemoteError(SYSTEM, f"Get_Journals: HTTP {raw.status_code} (not a SOAP answer; "
                                            "redirects are never followed)", status=raw.status_code)
-        return parse_journals_page(raw.content)
+        return parse_journals_page(raw.content, lines=lines)
 
-    def iter_journals(self, *, count: int, start_page: int = 1, concurrency: int = 1,
+    def iter_journals(self, *, count: int, start_page: int = 1, concurrency: int = 1, lines: bool = True,
                       **criteria: Any) -> Iterator[JournalPage]:
         """Every page from `start_page` on, in order; refuses to go on when the tenant answers
         another page than the one asked for (a repeat would loop, a skip would lose journals).
 
         The first page says how many there are; the others are independent requests of one pinned
-        result set (As_Of_Entry_DateTime), so up to `concurrency` of them are in flight (and held)
-        at once."""
-        def fetch(page: int) -> JournalPage:
-            result = self.get_journals(page=page, count=count, **criteria)
+        result set (As_Of_Entry_DateTime: the caller's `as_of`, else the moment the tenant answered
+        the first page for, as Workday asks of a paged read), so up to `concurrency` of them are in
+        flight (and held) at once. A tenant that names no moment gets its pages one at a time."""
+        def fetch(page: int, as_of: Any) -> JournalPage:
+            result = self.get_journals(page=page, count=count, lines=lines, **{**criteria, "as_of": as_of})
             if result.total_results and result.page != page:
                 raise FatalRemoteError(SYSTEM, f"Get_Journals answered page {result.page} when page {page} "
                                                "was asked for; stopping rather than risk a gap")
             return result
 
-        first = fetch(start_page)
+        first = fetch(start_page, criteria.get("as_of"))
         yield first
         if start_page >= first.total_pages:
             return
+        pin = criteria.get("as_of") or first.as_of
         pages = range(start_page + 1, first.total_pages + 1)
-        for _, result in in_order(fetch, pages, in_flight=concurrency, name="workday-page"):
+        for _, result in in_order(lambda page: fetch(page, pin), pages, in_flight=concurrency if pin else 1,
+                                  name="workday-page"):
             yield result
 
     # -- chart: accounts, worktags, periods -----------------------------------------------------
@@ -330,87 +324,9 @@ def reference_ids(reference: Any) -> dict[str, str]:
     return {str(item.type): str(item._value_1) for item in (reference.ID or []) if item._value_1 is not None}
 
 
-# -- Get_Journals pages, read with lxml ------------------------------------------------------------
-
-def _ids(element: etree._Element | None) -> dict[str, str]:
-    if element is None:
-        return {}
-    return {node.get(f"{Q}type", ""): (node.text or "").strip() for node in element.iterfind(f"{Q}ID")}
-
-
-def _decimal(element: etree._Element, name: str) -> Decimal | None:
-    text = element.findtext(f"{Q}{name}")
-    return Decimal(text.strip()) if text and text.strip() else None
-
-
-def _datetime(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-
-
 def _library_message(exc: Exception) -> str:
     """zeep's and lxml's own words (a transport error carries the HTTP status), on one line."""
     status = getattr(exc, "status_code", None)
     text = " ".join(str(getattr(exc, "message", None) or exc or type(exc).__name__).split())
     text = text.split(" Content: b")[0]  # zeep appends the whole body: the reason is enough
     return f"HTTP {status}: {text}" if status else text
-
-
-def parse_journals_page(content: bytes) -> JournalPage:
-    """A Get_Journals_Response as plain dicts: one per journal, with its lines; an answer that is
-    not one (malformed, with a DOCTYPE, with unreadable numbers or dates) is a clean error."""
-    try:
-        return _journals_page(parse_xml(content, remove_comments=True))
-    except UnsafeXMLError as exc:
-        raise FatalRemoteError(SYSTEM, f"Get_Journals: {exc}") from None
-    except (ArithmeticError, ValueError) as exc:
-        raise FatalRemoteError(SYSTEM, f"Get_Journals: unreadable value in the answer: {exc}") from None
-
-
-def _journals_page(root: etree._Element) -> JournalPage:
-    response = root.find(f".//{Q}Get_Journals_Response")
-    if response is None:
-        raise FatalRemoteError(SYSTEM, "Get_Journals: the answer holds no Get_Journals_Response")
-    results = response.find(f"{Q}Response_Results")
-    total_results = int(Decimal(results.findtext(f"{Q}Total_Results") or "0")) if results is not None else 0
-    total_pages = int(Decimal(results.findtext(f"{Q}Total_Pages") or "1")) if results is not None else 1
-    page = int(Decimal(results.findtext(f"{Q}Page") or "1")) if results is not None else 1
-    entries = []
-    for entry in response.iterfind(f"{Q}Response_Data/{Q}Journal_Entry"):
-        ids = _ids(entry.find(f"{Q}Journal_Entry_Reference"))
-        for data in entry.iterfind(f"{Q}Journal_Entry_Data"):
-            entries.append(_journal(ids, data))
-    return JournalPage(entries=entries, page=page, total_pages=max(total_pages, 1), total_results=total_results)
-
-
-def _journal(ids: dict[str, str], data: etree._Element) -> dict[str, Any]:
-    accounting_date = data.findtext(f"{Q}Accounting_Date")
-    lines = []
-    for number, line in enumerate(data.iterfind(f"{Q}Journal_Entry_Line_Data"), start=1):
-        worktags: dict[str, str] = {}
-        for tag in line.iterfind(f"{Q}Worktags_Reference"):
-            worktags.update(_ids(tag))
-        account = _ids(line.find(f"{Q}Ledger_Account_Reference"))
-        lines.append({
-            "Line_Number": number, "Line_Order": line.findtext(f"{Q}Line_Order"),
-            "Ledger_Account_ID": account.get("Ledger_Account_ID"),
-            "Debit_Amount": _decimal(line, "Debit_Amount"), "Credit_Amount": _decimal(line, "Credit_Amount"),
-            "Currency_ID": _ids(line.find(f"{Q}Currency_Reference")).get("Currency_ID"),
-            "Memo": line.findtext(f"{Q}Memo"), "Worktags": worktags,
-        })
-    return {
-        "WID": ids.get("WID"), "Accounting_Journal_ID": ids.get("Accounting_Journal_ID"),
-        "Journal_Number": data.findtext(f"{Q}Journal_Number"),
-        "Journal_Status": next(iter(_ids(data.find(f"{Q}Journal_Status_Reference")).values()), None),
-        "Company_Reference_ID": _ids(data.find(f"{Q}Company_Reference")).get("Company_Reference_ID"),
-        "Currency_ID": _ids(data.find(f"{Q}Currency_Reference")).get("Currency_ID"),
-        "Accounting_Date": date.fromisoformat(accounting_date.strip()[:10]) if accounting_date else None,
-        "Journal_Source_ID": _ids(data.find(f"{Q}Journal_Source_Reference")).get("Journal_Source_ID"),
-        "Memo": data.findtext(f"{Q}Memo"), "External_Reference_ID": data.findtext(f"{Q}External_Reference_ID"),
-        "Total_Ledger_Debits": _decimal(data, "Total_Ledger_Debits"),
-        "Total_Ledger_Credits": _decimal(data, "Total_Ledger_Credits"),
-        "Creation_Date": _datetime(data.findtext(f"{Q}Creation_Date")),
-        "Last_Updated_Date": _datetime(data.findtext(f"{Q}Last_Updated_Date")),
-        "lines": lines,
-    }

@@ -342,3 +342,17 @@ def test_a_journal_xml_cannot_carry_is_refused_before_sending_and_the_rest_post(
     assert not bad.ok and bad.reason == "line 1: Memo holds U+0007, a character XML cannot carry: not sent"
     assert posted(workday) == {"fine": 1}
     assert emulator.calls["Import_Accounting_Journal" if imported else "Submit_Accounting_Journal"] == 1
+
+
+def test_an_imports_ids_are_read_once_after_it_and_are_the_tenants(adapter: WorkdayAdapter, workday: SandboxThread,
+                                                                   emulator: WorkdayEmulator) -> None:
+    """The import acknowledges batches only: the booked journals' ids come from one look-up after
+    the status read (its pages without lines), never a second one, and are the tenant's WIDs."""
+    from collections import Counter
+
+    adapter.chart()
+    emulator.calls.clear()
+    results = adapter.write(push_mapping(import_batch_size=3), [balanced(f"I-{n}") for n in range(7)])
+    assert emulator.calls == Counter({"Import_Accounting_Journal": 3, "Get_Import_Processes": 1, "Get_Journals": 2})
+    wids = {j["external_reference"]: j["wid"] for j in workday.dump("workday")["journals"]}
+    assert [(r.key, r.ok, r.remote_id) for r in results] == [(f"I-{n}", True, wids[f"I-{n}"]) for n in range(7)]

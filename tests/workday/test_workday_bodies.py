@@ -2,7 +2,8 @@
 not through zeep's object mapping (~13 ms a journal). The bodies must be exactly what zeep sent:
 compared byte for byte with zeep's, over a seeded corpus of awkward journals and every Unicode
 code point; valid against the project's XSD and the schema of a real tenant's WSDL (recordings,
-read in place); and a journal no XML can carry is refused before anything is sent."""
+read in place); and a journal no XML can carry is refused before anything is sent. And pages of
+Get_Journals are read in one pass over each element, to the same values as a find per field."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import httpx
 import pytest
 from helpers.recordings import recording
 from lxml import etree
-from workday.workday_support import zeep_journal_data
+from workday.workday_support import findtext_journal_entries, zeep_journal_data
 from zeep.wsdl.utils import etree_to_string
 
 from migo_sync.adapters.workday.client import WorkdayClient
+from migo_sync.adapters.workday.emulator import render_journal, success_envelope, wd
+from migo_sync.adapters.workday.pages import parse_journals_page
 from migo_sync.adapters.workday.payload import NOT_XML, Defaults, journal_xml, unsendable
 from migo_sync.adapters.workday.soap import XSD_PATH
 from migo_sync.ledger import Journal, JournalLine
@@ -172,3 +175,53 @@ def test_the_bodies_validate_against_the_project_xsd_and_the_real_tenant_schema(
         submit = etree.Element(f"{{{WD}}}Submit_Accounting_Journal_Request", {f"{{{WD}}}Add_Only": "true"})
         submit.append(data)
         assert real.validate(submit), real.error_log.last_error
+
+
+# -- Get_Journals pages: the one-pass reader reads what a find per field read ------------------------
+
+def page_of(journals: list[dict[str, Any]], extra: str = "") -> bytes:
+    response = wd("Get_Journals_Response", version="v45.0")
+    data = etree.SubElement(response, f"{{{WD}}}Response_Data")
+    for journal in journals:
+        render_journal(data, journal)
+    body = success_envelope(response)
+    return body.replace(b"</wd:Journal_Entry_Data>", extra.encode() + b"</wd:Journal_Entry_Data>", 1)
+
+
+def stored_journals(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    """Journals as the emulator's books hold them: drafts and canceled ones, a source or none,
+    awkward memos, a line currency or none, 0-2 worktags, debits or credits."""
+    found = []
+    for n in range(count):
+        lines = [{"order": rng.choice([str(k), "", awkward(rng)]), "account": rng.choice(["1100", "4100"]),
+                  "debit": rng.choice([None, "0.10", "12345678.90"]), "credit": rng.choice([None, "0.01", "7"]),
+                  "currency": rng.choice([None, "USD"]), "memo": rng.choice([None, awkward(rng)]),
+                  "worktags": {k: v for k, v in (("Cost_Center_Reference_ID", "OPS"), ("Region_Reference_ID", "NBO"))
+                               if rng.random() < 0.5}} for k in range(1, rng.randint(1, 5) + 1)]
+        found.append({"wid": f"w{n}", "id": rng.choice([None, f"k{n}"]), "number": f"JE-{n:07d}",
+                      "status": rng.choice(["Posted", "Draft", "Canceled"]), "company": "MIGO_KE",
+                      "currency": "KES", "date": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                      "source": rng.choice([None, "Integration"]), "memo": rng.choice([None, awkward(rng)]),
+                      "external_reference": rng.choice([None, awkward(rng)]),
+                      "created": "2026-11-30T01:02:03.456789+00:00", "updated": "2026-12-01T00:00:00Z",
+                      "lines": lines})
+    return found
+
+
+@pytest.mark.parametrize("extra", [
+    "",  # as the emulator renders them
+    # what a tenant may add or repeat: the first of a name counts, every ID of a reference is read
+    '<wd:Memo>second memo</wd:Memo><wd:Total_Ledger_Debits> 1.50 </wd:Total_Ledger_Debits><wd:Unknown>x</wd:Unknown>'
+    '<?pi ignored?><wd:Journal_Entry_Line_Data><wd:Line_Order>9</wd:Line_Order><wd:Ledger_Account_Reference>'
+    '<wd:ID wd:type="Ledger_Account_ID">1</wd:ID><wd:ID wd:type="Ledger_Account_ID">2</wd:ID><wd:Other/>'
+    '</wd:Ledger_Account_Reference><wd:Debit_Amount/><wd:Credit_Amount>  </wd:Credit_Amount>'
+    '<wd:Worktags_Reference><wd:ID wd:type="Region_Reference_ID">MSA</wd:ID></wd:Worktags_Reference>'
+    '<wd:Memo></wd:Memo><wd:Worktags_Reference><wd:ID wd:type="Region_Reference_ID">KSM</wd:ID>'
+    '</wd:Worktags_Reference></wd:Journal_Entry_Line_Data>',
+])
+def test_a_journal_page_is_read_as_a_find_per_field_read_it(extra: str) -> None:
+    journals = stored_journals(random.Random(4), 80)
+    content = page_of(journals, extra)
+    page = parse_journals_page(content)
+    assert page.entries == findtext_journal_entries(content)
+    assert [{**entry, "lines": []} for entry in page.entries] == parse_journals_page(content, lines=False).entries

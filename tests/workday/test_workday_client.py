@@ -277,3 +277,68 @@ def test_imports_are_awaited_together_with_a_growing_pause_until_the_deadline() 
         await_imports(stuck, ["c"], deadline=1015.0, clock=lambda: now[0], sleep=sleep)  # type: ignore[arg-type]
     assert pauses[1:] == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 3.6])  # doubling up to 5 s, never past
     assert now[0] == pytest.approx(1015.0)
+
+
+def journals_page(page: int, total_pages: int, as_of: str | None) -> httpx.Response:
+    response = wd("Get_Journals_Response", version="v45.0")
+    if as_of is not None:
+        etree.SubElement(etree.SubElement(response, f"{{{WD}}}Response_Filter"),
+                         f"{{{WD}}}As_Of_Entry_DateTime").text = as_of
+    results = etree.SubElement(response, f"{{{WD}}}Response_Results")
+    for tag, text in (("Total_Results", str(total_pages * 2)), ("Total_Pages", str(total_pages)), ("Page", str(page))):
+        etree.SubElement(results, f"{{{WD}}}{tag}").text = text
+    return ok(success_envelope(response))
+
+
+def asked(request: httpx.Request) -> tuple[int, str | None]:
+    """(Page, As_Of_Entry_DateTime) of a Get_Journals request."""
+    flt = etree.fromstring(request.content).find(f".//{{{WD}}}Response_Filter")
+    assert flt is not None
+    return int(flt.findtext(f"{{{WD}}}Page") or "1"), flt.findtext(f"{{{WD}}}As_Of_Entry_DateTime")
+
+
+@pytest.mark.timeout(30)
+def test_pages_after_the_first_are_pinned_to_the_tenants_moment_and_read_together() -> None:
+    """A look-up names no moment: the tenant's answer to page 1 does, and pages 2-3 are asked as of
+    it (Workday: a paged read must pin As_Of_Entry_DateTime), both in flight at once (a barrier
+    only two concurrent requests pass)."""
+    import threading
+
+    barrier = threading.Barrier(2, timeout=10)
+    seen: list[tuple[int, str | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page, as_of = asked(request)
+        seen.append((page, as_of))
+        if page > 1:
+            barrier.wait()  # BrokenBarrierError (the test fails) unless pages 2 and 3 are in flight together
+        return journals_page(page, 3, "2026-12-07T06:00:00.123456+00:00")
+
+    pages = list(client_with(handler).iter_journals(count=2, concurrency=4, accounting_from=date(2026, 10, 1),
+                                                    accounting_to=date(2026, 10, 31)))
+    assert [p.page for p in pages] == [1, 2, 3]
+    moment = datetime(2026, 12, 7, 6, 0, 0, 123456, tzinfo=UTC)  # zeep writes it with a Z
+    assert seen[0] == (1, None) and [(page, datetime.fromisoformat(str(as_of).replace("Z", "+00:00")))
+                                     for page, as_of in sorted(seen[1:])] == [(2, moment), (3, moment)]
+
+
+def test_a_tenant_naming_no_moment_gets_its_pages_one_at_a_time() -> None:
+    import threading
+
+    in_flight, peak, lock = [0], [0], threading.Lock()
+    seen: list[tuple[int, str | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        try:
+            page, as_of = asked(request)
+            seen.append((page, as_of))
+            return journals_page(page, 3, None)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    pages = list(client_with(handler).iter_journals(count=2, concurrency=4, accounting_from=date(2026, 10, 1)))
+    assert [p.page for p in pages] == [1, 2, 3] and seen == [(1, None), (2, None), (3, None)] and peak[0] == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -184,3 +184,53 @@ def zeep_journal_data(journal: Journal, defaults: Defaults, *, submit: bool) -> 
                                    if kind in WORKTAGS] or None,
         })
     return {k: v for k, v in data.items() if v is not None}
+
+
+def findtext_journal_entries(content: bytes) -> list[dict[str, Any]]:
+    """The oracle for `pages.parse_journals_page`: how entries were read before the one-pass walk
+    (a `find`/`findtext` per field)."""
+    q = f"{{{WD}}}"
+
+    def ids(element: etree._Element | None) -> dict[str, str]:
+        if element is None:
+            return {}
+        return {node.get(f"{q}type", ""): (node.text or "").strip() for node in element.iterfind(f"{q}ID")}
+
+    def decimal(element: etree._Element, name: str) -> Decimal | None:
+        text = element.findtext(f"{q}{name}")
+        return Decimal(text.strip()) if text and text.strip() else None
+
+    def moment(text: str | None) -> datetime | None:
+        return datetime.fromisoformat(text.strip().replace("Z", "+00:00")) if text else None
+
+    root = etree.fromstring(content, parser=etree.XMLParser(remove_comments=True, resolve_entities=False))
+    entries = []
+    for entry in root.iterfind(f".//{q}Get_Journals_Response/{q}Response_Data/{q}Journal_Entry"):
+        refs = ids(entry.find(f"{q}Journal_Entry_Reference"))
+        for data in entry.iterfind(f"{q}Journal_Entry_Data"):
+            lines = []
+            for number, line in enumerate(data.iterfind(f"{q}Journal_Entry_Line_Data"), start=1):
+                worktags: dict[str, str] = {}
+                for tag in line.iterfind(f"{q}Worktags_Reference"):
+                    worktags.update(ids(tag))
+                lines.append({
+                    "Line_Number": number, "Line_Order": line.findtext(f"{q}Line_Order"),
+                    "Ledger_Account_ID": ids(line.find(f"{q}Ledger_Account_Reference")).get("Ledger_Account_ID"),
+                    "Debit_Amount": decimal(line, "Debit_Amount"), "Credit_Amount": decimal(line, "Credit_Amount"),
+                    "Currency_ID": ids(line.find(f"{q}Currency_Reference")).get("Currency_ID"),
+                    "Memo": line.findtext(f"{q}Memo"), "Worktags": worktags})
+            accounting_date = data.findtext(f"{q}Accounting_Date")
+            entries.append({
+                "WID": refs.get("WID"), "Accounting_Journal_ID": refs.get("Accounting_Journal_ID"),
+                "Journal_Number": data.findtext(f"{q}Journal_Number"),
+                "Journal_Status": next(iter(ids(data.find(f"{q}Journal_Status_Reference")).values()), None),
+                "Company_Reference_ID": ids(data.find(f"{q}Company_Reference")).get("Company_Reference_ID"),
+                "Currency_ID": ids(data.find(f"{q}Currency_Reference")).get("Currency_ID"),
+                "Accounting_Date": date.fromisoformat(accounting_date.strip()[:10]) if accounting_date else None,
+                "Journal_Source_ID": ids(data.find(f"{q}Journal_Source_Reference")).get("Journal_Source_ID"),
+                "Memo": data.findtext(f"{q}Memo"), "External_Reference_ID": data.findtext(f"{q}External_Reference_ID"),
+                "Total_Ledger_Debits": decimal(data, "Total_Ledger_Debits"),
+                "Total_Ledger_Credits": decimal(data, "Total_Ledger_Credits"),
+                "Creation_Date": moment(data.findtext(f"{q}Creation_Date")),
+                "Last_Updated_Date": moment(data.findtext(f"{q}Last_Updated_Date")), "lines": lines})
+    return entries
