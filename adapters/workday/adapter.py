@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from migo_sync.adapter import AdapterContext, BaseAdapter, PullBatch, PushUnit, UnitResult
+from migo_sync.ahead import in_order
 from migo_sync.errors import ConfigError, OutcomeUnknownError
 from migo_sync.ledger import (
     Account,
@@ -217,24 +218,29 @@ class WorkdayAdapter(BaseAdapter):
                             ledger_type=self.settings.ledger_type, journal_source=self.settings.journal_source,
                             account_set=self.settings.account_set)
         results: dict[str, UnitResult] = {}
-        ready: list[tuple[Journal, str]] = []
         prefix = self.client.journal_prefix("Import_Accounting_Journal" if self._import else "Submit_Accounting_Journal")
-        for journal in journals:
-            missing = [f"{what}: map {field} or set [systems.workday] {setting}"
-                       for what, field, setting, default in required_header(defaults)
-                       if not (journal.header.get(field) or default)]
-            if missing:
-                results[journal.key] = UnitResult(key=journal.key, ok=False, reason="no " + "; no ".join(missing))
-                continue
-            try:
-                ready.append((journal, journal_xml(journal, defaults, submit=self._submit, prefix=prefix)))
-            except ValueError:  # a character XML cannot carry: refused here, never half-sent
-                results[journal.key] = UnitResult(key=journal.key, ok=False, reason=unsendable(journal, defaults))
-        if ready:
-            results.update(self._import_all(ready) if self._import else self._submit_all(ready))
+
+        def ready() -> Iterator[tuple[Journal, str]]:
+            """Each journal with its Accounting_Journal_Data, written as the requests go out (the
+            first request does not wait for the last journal); refused ones recorded on the way."""
+            for journal in journals:
+                missing = [f"{what}: map {field} or set [systems.workday] {setting}"
+                           for what, field, setting, default in required_header(defaults)
+                           if not (journal.header.get(field) or default)]
+                if missing:
+                    results[journal.key] = UnitResult(key=journal.key, ok=False, reason="no " + "; no ".join(missing))
+                    continue
+                try:
+                    body = journal_xml(journal, defaults, submit=self._submit, prefix=prefix)
+                except ValueError:  # a character XML cannot carry: refused here, never half-sent
+                    results[journal.key] = UnitResult(key=journal.key, ok=False, reason=unsendable(journal, defaults))
+                    continue
+                yield journal, body
+
+        results.update(self._import_all(ready()) if self._import else self._submit_all(ready()))
         return [results[journal.key] for journal in journals]
 
-    def _submit_all(self, journals: list[tuple[Journal, str]]) -> dict[str, UnitResult]:
+    def _submit_all(self, journals: Iterator[tuple[Journal, str]]) -> dict[str, UnitResult]:
         client = self.client
 
         def post(item: tuple[Journal, str]) -> UnitResult:
@@ -246,28 +252,44 @@ class WorkdayAdapter(BaseAdapter):
                 return UnitResult(key=journal.key, ok=True, duplicate=True)
             return UnitResult(key=journal.key, ok=False, reason=answer.fault.describe())
 
-        return {result.key: result for result in self._parallel(post, journals)}
+        return {result.key: result for _, result in in_order(post, journals, in_flight=self._concurrency,
+                                                              name="workday-submit")}
 
-    def _import_all(self, journals: list[tuple[Journal, str]]) -> dict[str, UnitResult]:
-        """Every batch imported (concurrently), their processes awaited together (one status read
-        per poll), and each refused journal named by the tenant's messages; the rest are booked.
-        An import that fails, outlives `import_timeout_seconds` or reports an error it does not
-        attribute raises: its journals stay pending and the next run imports them again (Add_Only
-        refuses any the tenant already holds, which counts as posted)."""
+    def _import_all(self, journals: Iterator[tuple[Journal, str]]) -> dict[str, UnitResult]:
+        """Every batch imported (`max_concurrency` at once, each sent as soon as it is written),
+        their processes awaited together (one status read per poll), and each refused journal
+        named by the tenant's messages; the rest are booked. An import that fails, outlives
+        `import_timeout_seconds` or reports an error it does not attribute raises: its journals
+        stay pending and the next run imports them again (Add_Only refuses any the tenant already
+        holds, which counts as posted)."""
         client, size = self.client, self._batch
-        batches = [journals[i:i + size] for i in range(0, len(journals), size)]
-        wids = self._parallel(lambda batch: client.import_journals([body for _, body in batch]), batches)
+
+        def batches() -> Iterator[list[tuple[Journal, str]]]:
+            batch: list[tuple[Journal, str]] = []
+            for item in journals:
+                batch.append(item)
+                if len(batch) == size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+        sent = list(in_order(lambda batch: client.import_journals([body for _, body in batch]), batches(),
+                             in_flight=self._concurrency, name="workday-import"))
+        if not sent:
+            return {}
+        wids = [wid for _, wid in sent]
         statuses = await_imports(client, wids, deadline=time.monotonic() + self.settings.import_timeout_seconds)
         with_errors = [wid for wid in wids if statuses[wid] != IMPORT_DONE]
         messages = dict(zip(with_errors, self._parallel(client.import_messages, with_errors), strict=True))
         results: dict[str, UnitResult] = {}
-        for batch, wid in zip(batches, wids, strict=True):
+        for batch, wid in sent:
             results.update(self._import_results([journal for journal, _ in batch], wid, statuses[wid],
                                                 messages.get(wid, [])))
         # An import's answer names no journal's id: the booked ones are looked up once, their pages
         # read together and without their lines (only the ids are wanted; `write_units` asks once
         # more for any still unnamed).
-        booked = [journal for journal, _ in journals if results[journal.key].ok]
+        booked = [journal for batch, _ in sent for journal, _ in batch if results[journal.key].ok]
         for key, held in self._look_up(booked, lines=False).items():
             results[key].remote_id = held.remote_id
         return results

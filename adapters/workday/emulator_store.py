@@ -6,6 +6,7 @@ this returns. Validation errors carry the message and the request Xpath the tena
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -226,9 +227,7 @@ class Books:
         """Journals matching the criteria as the tenant stood at `as_of`, in entry order."""
         found = []
         for journal in self.journals:
-            created = datetime.fromisoformat(journal["created"])
-            updated = datetime.fromisoformat(journal["updated"])
-            day = date.fromisoformat(journal["date"])
+            created, updated, day = _moment(journal["created"]), _moment(journal["updated"]), _day(journal["date"])
             if (created > as_of or (companies and journal["company"] not in companies)
                     or (accounting_from and day < accounting_from) or (accounting_to and day > accounting_to)
                     or (updated_from and updated < updated_from) or (updated_to and updated > updated_to)
@@ -242,6 +241,11 @@ class Books:
         return {"journals": self.journals, "counts": {"journals": len(self.journals), "posted": len(posted),
                                                       "lines": sum(len(j["lines"]) for j in self.journals)},
                 "periods": {p["start"].strftime("%Y-%m"): p["status"] for p in self.periods}}
+
+
+# A page of Get_Journals walks every journal: their stamps are parsed once, not on every call.
+_moment = functools.lru_cache(maxsize=1 << 18)(datetime.fromisoformat)
+_day = functools.lru_cache(maxsize=1 << 16)(date.fromisoformat)
 
 
 def _amount(text: str | None, problems: list[Problem], where: str, name: str) -> Decimal | None:

@@ -12,6 +12,8 @@ from typing import Any
 from migo_sync.ledger import Journal, JournalLayout, LedgerLine
 from migo_sync.mapping.model import Mapping as MappingModel
 
+from .soap import xml_attribute, xml_text
+
 # Line dimension kinds as the ledger core names them → the worktag ID type Workday uses.
 WORKTAGS: dict[str, str] = {"cost_center": "Cost_Center_Reference_ID", "region": "Region_Reference_ID"}
 HEADER_FIELDS = frozenset({"Company_Reference_ID", "Currency_ID", "Ledger_Type_ID", "Journal_Source_ID"})
@@ -57,16 +59,6 @@ def required_header(defaults: Defaults) -> list[tuple[str, str, str, str | None]
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
-def _text(value: str) -> str:
-    """Element text escaped exactly as lxml writes it in UTF-8 (checked for every code point)."""
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
-
-
-def _attribute(value: str) -> str:
-    """An attribute value escaped exactly as lxml writes it in UTF-8."""
-    return (_text(value).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;"))
-
-
 def unsendable(journal: Journal, defaults: Defaults) -> str:
     """The reject reason of a journal `journal_xml` refused: which field holds a character XML 1.0
     has no place for (no ledger would take it; refused before anything is sent)."""
@@ -94,12 +86,12 @@ def journal_xml(journal: Journal, defaults: Defaults, *, submit: bool, prefix: s
     currency = header.get("Currency_ID") or defaults.currency
     source = header.get("Journal_Source_ID") or defaults.journal_source
     ledger_type = header.get("Ledger_Type_ID") or defaults.ledger_type
-    account_set = _attribute(str(defaults.account_set))
+    account_set = xml_attribute(str(defaults.account_set))
 
     def ref(tag: str, value: Any, id_type: str) -> str:
-        return f'<{p}:{tag}><{p}:ID {p}:type="{id_type}">{_text(str(value))}</{p}:ID></{p}:{tag}>'
+        return f'<{p}:{tag}><{p}:ID {p}:type="{id_type}">{xml_text(str(value))}</{p}:ID></{p}:{tag}>'
 
-    parts = [f"<{p}:Accounting_Journal_Data><{p}:Accounting_Journal_ID>{_text(journal.idempotency_key)}"
+    parts = [f"<{p}:Accounting_Journal_Data><{p}:Accounting_Journal_ID>{xml_text(journal.idempotency_key)}"
              f"</{p}:Accounting_Journal_ID><{p}:Submit>{'true' if submit else 'false'}</{p}:Submit>",
              ref("Company_Reference", company, "Company_Reference_ID")]
     if currency:
@@ -109,22 +101,22 @@ def journal_xml(journal: Journal, defaults: Defaults, *, submit: bool, prefix: s
     if source:
         parts.append(ref("Journal_Source_Reference", source, "Journal_Source_ID"))
     if journal.title is not None:
-        parts.append(f"<{p}:Journal_Entry_Memo>{_text(journal.title)}</{p}:Journal_Entry_Memo>")
+        parts.append(f"<{p}:Journal_Entry_Memo>{xml_text(journal.title)}</{p}:Journal_Entry_Memo>")
     if journal.reference is not None:
-        parts.append(f"<{p}:External_Reference_ID>{_text(journal.reference)}</{p}:External_Reference_ID>")
+        parts.append(f"<{p}:External_Reference_ID>{xml_text(journal.reference)}</{p}:External_Reference_ID>")
     for line in journal.lines:
         amount = line.amount
         parts.append(f"<{p}:Journal_Entry_Line_Replacement_Data><{p}:Line_Order>"
-                     f"{_text(str(line.extra.get('Line_Order') or line.number))}</{p}:Line_Order>"
+                     f"{xml_text(str(line.extra.get('Line_Order') or line.number))}</{p}:Line_Order>"
                      f'<{p}:Ledger_Account_Reference><{p}:ID {p}:type="Ledger_Account_ID" {p}:parent_id='
-                     f'"{account_set}" {p}:parent_type="Account_Set_ID">{_text(line.account)}</{p}:ID>'
+                     f'"{account_set}" {p}:parent_type="Account_Set_ID">{xml_text(line.account)}</{p}:ID>'
                      f"</{p}:Ledger_Account_Reference>")
         if amount >= 0:
             parts.append(f"<{p}:Debit_Amount>{amount:f}</{p}:Debit_Amount>")
         else:
             parts.append(f"<{p}:Credit_Amount>{-amount:f}</{p}:Credit_Amount>")
         if line.memo is not None:
-            parts.append(f"<{p}:Memo>{_text(line.memo)}</{p}:Memo>")
+            parts.append(f"<{p}:Memo>{xml_text(line.memo)}</{p}:Memo>")
         parts.extend(ref("Worktags_Reference", value, WORKTAGS[kind])
                      for kind, value in sorted(line.dimensions.items()) if kind in WORKTAGS)
         parts.append(f"</{p}:Journal_Entry_Line_Replacement_Data>")

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 from lxml import etree
-from workday.workday_support import ENV, WD, WSSE, zeep_journal_data
+from workday.workday_support import ENV, WD, WSSE, lxml_render_journal, zeep_journal_data
 from zeep.exceptions import ExternalReferenceForbidden
 
 from migo_sync.adapters.workday.client import WorkdayClient, journals_query, parse_journals_page, ref
-from migo_sync.adapters.workday.emulator import fault_envelope, render_journal, success_envelope, wd
+from migo_sync.adapters.workday.emulator import fault_envelope, success_envelope, wd
 from migo_sync.adapters.workday.emulator_store import Problem
 from migo_sync.adapters.workday.payload import Defaults, journal_xml
 from migo_sync.adapters.workday.soap import (
@@ -191,7 +191,7 @@ def test_journal_pages_read_exact_decimals_and_references() -> None:
     for tag, text in (("Total_Results", "1"), ("Total_Pages", "1"), ("Page_Results", "1"), ("Page", "1")):
         etree.SubElement(results, f"{{{WD}}}{tag}").text = text
     data = etree.SubElement(response, f"{{{WD}}}Response_Data")
-    render_journal(data, {
+    lxml_render_journal(data, {
         "wid": "w1", "id": "k1", "number": "JE-0000007", "status": "Posted", "company": "MIGO_KE", "currency": "KES",
         "date": "2026-10-14", "source": None, "memo": "Loan disbursements", "external_reference": "JE-20261014-DISB",
         "created": "2026-11-30T01:02:03.456789+00:00", "updated": "2026-11-30T01:02:03.456789+00:00",

@@ -15,7 +15,8 @@ from helpers.sandboxed import journal_ids as journal_ids
 from lxml import etree
 
 from migo_sync.adapter import PushUnit, idempotency_key
-from migo_sync.adapters.workday.emulator import WorkdayEmulator
+from migo_sync.adapters.workday.emulator import WorkdayEmulator, sub
+from migo_sync.adapters.workday.emulator_store import ACCOUNT_SET, COMPANIES
 from migo_sync.adapters.workday.payload import WORKTAGS, Defaults
 from migo_sync.adapters.workday.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, credentials
 from migo_sync.config import Project
@@ -234,3 +235,84 @@ def findtext_journal_entries(content: bytes) -> list[dict[str, Any]]:
                 "Creation_Date": moment(data.findtext(f"{q}Creation_Date")),
                 "Last_Updated_Date": moment(data.findtext(f"{q}Last_Updated_Date")), "lines": lines})
     return entries
+
+
+def lxml_render_journal(parent: etree._Element, journal: dict[str, Any]) -> None:
+    """The oracle for `emulator.journal_entry_xml`: a Journal_Entry built with lxml, element by element."""
+    entry = sub(parent, "Journal_Entry")
+    reference = sub(entry, "Journal_Entry_Reference", Descriptor=journal["number"])
+    sub(reference, "ID", journal["wid"], type="WID")
+    if journal["id"]:
+        sub(reference, "ID", journal["id"], type="Accounting_Journal_ID")
+    data = sub(entry, "Journal_Entry_Data")
+    sub(data, "Journal_Number", journal["number"])
+    sub(sub(data, "Journal_Status_Reference", Descriptor=journal["status"]), "ID", journal["status"],
+        type="Journal_Entry_Status_ID")
+    company = sub(data, "Company_Reference", Descriptor=COMPANIES.get(journal["company"], ("", ""))[0])
+    sub(company, "ID", journal["company"], type="Company_Reference_ID")
+    sub(sub(data, "Currency_Reference"), "ID", journal["currency"], type="Currency_ID")
+    sub(data, "Accounting_Date", journal["date"])
+    if journal["source"]:
+        sub(sub(data, "Journal_Source_Reference"), "ID", journal["source"], type="Journal_Source_ID")
+    if journal["memo"]:
+        sub(data, "Memo", journal["memo"])
+    if journal["external_reference"]:
+        sub(data, "External_Reference_ID", journal["external_reference"])
+    debits = sum((Decimal(line["debit"]) for line in journal["lines"] if line["debit"]), Decimal(0))
+    credits = sum((Decimal(line["credit"]) for line in journal["lines"] if line["credit"]), Decimal(0))
+    sub(data, "Total_Ledger_Debits", f"{debits:f}")
+    sub(data, "Total_Ledger_Credits", f"{credits:f}")
+    sub(data, "Creation_Date", journal["created"])
+    sub(data, "Last_Updated_Date", journal["updated"])
+    for line in journal["lines"]:
+        node = sub(data, "Journal_Entry_Line_Data")
+        sub(node, "Line_Order", line["order"])
+        sub(sub(node, "Ledger_Account_Reference"), "ID", line["account"], type="Ledger_Account_ID",
+            parent_id=ACCOUNT_SET, parent_type="Account_Set_ID")
+        if line["debit"] is not None:
+            sub(node, "Debit_Amount", line["debit"])
+        if line["credit"] is not None:
+            sub(node, "Credit_Amount", line["credit"])
+        sub(sub(node, "Currency_Reference"), "ID", line["currency"] or journal["currency"], type="Currency_ID")
+        if line["memo"]:
+            sub(node, "Memo", line["memo"])
+        for id_type, value in line["worktags"].items():
+            sub(sub(node, "Worktags_Reference"), "ID", value, type=id_type)
+
+
+def findtext_submitted(data: etree._Element, *, add_only: bool) -> Any:
+    """The oracle for `emulator.read_journal_data`: how the emulator read a journal before its
+    one-pass walk (a `find`/`findtext` per field)."""
+    from migo_sync.adapters.workday.emulator_store import SubmittedJournal, SubmittedLine
+
+    q = f"{{{WD}}}"
+
+    def ids(element: etree._Element | None) -> list[tuple[str, str]]:
+        return [] if element is None else [(n.get(f"{q}type", ""), (n.text or "").strip())
+                                           for n in element.iterfind(f"{q}ID")]
+
+    def first(element: etree._Element | None, id_type: str) -> str | None:
+        return next((value for kind, value in ids(element) if kind == id_type), None)
+
+    def text(name: str, node: etree._Element = data) -> str | None:
+        value = node.findtext(f"{q}{name}")
+        return value.strip() if value is not None and value.strip() else None
+
+    journal = SubmittedJournal(
+        journal_id=text("Accounting_Journal_ID"), add_only=add_only,
+        submit=(text("Submit") or "") in ("true", "1"),
+        company=first(data.find(f"{q}Company_Reference"), "Company_Reference_ID"),
+        currency=first(data.find(f"{q}Currency_Reference"), "Currency_ID"),
+        ledger_type=first(data.find(f"{q}Ledger_Type_Reference"), "Ledger_Type_ID"),
+        accounting_date=text("Accounting_Date"),
+        source=first(data.find(f"{q}Journal_Source_Reference"), "Journal_Source_ID"),
+        memo=text("Journal_Entry_Memo"), external_reference=text("External_Reference_ID"))
+    for line in data.iterfind(f"{q}Journal_Entry_Line_Replacement_Data"):
+        account = line.find(f"{q}Ledger_Account_Reference/{q}ID[@{q}type='Ledger_Account_ID']")
+        journal.lines.append(SubmittedLine(
+            order=text("Line_Order", line), account=(account.text or "").strip() if account is not None else None,
+            account_set=account.get(f"{q}parent_id") if account is not None else None,
+            debit=text("Debit_Amount", line), credit=text("Credit_Amount", line),
+            currency=first(line.find(f"{q}Currency_Reference"), "Currency_ID"), memo=text("Memo", line),
+            worktags=[pair for tag in line.iterfind(f"{q}Worktags_Reference") for pair in ids(tag)]))
+    return journal
