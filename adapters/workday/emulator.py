@@ -57,6 +57,7 @@ from .emulator_store import (
     SubmittedJournal,
     SubmittedLine,
 )
+from .pages import children
 from .sandbox import SANDBOX_PASSWORD, SANDBOX_TENANT, SANDBOX_USER
 from .soap import SOAP_ENV, WD, WSDL_PATH, XSD_PATH, safe_parser, xml_attribute, xml_text
 
@@ -434,7 +435,7 @@ def read_journal(request: etree._Element) -> SubmittedJournal:
 def read_journal_data(data: etree._Element, *, add_only: bool) -> SubmittedJournal:
     """One Accounting_Journal_Data, each element's children visited once (an import holds up to
     1,000 journals; a find per field visited them once per field): what a find per field read."""
-    found, lines = _children(data, f"{Q}Journal_Entry_Line_Replacement_Data")
+    found, lines = children(data, f"{Q}Journal_Entry_Line_Replacement_Data")
     journal = SubmittedJournal(
         journal_id=_stripped(found, "Accounting_Journal_ID"), add_only=add_only,
         submit=_true(_stripped(found, "Submit")), company=_first_id(found, "Company_Reference", "Company_Reference_ID"),
@@ -444,7 +445,7 @@ def read_journal_data(data: etree._Element, *, add_only: bool) -> SubmittedJourn
         source=_first_id(found, "Journal_Source_Reference", "Journal_Source_ID"),
         memo=_stripped(found, "Journal_Entry_Memo"), external_reference=_stripped(found, "External_Reference_ID"))
     for line in lines:
-        fields, worktag_nodes = _children(line, f"{Q}Worktags_Reference")
+        fields, worktag_nodes = children(line, f"{Q}Worktags_Reference")
         account = next((node for reference in line if reference.tag == f"{Q}Ledger_Account_Reference"
                         for node in reference if node.tag == ID_TAG and node.get(TYPE) == "Ledger_Account_ID"),
                        None)
@@ -455,18 +456,6 @@ def read_journal_data(data: etree._Element, *, add_only: bool) -> SubmittedJourn
             currency=_first_id(fields, "Currency_Reference", "Currency_ID"), memo=_stripped(fields, "Memo"),
             worktags=[pair for tag in worktag_nodes for pair in _ids(tag)]))
     return journal
-
-
-def _children(element: etree._Element, repeated: str) -> tuple[dict[Any, etree._Element], list[etree._Element]]:
-    """Each child tag's first element (what `find` returns), and every child named `repeated`."""
-    first: dict[Any, etree._Element] = {}
-    every = []
-    for child in element:
-        if child.tag == repeated:
-            every.append(child)
-        else:
-            first.setdefault(child.tag, child)
-    return first, every
 
 
 def _stripped(found: dict[Any, etree._Element], name: str) -> str | None:

@@ -48,6 +48,19 @@ def ids(element: etree._Element | None) -> dict[str, str]:
     return {node.get(TYPE, ""): (node.text or "").strip() for node in element if node.tag == ID}
 
 
+def children(element: etree._Element, repeated: str) -> tuple[dict[Any, etree._Element], list[etree._Element]]:
+    """Each child tag's first element (what `find` returns), and every child named `repeated`: an
+    element's children visited once (also how the emulator reads a request's journals)."""
+    first: dict[Any, etree._Element] = {}
+    every = []
+    for child in element:
+        if child.tag == repeated:
+            every.append(child)
+        else:
+            first.setdefault(child.tag, child)
+    return first, every
+
+
 def _text(found: dict[Any, etree._Element], name: str) -> str | None:
     node = found.get(Q + name)
     return None if node is None else (node.text or "")
@@ -96,13 +109,7 @@ def _journals_page(root: etree._Element, lines: bool) -> JournalPage:
 
 
 def _journal(references: dict[str, str], data: etree._Element, read_lines: bool) -> dict[str, Any]:
-    found: dict[Any, etree._Element] = {}
-    line_nodes = []
-    for child in data:
-        if child.tag == LINE:
-            line_nodes.append(child)
-        else:
-            found.setdefault(child.tag, child)
+    found, line_nodes = children(data, LINE)
     accounting_date = _text(found, "Accounting_Date")
     return {
         "WID": references.get("WID"), "Accounting_Journal_ID": references.get("Accounting_Journal_ID"),
@@ -122,13 +129,10 @@ def _journal(references: dict[str, str], data: etree._Element, read_lines: bool)
 
 
 def _line(number: int, line: etree._Element) -> dict[str, Any]:
-    found: dict[Any, etree._Element] = {}
+    found, worktag_nodes = children(line, WORKTAG)
     worktags: dict[str, str] = {}
-    for child in line:
-        if child.tag == WORKTAG:
-            worktags.update(ids(child))
-        else:
-            found.setdefault(child.tag, child)
+    for node in worktag_nodes:
+        worktags.update(ids(node))
     return {
         "Line_Number": number, "Line_Order": _text(found, "Line_Order"),
         "Ledger_Account_ID": ids(found.get(f"{Q}Ledger_Account_Reference")).get("Ledger_Account_ID"),
