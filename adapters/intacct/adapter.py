@@ -6,6 +6,7 @@ reconciliation come from the core; this module only says how Intacct names thing
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -157,7 +158,8 @@ class IntacctAdapter(BaseAdapter):
     def journal_layout(self, mapping: Mapping) -> JournalLayout:
         return journal_layout(mapping)
 
-    def _fetch_lists(self, also: dict[str, tuple[str, str, str]] | None = None) -> dict[str, list[dict[str, Any]]]:
+    def _fetch_lists(self, also: dict[str, tuple[str, str, str]] | None = None,
+                     sending: Callable[[], None] | None = None) -> dict[str, list[dict[str, Any]]]:
         """Accounts, dimensions and periods in one request (cached for the adapter's life: one run),
         with the lists `also` asks for in the same request (returned, not cached)."""
         extra: dict[str, list[dict[str, Any]]] = {}
@@ -170,7 +172,7 @@ class IntacctAdapter(BaseAdapter):
                 "location": ("LOCATION", "LOCATIONID,STATUS", ""),
                 "periods": ("REPORTINGPERIOD", period_fields, ""),
                 **(also or {}),
-            }, pagesize=self.settings.page_size)
+            }, pagesize=self.settings.page_size, sending=sending)
             extra = {name: found.pop(name) for name in also or {}}
             self._lists = found
         elif also:
@@ -279,7 +281,18 @@ class IntacctAdapter(BaseAdapter):
             # the chart and look-up on a thread; the journals' bodies are built meanwhile (their error,
             # if any, is raised here as it would have been in place)
             self.client  # built here: the thread's request then goes out at once  # noqa: B018
-            reading = started(lambda: self._fetch_lists(queries), name="intacct-chart")
+            on_its_way = threading.Event()
+
+            def read() -> dict[str, list[dict[str, Any]]]:
+                try:
+                    return self._fetch_lists(queries, sending=on_its_way.set)
+                finally:
+                    on_its_way.set()
+
+            reading = started(read, name="intacct-chart")
+            # the bodies once the read is sent: built before, they would hold the interpreter its thread
+            # needs to build and send it (a read that fails before sending sets it too)
+            on_its_way.wait()
             self._bodies = {journal.key: (journal, glbatch_function(journal)) for journal in journals}
             lists = reading.result()
             self._held.keep(journals, held_journals(journals, {name: lists[name] for name in queries}))

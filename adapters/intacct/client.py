@@ -162,8 +162,8 @@ class IntacctClient:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def execute(self, functions: Sequence[Function], *, unique: bool = False,
-                transaction: bool = False) -> dict[str, Result]:
+    def execute(self, functions: Sequence[Function], *, unique: bool = False, transaction: bool = False,
+                sending: Callable[[], None] | None = None) -> dict[str, Result]:
         """Send functions in one request; results keyed by function controlid.
 
         With the session when there is one; else a read goes with the login (the gateway takes
@@ -183,6 +183,8 @@ class IntacctClient:
                                  controlid=self.new_controlid(), functions=functions, unique=unique,
                                  transaction=transaction, **({"login": self.login} if session is None
                                                              else {"session_id": session.session_id}))
+            if sending is not None:
+                sending()  # the request is built: it goes now
             try:
                 envelope = self._post(self.url if session is None else session.endpoint, body)
             except BaseException:
@@ -272,7 +274,8 @@ class IntacctClient:
                                            "nothing was saved from this read (run again)")
         return restarts + 1
 
-    def read_lists(self, queries: dict[str, tuple[str, str, str]], pagesize: int = 1000) -> dict[str, list[dict[str, Any]]]:
+    def read_lists(self, queries: dict[str, tuple[str, str, str]], pagesize: int = 1000,
+                   sending: Callable[[], None] | None = None) -> dict[str, list[dict[str, Any]]]:
         """Several whole lists at once: {name: (object, fields, query)} → {name: records}.
 
         One request carries every readByQuery; the lists still open are continued together,
@@ -286,7 +289,8 @@ class IntacctClient:
         last: dict[str, Page] = {}
         restarts = 0
         while functions:
-            results = self.execute(functions)
+            results = self.execute(functions, sending=sending)
+            sending = None  # (told once: the first request)
             sent, functions = functions, []
             for fn in sent:
                 name = fn.controlid

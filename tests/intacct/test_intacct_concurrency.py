@@ -124,9 +124,10 @@ def test_journals_the_checks_found_held_are_not_posted_again(tenant: SandboxThre
 
 def test_the_journals_bodies_are_built_while_the_chart_is_read_and_posted_as_built(
         tenant: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The checks' chart and look-up request goes on a thread while every journal's create/GLBATCH is
-    built: the read is held (10 s at most) until every body was built, which only happens meanwhile if
-    the two overlap. The write then posts those very bodies (built once each), every journal once."""
+    """The checks' chart and look-up request goes on a thread, and once it is on its way every journal's
+    create/GLBATCH is built: the read is held (10 s at most) until every body was built, which only
+    happens meanwhile if the two overlap. The write then posts those very bodies (built once each),
+    every journal once."""
     units = [balanced(f"B{n:03d}") for n in range(1, 31)]
     built: list[str] = []
     all_built = threading.Event()
@@ -139,14 +140,15 @@ def test_the_journals_bodies_are_built_while_the_chart_is_read_and_posted_as_bui
         return build(journal)
 
     waited: list[bool] = []
-    read_lists = IntacctClient.read_lists
+    post = IntacctClient._post
 
-    def held(client: IntacctClient, *args: Any, **kwargs: Any) -> Any:
-        waited.append(all_built.wait(10))
-        return read_lists(client, *args, **kwargs)
+    def held(client: IntacctClient, url: str, body: bytes) -> Any:
+        if b"<object>REPORTINGPERIOD</object>" in body:  # the chart read, once built and on its way
+            waited.append(all_built.wait(10))
+        return post(client, url, body)
 
     monkeypatch.setattr(adapter_module, "glbatch_function", counted)
-    monkeypatch.setattr(IntacctClient, "read_lists", held)
+    monkeypatch.setattr(IntacctClient, "_post", held)
     tenant.reset()
     adapter, _ = _open(tenant, tmp_path)
     try:
