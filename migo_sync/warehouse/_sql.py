@@ -10,6 +10,7 @@ marks the whole transaction for rollback even when the outer block swallows it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -342,18 +343,30 @@ class SQLWarehouse:
               delete_missing: bool = False) -> MergeCounts:
         if not key:
             raise WarehouseError(f"merge into {target}: a key is required")
+        with self.transaction():
+            self._check_source_keys(target, source, key)
+            return self._merge_rows(target, source, key, columns, delete_missing)
+
+    def _merge_rows(self, target: str, source: str, key: Sequence[str], columns: Sequence[str],
+                    delete_missing: bool) -> MergeCounts:
+        """The merge itself, its source's keys already checked."""
         keys = {k.lower() for k in key}
         insert_cols = unique([*key, *columns])
         update_cols = [c for c in unique(columns) if c.lower() not in keys]
-        with self.transaction():
-            self._check_source_keys(target, source, key)
-            return self._merge_statement(target, source, key, insert_cols, update_cols, delete_missing)
+        return self._merge_statement(target, source, key, insert_cols, update_cols, delete_missing)
 
     def merge_arrow(self, target: str, data: pa.Table, staging: str, key: Sequence[str],
                     columns: Sequence[str]) -> MergeCounts:
-        self.execute(f"DELETE FROM {self.quote(staging)}")
-        self.load_arrow(staging, data, temporary=True)
-        return self.merge(target, staging, key, columns)
+        """The keys checked in Arrow (no query), the data loaded into `staging` (emptied first; on
+        Snowflake a Parquet file PUT into the table's stage and COPY INTO it, as write_pandas does),
+        then merged from it: one transaction."""
+        if not key:
+            raise WarehouseError(f"merge into {target}: a key is required")
+        check_arrow_keys(target, data, key)
+        with self.transaction():
+            self.execute(f"DELETE FROM {self.quote(staging)}")
+            self.load_arrow(staging, data, temporary=True)
+            return self._merge_rows(target, staging, key, columns, False)
 
     def _check_source_keys(self, target: str, source: str, key: Sequence[str]) -> None:
         """A key must name one row: duplicates or NULLs would merge unpredictably, so refuse them."""
@@ -366,12 +379,8 @@ class SQLWarehouse:
         if int(dup or 0):
             sample = self.query(f"SELECT {self.key_sql(key)} FROM {src} GROUP BY {cols} HAVING COUNT(*) > 1 "
                                 f"ORDER BY 1 LIMIT 3")
-            shown = ", ".join(repr(str(r[0]).replace("\x1f", "|")) for r in sample)
-            raise WarehouseError(f"merge into {target}: {int(dup)} key(s) appear more than once in the source "
-                                 f"(e.g. {shown}); a key ({', '.join(key)}) must identify one row")
-        if int(null or 0):
-            raise WarehouseError(f"merge into {target}: {int(null)} source row(s) have an empty key "
-                                 f"({', '.join(key)})")
+            _refuse_keys(target, key, int(dup), [str(r[0]).replace("\x1f", "|") for r in sample], 0)
+        _refuse_keys(target, key, 0, [], int(null or 0))
 
     def merge_sql(self, target: str, source_sql: str, key: Sequence[str], insert_cols: Sequence[str],
                   update_cols: Sequence[str], *, delete_clause: bool) -> str:
@@ -393,3 +402,25 @@ class SQLWarehouse:
         on = " AND ".join(f"s.{self.quote_part(k)} = t.{self.quote_part(k)}" for k in key)
         return (f"DELETE FROM {self.quote(target)} AS t "
                 f"WHERE NOT EXISTS (SELECT 1 FROM {self.quote(source)} AS s WHERE {on})")
+
+
+def check_arrow_keys(target: str, data: pa.Table, key: Sequence[str]) -> None:
+    """`_check_source_keys` on an Arrow table, without a query: the same refusals and messages."""
+    import pyarrow.compute as pc
+
+    groups = data.select(list(key)).group_by(list(key), use_threads=False).aggregate([([], "count_all")])
+    twice = groups.filter(pc.greater(groups.column("count_all"), 1))
+    shown = sorted("|".join("\\N" if v is None else str(v) for v in row.values())
+                   for row in twice.drop_columns(["count_all"]).to_pylist())[:3]
+    missing = functools.reduce(pc.or_, [pc.is_null(data.column(k)) for k in key])
+    nulls = int(pc.sum(missing).as_py() or 0)
+    _refuse_keys(target, key, twice.num_rows, shown, nulls)
+
+
+def _refuse_keys(target: str, key: Sequence[str], duplicated: int, sample: Sequence[str], empty: int) -> None:
+    if duplicated:
+        shown = ", ".join(repr(s) for s in sample)
+        raise WarehouseError(f"merge into {target}: {duplicated} key(s) appear more than once in the source "
+                             f"(e.g. {shown}); a key ({', '.join(key)}) must identify one row")
+    if empty:
+        raise WarehouseError(f"merge into {target}: {empty} source row(s) have an empty key ({', '.join(key)})")

@@ -277,6 +277,46 @@ def test_merge_refuses_duplicate_or_empty_keys_and_changes_nothing(wh: SQLWareho
     assert table_rows(wh) == before
 
 
+def staging_made_before(wh: SQLWarehouse) -> str:
+    """The staging table a pull makes before its first transaction (DDL inside one would commit it)."""
+    wh.load_arrow("stage_arrow", accounts([]), temporary=True, replace=True)
+    return "stage_arrow"
+
+
+def test_merge_arrow_merges_as_merge_does_to_the_cent(wh: SQLWarehouse) -> None:
+    wh.ensure_table("fin.accounts", ACCOUNTS, ["account_no"])
+    staging = staging_made_before(wh)
+    assert wh.merge_arrow("fin.accounts", accounts(BASE), staging, ["account_no"], COLUMNS) == MergeCounts(inserted=3)
+    assert wh.merge_arrow("fin.accounts", accounts(BASE), staging, ["account_no"], COLUMNS) == MergeCounts()
+    changed = [("1100", "Loans", "250.51", D1, True), ("3000", "Equity", "0.01", None, None)]
+    assert wh.merge_arrow("fin.accounts", accounts(changed), staging, ["account_no"], COLUMNS) == \
+        MergeCounts(inserted=1, updated=1)  # the staging table held only this batch
+    assert table_rows(wh) == [("1000", "Cash", Decimal("10.00"), D1, True),
+                              ("1100", "Loans", Decimal("250.51"), D1, True),
+                              ("2000", "Borrowings", None, D1, False),
+                              ("3000", "Equity", Decimal("0.01"), None, None)]
+    with pytest.raises(RuntimeError), wh.transaction():  # inside the caller's transaction: all or nothing
+        wh.merge_arrow("fin.accounts", accounts([("4000", "Income", "1.00", D1, True)]), staging, ["account_no"],
+                       COLUMNS)
+        raise RuntimeError("crash before the cursor is saved")
+    assert [r[0] for r in table_rows(wh)] == ["1000", "1100", "2000", "3000"]
+
+
+def test_merge_arrow_refuses_duplicate_or_empty_keys_as_merge_does(wh: SQLWarehouse) -> None:
+    seed(wh)
+    before = table_rows(wh)
+    staging = staging_made_before(wh)
+    twice = accounts([("1000", "A", None, None, None), ("1000", "B", None, None, None), ("9", "C", None, None, None)])
+    with pytest.raises(WarehouseError, match=r"^merge into fin.accounts: 1 key\(s\) appear more than once in the "
+                                             r"source \(e.g. '1000'\); a key \(account_no\) must identify one row$"):
+        wh.merge_arrow("fin.accounts", twice, staging, ["account_no"], COLUMNS)
+    empty = pa.table({"account_no": pa.array(["7", None], pa.string()), "title": ["x", "y"]})
+    with pytest.raises(WarehouseError, match=r"^merge into fin.accounts: 1 source row\(s\) have an empty key "
+                                             r"\(account_no\)$"):
+        wh.merge_arrow("fin.accounts", empty, staging, ["account_no"], ["account_no", "title"])
+    assert table_rows(wh) == before
+
+
 # -- transactions ------------------------------------------------------------------------------------
 
 

@@ -4,7 +4,10 @@ rejects with the same reasons, the same cursor, whatever the pages hold."""
 
 from __future__ import annotations
 
+import uuid
+import warnings
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from migo_sync.engine.pull import Puller
 from migo_sync.jsonpages import read_page, record_type
 from migo_sync.mapping.model import Mapping
 from migo_sync.sandbox.process import SandboxThread
+from migo_sync.warehouse._sql import SQLWarehouse
 from migo_sync.warehouse.bookkeeping import Bookkeeping
 from migo_sync.warehouse.duckdb import DuckDBWarehouse
 
@@ -136,16 +140,16 @@ class Counting(ZendeskAdapter):
             yield page
 
 
-def land(tmp_path: Path, name: str, adapter: Any) -> tuple[list[Any], list[Any], list[Any], Any, tuple[int, ...]]:
-    """Pull into a fresh DuckDB file; (rows, column types, rejects, cursor, counts and progress)."""
-    warehouse = DuckDBWarehouse(tmp_path / f"{name}.duckdb")
+def land(tmp_path: Path, name: str, adapter: Any,
+         warehouse: SQLWarehouse | None = None) -> tuple[list[Any], list[Any], list[Any], Any, tuple[int, ...]]:
+    """Pull into a fresh DuckDB file (or `warehouse`); (rows, column types, rejects, cursor, counts and progress)."""
+    warehouse = warehouse or DuckDBWarehouse(tmp_path / f"{name}.duckdb")
     shown: list[int] = []
     try:
         book = Bookkeeping(warehouse)
         result = Puller(warehouse, book, adapter, mapping(), "r1", progress=shown.append).run()
         rows = warehouse.query("SELECT * FROM support.tickets ORDER BY ticket_id")
-        kinds = warehouse.query("SELECT column_name, data_type FROM duckdb_columns() "
-                                "WHERE table_name = 'tickets' ORDER BY column_index")
+        kinds = [(c.name, c.raw_type, c.scale) for c in warehouse.columns("support.tickets") or []]
         rejects = warehouse.query(f"SELECT row_key, reason, payload FROM {book.table_name('rejects')} "
                                   "ORDER BY row_key")
         counts = (result.rows_read, result.rows_written, result.rows_changed, result.rows_rejected, sum(shown))
@@ -223,6 +227,50 @@ def test_the_emulators_export_lands_identically_through_arrow(zd: SandboxThread,
         native.close()
         plain.close()
     assert arrow == records and len(arrow[0]) >= 2500 and arrow[2] == []
+
+
+def snowflake(kwargs: dict[str, Any]) -> SQLWarehouse:
+    """Snowflake through the real connector on the session's fakesnow server, a database of its own."""
+    from migo_sync.warehouse.snowflake import SnowflakeWarehouse
+
+    return SnowflakeWarehouse({**kwargs, "database": f"T_{uuid.uuid4().hex[:10].upper()}", "schema": "PUBLIC"})
+
+
+@pytest.mark.timeout(240)
+def test_on_snowflake_the_arrow_path_lands_what_the_record_path_lands(tmp_path: Path,
+                                                                      fakesnow_kwargs: dict[str, Any]) -> None:
+    """Snowflake (fakesnow): pages read into Arrow and merged through `merge_arrow` (Parquet PUT and COPY
+    into the staging table, then the update and insert) land the same rows, column types, decimals to the
+    cent, rejects with their reasons and cursor as the record path, and the same values as on DuckDB."""
+    chunks: list[list[dict[str, Any]] | bytes] = [CLEAN[:4], [*REJECTS[:2], {**REJECTS[2], "id": None}], CLEAN[4:]]
+    pages = pages_of(chunks)
+    Counting.arrow = Counting.records = 0
+    native = Counting(make_adapter(None, tmp_path).context, transport=httpx.MockTransport(Server(pages)))
+    plain = make_adapter(None, tmp_path, transport=httpx.MockTransport(Server(pages)))
+    duck = Counting(make_adapter(None, tmp_path).context, transport=httpx.MockTransport(Server(pages)))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
+        try:
+            arrow = land(tmp_path, "arrow", native, snowflake(fakesnow_kwargs))
+            records = land(tmp_path, "records", RecordsOnly(plain), snowflake(fakesnow_kwargs))
+            on_duckdb = land(tmp_path, "duckdb", duck)
+        finally:
+            native.close()
+            plain.close()
+            duck.close()
+    assert Counting.arrow == 6 and Counting.records == 0  # every page went the Arrow way, on both engines
+    assert arrow == records
+    rows, kinds, rejects, cursor, counts = arrow
+    assert rows == on_duckdb[0] and rejects == on_duckdb[2] and cursor == on_duckdb[3] == {"after_cursor": "c3"}
+    assert counts == on_duckdb[4] == (12, 8, 8, 3, 12)
+    assert [r[1].split(":")[0] for r in rejects] == [f"custom_fields.{AMOUNT}", "created_at", "missing key value"]
+    by_name = {name: (raw, scale) for name, raw, scale in kinds}
+    assert by_name["amount"] == ("NUMBER(38,2)", 2) and by_name["ticket_id"] == ("NUMBER(38,0)", None)
+    assert by_name["created_at"][0].startswith("TIMESTAMP") and by_name["is_deleted"][0] == "BOOLEAN"
+    amounts = {r[0]: r[15] for r in rows}
+    assert (amounts[1], amounts[5], amounts[6], amounts[8]) == (Decimal("1250.50"), Decimal("-0.50"),
+                                                                 Decimal("1000.00"), Decimal("1234.50"))
+    assert all(a is None or a.as_tuple().exponent == -2 for a in amounts.values())  # to the cent, never a float
 
 
 def test_read_page_refuses_what_it_cannot_read_as_the_record_path_would() -> None:
