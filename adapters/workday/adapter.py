@@ -344,7 +344,8 @@ class WorkdayAdapter(BaseAdapter):
     def _look_up(self, journals: Sequence[Journal], *, in_flight: int | None = None,
                  lines: bool = True) -> dict[str, PostedJournal]:
         """Get_Journals over the journals' accounting dates, pages after the first `in_flight` at a
-        time (default `max_concurrency`); `lines=False` when only the ids are wanted."""
+        time (default `max_concurrency`); the lines read only of the journals found (none with
+        `lines=False`, when only the ids are wanted)."""
         if not journals:
             return {}
         by_id = {j.idempotency_key: j.key for j in journals}
@@ -354,8 +355,13 @@ class WorkdayAdapter(BaseAdapter):
                 by_reference.setdefault(str(journal.reference), []).append(journal.key)
         found: dict[str, PostedJournal] = {}
         start, end = min(j.posting_date for j in journals), max(j.posting_date for j in journals)
+
+        def wanted(entry: dict[str, Any]) -> bool:
+            return lines and (entry["Accounting_Journal_ID"] in by_id
+                              or (entry["External_Reference_ID"] or "") in by_reference)
+
         for page in self.client.iter_journals(count=self.settings.page_size, accounting_from=start,
-                                              accounting_to=end, company=self.settings.company, lines=lines,
+                                              accounting_to=end, company=self.settings.company, lines=wanted,
                                               concurrency=in_flight or self._concurrency):
             for entry in page.entries:
                 if entry["Journal_Status"] in CANCELED:

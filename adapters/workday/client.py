@@ -29,7 +29,7 @@ from migo_sync.ahead import in_order
 from migo_sync.errors import FatalRemoteError, MigoSyncError
 from migo_sync.xmlsafe import UnsafeXMLError, parse_xml
 
-from .pages import JournalPage, ids, parse_journals_page
+from .pages import JournalPage, Lines, ids, parse_journals_page
 from .soap import (
     BINDING,
     INTEGRATIONS_BINDING,
@@ -221,7 +221,7 @@ class WorkdayClient:
         envelope: etree._Element = self.zeep.create_message(self.service, operation, version=self.version, **kwargs)
         return envelope
 
-    def get_journals(self, *, lines: bool = True, **criteria: Any) -> JournalPage:
+    def get_journals(self, *, lines: Lines = True, **criteria: Any) -> JournalPage:
         """One page of Get_Journals (`journals_query` names the criteria; `lines=False` reads the
         journals without their lines)."""
         with self.zeep.settings(raw_response=True):
@@ -231,7 +231,7 @@ class WorkdayClient:
                                            "redirects are never followed)", status=raw.status_code)
         return parse_journals_page(raw.content, lines=lines)
 
-    def iter_journals(self, *, count: int, start_page: int = 1, concurrency: int = 1, lines: bool = True,
+    def iter_journals(self, *, count: int, start_page: int = 1, concurrency: int = 1, lines: Lines = True,
                       **criteria: Any) -> Iterator[JournalPage]:
         """Every page from `start_page` on, in order; refuses to go on when the tenant answers
         another page than the one asked for (a repeat would loop, a skip would lose journals).

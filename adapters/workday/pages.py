@@ -6,11 +6,13 @@ per field: ~3x the work). What is read is what `find`/`findtext` would read: the
 name (its text, '' when empty), every ID of a reference (the last of a type wins), every
 Worktags_Reference in order; exact decimals; an answer that is not a Get_Journals_Response, or
 holds an unreadable number or date, is one clean error. `lines=False` skips the lines (a look-up
-that needs only the journals' references and status).
+that needs only the journals' references and status); a predicate reads them only for the journals
+it accepts (a look-up needs the lines of the journals it finds, not of every journal in its dates).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -24,6 +26,8 @@ from migo_sync.xmlsafe import UnsafeXMLError, parse_xml
 from .soap import SYSTEM, WD
 
 Q = f"{{{WD}}}"
+# Which journals' lines to read: all, none, or those a predicate accepts (given the journal without lines).
+Lines = bool | Callable[[dict[str, Any]], bool]
 ID, TYPE = f"{Q}ID", f"{Q}type"
 LINE = f"{Q}Journal_Entry_Line_Data"
 WORKTAG = f"{Q}Worktags_Reference"
@@ -77,7 +81,7 @@ def _datetime(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
 
 
-def parse_journals_page(content: bytes, *, lines: bool = True) -> JournalPage:
+def parse_journals_page(content: bytes, *, lines: Lines = True) -> JournalPage:
     """A Get_Journals_Response as plain dicts: one per journal, with its lines (unless `lines` is
     False); an answer that is not one (malformed, with a DOCTYPE, with unreadable numbers or
     dates) is a clean error."""
@@ -89,7 +93,7 @@ def parse_journals_page(content: bytes, *, lines: bool = True) -> JournalPage:
         raise FatalRemoteError(SYSTEM, f"Get_Journals: unreadable value in the answer: {exc}") from None
 
 
-def _journals_page(root: etree._Element, lines: bool) -> JournalPage:
+def _journals_page(root: etree._Element, lines: Lines) -> JournalPage:
     response = root.find(f".//{Q}Get_Journals_Response")
     if response is None:
         raise FatalRemoteError(SYSTEM, "Get_Journals: the answer holds no Get_Journals_Response")
@@ -108,10 +112,10 @@ def _journals_page(root: etree._Element, lines: bool) -> JournalPage:
                        as_of=as_of)
 
 
-def _journal(references: dict[str, str], data: etree._Element, read_lines: bool) -> dict[str, Any]:
+def _journal(references: dict[str, str], data: etree._Element, read_lines: Lines) -> dict[str, Any]:
     found, line_nodes = children(data, LINE)
     accounting_date = _text(found, "Accounting_Date")
-    return {
+    journal: dict[str, Any] = {
         "WID": references.get("WID"), "Accounting_Journal_ID": references.get("Accounting_Journal_ID"),
         "Journal_Number": _text(found, "Journal_Number"),
         "Journal_Status": next(iter(ids(found.get(f"{Q}Journal_Status_Reference")).values()), None),
@@ -124,8 +128,11 @@ def _journal(references: dict[str, str], data: etree._Element, read_lines: bool)
         "Total_Ledger_Credits": _decimal(found, "Total_Ledger_Credits"),
         "Creation_Date": _datetime(_text(found, "Creation_Date")),
         "Last_Updated_Date": _datetime(_text(found, "Last_Updated_Date")),
-        "lines": [_line(number, line) for number, line in enumerate(line_nodes, start=1)] if read_lines else [],
+        "lines": [],
     }
+    if read_lines is True or (read_lines is not False and read_lines(journal)):
+        journal["lines"] = [_line(number, line) for number, line in enumerate(line_nodes, start=1)]
+    return journal
 
 
 def _line(number: int, line: etree._Element) -> dict[str, Any]:

@@ -231,6 +231,16 @@ def test_a_journal_page_is_read_as_a_find_per_field_read_it(extra: str) -> None:
     page = parse_journals_page(content)
     assert page.entries == findtext_journal_entries(content)
     assert [{**entry, "lines": []} for entry in page.entries] == parse_journals_page(content, lines=False).entries
+    # a look-up reads the lines of the journals it finds only (the predicate sees each without lines)
+    asked: list[dict[str, Any]] = []
+
+    def found(entry: dict[str, Any]) -> bool:
+        asked.append(dict(entry))
+        return entry["Accounting_Journal_ID"] is not None
+    some = parse_journals_page(content, lines=found).entries
+    assert some == [entry if entry["Accounting_Journal_ID"] is not None else {**entry, "lines": []}
+                    for entry in page.entries]
+    assert asked == [{**entry, "lines": []} for entry in page.entries]
 
 
 def test_the_emulators_journal_pages_are_byte_for_byte_what_lxml_built() -> None:
