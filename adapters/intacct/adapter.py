@@ -343,7 +343,7 @@ class IntacctAdapter(BaseAdapter):
         converters = self._converters(mapping)
         highest: datetime | None = datetime.fromisoformat(previous) if previous else None
         pages = self.client.read_by_query(obj.name, " AND ".join(clauses), ",".join(names),
-                                          options.page_size or self.settings.page_size)
+                                          options.page_size or self.settings.page_size, ahead=True)
         for page in pages:
             self._typed(page.records, converters)
             if cursor:

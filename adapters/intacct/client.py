@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from migo_sync.ahead import started
 from migo_sync.errors import AuthError, FatalRemoteError, RateLimited
 from migo_sync.http import parse_retry_after
 from migo_sync.redact import register_secret
@@ -229,7 +230,8 @@ class IntacctClient:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def read_by_query(self, obj: str, query: str = "", fields: str = "*", pagesize: int = 1000) -> Iterator[Page]:
+    def read_by_query(self, obj: str, query: str = "", fields: str = "*", pagesize: int = 1000, *,
+                      ahead: bool = False) -> Iterator[Page]:
         """Every page of one readByQuery: readMore by resultId until numremaining is 0.
 
         The gateway moves its result past a page as it answers a readMore, so a readMore whose
@@ -238,22 +240,37 @@ class IntacctClient:
         gateway no longer has a result for, restarts the query from its start — a position
         migo-sync controls. Pages read again repeat records (merged by key downstream); none is
         missed. At most MAX_RESTARTS restarts per query, then a clear error.
+
+        With `ahead` (a caller that reads every page), each readMore is sent as soon as the page
+        before it is in, while the caller works on that page; its answer, or its error, is taken
+        where it was asked for before. A caller that wants the first page only leaves it off.
         """
         restarts = 0
         while True:
             fn = read_by_query_function("q", obj, query, fields, pagesize)
             page = page_of(self._only(self.execute([fn]), fn.controlid, "readByQuery"))
-            yield page
-            while page.numremaining > 0:
-                more = function("more", "readMore", resultId=page.result_id)
-                following = self._follows(obj, page, self.execute([more]).get(more.controlid))
-                if following is None:
-                    break
-                page = following
+            asked = self._read_more(page, ahead)
+            try:
                 yield page
-            else:
-                return
+                while asked is not None:
+                    following = self._follows(obj, page, asked.answer())
+                    if following is None:
+                        break
+                    page = following
+                    asked = self._read_more(page, ahead)
+                    yield page
+                else:
+                    return
+            finally:
+                if asked is not None:
+                    asked.settle()  # a readMore sent ahead is answered before the caller goes on
             restarts = self._restart(obj, restarts)
+
+    def _read_more(self, page: Page, ahead: bool) -> _ReadMore | None:
+        if page.numremaining <= 0:
+            return None
+        more = function("more", "readMore", resultId=page.result_id)
+        return _ReadMore(lambda: self.execute([more]).get(more.controlid), ahead)
 
     def _follows(self, obj: str, page: Page, result: Result | None) -> Page | None:
         """The page after `page`, or None when it cannot be trusted to be (restart the query)."""
@@ -344,6 +361,21 @@ class IntacctClient:
             raise FatalRemoteError(SYSTEM, f"{name} failed: {describe(result.errors)}",
                                    code=result.errors[0].errorno if result.errors else None)
         return result
+
+
+class _ReadMore:
+    """The readMore after a page: sent now, on a thread (ahead), or when its answer is asked for."""
+
+    def __init__(self, ask: Callable[[], Result | None], ahead: bool) -> None:
+        self.ask = ask
+        self.sent: Future[Result | None] | None = started(ask, name="intacct-read-more") if ahead else None
+
+    def answer(self) -> Result | None:
+        return self.sent.result() if self.sent is not None else self.ask()
+
+    def settle(self) -> None:
+        if self.sent is not None:
+            wait([self.sent])
 
 
 def trusted_endpoint(configured: str, endpoint: str) -> bool:

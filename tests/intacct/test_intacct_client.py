@@ -270,3 +270,44 @@ def test_an_untrusted_session_endpoint_is_refused() -> None:
     gateway.emulator.handle = lambda body, endpoint: inner(body, "https://collector.evil.test/x")  # type: ignore[method-assign]
     with pytest.raises(FatalRemoteError, match="unexpected host"):
         read_accounts(client(gateway))
+
+
+def gl_gateway() -> Gateway:
+    gateway = Gateway()
+    gateway.emulator.options["bulk_gl_lines"] = 30
+    gateway.emulator.company.bulk.size = 30
+    return gateway
+
+
+def test_ahead_each_readmore_is_sent_while_the_caller_holds_the_page_before() -> None:
+    """A pull reads every page: each readMore goes as soon as its page is in (the caller then works on
+    that page); the same pages and requests as one after the other. A caller that wants the first page
+    only (a connection check) sends no readMore."""
+    def read(ahead: bool) -> tuple[list[list[str]], int, bool]:
+        gateway = gl_gateway()
+        asked = threading.Event()
+
+        def note(request: httpx.Request) -> None:
+            if b"<readMore>" in request.content:
+                asked.set()
+
+        gateway.before = note  # type: ignore[assignment,return-value]
+        pages = client(gateway).read_by_query("GLENTRY", "", "RECORDNO", 10, ahead=ahead)
+        first = next(pages)
+        sent_while_held = asked.wait(10) if ahead else asked.is_set()
+        rest = list(pages)
+        return [[r["RECORDNO"] for r in p.records] for p in [first, *rest]], len(gateway.seen), sent_while_held
+
+    ahead, in_turn = read(True), read(False)
+    assert ahead[2] and not in_turn[2]
+    assert ahead[:2] == in_turn[:2] and len(ahead[0]) == 3 and sum(map(len, ahead[0])) == 30
+
+
+def test_ahead_a_readmore_error_is_raised_where_its_page_is_asked_for() -> None:
+    gateway = gl_gateway()
+    gateway.before = lambda request: (httpx.Response(502, content=b"bad gateway")
+                                      if b"<readMore>" in request.content else None)
+    pages = client(gateway).read_by_query("GLENTRY", "", "RECORDNO", 10, ahead=True)
+    assert len(next(pages).records) == 10
+    with pytest.raises(UnreachableError, match="gave up"):
+        next(pages)
