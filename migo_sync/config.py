@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from migo_sync import textcache
 from migo_sync.errors import ConfigError, MappingError, Problem
 from migo_sync.evidence.alerts import AlertsConfig
 from migo_sync.evidence.runlog import LogsConfig
@@ -192,6 +193,7 @@ class Project:
         if unknown:
             raise MappingError(unknown)
         project = cls(root=root, config=config)
+        textcache.use(project.state_dir / "cache")  # parsed mappings, lineage: reused while unchanged
         name = chosen_target(target, config.default_target, project.environ)
         return project.with_target(name, path, data) if name else project
 

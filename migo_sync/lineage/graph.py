@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from migo_sync.lineage.sql import QuerySources, query_sources
+from migo_sync.lineage.sources import QuerySources, query_sources
 from migo_sync.mapping.model import Mapping
 
 if TYPE_CHECKING:

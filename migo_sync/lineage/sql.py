@@ -6,32 +6,22 @@ sqlglot's lineage walk where the SQL allows it; otherwise the table-level source
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 
+from migo_sync.lineage.sources import QuerySources
+
 DIALECTS = {"duckdb": "duckdb", "snowflake": "snowflake"}
-
-
-@dataclass
-class QuerySources:
-    """Tables a query reads (lower-case qualified names) and, per output column, the (table, column)
-    pairs it is computed from. `error` is set when the SQL could not be parsed."""
-
-    tables: list[str] = field(default_factory=list)
-    opaque: list[str] = field(default_factory=list)  # table functions (read_csv(…), …): sources we cannot name
-    columns: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    error: str | None = None
 
 
 def table_name(table: exp.Table) -> str:
     return ".".join(p for p in (table.catalog, table.db, table.name) if p).lower()
 
 
-def query_sources(sql: str, warehouse_type: str = "duckdb") -> QuerySources:
+def walk(sql: str, warehouse_type: str = "duckdb") -> QuerySources:
+    """Parse and walk `sql` (callers use `migo_sync.lineage.sources.query_sources`, which keeps the answer)."""
     dialect = DIALECTS.get(warehouse_type, warehouse_type)
     try:
         tree = sqlglot.parse_one(sql, dialect=dialect)

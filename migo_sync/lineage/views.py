@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from migo_sync.lineage.graph import Edge, Graph, column_node, relation_node
-from migo_sync.lineage.sql import query_sources
+from migo_sync.lineage.sources import query_sources
 from migo_sync.warehouse.base import Relations, ViewDef
 
 MAX_DEPTH = 16

@@ -5,20 +5,18 @@ Every problem in every file is collected and reported at once as `FILE:LINE: pat
 
 from __future__ import annotations
 
-import copy
 import difflib
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from migo_sync.errors import ConfigError, MappingError, Problem
+from migo_sync.mapping import trees
 from migo_sync.mapping.model import Check, FieldSpec, Mapping, Transform, WarehouseSide
 
 SUFFIXES = (".yaml", ".yml")
@@ -151,17 +149,10 @@ def drop_explained(problems: list[Problem]) -> list[Problem]:
     return kept
 
 
-@functools.lru_cache(maxsize=256)
-def _parsed(text: str) -> Any:
-    """ruamel's round-trip parse (the slow part: ~30 ms a mapping file) of one text, kept per
-    process: a watch reloads every file each cycle, and an unchanged file is the same text."""
-    return YAML(typ="rt").load(text)
-
-
 def parse_yaml_map(text: str, display: str, what: str) -> CommentedMap:
     """YAML text → its top-level mapping with line numbers; MappingError naming the line otherwise."""
     try:
-        raw = copy.deepcopy(_parsed(text))  # a copy: no caller ever shares the cached tree
+        raw = trees.parse(text)  # parsed once per text (and process, and project): the caller's own copy
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

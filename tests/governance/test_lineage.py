@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from migo_sync.cli import run_cli
-from migo_sync.lineage.sql import query_sources
+from migo_sync.lineage.sources import query_sources
 
 REPO = Path(__file__).resolve().parents[2]
 
