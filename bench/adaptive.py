@@ -8,6 +8,9 @@ dimension (one import row = one account x level x cohort). Phases:
     push again nothing changed: the diff finds nothing, nothing is sent
     push 1 %   1 % of the cells changed: only their slices are sent
     pull       exportData month by month into a DuckDB table (exact decimals)
+    pull again nothing changed: exportData has no change probe, so the cells are read again
+Each unchanged rerun (push again, pull again: in the same process) is also run as a fresh
+`migo-sync run` process, each against its first run.
 
     python bench/adaptive.py            # 100,000 cells
     python bench/adaptive.py 20000      # another size
@@ -15,6 +18,7 @@ dimension (one import row = one account x level x cohort). Phases:
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -58,7 +62,7 @@ CONFIG = 'name = "bench"\nmappings = "mappings"\n[warehouse]\ntype = "duckdb"\np
 
 def main(cells: int) -> None:
     import psutil
-    from common import peak_rss_mb
+    from common import fresh_run, peak_rss_mb, rerun_lines
 
     from migo_sync.adapters.adaptive.sandbox import credentials
     from migo_sync.config import Project
@@ -101,8 +105,10 @@ def main(cells: int) -> None:
                 raise SystemExit(f"{label}: {result.status}: {result.error}")
             rows.append((label, cells_moved, seconds, result.requests, sandbox.stats().get("adaptive", 0) - before))
 
+        env = {**os.environ, **project.environ}
         phase("push", "bench_push", total)
         phase("push again", "bench_push", 0)
+        reruns = rerun_lines("push", rows[0][2], rows[1][2], rows[1][3], fresh_run(root, "bench_push", env))
         warehouse = open_warehouse(project)
         warehouse.execute("UPDATE bench.cells SET amount = amount + 1 WHERE hash(cohort || period || account_code "
                           "|| level_name) % 100 = 0")
@@ -111,6 +117,8 @@ def main(cells: int) -> None:
         warehouse.close()
         phase("push 1 %", "bench_push", int(changed))
         phase("pull", "bench_pull", total)
+        phase("pull again", "bench_pull", total)
+        reruns += rerun_lines("pull", rows[-2][2], rows[-1][2], rows[-1][3], fresh_run(root, "bench_pull", env))
         held = sandbox.dump("adaptive")["cells"]
         server_rss = server.memory_info().rss / 2**20
 

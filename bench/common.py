@@ -82,3 +82,62 @@ def customer_status_sql(rows: int, key_digits: int) -> str:
                (['A', 'B', 'C', 'D', 'E'])[1 + i % 5] AS credit_tier,
                CASE WHEN i % 4 = 2 THEN 'restructure_3m' ELSE 'none' END AS recovery_offer
         FROM range(1, {rows + 1}) t(i)"""
+
+
+# ---- the unchanged rerun (issue 16: < 5 % of the first run) ----------------------------------------
+
+
+def fresh_env(env: dict[str, str]) -> dict[str, str]:
+    """A child's environment as an installed package runs: byte-compiled (this machine sets
+    PYTHONDONTWRITEBYTECODE, which makes every fresh process compile ~100 of our modules again)."""
+    out = dict(env)
+    out.pop("PYTHONDONTWRITEBYTECODE", None)
+    out["MIGO_SYNC_NO_KEYRING"] = "1"
+    return out
+
+
+def fresh_run(root: Path, name: str, env: dict[str, str]) -> dict[str, float]:
+    """`migo-sync run NAME` in a fresh process, as cron would start it: its wall time, and inside it
+    the imports (`migo_sync.cli`) and the command itself (timed by `--fresh-child` below)."""
+    import json
+    import subprocess
+
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--fresh-child", str(root), name], env=fresh_env(env),
+                          capture_output=True, text=True, timeout=600, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"fresh `migo-sync run {name}` failed ({done.returncode}): {done.stderr[-800:]}")
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["wall"] = wall
+    return figures
+
+
+def _fresh_child(root: str, name: str) -> None:
+    import contextlib
+    import io
+    import json
+
+    started = time.perf_counter()
+    from migo_sync.cli import run_cli
+
+    imported = time.perf_counter()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = run_cli(["run", "-p", root, name, "--json"])
+    ended = time.perf_counter()
+    document = json.loads(out.getvalue())
+    requests = sum(m.get("requests", 0) for m in document.get("mappings", []))
+    print(json.dumps({"imports": imported - started, "run": ended - imported, "exit": code, "requests": requests}))
+
+
+def rerun_lines(label: str, first: float, warm: float, warm_requests: int, fresh: dict[str, float]) -> list[str]:
+    """The unchanged rerun against the first run: in the same process, and a fresh `migo-sync run`."""
+    return [f"{label}: unchanged rerun in-process {warm:.3f} s = {warm / first:.1%} of the first run ({first:.2f} s), "
+            f"{warm_requests} requests; fresh `migo-sync run` process {fresh['wall']:.2f} s wall = "
+            f"{fresh['wall'] / first:.1%} (imports {fresh['imports']:.2f} s, the command {fresh['run']:.2f} s = "
+            f"{fresh['run'] / first:.1%}), {fresh['requests']:.0f} requests, exit {fresh['exit']:.0f}"]
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--fresh-child":
+    _fresh_child(sys.argv[2], sys.argv[3])

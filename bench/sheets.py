@@ -5,9 +5,12 @@ Phases, each in its own child process so each peak RSS is its own:
 
     push        the whole relation onto a new tab (engine diff in DuckDB → check → addSheet →
                 values:batchUpdate bodies packed to ≤ 2 MB, RAW)
-    push again  nothing changed: nothing is sent
+    push again  nothing changed: nothing is sent (then again in the same process, and as a fresh
+                `migo-sync run` process: each against the first push)
     push 1 %    1 % of the rows changed: the tab is one unit, so it is cleared and rewritten
     pull        the tab back into a typed DuckDB table, 10,000-row windows
+    pull again  the same pull with nothing changed (Sheets has no change probe: the tab is read again),
+                in a fresh child, in the same process and as a fresh `migo-sync run` process
 
 Requests are counted on the wire (REQUEST_STATS, token included) and values:batchUpdate calls
 apart, next to the fewest the 2 MB rule allows: ceil(serialised payload / room in one body).
@@ -49,8 +52,9 @@ def mapping(direction: str) -> str:
             f"options: {{spreadsheet_id: migo-collections, sheet: {TAB}}}\n")
 
 
-def phase(root: Path, name: str) -> None:
-    """Child process: one engine run; prints its figures as JSON."""
+def phase(root: Path, name: str, times: int = 1) -> None:
+    """Child process: the engine run `times` times (the second in a warm process); prints the figures
+    of the first as JSON, with `warm_seconds` / `warm_requests` of the second."""
     from common import peak_rss_mb
 
     from migo_sync.adapters.sheets.client import SheetsClient
@@ -66,13 +70,19 @@ def phase(root: Path, name: str) -> None:
         return original(self, *args, **kwargs)  # type: ignore[arg-type]
 
     SheetsClient.batch_update_body = counted  # type: ignore[method-assign]
-    project = Project.load(root)
-    started = time.perf_counter()
-    result = run(project, RunOptions(names=[name])).results[0]
-    seconds = time.perf_counter() - started
-    print(json.dumps({"status": result.status, "error": result.error, "seconds": seconds,
-                      "rows_read": result.rows_read, "rows_written": result.rows_written,
-                      "requests": result.requests, "writes": writes, "rss": peak_rss_mb()}))
+    figures: dict[str, object] = {}
+    for turn in range(times):
+        project = Project.load(root)
+        started = time.perf_counter()
+        result = run(project, RunOptions(names=[name])).results[0]
+        seconds = time.perf_counter() - started
+        if turn:
+            figures.update(warm_seconds=seconds, warm_requests=result.requests)
+            continue
+        figures.update({"status": result.status, "error": result.error, "seconds": seconds,
+                        "rows_read": result.rows_read, "rows_written": result.rows_written,
+                        "requests": result.requests, "writes": writes, "rss": peak_rss_mb()})
+    print(json.dumps(figures))
 
 
 def minimum(root: Path) -> tuple[int, int, int]:
@@ -100,6 +110,7 @@ def minimum(root: Path) -> tuple[int, int, int]:
 
 def main(count: int) -> None:
     import psutil
+    from common import fresh_env, fresh_run, rerun_lines
 
     from migo_sync.adapters.sheets.sandbox import credentials
     from migo_sync.config import Project
@@ -134,21 +145,27 @@ def main(count: int) -> None:
         env = {**os.environ, **sandbox.env, **credentials(root), "MIGO_SYNC_NO_KEYRING": "1"}
         server = psutil.Process(sandbox.process.pid)
 
-        def run_phase(label: str, name: str, moved: int) -> None:
-            out = subprocess.run([sys.executable, __file__, "--phase", name, str(root)], env=env, check=True,
-                                 capture_output=True, text=True).stdout
+        def run_phase(label: str, name: str, moved: int, times: int = 1) -> None:
+            out = subprocess.run([sys.executable, __file__, "--phase", name, str(root), str(times)],
+                                 env=fresh_env(env), check=True, capture_output=True, text=True).stdout
             figures = json.loads(out.strip().splitlines()[-1])
             if figures["status"] != "ok":
                 raise SystemExit(f"{label}: {figures['status']}: {figures['error']}")
             results.append((label, moved, figures))
 
         run_phase("push", "bench_push", count)
-        run_phase("push again", "bench_push", 0)
+        run_phase("push again", "bench_push", 0, times=2)
+        reruns = rerun_lines("push", results[0][2]["seconds"], results[1][2]["warm_seconds"],
+                             results[1][2]["warm_requests"], fresh_run(root, "bench_push", env))
         warehouse = open_warehouse(Project.load(root))
         warehouse.execute("UPDATE bench.rows SET amount = amount + 1 WHERE hash(row_id) % 100 = 0")
         warehouse.close()
         run_phase("push 1 %", "bench_push", count)
         run_phase("pull", "bench_pull", count)
+        run_phase("pull again", "bench_pull", count, times=2)
+        pulls = [f for label, _, f in results if label.startswith("pull")]
+        reruns += rerun_lines("pull", pulls[0]["seconds"], pulls[1]["warm_seconds"], pulls[1]["warm_requests"],
+                              fresh_run(root, "bench_pull", env))
         held = sandbox.dump("sheets")["spreadsheets"]["migo-collections"]["tabs"][TAB]
         server_rss = server.memory_info().rss / 2**20
 
@@ -169,6 +186,7 @@ def main(count: int) -> None:
     print(f"payload {payload / 1e6:.2f} MB serialised: the 2 MB rule allows no fewer than {least} values:batchUpdate "
           f"requests (whole rows, greedy: {greedy}); the first push sent {results[0][2]['writes']:.0f} "
           f"(plus token, metadata, addSheet)")
+    print("\n".join(reruns))
     print(f"pulled rows {pulled:,}, equal to the warehouse in every column: {equal:,}; "
           f"sandbox process RSS {server_rss:.0f} MB (at the end)")
     if pulled != count or equal != count:
@@ -177,6 +195,6 @@ def main(count: int) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--phase":
-        phase(Path(sys.argv[3]), sys.argv[2])
+        phase(Path(sys.argv[3]), sys.argv[2], int(sys.argv[4]) if len(sys.argv) > 4 else 1)
     else:
         main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)

@@ -180,3 +180,26 @@ def test_loading_a_project_keeps_its_cache_in_its_state_folder(tmp_path: Path) -
         assert textcache.directory() == project.state_dir / "cache"
     finally:
         textcache.use(before)
+
+
+def test_an_adapters_catalog_is_parsed_once(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from migo_sync import catalog
+    from migo_sync.registry import get_system
+
+    path = get_system("intacct").catalog
+    catalog.load_catalog.cache_clear()
+    first = catalog.load_catalog(path)
+    assert [p for p in (cache / "catalog").rglob("*") if p.is_file()]
+    catalog.load_catalog.cache_clear()
+    monkeypatch.setattr(catalog, "YAML", Refused)
+    try:
+        assert catalog.load_catalog(path) == first
+    finally:
+        catalog.load_catalog.cache_clear()
+
+
+def test_a_catalog_json_cannot_give_back_is_not_kept(cache: Path) -> None:
+    from migo_sync import catalog
+
+    assert catalog._catalog_data("objects:\n  1: {unit: row}\n") == {"objects": {1: {"unit": "row"}}}
+    assert not (cache / "catalog").exists()
