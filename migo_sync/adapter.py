@@ -18,7 +18,8 @@ with `isinstance` (never by attribute probing): `RemoteJobs` (below) for systems
 queued as remote jobs, `ArrowPull` for adapters that hand over pull pages already read into Arrow
 (Zendesk's exports: the raw page through pyarrow's JSON reader), `WarmUp` for adapters whose first send
 needs calls that do not depend on the units (Sheets: the sign-in and the spreadsheet's metadata), `ReportSections` for adapters that
-add a view of their own to a run's report (Adaptive: plan versus actual), `LedgerPort`
+add a view of their own to a run's report (Adaptive: plan versus actual), `SharedPulls` for adapters
+whose pulls may read at the same time (Adaptive, Intacct), `LedgerPort`
 (migo_sync.ledger.port) for ledgers.
 """
 
@@ -251,6 +252,25 @@ class Adapter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SharedPulls(Protocol):
+    """Capability: several of this system's pulls may read at once (`[run] threads` above 1).
+
+    The adapter promises what makes that safe: a reference read several pulls need (a chart, the
+    versions) is made once however many ask together; every call, whoever sends it, stays within the
+    API's in-flight cap (its client is built with `in_flight`); a thread it starts for a call runs in
+    the caller's context (`contextvars.copy_context()`), so each pull's requests are counted to it.
+    """
+
+    def pulls_at_once(self) -> int:
+        """How many of its pulls may read together."""
+        ...
+
+
+def as_shared_pulls(adapter: Any) -> SharedPulls | None:
+    return adapter if isinstance(adapter, SharedPulls) else None
 
 
 JobsQueued = Callable[[KeyMap[str, str]], None]

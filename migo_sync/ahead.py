@@ -9,6 +9,7 @@ adapter's warm-up, see `WarmUp`).
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -31,7 +32,8 @@ def in_order(call: Callable[[Item], Result], items: Iterable[Item], *, in_flight
     try:
         def fill() -> None:
             for item in upcoming:
-                pending.append((item, pool.submit(call, item)))
+                # in the caller's context: requests are counted to the pull that asked (RequestStats.tallied)
+                pending.append((item, pool.submit(contextvars.copy_context().run, call, item)))
                 if len(pending) >= width:
                     return
 
@@ -60,5 +62,6 @@ def started(call: Callable[[], Result], *, name: str) -> Future[Result]:
         else:
             future.set_result(result)
 
-    threading.Thread(target=run, name=name, daemon=True).start()
+    # in the caller's context: its requests are counted to the pull or push that started it
+    threading.Thread(target=contextvars.copy_context().run, args=(run,), name=name, daemon=True).start()
     return future

@@ -22,7 +22,9 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -84,8 +86,30 @@ class RetryPolicy:
         )
 
 
+class Tally:
+    """The requests sent within one context (`RequestStats.tallied`), whichever thread sent them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+
+_TALLY: ContextVar[Tally | None] = ContextVar("migo_sync_request_tally", default=None)
+
+
 class RequestStats:
-    """Counts requests sent per system (retries included): a number we watch."""
+    """Counts requests sent per system (retries included): a number we watch. Within `tallied()`,
+    also the requests of that context alone: two pulls of one system reading at once each count
+    their own (threads an adapter starts for them run in their context: `contextvars.copy_context`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -94,10 +118,24 @@ class RequestStats:
     def add(self, system: str) -> None:
         with self._lock:
             self.sent[system] += 1
+        tally = _TALLY.get()
+        if tally is not None:
+            tally.add()
 
     def get(self, system: str) -> int:
         with self._lock:
             return self.sent[system]
+
+    @staticmethod
+    @contextmanager
+    def tallied() -> Iterator[Tally]:
+        """Count the requests sent in this context until the block ends."""
+        tally = Tally()
+        token = _TALLY.set(tally)
+        try:
+            yield tally
+        finally:
+            _TALLY.reset(token)
 
 
 REQUEST_STATS = RequestStats()
@@ -176,8 +214,12 @@ class SystemTransport(httpx.BaseTransport):
         classify: Classifier | None = None,
         max_body: int = int(MAX_BODY_MB * 1_000_000),
         deadline: float = DEADLINE,
+        in_flight: int | None = None,
     ) -> None:
         self.system = system
+        # At most this many calls out at once through this client, whoever sends them (several
+        # pulls of one system reading together stay within the API's cap); None: no gate.
+        self.gate = threading.BoundedSemaphore(in_flight) if in_flight else None
         self.max_body = max_body
         self.deadline = deadline
         self.inner = inner
@@ -211,7 +253,8 @@ class SystemTransport(httpx.BaseTransport):
             ):
                 with attempt:
                     try:
-                        return self._send_once(request, idempotent, attempt.num)
+                        with self.gate or nullcontext():  # waiting for a free place: no part of the call
+                            return self._send_once(request, idempotent, attempt.num)
                     except RetriableError as exc:
                         last = exc
                         raise
@@ -317,8 +360,10 @@ def make_client(
     auth: httpx.Auth | None = None,
     transport: httpx.BaseTransport | None = None,
     limiter: RateLimiter | None = None,
+    in_flight: int | None = None,
 ) -> httpx.Client:
-    """Build the httpx.Client an adapter uses. `transport` is the seam tests replace."""
+    """Build the httpx.Client an adapter uses. `transport` is the seam tests replace; `in_flight`
+    caps the calls out at once through it (an adapter whose pulls may read together passes its API's cap)."""
     settings = settings or {}
     timeout = float(settings.get("timeout", 120.0))
     max_body_mb, total = settings.get("max_body_mb", MAX_BODY_MB), settings.get("deadline", DEADLINE)
@@ -335,6 +380,7 @@ def make_client(
         classify=classify,
         max_body=int(max_body_mb * 1_000_000),
         deadline=float(total),
+        in_flight=in_flight,
     )
     return httpx.Client(
         base_url=base_url,

@@ -11,6 +11,8 @@ holding `|`, months outside the version and months in a locked version are rejec
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -65,21 +67,30 @@ class AdaptiveAdapter(BaseAdapter):
         self.settings = parse_settings(AdaptiveSettings, "adaptive", context.settings)
         self._client: AdaptiveClient | None = None
         self._cache: dict[Any, Any] = {}
+        self._lock = threading.Lock()  # pulls may read at once (SharedPulls): one client, each read once
+        self._loading: dict[Any, threading.Lock] = {}
 
     # --- wiring -------------------------------------------------------------------------------
 
     @property
     def client(self) -> AdaptiveClient:
-        """Built on first use, so offline validation needs no credentials."""
-        if self._client is None:
-            creds = self.context.credentials
-            login, password = creds.require("login"), creds.require("password")
-            endpoint = self.settings.endpoint(self.context.base_url)
-            self._client = AdaptiveClient(
-                self.context.http(endpoint, classify=classify), endpoint, login=login, password=password,
-                caller_name=self.settings.caller_name, instance_code=self.settings.instance_code,
-                locale=self.settings.locale, api_version=self.settings.effective_api_version(self.context.base_url))
-        return self._client
+        """Built on first use, so offline validation needs no credentials. Every call through it, from
+        whichever pull, stays within `max_concurrency` in flight (the API's cap)."""
+        with self._lock:
+            if self._client is None:
+                creds = self.context.credentials
+                login, password = creds.require("login"), creds.require("password")
+                endpoint = self.settings.endpoint(self.context.base_url)
+                self._client = AdaptiveClient(
+                    self.context.http(endpoint, classify=classify, in_flight=self.settings.max_concurrency), endpoint,
+                    login=login, password=password, caller_name=self.settings.caller_name,
+                    instance_code=self.settings.instance_code, locale=self.settings.locale,
+                    api_version=self.settings.effective_api_version(self.context.base_url))
+            return self._client
+
+    def pulls_at_once(self) -> int:
+        """SharedPulls: as many pulls read together as calls may be in flight."""
+        return self.settings.max_concurrency
 
     def close(self) -> None:
         if self._client is not None:
@@ -87,9 +98,19 @@ class AdaptiveAdapter(BaseAdapter):
             self._client = None
 
     def _cached(self, key: Any, load: Any) -> Any:
-        if key not in self._cache:
-            self._cache[key] = load()
-        return self._cache[key]
+        """Once per run, however many pulls ask at the same time (the others wait for its answer)."""
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                if key in self._cache:
+                    return self._cache[key]
+            value = load()
+            with self._lock:
+                self._cache[key] = value
+            return value
 
     def versions(self) -> dict[str, dict[str, Any]]:
         return {v["name"]: v for v in self.version_list()}
@@ -122,8 +143,9 @@ class AdaptiveAdapter(BaseAdapter):
         if len(calls) <= 1 or self.settings.max_concurrency <= 1:
             return [attempt(call) for call in calls]
         with ThreadPoolExecutor(max_workers=min(self.settings.max_concurrency, len(calls)),
-                                thread_name_prefix="adaptive-read") as pool:
-            return list(pool.map(attempt, calls))
+                                thread_name_prefix="adaptive-read") as pool:  # in the caller's context: its requests
+            futures = [pool.submit(contextvars.copy_context().run, attempt, call) for call in calls]
+            return [future.result() for future in futures]
 
     def report_sections(self, warehouse: Warehouse, mappings: Sequence[Mapping]) -> list[ReportSection]:
         """The run report's plan versus actual: each pulled plan version next to the actuals the run

@@ -13,7 +13,11 @@ A pull reads ahead when nothing orders it after unfinished work:
     would skip it);
   - every mapping of its own system earlier in the run's order has ended or finished reading (an
     adapter is used by one thread at a time, so a system's own calls stay in its order and
-    within its limits; the request count of each mapping stays exact);
+    within its limits; the request count of each mapping stays exact) — or, for a system whose
+    adapter declares `SharedPulls` (Adaptive, Intacct), is itself reading ahead: then up to its
+    `pulls_at_once()` pulls read together (Adaptive's exportAccounts ∥ exportVersions ∥ exportData),
+    its client keeps every call within the API's in-flight cap, reference reads are made once, and
+    each read counts its own requests (`RequestStats.tallied`);
   - fewer than N - 1 reads ahead are in progress.
 Its cursor is the one committed before the run (only the pull itself moves it). What it read
 waits in a bounded queue (memory stays bounded: a reader blocks when its queue is full); a read
@@ -33,8 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migo_sync import interrupt
-from migo_sync.adapter import Adapter
-from migo_sync.http import REQUEST_STATS
+from migo_sync.adapter import Adapter, as_shared_pulls
+from migo_sync.http import REQUEST_STATS, Tally
 from migo_sync.mapping.loader import LoadedMapping
 from migo_sync.mapping.model import Mapping
 
@@ -61,6 +65,7 @@ class Read:
     ended: threading.Event = field(default_factory=threading.Event)
     requests: int = 0
     before: int = 0
+    tally: Tally | None = None  # a read beside others of its system counts its own requests
     started: float = 0.0
     seconds: float = 0.0  # how long the reader took, from its start to its last batch
 
@@ -76,7 +81,9 @@ class Read:
 
     def sent(self) -> int:
         """Requests this read sent (its system sends no other while it reads)."""
-        return self.requests if self.ended.is_set() else REQUEST_STATS.get(self.system) - self.before
+        if self.ended.is_set():
+            return self.requests
+        return self.tally.count if self.tally is not None else REQUEST_STATS.get(self.system) - self.before
 
     def put(self, item: Any) -> bool:
         """Queue one item, unless the read was cancelled meanwhile (False)."""
@@ -102,6 +109,7 @@ class ReadAhead:
         self.limit = max(0, threads - 1)
         self.skip_systems = set(skip_systems)
         self.adapters: dict[str, Adapter] = {}
+        self.shared: dict[str, int] = {}  # system -> how many of its pulls may read together (SharedPulls)
         for system in dict.fromkeys(m.system for m in self.order if m.direction == "pull"):
             if system in self.skip_systems:
                 continue
@@ -110,6 +118,10 @@ class ReadAhead:
             except Exception:
                 log.debug("%s: not read ahead (its adapter did not open)", system, exc_info=True)
                 self.skip_systems.add(system)
+                continue
+            shared = as_shared_pulls(self.adapters[system])
+            if shared is not None and shared.pulls_at_once() > 1:
+                self.shared[system] = shared.pulls_at_once()
         self.lock = threading.Lock()
         self.ended: dict[str, bool] = {}  # mapping name -> ended ok (engine side)
         self.reads: dict[str, Read] = {}
@@ -153,10 +165,11 @@ class ReadAhead:
             if self.closed:
                 return
             reading = sum(1 for r in self.reads.values() if not r.ended.is_set())
-            # the first mapping not ended is the engine's own turn: it reads that one itself
+            # the first mapping not ended is the engine's own turn: it reads that one itself, unless
+            # its system's pulls read together (then its read goes beside theirs)
             turn = next((m.name for m in self.order if m.name not in self.ended), None)
             for index, mapping in enumerate(self.order):
-                if mapping.name == turn:
+                if mapping.name == turn and mapping.system not in self.shared:
                     continue
                 if reading >= self.limit:
                     return
@@ -179,15 +192,25 @@ class ReadAhead:
         names = {m.name for m in self.order}
         if any(self.ended.get(dep) is not True for dep in mapping.depends_on if dep in names):
             return False
+        together = self.shared.get(mapping.system, 1)
         for earlier in self.order[:index]:
             if earlier.system != mapping.system or earlier.name in self.ended:
                 continue
             read = self.reads.get(earlier.name)
-            if read is None or not read.ended.is_set():
+            if read is None or (together == 1 and not read.ended.is_set()):
                 return False
-        return True
+        reading = sum(1 for r in self.reads.values() if r.system == mapping.system and not r.ended.is_set())
+        return reading < together
 
     def _read(self, read: Read, adapter: Adapter, mapping: Any) -> None:
+        if mapping.system not in self.shared:
+            self._read_alone(read, adapter, mapping)
+            return
+        with REQUEST_STATS.tallied() as tally:  # beside other reads of its system: its own requests
+            read.tally = tally
+            self._read_alone(read, adapter, mapping)
+
+    def _read_alone(self, read: Read, adapter: Adapter, mapping: Any) -> None:
         read.started = time.perf_counter()
         end = _End()
         batches: Iterator[Any] | None = None
@@ -207,7 +230,7 @@ class ReadAhead:
                     batches.close()  # the adapter's own cleanup (its pools, its read-ahead thread)
                 except Exception:
                     log.debug("closing the read of %s failed", mapping.name, exc_info=True)
-            read.requests = REQUEST_STATS.get(mapping.system) - read.before
+            read.requests = read.tally.count if read.tally is not None else REQUEST_STATS.get(mapping.system) - read.before
             read.seconds = time.perf_counter() - read.started
             read.put(end)
             read.ended.set()

@@ -143,3 +143,72 @@ def test_classify_reads_a_definite_500_before_it_could_be_resent() -> None:
     with pytest.raises(FatalRemoteError):
         c.post("/x", extensions={"idempotent": True})
     assert len(seen) == 1
+
+
+class Meeting:
+    """A handler that holds each call until `size` calls are inside at once, or every call left is
+    (at most 5 s: a gate that lets fewer through makes them give up, which the test sees), and
+    records the most calls inside at once."""
+
+    def __init__(self, size: int, total: int) -> None:
+        import threading
+
+        self.size, self.total, self.inside, self.done, self.peak, self.gave_up = size, total, 0, 0, 0, 0
+        self.lock = threading.Condition()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.inside += 1
+            self.peak = max(self.peak, self.inside)
+            self.lock.notify_all()
+            if not self.lock.wait_for(lambda: self.inside >= min(self.size, self.total - self.done), timeout=5.0):
+                self.gave_up += 1
+        with self.lock:
+            self.inside -= 1
+            self.done += 1
+            self.lock.notify_all()
+        return httpx.Response(200)
+
+
+@pytest.mark.timeout(60)
+def test_a_client_built_with_in_flight_never_has_more_calls_out_whoever_sends_them() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    meeting = Meeting(2, 6)
+    gated = make_client("testsys", "http://remote.test", transport=httpx.MockTransport(meeting), in_flight=2)
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda i: gated.get(f"/r/{i}").status_code, range(6)))
+    assert answers == [200] * 6
+    assert meeting.peak == 2 and meeting.gave_up == 0  # two at a time, exactly: the cap, and no less
+
+    free = Meeting(6, 6)
+    ungated = make_client("testsys", "http://remote.test", transport=httpx.MockTransport(free))
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda i: ungated.get(f"/r/{i}").status_code, range(6)))
+    assert free.peak == 6  # without a cap the same six go out together
+
+
+@pytest.mark.timeout(60)
+def test_each_context_counts_its_own_requests_with_the_threads_it_starts() -> None:
+    import threading
+
+    from migo_sync.ahead import in_order
+
+    transport, _ = scripted(200)
+    counts: dict[str, int] = {}
+
+    def pull(name: str, pages: int) -> None:
+        http = client(transport, "tallysys")
+        with REQUEST_STATS.tallied() as tally:
+            for _ in in_order(lambda i: http.get(f"/{name}/{i}"), range(pages), in_flight=3, name=name):
+                pass
+            counts[name] = tally.count
+
+    before = REQUEST_STATS.get("tallysys")
+    threads = [threading.Thread(target=pull, args=(name, pages)) for name, pages in (("a", 5), ("b", 7))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert counts == {"a": 5, "b": 7}
+    assert REQUEST_STATS.get("tallysys") - before == 12

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import signal
 import threading
@@ -54,7 +55,7 @@ class Gate:
 @pytest.fixture(scope="module")
 def tenant() -> Iterator[SandboxThread]:
     # Zendesk's 10 exports a minute would make later runs here wait out its window: off
-    handle = SandboxThread(seed=7, only=["sheets", "zendesk", "intacct"],
+    handle = SandboxThread(seed=7, only=["sheets", "zendesk", "intacct", "adaptive"],
                            options={"zendesk": {"incremental_limit_per_minute": 0}})
     yield handle
     handle.stop()
@@ -130,6 +131,81 @@ def test_pulls_of_other_systems_read_while_one_waits_and_land_as_a_sequential_ru
     again = run(ahead, RunOptions(names=PULLS, threads=2))  # the cursors committed by the read-ahead run
     assert [(r.name, r.rows_changed) for r in again.results if r.system == "zendesk"] == [
         ("zendesk_tickets_pull", 0), ("zendesk_users_pull", 0)]
+
+
+ADAPTIVE_PULLS = ["adaptive_accounts_pull", "adaptive_budget_pull", "adaptive_forecast_pull"]
+
+
+class MethodGate:
+    """ASGI wrapper over Adaptive's XML API: a `held` call waits until `other` has been asked (at most
+    HOLD_SECONDS); records the most Adaptive calls the emulator had at once and each call's method."""
+
+    def __init__(self, app: Any, held: str, other: str) -> None:
+        self.app, self.held, self.other = app, held, other
+        self.other_asked = threading.Event()
+        self.gave_up = self.inside = self.peak = 0
+        self.methods: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/adaptive"):
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        found = re.search(rb'method="(\w+)"', body)
+        method = found.group(1).decode() if found else ""
+        self.methods.append(method)
+        self.inside += 1
+        self.peak = max(self.peak, self.inside)
+        try:
+            if method == self.other:
+                self.other_asked.set()
+            if method == self.held:
+                deadline = time.monotonic() + HOLD_SECONDS
+                while not self.other_asked.is_set() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+                self.gave_up += not self.other_asked.is_set()
+            replayed = False
+
+            async def replay() -> Any:
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
+        finally:
+            self.inside -= 1
+
+
+def test_a_systems_own_pulls_read_together_within_its_cap_and_count_their_own_requests(
+        fresh: SandboxThread, tmp_path: Path) -> None:
+    sandbox = fresh.sandbox
+    inner = sandbox.counter
+    # The chart's answer waits until the versions are asked: read one pull after the other, the
+    # versions (the budget pull's) would only be asked once the chart (the accounts pull's) is in.
+    gate = MethodGate(inner, "exportAccounts", "exportVersions")
+    sandbox.counter = gate  # type: ignore[assignment]
+    try:
+        together = project_of(tmp_path / "together", fresh, ["adaptive"])
+        report = run(together, RunOptions(names=ADAPTIVE_PULLS, threads=4))
+    finally:
+        sandbox.counter = inner
+    assert gate.other_asked.is_set() and gate.gave_up == 0
+    assert gate.peak <= 2  # Adaptive's cap (max_concurrency 2), though three pulls wanted to read
+    assert sorted(gate.methods) == ["exportAccounts", "exportData", "exportData", "exportVersions"]  # each once
+    assert [r.name for r in report.results] == ADAPTIVE_PULLS
+    assert all(r.status == "ok" and r.rows_read for r in report.results), [(r.name, r.error) for r in report.results]
+    reset(fresh)
+    one = project_of(tmp_path / "one", fresh, ["adaptive"])
+    sequential = run(one, RunOptions(names=ADAPTIVE_PULLS, threads=1))
+    assert outline(report) == outline(sequential)  # rows and each pull's own requests, exactly
+    assert [r.requests for r in sequential.results] == [1, 2, 1]
+    for relation in ("planning.accounts", "planning.budget", "planning.forecast"):
+        assert table(together, relation) == table(one, relation), relation
 
 
 def test_a_pull_reads_only_after_the_push_it_depends_on(fresh: SandboxThread, tmp_path: Path) -> None:
