@@ -88,11 +88,22 @@ class IntacctAdapter(BaseAdapter):
         self._built = BuiltJournals()  # a batch's units read as journals once (checks, look-up, write)
         self._bodies: dict[str, tuple[Journal, Function]] = {}  # create/GLBATCH built while the chart was read
         self._functions_per_request = self.settings.functions_per_request
+        # pulls may read at once (SharedPulls): one client, the chart's lists read once
+        self._client_lock, self._lists_lock, self._chart_lock = threading.Lock(), threading.Lock(), threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------------
 
     @property
     def client(self) -> IntacctClient:
+        with self._client_lock:
+            return self._client or self._new_client()
+
+    def pulls_at_once(self) -> int:
+        """SharedPulls: as many pulls read together as requests may be in flight."""
+        return self.settings.max_concurrency
+
+    def _new_client(self) -> IntacctClient:
+        """Every request through it, from whichever pull or post, within `max_concurrency` in flight."""
         if self._client is None:
             creds = self.context.credentials
             setting = self.settings
@@ -106,7 +117,7 @@ class IntacctAdapter(BaseAdapter):
 
             login = Login(user_id=ident("user_id"), company_id=ident("company_id"),
                           password=creds.require("user_password"), location_id=setting.entity_id)
-            http = self.context.http(self.context.base_url, classify=classify)
+            http = self.context.http(self.context.base_url, classify=classify, in_flight=self.settings.max_concurrency)
             self._client = IntacctClient(http, url=self.context.base_url, sender_id=ident("sender_id"),
                                          sender_password=creds.require("sender_password"), login=login,
                                          session_margin=setting.session_margin_seconds,
@@ -162,6 +173,10 @@ class IntacctAdapter(BaseAdapter):
                      sending: Callable[[], None] | None = None) -> dict[str, list[dict[str, Any]]]:
         """Accounts, dimensions and periods in one request (cached for the adapter's life: one run),
         with the lists `also` asks for in the same request (returned, not cached)."""
+        with self._lists_lock:  # read once, however many pulls ask together
+            return self._fetch_lists_once(also)
+
+    def _fetch_lists_once(self, also: dict[str, tuple[str, str, str]] | None) -> dict[str, list[dict[str, Any]]]:
         extra: dict[str, list[dict[str, Any]]] = {}
         if self._lists is None:
             period_fields = "NAME,START_DATE,END_DATE" + (f",{self.settings.period_closed_field}"
@@ -207,9 +222,10 @@ class IntacctAdapter(BaseAdapter):
         return periods
 
     def chart(self) -> Chart:
-        if self._chart is None:
-            self._chart = load_chart(self)
-        return self._chart
+        with self._chart_lock:
+            if self._chart is None:
+                self._chart = load_chart(self)
+            return self._chart
 
     def post_journals(self, journals: Sequence[Journal]) -> list[UnitResult]:
         """Many journals per request (transaction="false": one bad journal sinks nothing else);

@@ -13,6 +13,7 @@ Errors are read at the three levels the gateway answers on:
 
 from __future__ import annotations
 
+import contextvars
 import re
 import threading
 import uuid
@@ -118,8 +119,9 @@ class IntacctClient:
             if self._signing_in is None:
                 self._session = None
                 self._signing_in = Future()
-                threading.Thread(target=self._run_sign_in, args=(self._signing_in,), name="intacct-sign-in",
-                                 daemon=True).start()
+                # in the caller's context: the sign-in is counted to the pull that needed it first
+                threading.Thread(target=contextvars.copy_context().run, args=(self._run_sign_in, self._signing_in),
+                                 name="intacct-sign-in", daemon=True).start()
             return self._signing_in
 
     def _run_sign_in(self, future: Future[Session]) -> None:

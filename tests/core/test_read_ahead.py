@@ -136,33 +136,33 @@ def test_pulls_of_other_systems_read_while_one_waits_and_land_as_a_sequential_ru
 ADAPTIVE_PULLS = ["adaptive_accounts_pull", "adaptive_budget_pull", "adaptive_forecast_pull"]
 
 
-class MethodGate:
-    """ASGI wrapper over Adaptive's XML API: a `held` call waits until `other` has been asked (at most
-    HOLD_SECONDS); records the most Adaptive calls the emulator had at once and each call's method."""
+class BodyGate:
+    """ASGI wrapper over one system's XML API: a call whose body matches `held` waits until one matching
+    `other` has been asked (at most HOLD_SECONDS); records the most calls the emulator had at once and
+    each call's first function or method."""
 
-    def __init__(self, app: Any, held: str, other: str) -> None:
-        self.app, self.held, self.other = app, held, other
+    def __init__(self, app: Any, system: str, held: bytes, other: bytes) -> None:
+        self.app, self.system, self.held, self.other = app, system, re.compile(held), re.compile(other)
         self.other_asked = threading.Event()
         self.gave_up = self.inside = self.peak = 0
         self.methods: list[str] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/adaptive"):
+        if scope["type"] != "http" or not scope["path"].startswith(f"/{self.system}"):
             await self.app(scope, receive, send)
             return
         body, more = b"", True
         while more:
             message = await receive()
             body, more = body + message.get("body", b""), message.get("more_body", False)
-        found = re.search(rb'method="(\w+)"', body)
-        method = found.group(1).decode() if found else ""
-        self.methods.append(method)
+        found = re.search(rb'method="(\w+)"|<function[^>]*>\s*<(\w+)', body)
+        self.methods.append((found.group(1) or found.group(2)).decode() if found else "")
         self.inside += 1
         self.peak = max(self.peak, self.inside)
         try:
-            if method == self.other:
+            if self.other.search(body):
                 self.other_asked.set()
-            if method == self.held:
+            if self.held.search(body):
                 deadline = time.monotonic() + HOLD_SECONDS
                 while not self.other_asked.is_set() and time.monotonic() < deadline:
                     await asyncio.sleep(0.01)
@@ -181,13 +181,16 @@ class MethodGate:
             self.inside -= 1
 
 
+INTACCT_PULLS = ["intacct_accounts_pull", "intacct_gl_detail_pull", "intacct_trial_balance_pull"]
+
+
 def test_a_systems_own_pulls_read_together_within_its_cap_and_count_their_own_requests(
         fresh: SandboxThread, tmp_path: Path) -> None:
     sandbox = fresh.sandbox
     inner = sandbox.counter
     # The chart's answer waits until the versions are asked: read one pull after the other, the
     # versions (the budget pull's) would only be asked once the chart (the accounts pull's) is in.
-    gate = MethodGate(inner, "exportAccounts", "exportVersions")
+    gate = BodyGate(inner, "adaptive", rb'method="exportAccounts"', rb'method="exportVersions"')
     sandbox.counter = gate  # type: ignore[assignment]
     try:
         together = project_of(tmp_path / "together", fresh, ["adaptive"])
@@ -205,6 +208,34 @@ def test_a_systems_own_pulls_read_together_within_its_cap_and_count_their_own_re
     assert outline(report) == outline(sequential)  # rows and each pull's own requests, exactly
     assert [r.requests for r in sequential.results] == [1, 2, 1]
     for relation in ("planning.accounts", "planning.budget", "planning.forecast"):
+        assert table(together, relation) == table(one, relation), relation
+
+
+def test_intacct_pulls_read_together_and_sign_in_once(fresh: SandboxThread, tmp_path: Path) -> None:
+    sandbox = fresh.sandbox
+    inner = sandbox.counter
+    # The ledger lines' query waits until a trial balance is asked: one pull after the other, the
+    # trial balance (the last pull's) would only be asked once the lines (the one before) are in.
+    gate = BodyGate(inner, "intacct", rb"<object>GLENTRY</object>", rb"<get_trialbalance")
+    sandbox.counter = gate  # type: ignore[assignment]
+    try:
+        together = project_of(tmp_path / "together", fresh, ["intacct"])
+        report = run(together, RunOptions(names=INTACCT_PULLS, threads=4))
+    finally:
+        sandbox.counter = inner
+    assert gate.other_asked.is_set() and gate.gave_up == 0
+    assert gate.peak <= 4  # Intacct's cap (max_concurrency 4)
+    assert gate.methods.count("getAPISession") == 1  # one session for the three pulls
+    assert [r.name for r in report.results] == INTACCT_PULLS
+    assert all(r.status == "ok" for r in report.results), [(r.name, r.error) for r in report.results]
+    assert report.results[0].rows_read and report.results[2].rows_read  # the chart and the balances (no lines posted)
+    reset(fresh)
+    one = project_of(tmp_path / "one", fresh, ["intacct"])
+    sequential = run(one, RunOptions(names=INTACCT_PULLS, threads=1))
+    # the same rows and, in all, the same requests (the one sign-in is counted to whichever pull needed it first)
+    assert [r[:4] for r in outline(report)] == [r[:4] for r in outline(sequential)]
+    assert sum(r.requests for r in report.results) == sum(r.requests for r in sequential.results) == len(gate.methods)
+    for relation in ("finance.gl_accounts", "finance.gl_detail", "finance.trial_balance"):
         assert table(together, relation) == table(one, relation), relation
 
 
