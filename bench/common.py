@@ -98,7 +98,8 @@ def fresh_env(env: dict[str, str]) -> dict[str, str]:
 
 def fresh_run(root: Path, name: str, env: dict[str, str]) -> dict[str, float]:
     """`migo-sync run NAME` in a fresh process, as cron would start it: its wall time, and inside it
-    the imports (`migo_sync.cli`) and the command itself (timed by `--fresh-child` below)."""
+    the imports (the CLI, the engine and DuckDB; an adapter is imported by the command) and the command
+    itself (timed by `--fresh-child` below)."""
     import json
     import subprocess
 
@@ -115,10 +116,13 @@ def fresh_run(root: Path, name: str, env: dict[str, str]) -> dict[str, float]:
 
 def _fresh_child(root: str, name: str) -> None:
     import contextlib
+    import importlib
     import io
     import json
 
     started = time.perf_counter()
+    for module in ("migo_sync.engine.runner", "migo_sync.warehouse.duckdb"):  # what `run` imports as it starts
+        importlib.import_module(module)
     from migo_sync.cli import run_cli
 
     imported = time.perf_counter()
