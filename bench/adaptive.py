@@ -133,6 +133,7 @@ def main(cells: int) -> None:
     for label, moved, seconds, requests, received in rows:
         rate = f"{moved / seconds:,.0f}" if moved else "-"
         print(f"{label:<12}{moved:>10,}{seconds:>10.2f}{rate:>12}{requests:>10}{received:>10}")
+    print("\n".join(reruns))
     print(f"pulled rows {pulled:,}, equal to the warehouse to the cent: {matches:,}")
     print(f"peak RSS: client {peak_rss_mb():.0f} MB, sandbox process {server_rss:.0f} MB (at the end)")
     if pulled != total or matches != total:
