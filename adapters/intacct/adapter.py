@@ -174,9 +174,10 @@ class IntacctAdapter(BaseAdapter):
         """Accounts, dimensions and periods in one request (cached for the adapter's life: one run),
         with the lists `also` asks for in the same request (returned, not cached)."""
         with self._lists_lock:  # read once, however many pulls ask together
-            return self._fetch_lists_once(also)
+            return self._fetch_lists_once(also, sending)
 
-    def _fetch_lists_once(self, also: dict[str, tuple[str, str, str]] | None) -> dict[str, list[dict[str, Any]]]:
+    def _fetch_lists_once(self, also: dict[str, tuple[str, str, str]] | None,
+                          sending: Callable[[], None] | None) -> dict[str, list[dict[str, Any]]]:
         extra: dict[str, list[dict[str, Any]]] = {}
         if self._lists is None:
             period_fields = "NAME,START_DATE,END_DATE" + (f",{self.settings.period_closed_field}"
