@@ -20,9 +20,9 @@ from migo_sync.adapters.sheets import SYSTEM
 from migo_sync.adapters.sheets.auth import ServiceAccountAuth, load_key
 from migo_sync.adapters.sheets.client import SheetsClient
 from migo_sync.adapters.sheets.config import option_problems, sheets_settings, tab_options
-from migo_sync.adapters.sheets.payload import RowTooLarge
+from migo_sync.adapters.sheets.payload import Body, RowTooLarge
 from migo_sync.adapters.sheets.pull import live_header, read_tab
-from migo_sync.adapters.sheets.push import Target, preflight, sort_spec, write_tab
+from migo_sync.adapters.sheets.push import Anchor, Rows, Target, fit, preflight, sort_spec, write_tab
 from migo_sync.adapters.sheets.tabs import suggest
 from migo_sync.ahead import started
 from migo_sync.errors import ConfigError, FatalRemoteError
@@ -43,7 +43,8 @@ class SheetsAdapter(BaseAdapter):
         self._client: SheetsClient | None = None
         self._spreadsheets: dict[str, dict[str, Any]] = {}  # metadata read once per run (see metadata())
         self._metadata: dict[str, dict[str, Any]] = {}  # what check() checked against, used once by write()
-        self._passed: set[str] = set()  # units check() found sendable against that metadata
+        # units check() found sendable against that metadata, with the first body it made of their rows
+        self._passed: dict[str, Body | None] = {}
         self._warming: dict[str, Future[dict[str, Any]]] = {}  # metadata a push's warm-up is reading
         self._client_lock = threading.Lock()  # the client is built once, by the warm-up or the caller
 
@@ -180,17 +181,25 @@ class SheetsAdapter(BaseAdapter):
     def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
         """Refuse a unit before anything is sent: cell limits, range fit, values JSON cannot carry."""
         options = tab_options(mapping.options, mapping.label)
+        remotes = [f.remote for f in mapping.fields]
+        limit = self.settings.max_request_bytes
+        # The rows are read through (and the first body made) before the metadata is needed: while a
+        # warm-up's sign-in and metadata are in flight, not after them.
+        anchor = Anchor.of(options)
+        scanned = {unit.idempotency_key: Rows.scan(remotes, anchor, unit, limit,
+                                                   None if isinstance(unit.records, list) else limit)
+                   for unit in units}
         meta = self.metadata(options.spreadsheet_id)
         self._metadata[options.spreadsheet_id] = meta
         target = Target.resolve(options, meta)
-        remotes = [f.remote for f in mapping.fields]
         rejects: dict[str, str] = {}
         for unit in units:
-            reason = preflight(remotes, target, unit, self.settings.max_request_bytes)
+            rows = scanned[unit.idempotency_key]
+            reason = fit(remotes, target, 0 if unit.delete else len(unit.records)) or rows.reason
             if reason:
                 rejects[unit.key] = reason
             else:
-                self._passed.add(unit.idempotency_key)
+                self._passed[unit.idempotency_key] = rows.first
         return rejects
 
     def push_order(self, mapping: Mapping) -> list[tuple[str, bool]]:
@@ -211,13 +220,13 @@ class SheetsAdapter(BaseAdapter):
         remotes = [f.remote for f in mapping.fields]
         # A unit check() passed against this very metadata need not be read through again.
         passed = checked is not None and unit.idempotency_key in self._passed
-        self._passed.discard(unit.idempotency_key)
+        first = self._passed.pop(unit.idempotency_key, None)
         reason = None if passed else preflight(remotes, target, unit, self.settings.max_request_bytes)
         if reason:
             return [UnitResult(unit.key, ok=False, reason=reason)]
         try:
             written = write_tab(self.client, remotes, options, target, unit, self.settings.max_request_bytes,
-                                self.settings.max_concurrency)
+                                self.settings.max_concurrency, first if passed else None)
         except (FatalRemoteError, RowTooLarge) as exc:
             return [UnitResult(unit.key, ok=False, reason=str(exc))]
         finally:  # the tab may have been added or resized: the next mapping reads the metadata again

@@ -37,39 +37,55 @@ class RowTooLarge(ValueError):
     """A single row that does not fit in one request on its own."""
 
 
+class Chunk:
+    """One body being filled: rows copied into one buffer as they come (orjson's bytes keep a ~4 KB
+    allocation each, so holding a body's worth of them — tens of thousands — would cost ~40x the
+    body's size)."""
+
+    def __init__(self, title: str, start_row: int, start_col: int) -> None:
+        self.prefix = _prefix(title, start_row, start_col)
+        self.start_row = start_row
+        self.buffer = bytearray()
+        self.count = 0
+        self.size = len(self.prefix) + len(_SUFFIX)
+
+    def fits(self, row: bytes, limit: int) -> bool:
+        """Whether `row` can join this body within `limit` bytes (RowTooLarge when it could not even
+        start one: a row alone over the limit)."""
+        if self.size + len(row) + (1 if self.count else 0) <= limit:
+            return True
+        if not self.count:
+            raise RowTooLarge(f"row {self.start_row + 1} alone is {len(row):,} bytes, over the {limit:,}-byte "
+                              "request limit")
+        return False
+
+    def add(self, row: bytes) -> None:
+        if self.count:
+            self.buffer += b","
+            self.size += 1
+        self.buffer += row
+        self.count += 1
+        self.size += len(row)
+
+    def body(self) -> Body:
+        return Body(self.prefix + self.buffer + _SUFFIX, self.start_row, self.count)
+
+
 def pack(title: str, start_row: int, start_col: int, rows: Iterable[bytes], limit: int) -> Iterator[Body]:
     """Group serialised rows (each a JSON array) into bodies of at most `limit` bytes.
 
     The first row lands at (`start_row`, `start_col`) of tab `title`; each body anchors its own
     ValueRange at the row it starts on. Raises RowTooLarge when one row alone exceeds the limit.
     """
-    # Rows are copied into one buffer as they come: orjson's bytes keep a ~4 KB allocation each,
-    # so holding a body's worth of them (tens of thousands) would cost ~40x the body's size.
-    chunk = bytearray()
-    count = 0
-    chunk_start = start_row
-    prefix = _prefix(title, chunk_start, start_col)
-    size = len(prefix) + len(_SUFFIX)
-    row_number = start_row
+    chunk = Chunk(title, start_row, start_col)
     for row in rows:
-        extra = len(row) + (1 if count else 0)
-        if count and size + extra > limit:
-            yield Body(prefix + chunk + _SUFFIX, chunk_start, count)
-            chunk, count, chunk_start = bytearray(), 0, row_number
-            prefix = _prefix(title, chunk_start, start_col)
-            size = len(prefix) + len(_SUFFIX)
-            extra = len(row)
-        if size + extra > limit:
-            raise RowTooLarge(f"row {row_number + 1} alone is {len(row):,} bytes, over the {limit:,}-byte "
-                              "request limit")
-        if count:
-            chunk += b","
-        chunk += row
-        count += 1
-        size += extra
-        row_number += 1
-    if count:
-        yield Body(prefix + chunk + _SUFFIX, chunk_start, count)
+        if not chunk.fits(row, limit):
+            yield chunk.body()
+            chunk = Chunk(title, chunk.start_row + chunk.count, start_col)
+            chunk.fits(row, limit)  # a row alone over the limit: RowTooLarge
+        chunk.add(row)
+    if chunk.count:
+        yield chunk.body()
 
 
 def minimum_requests(row_sizes: Iterable[int], title: str, start_row: int, start_col: int, limit: int) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import operator
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,12 +19,27 @@ from migo_sync.adapter import PushUnit
 from migo_sync.adapters.sheets.a1 import format_range
 from migo_sync.adapters.sheets.client import SheetsClient, add_sheet_request, resize_request
 from migo_sync.adapters.sheets.config import TabOptions
-from migo_sync.adapters.sheets.payload import pack
+from migo_sync.adapters.sheets.payload import Body, Chunk, RowTooLarge, pack
 from migo_sync.adapters.sheets.tabs import grid_size, missing_tab, tab_properties
 from migo_sync.adapters.sheets.values import to_cell
 
 MAX_CELLS = 10_000_000
 MAX_CELL_CHARS = 50_000
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where a push's header lands, from the options alone (what the rows' checks and bodies need)."""
+
+    spreadsheet_id: str
+    title: str
+    header_row: int               # 0-based, absolute in the tab
+    start_col: int
+
+    @classmethod
+    def of(cls, options: TabOptions) -> Anchor:
+        grid = options.grid_range()
+        return cls(options.spreadsheet_id, options.tab, grid.start_row + options.header_row - 1, grid.start_col)
 
 
 @dataclass
@@ -51,8 +66,9 @@ class Target:
         sizes = {s["properties"]["title"]: grid_size(s["properties"]) for s in meta.get("sheets", [])}
         other = sum(r * c for title, (r, c) in sizes.items() if title != options.tab)
         rows, cols = grid_size(props) if props else (0, 0)
+        anchor = Anchor.of(options)
         return cls(options.spreadsheet_id, options.tab, props["sheetId"] if props else None, rows, cols, other,
-                   grid.start_row + options.header_row - 1, grid.start_col, grid.end_row, grid.end_col)
+                   anchor.header_row, anchor.start_col, grid.end_row, grid.end_col)
 
     def needed(self, records: int, width: int) -> tuple[int, int]:
         return self.header_row + 1 + records, self.start_col + width
@@ -69,13 +85,19 @@ def preflight(remotes: list[str], target: Target, unit: PushUnit, max_request_by
     """Why this unit must not be sent (None: send it): range fit, the 10M-cell and 50,000-character
     limits, values JSON cannot carry, a row larger than one request."""
     records = [] if unit.delete else unit.records
+    return fit(remotes, target, len(records)) or Rows.scan(remotes, target, unit, max_request_bytes, None).reason
+
+
+def fit(remotes: list[str], target: Target, records: int) -> str | None:
+    """The checks that need the spreadsheet's metadata (or its range): the rows fit the range, the
+    grid stays under Google's cell limit, every header fits a cell."""
     width = len(remotes)
-    rows, _ = target.needed(len(records), width)
+    rows, _ = target.needed(records, width)
     where = f"tab '{target.title}' of spreadsheet '{target.spreadsheet_id}'"
     if target.end_row is not None and rows > target.end_row:
-        return (f"{len(records):,} rows do not fit in the mapped range of {where}: it ends at row "
+        return (f"{records:,} rows do not fit in the mapped range of {where}: it ends at row "
                 f"{target.end_row} (widen options.range)")
-    grid_rows, grid_cols = target.grid_after(len(records), width)
+    grid_rows, grid_cols = target.grid_after(records, width)
     total = target.other_cells + grid_rows * grid_cols
     if total > MAX_CELLS:
         return (f"{where} would need a {grid_rows:,} x {grid_cols:,} grid; with the other tabs' "
@@ -84,42 +106,69 @@ def preflight(remotes: list[str], target: Target, unit: PushUnit, max_request_by
     for name in remotes:
         if len(name) > MAX_CELL_CHARS:
             return f"header '{name[:40]}...' is over Google's {MAX_CELL_CHARS:,}-character cell limit"
-    # A row's JSON is at most ~6 bytes per character (\uXXXX escapes) plus ~40 per cell: only a
-    # row whose text could come near the request limit is serialised here to know for sure.
-    room = max_request_bytes - 200 - len(target.title) * 2
-    for index, record in enumerate(records):
-        chars = 0
-        for position, name in enumerate(remotes):
-            value = record.get(name)
-            if isinstance(value, str):
-                chars += len(value)
-                if len(value) > MAX_CELL_CHARS:
-                    row = target.header_row + 1 + index
-                    cell = format_range(target.title, row, target.start_col + position, row + 1,
-                                        target.start_col + position + 1, always_quote=False)
-                    return (f"{cell} ({name}, key {_row_key(unit, index)}) would hold {len(value):,} "
-                            f"characters, over Google's {MAX_CELL_CHARS:,}-character cell limit")
-            elif _unwritable(value):
-                return f"{name} of key {_row_key(unit, index)} is {value}, which a sheet cannot hold"
-        if chars * 6 + 40 * width > room:
-            size = len(orjson.dumps([to_cell(record.get(name)) for name in remotes]))
-            if size > room:
-                return (f"the row of key {_row_key(unit, index)} is {size:,} bytes as JSON, over the "
-                        f"{max_request_bytes:,}-byte request limit on its own")
     return None
 
 
+@dataclass
+class Rows:
+    """A unit's rows read through once, before the spreadsheet's metadata is needed: why one cannot
+    be sent (None: all can), and the first values:batchUpdate body, made as they are read (None when
+    not asked for, or when a row cannot be sent). Held from check() to write(): at most one body."""
+
+    reason: str | None
+    first: Body | None
+
+    @classmethod
+    def scan(cls, remotes: list[str], place: Target | Anchor, unit: PushUnit, max_request_bytes: int,
+             body_limit: int | None) -> Rows:
+        """The per-row checks (a cell's 50,000 characters, values JSON cannot carry, a row larger
+        than one request): they depend on the tab's anchor (the options), not on the metadata."""
+        records = [] if unit.delete else unit.records
+        width = len(remotes)
+        first: Body | None = None
+        chunk = Chunk(place.title, place.header_row, place.start_col) if body_limit is not None else None
+        if chunk is not None and not _joins(chunk, orjson.dumps(remotes), body_limit):
+            chunk = None
+        # A row's JSON is at most ~6 bytes per character (\uXXXX escapes) plus ~40 per cell: only a
+        # row whose text could come near the request limit is serialised here to know for sure.
+        room = max_request_bytes - 200 - len(place.title) * 2
+        for index, record in enumerate(records):
+            chars = 0
+            for position, name in enumerate(remotes):
+                value = record.get(name)
+                if isinstance(value, str):
+                    chars += len(value)
+                    if len(value) > MAX_CELL_CHARS:
+                        row = place.header_row + 1 + index
+                        cell = format_range(place.title, row, place.start_col + position, row + 1,
+                                            place.start_col + position + 1, always_quote=False)
+                        return cls(f"{cell} ({name}, key {_row_key(unit, index)}) would hold {len(value):,} "
+                                   f"characters, over Google's {MAX_CELL_CHARS:,}-character cell limit", None)
+                elif _unwritable(value):
+                    return cls(f"{name} of key {_row_key(unit, index)} is {value}, which a sheet cannot hold", None)
+            encoded = None
+            if chars * 6 + 40 * width > room:
+                encoded = orjson.dumps([to_cell(record.get(name)) for name in remotes])
+                if len(encoded) > room:
+                    return cls(f"the row of key {_row_key(unit, index)} is {len(encoded):,} bytes as JSON, over "
+                               f"the {max_request_bytes:,}-byte request limit on its own", None)
+            if chunk is not None and not _joins(chunk, encoded or orjson.dumps(
+                    [to_cell(record.get(name)) for name in remotes]), body_limit):
+                first, chunk = chunk.body(), None  # the first body is full: the rest is encoded when sent
+        if chunk is not None and chunk.count:
+            first = chunk.body()
+        return cls(None, first)
+
+
 def write_tab(client: SheetsClient, remotes: list[str], options: TabOptions, target: Target, unit: PushUnit,
-              max_request_bytes: int, concurrency: int = 1) -> str:
+              max_request_bytes: int, concurrency: int = 1, first: Body | None = None) -> str:
     """Send the unit; returns the range now holding the header and every row.
 
     The writes cover the header and every row, full width; only what lies outside them (old rows
     below, old columns to the right) is cleared. Those ranges are disjoint, so the clear and the
-    writes go out together, up to `concurrency` requests in flight (each body at most 2 MB)."""
-    # The engine streams a whole tab already sorted by push_order(); a plain list (a direct
-    # caller) is sorted here.
-    records = [] if unit.delete else (sort_records(unit.records, options.order_by, remotes)
-                                      if isinstance(unit.records, list) else unit.records)
+    writes go out together, up to `concurrency` requests in flight (each body at most 2 MB).
+    `first`: the first body, made by the checks from the same rows (`Rows.scan`); the rest follow it."""
+    records = ordered(unit, options, remotes)
     width = len(remotes)
     grid_rows, grid_cols = target.grid_after(len(records), width)
     stale: list[str] = []
@@ -141,8 +190,7 @@ def write_tab(client: SheetsClient, remotes: list[str], options: TabOptions, tar
         pending: deque[Future[dict[str, Any]]] = deque()
         if stale:
             pending.append(pool.submit(client.batch_clear, target.spreadsheet_id, stale))
-        for body in pack(target.title, target.header_row, target.start_col, encode(remotes, records),
-                         max_request_bytes):
+        for body in _bodies(remotes, target, records, max_request_bytes, first):
             while len(pending) >= limit:  # at most `limit` bodies held at once
                 pending.popleft().result()
             pending.append(pool.submit(client.batch_update_body, target.spreadsheet_id, body.content,
@@ -151,6 +199,28 @@ def write_tab(client: SheetsClient, remotes: list[str], options: TabOptions, tar
             pending.popleft().result()
     return format_range(target.title, target.header_row, target.start_col, target.header_row + 1 + len(records),
                         target.start_col + width)
+
+
+def ordered(unit: PushUnit, options: TabOptions, remotes: list[str]) -> Sequence[dict[str, Any]]:
+    """The unit's records in the tab's order: the engine streams a whole tab already sorted by
+    push_order(); a plain list (a direct caller) is sorted here."""
+    if unit.delete:
+        return []
+    return sort_records(unit.records, options.order_by, remotes) if isinstance(unit.records, list) else unit.records
+
+
+def _bodies(remotes: list[str], target: Target, records: Sequence[dict[str, Any]], max_request_bytes: int,
+            first: Body | None) -> Iterator[Body]:
+    if first is None:
+        yield from pack(target.title, target.header_row, target.start_col, encode(remotes, records),
+                        max_request_bytes)
+        return
+    yield first
+    done = first.rows - 1  # (the header is the first body's first row)
+    if done < len(records):
+        rest = (orjson.dumps([to_cell(record.get(name)) for name in remotes])
+                for index, record in enumerate(records) if index >= done)
+        yield from pack(target.title, first.start_row + first.rows, target.start_col, rest, max_request_bytes)
 
 
 def encode(remotes: list[str], records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
@@ -181,6 +251,17 @@ def sort_records(records: list[dict[str, Any]], order_by: list[str], remotes: li
         missing = [r for r in result if r.get(name) is None]
         result = sorted(present, key=operator.itemgetter(name), reverse=descending) + missing
     return result
+
+
+def _joins(chunk: Chunk, row: bytes, limit: int | None) -> bool:
+    """Add `row` to `chunk` when it fits (False: it does not, the body is full)."""
+    try:
+        fits = limit is not None and chunk.fits(row, limit)
+    except RowTooLarge:  # (the checks refuse such a row first; write_tab would raise it)
+        return False
+    if fits:
+        chunk.add(row)
+    return fits
 
 
 def _unwritable(value: Any) -> bool:

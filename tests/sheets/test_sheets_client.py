@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from functools import partial
@@ -417,3 +417,69 @@ def test_token_url_and_key_come_from_the_environment(tmp_path: Path, key_json: s
     key_file = Path(first["MIGO_SYNC_SHEETS_CREDENTIALS_FILE"])
     assert key_file.stat().st_mode & 0o077 == 0
     assert json.loads(key_file.read_text())["type"] == "service_account"
+
+
+class Streamed(Sequence[dict[str, Any]]):
+    """The engine's whole-tab stream (not a list: already in the tab's order), noting each read-through."""
+
+    def __init__(self, records: list[dict[str, Any]], events: list[str]) -> None:
+        self.records, self.events = records, events
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self.events.append("rows read")
+        yield from self.records
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.records[index]
+
+
+@pytest.mark.parametrize("count", [300, 60_000])
+def test_the_checks_read_the_rows_and_make_the_first_body_before_the_metadata(key_json: str, count: int) -> None:
+    """check() reads the tab's rows through (its per-row checks and the first ≤ 2 MB body) before it
+    needs the metadata, so a warm-up's sign-in and metadata are in flight meanwhile; write() sends that
+    body and encodes only the rows after it (none when one body holds the tab: the rows are not read
+    again). The writes are byte for byte those of a write without the checks."""
+    def push(records: Sequence[dict[str, Any]], checked: bool, events: list[str]) -> list[bytes]:
+        clear_token_cache()
+        writes: list[bytes] = []
+
+        def api(request: httpx.Request) -> httpx.Response:
+            events.append(f"{request.method} {request.url.path.rsplit('/', 1)[-1]}")
+            if request.method == "GET":
+                return httpx.Response(200, json={"spreadsheetId": "sid", "sheets": [{"properties": {
+                    "sheetId": 7, "title": "Collections", "index": 0,
+                    "gridProperties": {"rowCount": 100_000, "columnCount": 26}}}]})
+            if request.url.path.endswith("values:batchUpdate"):
+                writes.append(request.content)
+            return httpx.Response(200, json={"spreadsheetId": "sid"})
+
+        context = AdapterContext(system="sheets", base_url=BASE, urls={"url": BASE, "token_url": TOKEN_URL},
+                                 settings={"rate_limit": 0},
+                                 credentials=Credentials("sheets", {"MIGO_SYNC_SHEETS_CREDENTIALS_JSON": key_json},
+                                                         use_keyring=False),
+                                 http=partial(make_client, "sheets", settings={},
+                                              transport=httpx.MockTransport(FakeGoogle(api))))
+        adapter = SheetsAdapter(context)
+        try:
+            pushed = unit(records.records if isinstance(records, Streamed) else list(records))
+            pushed.records = records
+            if checked:
+                assert adapter.check(mapping("push"), [pushed]) == {}
+            results = adapter.write(mapping("push"), [pushed])
+            assert results[0].ok, results[0].reason
+        finally:
+            adapter.close()
+        return sorted(writes)
+
+    records = [{"Loan ID": f"L{i:07d}", "Outstanding": Decimal(f"{i * 37 % 100000}.{i % 100:02d}"),
+                "Due": date(2026, 10, 1 + i % 28), "Note": "x" * (i % 50)} for i in range(count)]
+    events: list[str] = []
+    checked = push(Streamed(records, events), True, events)
+    assert events[:2] == ["rows read", "GET migo-collections"]
+    assert (len(checked) == 1) == (count == 300)
+    assert events.count("rows read") == len(checked)  # a second read-through only for the rows after the first body
+    assert checked == push(records, False, [])
+    assert [row[0] for row in orjson.loads(checked[0])["data"][0]["values"][:2]] == ["Loan ID", "L0000000"]
