@@ -1,4 +1,6 @@
-"""The one place the cyclic garbage collector is paused: while a pull turns a page into objects.
+"""The one place the cyclic garbage collector is paused: while a pull turns a page into objects,
+and while a push reads a batch of rows into units (5,000 Zendesk users: ~0.13-0.20 s of reading
+before the first job with the collector on, ~0.08-0.14 s paused, load 3 on 2 cores).
 
 A page of 1000 Zendesk tickets allocates ~100,000 acyclic objects (JSON parse, then Arrow casts);
 parsing it with the collector on takes ~8 ms of CPU instead of ~6 ms, and a 30,000-ticket pull

@@ -36,6 +36,7 @@ from migo_sync.adapter import (
     chunked,
     idempotency_key,
 )
+from migo_sync.engine.gcpause import gc_paused
 from migo_sync.engine.plan import (
     HELD_UNCOMPARED,
     INSERT_ONLY_CHANGED,
@@ -235,7 +236,12 @@ class Pusher:
             empty = PushUnit(UNIT_ALL, idempotency_key(self.mapping.feed, UNIT_ALL), [], [])
             units = _chain_units(units, iter([_Unit(empty, deleted_row_keys=deleted_by_unit.get(UNIT_ALL, []))]))
         size = self.mapping.batch_size or self.system_batch or DEFAULT_BATCH_UNITS[self.unit]
-        for batch in chunked((self._finish(u, plan) for u in units), size):
+        batches = chunked((self._finish(u, plan) for u in units), size)
+        while True:
+            with gc_paused():  # a batch's units are read: several acyclic objects a row (engine/gcpause.py)
+                batch = next(batches, None)
+            if batch is None:
+                break
             interrupt.check()  # a stop asked for: nothing new is sent (the batch before finished)
             self._push_batch(batch)
             if self.stop():  # asked to stop: this batch is done and recorded, the rest waits
@@ -343,7 +349,11 @@ class Pusher:
         return {remote: fn(row.get(column) if column else None) for remote, column, fn in self.fields}
 
     def _unsendable(self, record: dict[str, Any]) -> str | None:
-        """Why a record's text cannot travel in the system's wire format, naming the field."""
+        """Why a record's text cannot travel in the system's wire format, naming the field. One
+        search over the record's texts joined first (it is hot: every row): the characters refused
+        are single code points, so the joined text holds one exactly when some field does."""
+        if unsendable("".join([v for v in record.values() if isinstance(v, str)]), xml=self.xml) is None:
+            return None
         for remote, value in record.items():
             if isinstance(value, str):
                 problem = unsendable(value, xml=self.xml)
@@ -368,9 +378,9 @@ class Pusher:
             if row.get("migo_pending"):
                 current.unit.resend = True
             invalid = row.get("migo_invalid")
-            current.hash_of[row_key] = str(row["migo_row_hash"])
+            row_hash = current.hash_of[row_key] = str(row["migo_row_hash"])
             if invalid == INSERT_ONLY_CHANGED:
-                current.refused.append((row_key, unit_key, str(row["migo_row_hash"]), None))
+                current.refused.append((row_key, unit_key, row_hash, None))
             if invalid:
                 current.invalid.append(Reject(row_key, str(invalid), _payload(row)))
                 if self.unit == "group":
@@ -392,7 +402,7 @@ class Pusher:
             if self.unit != "object":  # a whole object is streamed again when sent (below)
                 current.records.append(record)
             current.unit.row_keys.append(row_key)
-            current.hashes.append(str(row["migo_row_hash"]))
+            current.hashes.append(row_hash)
         if current is not None:
             yield current
 

@@ -237,3 +237,33 @@ def test_a_whole_object_shows_progress_while_it_streams(warehouse: Warehouse,
            progress=seen).run()
     assert seen.total == 20  # known before sending: a percentage can be shown
     assert seen.ticks[:5] == [4, 4, 4, 4, 4] and sum(seen.ticks) == 20  # moved while streaming, counted once
+
+
+def test_a_character_the_wire_cannot_carry_is_named_in_whichever_field_holds_it(warehouse: Warehouse) -> None:
+    """The record's texts are searched joined first (one search a row); the reason still names the field."""
+    remote = RemoteObject("things", ("push",), ("upsert",), "row")
+    pusher = Pusher(warehouse, Bookkeeping(warehouse), Recorder(), mapping(), remote, "r1")
+    assert pusher._unsendable({"ID": 1, "Name": "fine", "Score": None}) is None
+    assert pusher._unsendable({"ID": "ok\x00", "Name": "fine"}) is None  # JSON carries a NUL
+    assert pusher._unsendable({"ID": 1, "Name": "fine", "Memo": "ab\ud800"}) == \
+        "Memo: character U+D800 at position 3 cannot be sent as UTF-8 text"
+    # a high surrogate ending one field and a low one starting the next: each refused, never a pair
+    assert pusher._unsendable({"Name": "a\ud83d", "Memo": "\ude00b"}) == \
+        "Name: character U+D83D at position 2 cannot be sent as UTF-8 text"
+    pusher.xml = True
+    assert pusher._unsendable({"Name": "fine", "Memo": "ok\x00x"}) == \
+        "Memo: character U+0000 at position 3 cannot be sent in XML"
+
+
+def test_the_collector_is_paused_only_while_a_batch_is_read(warehouse: Warehouse) -> None:
+    import gc
+
+    class Watching(Recorder):
+        def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
+            self.collecting = gc.isenabled()  # the batch is read: the collector is back on
+            return {}
+
+    assert gc.isenabled()
+    adapter = Watching()
+    result = push(warehouse, adapter, "row", batch_size=7)
+    assert adapter.collecting and gc.isenabled() and result.rows_written == 20
