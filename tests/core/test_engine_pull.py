@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.inplace import started_in_place
 
 from migo_sync.adapter import BaseAdapter, PullBatch
 from migo_sync.config import Project, ProjectConfig, WarehouseConfig
@@ -149,13 +149,5 @@ def test_an_error_of_the_first_page_is_raised_as_when_it_was_read_in_place(
 
     threaded = outcome()
 
-    def in_place(call: Any, *, name: str) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(call())
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
-
-    monkeypatch.setattr(pull_engine, "begun", in_place)
+    monkeypatch.setattr(pull_engine, "begun", started_in_place)
     assert outcome() == threaded == (failure, 0, None)

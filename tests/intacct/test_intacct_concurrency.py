@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers.emulators import throttled_fixture
+from helpers.inplace import started_in_place
 from intacct.intacct_support import balanced, posted, push_mapping
 
 from migo_sync.adapters.intacct import adapter as adapter_module
@@ -183,14 +183,6 @@ def test_an_error_of_the_chart_read_on_its_thread_is_raised_by_the_checks_as_bef
 
     threaded = failure()
 
-    def in_place(call: Any, *, name: str) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(call())
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
-
-    monkeypatch.setattr(adapter_module, "started", in_place)
+    monkeypatch.setattr(adapter_module, "started", started_in_place)
     assert failure() == threaded
     assert threaded[0] == "AuthError"
