@@ -17,23 +17,26 @@ from migo_sync.adapter import RemoteField, RemoteObject
 def _catalog_data(text: str) -> dict[str, Any]:
     """The catalog's YAML as plain data. ruamel's pure-Python parse of a catalog took ~0.2 s of every
     fresh run: the result is kept as JSON by the text's hash (migo_sync.textcache)."""
-    name = textcache.key("catalog", ruamel.yaml.__version__, text)
-    stored = textcache.load("catalog", name)
-    if stored is not None:
+    parsed: list[dict[str, Any]] = []
+
+    def make() -> bytes | None:
+        data = YAML(typ="safe").load(text) or {}
+        parsed.append(data)
         try:
-            data = json.loads(stored)
-            if isinstance(data, dict):
-                return data
-        except ValueError:
-            pass
-    data = YAML(typ="safe").load(text) or {}
-    try:
-        dumped = json.dumps(data)
-    except (TypeError, ValueError):  # a value JSON cannot hold (a date): parsed again next time
-        return dict(data)
-    if json.loads(dumped) == data:  # kept only when JSON gives back the very same data (no int keys)
-        textcache.store("catalog", name, dumped.encode("utf-8"))
-    return dict(data)
+            dumped = json.dumps(data)
+        except (TypeError, ValueError):  # a value JSON cannot hold (a date): parsed again next time
+            return None
+        # kept only when JSON gives back the very same data (no int keys)
+        return dumped.encode("utf-8") if json.loads(dumped) == data else None
+
+    kept = textcache.remembered("catalog", textcache.key("catalog", ruamel.yaml.__version__, text), make,
+                                _json_object)
+    return dict(parsed[0]) if parsed else dict(json.loads(kept or b"{}"))
+
+
+def _json_object(stored: bytes) -> None:
+    if not isinstance(json.loads(stored), dict):
+        raise ValueError("not a catalog")
 
 
 @cache

@@ -15,6 +15,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 _lock = threading.Lock()
@@ -72,3 +73,20 @@ def store(kind: str, name: str, data: bytes) -> None:
             raise
     except OSError:
         return
+
+
+def remembered(kind: str, name: str, make: Callable[[], bytes | None], check: Callable[[bytes], object]) -> bytes | None:
+    """Result `name` as stored, when `check` accepts it (it raises on a damaged or foreign file); else
+    `make()`, stored for the next time (None: nothing this cache can keep). An error of `make` is the
+    caller's: it propagates and nothing is stored."""
+    stored = load(kind, name)
+    if stored is not None:
+        try:
+            check(stored)
+            return stored
+        except Exception:  # damaged or foreign: made again and replaced
+            pass
+    made = make()
+    if made is not None:
+        store(kind, name, made)
+    return made

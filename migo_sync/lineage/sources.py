@@ -49,19 +49,15 @@ def _sqlglot_version() -> str:
 
 @functools.lru_cache(maxsize=512)
 def _answer(sql: str, warehouse_type: str) -> str:
-    name = textcache.key("query sources", _sqlglot_version(), warehouse_type, sql)
-    stored = textcache.load(KIND, name)
-    if stored is not None:
-        try:
-            QuerySources.from_json(json.loads(stored))
-            return stored.decode("utf-8")
-        except (ValueError, KeyError, TypeError, AttributeError):  # damaged: walk again and replace it
-            pass
-    from migo_sync.lineage.sql import walk  # sqlglot is imported only when a query is walked
+    def make() -> bytes:
+        from migo_sync.lineage.sql import walk  # sqlglot is imported only when a query is walked
 
-    text = json.dumps(walk(sql, warehouse_type).as_json())
-    textcache.store(KIND, name, text.encode("utf-8"))
-    return text
+        return json.dumps(walk(sql, warehouse_type).as_json()).encode("utf-8")
+
+    name = textcache.key("query sources", _sqlglot_version(), warehouse_type, sql)
+    answer = textcache.remembered(KIND, name, make, lambda stored: QuerySources.from_json(json.loads(stored)))
+    assert answer is not None  # make() always gives one
+    return answer.decode("utf-8")
 
 
 def query_sources(sql: str, warehouse_type: str = "duckdb") -> QuerySources:

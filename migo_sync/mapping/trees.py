@@ -49,22 +49,17 @@ def _unpickle(data: bytes) -> Any:
 def _pickled(text: str) -> bytes | None:
     """The tree of `text`, pickled (None when it cannot be: it is then parsed at every call). A YAML
     error propagates and is not kept."""
-    name = textcache.key(VERSION, text)
-    stored = textcache.load(KIND, name)
-    if stored is not None:
+
+    def make() -> bytes | None:
+        tree = YAML(typ="rt").load(text)
         try:
-            _unpickle(stored)
-            return stored
-        except Exception:  # a damaged or foreign file: parse again and replace it
-            pass
-    tree = YAML(typ="rt").load(text)
-    try:
-        data = pickle.dumps(tree, protocol=5)
-        _unpickle(data)
-    except Exception:  # a tree this cache cannot keep: parsed at every call
-        return None
-    textcache.store(KIND, name, data)
-    return data
+            data = pickle.dumps(tree, protocol=5)
+            _unpickle(data)
+        except Exception:  # a tree this cache cannot keep: parsed at every call
+            return None
+        return data
+
+    return textcache.remembered(KIND, textcache.key(VERSION, text), make, _unpickle)
 
 
 def parse(text: str) -> Any:
