@@ -12,20 +12,22 @@ what the tenant actually holds, line by line.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from migo_sync.adapter import AdapterContext, BaseAdapter, PullBatch, PushUnit, UnitResult
-from migo_sync.ahead import in_order
+from migo_sync.ahead import in_order, started
 from migo_sync.errors import ConfigError, OutcomeUnknownError
 from migo_sync.ledger import (
     Account,
     AccountBalance,
+    BuiltJournals,
     Chart,
     HeldAhead,
     Journal,
@@ -36,7 +38,6 @@ from migo_sync.ledger import (
     check_units,
     write_units,
 )
-from migo_sync.ledger.journal import build_journals
 from migo_sync.mapping.model import Mapping
 from migo_sync.options import option_problems
 from migo_sync.settings import parse_settings
@@ -76,8 +77,14 @@ class WorkdayAdapter(BaseAdapter):
         self.settings = parse_settings(WorkdaySettings, "workday", context.settings)
         self.now = now or (lambda: datetime.now(UTC))
         self._client: WorkdayClient | None = None
+        self._opening = threading.Lock()  # the client is made once, whichever thread asks first
         self._chart: Chart | None = None
+        self._warming: Future[Chart] | None = None  # the chart a push's warm-up is reading
         self._held = HeldAhead()
+        self._built = BuiltJournals()  # a batch's units read as journals once (checks, look-up, write)
+        # bodies written while the first batch's chart and look-up are in flight: journal key ->
+        # (the very journal, what its body depends on, the body or None when XML cannot carry it)
+        self._bodies: dict[str, tuple[Journal, tuple[Any, ...], str | None]] = {}
         self._submit = self.settings.submit
         self._concurrency = self.settings.max_concurrency
         self._import = self.settings.journal_import
@@ -89,28 +96,36 @@ class WorkdayAdapter(BaseAdapter):
     @property
     def client(self) -> WorkdayClient:
         if self._client is None:
-            creds = self.context.credentials
-            username = creds.require("username")
-            password = creds.require("password")
-            tenant = self.settings.tenant or (username.rsplit("@", 1)[1] if "@" in username else None)
-            if "@" not in username:
-                if tenant is None:
-                    raise ConfigError(f"workday: the username must be user@tenant: set {creds.env_name('username')} "
-                                      "to user@tenant or [systems.workday] tenant")
-                username = f"{username}@{tenant}"
-            url = self.context.base_url
-            if "{tenant}" in url:
-                if tenant is None:
-                    raise ConfigError("workday: no tenant for the endpoint URL: set [systems.workday] tenant, "
-                                      "or MIGO_SYNC_WORKDAY_URL")
-                url = url.replace("{tenant}", tenant)
-            http = self.context.http(url, transport=FaultTransport(),
-                                     headers={"Content-Type": "text/xml; charset=utf-8"})
-            self._client = WorkdayClient(http, url=url, username=username, password=password,
-                                         version=self.settings.version)
+            with self._opening:
+                if self._client is None:
+                    self._client = self._open()
         return self._client
 
+    def _open(self) -> WorkdayClient:
+        """The tenant's client: credentials, endpoint and zeep's reading of the WSDL (~0.05 s of CPU)."""
+        creds = self.context.credentials
+        username = creds.require("username")
+        password = creds.require("password")
+        tenant = self.settings.tenant or (username.rsplit("@", 1)[1] if "@" in username else None)
+        if "@" not in username:
+            if tenant is None:
+                raise ConfigError(f"workday: the username must be user@tenant: set {creds.env_name('username')} "
+                                  "to user@tenant or [systems.workday] tenant")
+            username = f"{username}@{tenant}"
+        url = self.context.base_url
+        if "{tenant}" in url:
+            if tenant is None:
+                raise ConfigError("workday: no tenant for the endpoint URL: set [systems.workday] tenant, "
+                                  "or MIGO_SYNC_WORKDAY_URL")
+            url = url.replace("{tenant}", tenant)
+        http = self.context.http(url, transport=FaultTransport(),
+                                 headers={"Content-Type": "text/xml; charset=utf-8"})
+        return WorkdayClient(http, url=url, username=username, password=password, version=self.settings.version)
+
     def close(self) -> None:
+        if self._warming is not None:
+            wait([self._warming])  # a warm-up's requests are answered before its client closes
+            self._warming = None
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -200,29 +215,42 @@ class WorkdayAdapter(BaseAdapter):
 
     def chart(self) -> Chart:
         """Accounts, worktags and periods, pulled once per run (the adapter lives for one run) and
-        shared by every push's checks and the reconciliation; the three reads go out together."""
+        shared by every push's checks and the reconciliation; the three reads go out together (or
+        went out with a push's warm-up: taken here, its error raised here)."""
         if self._chart is None:
-            reads: list[Callable[[], Any]] = [self.list_accounts, *(self._dimension_read(k) for k in DIMENSIONS)]
-            accounts, *values = self._parallel(lambda read: read(), reads, at_once=len(reads))
-            self._chart = Chart(accounts={account.number: account for account in accounts},
-                                dimensions={kind: frozenset(found) for kind, found in zip(DIMENSIONS, values,
-                                                                                           strict=True)},
-                                periods=self.list_periods())
+            warming, self._warming = self._warming, None
+            self._chart = warming.result() if warming is not None else self._read_chart()
         return self._chart
+
+    def _read_chart(self) -> Chart:
+        reads: list[Callable[[], Any]] = [self.list_accounts, *(self._dimension_read(k) for k in DIMENSIONS)]
+        accounts, *values = self._parallel(lambda read: read(), reads, at_once=len(reads))
+        return Chart(accounts={account.number: account for account in accounts},
+                     dimensions={kind: frozenset(found) for kind, found in zip(DIMENSIONS, values, strict=True)},
+                     periods=self.list_periods())
+
+    def warm_up(self, mapping: Mapping) -> None:
+        """WarmUp: a journal push's chart (the client's WSDL read, then the three reference reads),
+        begun on a thread while the engine reads the units; the look-up of the batch's journals, which
+        needs them, leaves from `check()` while these are in flight. `chart()` takes the answer."""
+        if (mapping.direction != "push" or mapping.object != JOURNAL_OBJECT or self._chart is not None
+                or self._warming is not None):
+            return
+        self._warming = started(self._read_chart, name="workday-warm-up")
 
     def post_journals(self, journals: Sequence[Journal]) -> list[UnitResult]:
         """Import_Accounting_Journal in batches of `import_batch_size` (the default), or one
         Submit_Accounting_Journal per journal (`journal_import = false`); `max_concurrency` requests
         at a time either way. Add_Only + Accounting_Journal_ID: a replay is refused, and that is success."""
-        defaults = Defaults(company=self.settings.company, currency=self.settings.currency,
-                            ledger_type=self.settings.ledger_type, journal_source=self.settings.journal_source,
-                            account_set=self.settings.account_set)
+        defaults = self._defaults()
         results: dict[str, UnitResult] = {}
-        prefix = self.client.journal_prefix("Import_Accounting_Journal" if self._import else "Submit_Accounting_Journal")
+        shape = self._body_shape()
+        ahead, self._bodies = self._bodies, {}
 
         def ready() -> Iterator[tuple[Journal, str]]:
             """Each journal with its Accounting_Journal_Data, written as the requests go out (the
-            first request does not wait for the last journal); refused ones recorded on the way."""
+            first request does not wait for the last journal) or taken as written ahead for this very
+            journal and shape; refused ones recorded on the way."""
             for journal in journals:
                 missing = [f"{what}: map {field} or set [systems.workday] {setting}"
                            for what, field, setting, default in required_header(defaults)
@@ -230,15 +258,41 @@ class WorkdayAdapter(BaseAdapter):
                 if missing:
                     results[journal.key] = UnitResult(key=journal.key, ok=False, reason="no " + "; no ".join(missing))
                     continue
-                try:
-                    body = journal_xml(journal, defaults, submit=self._submit, prefix=prefix)
-                except ValueError:  # a character XML cannot carry: refused here, never half-sent
+                written = ahead.get(journal.key)
+                body = (written[2] if written is not None and written[0] is journal and written[1] == shape
+                        else self._body(journal, shape))
+                if body is None:  # a character XML cannot carry: refused here, never half-sent
                     results[journal.key] = UnitResult(key=journal.key, ok=False, reason=unsendable(journal, defaults))
                     continue
                 yield journal, body
 
         results.update(self._import_all(ready()) if self._import else self._submit_all(ready()))
         return [results[journal.key] for journal in journals]
+
+    def _defaults(self) -> Defaults:
+        settings = self.settings
+        return Defaults(company=settings.company, currency=settings.currency, ledger_type=settings.ledger_type,
+                        journal_source=settings.journal_source, account_set=settings.account_set)
+
+    def _body_shape(self) -> tuple[Any, ...]:
+        """What a journal's Accounting_Journal_Data depends on besides the journal: the defaults,
+        Submit, and the namespace prefix of the operation that carries it."""
+        operation = "Import_Accounting_Journal" if self._import else "Submit_Accounting_Journal"
+        return self._defaults(), self._submit, self.client.journal_prefix(operation)
+
+    @staticmethod
+    def _body(journal: Journal, shape: tuple[Any, ...]) -> str | None:
+        """The journal's Accounting_Journal_Data, or None when a value holds a character XML cannot carry."""
+        defaults, submit, prefix = shape
+        try:
+            return journal_xml(journal, defaults, submit=submit, prefix=prefix)
+        except ValueError:
+            return None
+
+    def _write_ahead(self, journals: Sequence[Journal]) -> None:
+        """The bodies `post_journals` will send, written while the calls before it are in flight."""
+        shape = self._body_shape()
+        self._bodies = {journal.key: (journal, shape, self._body(journal, shape)) for journal in journals}
 
     def _submit_all(self, journals: Iterator[tuple[Journal, str]]) -> dict[str, UnitResult]:
         client = self.client
@@ -317,15 +371,21 @@ class WorkdayAdapter(BaseAdapter):
                 results[journal.key] = UnitResult(key=journal.key, ok=False, reason="; ".join(found))
         return results
 
-    def _parallel(self, work: Callable[[Any], Any], items: list[Any], *, at_once: int | None = None) -> list[Any]:
-        """`work` over `items`, `max_concurrency` (or `at_once`) at a time, answers in item order."""
+    def _parallel(self, work: Callable[[Any], Any], items: list[Any], *, at_once: int | None = None,
+                  meanwhile: Callable[[], None] | None = None) -> list[Any]:
+        """`work` over `items`, `max_concurrency` (or `at_once`) at a time, answers in item order;
+        `meanwhile` runs on this thread while they are under way."""
         limit = min(at_once or self._concurrency, self._concurrency)
         if limit <= 1 or len(items) <= 1:
+            if meanwhile is not None:
+                meanwhile()
             return [work(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(limit, len(items)),
                                 thread_name_prefix="workday-post") as pool:
             futures = [pool.submit(work, item) for item in items]
             try:
+                if meanwhile is not None:
+                    meanwhile()
                 return [future.result() for future in futures]
             except BaseException:
                 for future in futures:
@@ -401,23 +461,30 @@ class WorkdayAdapter(BaseAdapter):
         if mapping.object != JOURNAL_OBJECT:
             return {}
         if self._chart is None:
-            journals, _ = build_journals(units, journal_layout(mapping))
+            self._configure(mapping)
+            journals, _ = self._built.build(units, journal_layout(mapping))
             _ = self.client  # opened here, once: not by two threads at a time below
-            # beside the chart's three reads: its pages one at a time, within the tenant's in-flight cap
+            # beside the chart's three reads: its pages one at a time, within the tenant's in-flight cap;
+            # while both are in flight, the request bodies of this batch are written (`post_journals`)
             reads: list[Callable[[], Any]] = [self.chart, lambda: self._look_up(journals, in_flight=1)]
-            _chart, held = self._parallel(lambda read: read(), reads, at_once=2)
+            _chart, held = self._parallel(lambda read: read(), reads, at_once=2,
+                                          meanwhile=lambda: self._write_ahead(journals))
             self._held.keep(journals, held)
-        return check_units(self, mapping, units, self.chart())
+        return check_units(self, mapping, units, self.chart(), built=self._built)
 
     def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
         if mapping.object != JOURNAL_OBJECT:
             raise ConfigError(f"workday: {mapping.object} cannot be pushed (only {JOURNAL_OBJECT})")
+        self._configure(mapping)
+        return write_units(self, mapping, units, built=self._built)
+
+    def _configure(self, mapping: Mapping) -> None:
+        """The push's options over the system's settings (submit, concurrency, import and its batch)."""
         options = PushOptions.model_validate(mapping.options)
         self._submit = self.settings.submit if options.submit is None else options.submit
         self._concurrency = options.max_concurrency or self.settings.max_concurrency
         self._import = self.settings.journal_import if options.journal_import is None else options.journal_import
         self._batch = options.import_batch_size or self.settings.import_batch_size
-        return write_units(self, mapping, units)
 
     def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
         options = PullOptions.model_validate(mapping.options)

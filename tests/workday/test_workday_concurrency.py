@@ -8,8 +8,10 @@ the minimum, never from timings.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.emulators import throttled_fixture
@@ -101,3 +103,61 @@ def test_journals_the_checks_found_held_are_not_imported_again(adapter: WorkdayA
         assert set(posted(tenant).values()) == {1}
     finally:
         again.close()
+
+
+def _counting_bodies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every journal key `journal_xml` writes a body for, in order."""
+    import migo_sync.adapters.workday.adapter as module
+
+    written: list[str] = []
+    real = module.journal_xml
+
+    def counted(journal: Any, *args: Any, **kwargs: Any) -> str:
+        written.append(journal.key)
+        return real(journal, *args, **kwargs)
+
+    monkeypatch.setattr(module, "journal_xml", counted)
+    return written
+
+
+def test_the_first_batchs_bodies_are_written_while_its_chart_and_look_up_are_in_flight(
+        adapter: WorkdayAdapter, tenant: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    units = [balanced(f"W{n:03d}") for n in range(1, 13)]
+    written = _counting_bodies(monkeypatch)
+    all_written = threading.Event()
+    look_up = adapter._look_up
+
+    def held_until_written(*args: Any, **kwargs: Any) -> Any:
+        answer = look_up(*args, **kwargs)
+        # the look-up's answer is held until every body is written: without the overlap the bodies
+        # would wait for this answer and the wait would time out
+        assert all_written.wait(timeout=20), "the bodies were not written while the look-up was in flight"
+        return answer
+
+    monkeypatch.setattr(adapter, "_look_up", held_until_written)
+    real_write_ahead = adapter._write_ahead
+
+    def write_ahead(journals: Any) -> None:
+        real_write_ahead(journals)
+        all_written.set()
+
+    monkeypatch.setattr(adapter, "_write_ahead", write_ahead)
+    assert adapter.check(push_mapping(), units) == {}
+    assert sorted(written) == [u.key for u in units]
+    results = adapter.write(push_mapping(), units)
+    assert all(r.ok and not r.duplicate and r.remote_id for r in results)
+    assert sorted(written) == [u.key for u in units]  # the write sent those bodies: none written again
+    assert set(posted(tenant).values()) == {1} and len(posted(tenant)) == len(units)
+
+
+def test_a_body_written_ahead_for_another_shape_is_written_again(
+        adapter: WorkdayAdapter, tenant: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    units = [balanced(f"S{n:03d}") for n in range(1, 4)]
+    written = _counting_bodies(monkeypatch)
+    assert adapter.check(push_mapping(), units) == {}
+    assert len(written) == 3
+    # the write is asked with Submit=false: the bodies written ahead (Submit=true) are not what it sends
+    results = adapter.write(push_mapping(submit=False), units)
+    assert all(r.ok for r in results) and len(written) == 6
+    held = [j for j in tenant.dump("workday")["journals"] if j["external_reference"] in {u.key for u in units}]
+    assert sorted(j["status"] for j in held) == ["Draft"] * 3

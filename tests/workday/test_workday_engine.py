@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.kill import kill_push_then_rerun
+from helpers.sandboxed import query as project_sql
 from workday.workday_support import (
     emulator_of,
     envelope,
@@ -22,6 +25,7 @@ from workday.workday_support import (
     submit_body,
 )
 
+from migo_sync.adapters.workday.adapter import WorkdayAdapter
 from migo_sync.cli import run_cli
 from migo_sync.config import Project
 from migo_sync.engine.runner import RunOptions, run
@@ -115,3 +119,61 @@ def test_an_import_killed_while_the_tenant_works_on_it_posts_each_journal_once(
     held = posted(workday)
     assert held and set(held.values()) == {1}
     assert emulator.calls["Submit_Accounting_Journal"] == 0
+
+
+def test_the_chart_goes_out_while_the_engine_reads_the_units(
+        project: Project, workday: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up (WarmUp): once the plan has something to send, the client reads its WSDL and the
+    chart's three reference reads go out on a thread while the engine reads the units. Proven by holding
+    the engine's reading of the units until the tenant was asked for the account set (10 s at most):
+    without the warm-up the checks ask it only after every unit was read, so the wait would run out.
+    A push with nothing to send asks nothing."""
+    from migo_sync.engine.push import Pusher
+
+    asked = threading.Event()
+    calls = emulator_of(workday).calls
+    real = WorkdayAdapter.list_accounts
+
+    def list_accounts(self: WorkdayAdapter) -> Any:
+        asked.set()
+        return real(self)
+
+    monkeypatch.setattr(WorkdayAdapter, "list_accounts", list_accounts)
+    waited: list[bool] = []
+    units = Pusher._units
+
+    def held(self: Pusher, plan: Any, deleted: Any) -> Any:
+        waited.append(asked.wait(10))
+        yield from units(self, plan, deleted)
+
+    monkeypatch.setattr(Pusher, "_units", held)
+    calls.clear()
+    [first] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+    assert waited == [True]
+    assert (first.status, first.requests) == ("ok", 7), first.error
+    assert {op: calls[op] for op in ("Get_Account_Sets", "Get_Cost_Centers", "Get_Regions")} == {
+        "Get_Account_Sets": 1, "Get_Cost_Centers": 1, "Get_Regions": 1}
+    asked.clear()
+    [again] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+    assert (again.status, again.requests) == ("ok", 0) and not asked.is_set()
+
+
+def test_an_error_in_the_warm_up_surfaces_as_it_did_without_it(
+        project: Project, workday: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chart read the tenant refuses (a wrong password: a SOAP fault, exit 2) is raised where the checks
+    need the chart, exactly as without the warm-up: same status, error, exit code and requests; nothing
+    posted, no intent left pending."""
+    from migo_sync.engine import push as push_engine
+
+    project.environ = {**project.environ, "MIGO_SYNC_WORKDAY_PASSWORD": "not-the-password"}
+
+    def outcome() -> tuple[Any, ...]:
+        [result] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+        pending = project_sql(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE pending_hash IS NOT NULL")[0][0]
+        return result.status, result.error_class, result.error, result.exit_code, result.requests, pending
+
+    warmed = outcome()
+    monkeypatch.setattr(push_engine, "as_warm_up", lambda adapter: None)
+    assert outcome() == warmed
+    assert warmed[0] == "failed" and warmed[5] == 0 and warmed[3] == 2, warmed
+    assert not posted(workday)
