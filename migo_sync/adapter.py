@@ -17,7 +17,9 @@ Capabilities are small Protocols of their own, declared by the adapters that hav
 with `isinstance` (never by attribute probing): `RemoteJobs` (below) for systems whose writes are
 queued as remote jobs, `ArrowPull` for adapters that hand over pull pages already read into Arrow
 (Zendesk's exports: the raw page through pyarrow's JSON reader), `WarmUp` for adapters whose first send
-needs calls that do not depend on the units (Sheets: the sign-in and the spreadsheet's metadata), `ReportSections` for adapters that
+needs calls that do not depend on the units (Sheets: the sign-in and the spreadsheet's metadata),
+`RunPreparation` for adapters with CPU-only work a run will need, begun at its start (Sheets: the
+signing key), `ReportSections` for adapters that
 add a view of their own to a run's report (Adaptive: plan versus actual), `SharedPulls` for adapters
 whose pulls may read at the same time (Adaptive, Intacct), `LedgerPort`
 (migo_sync.ledger.port) for ledgers.
@@ -193,6 +195,23 @@ class WarmUp(Protocol):
 
 def as_warm_up(adapter: Any) -> WarmUp | None:
     return adapter if isinstance(adapter, WarmUp) else None
+
+
+@runtime_checkable
+class RunPreparation(Protocol):
+    """Capability: CPU-only work a run of this system will need before its first call (Sheets: importing
+    the JWT signer and loading the service-account key from the environment), begun by the runner at the
+    run's start for each selected system, so it runs while earlier mappings wait on their APIs.
+
+    It returns at once and never raises: the work runs on a thread of its own, sends no request, writes
+    nothing and keeps what it makes in memory only; an error is left for the hook that needs the result,
+    which raises it where it would have without the preparation. `close()` waits for it."""
+
+    def prepare_run(self) -> None: ...
+
+
+def as_run_preparation(adapter: Any) -> RunPreparation | None:
+    return adapter if isinstance(adapter, RunPreparation) else None
 
 
 @dataclass

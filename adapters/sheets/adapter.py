@@ -17,7 +17,13 @@ from typing import Any
 
 from migo_sync.adapter import BaseAdapter, PullBatch, PushUnit, RemoteField, RemoteObject, UnitResult
 from migo_sync.adapters.sheets import SYSTEM
-from migo_sync.adapters.sheets.auth import ServiceAccountAuth, load_key
+from migo_sync.adapters.sheets.auth import (
+    KEY_NAMES,
+    ServiceAccountAuth,
+    ServiceAccountKey,
+    import_signer,
+    load_key,
+)
 from migo_sync.adapters.sheets.client import SheetsClient
 from migo_sync.adapters.sheets.config import option_problems, sheets_settings, tab_options
 from migo_sync.adapters.sheets.payload import Body, RowTooLarge
@@ -47,6 +53,7 @@ class SheetsAdapter(BaseAdapter):
         self._passed: dict[str, Body | None] = {}
         self._warming: dict[str, Future[dict[str, Any]]] = {}  # metadata a push's warm-up is reading
         self._client_lock = threading.Lock()  # the client is built once, by the warm-up or the caller
+        self._preparing: Future[ServiceAccountAuth | None] | None = None  # prepare_run()'s signer
 
     @property
     def client(self) -> SheetsClient:
@@ -57,8 +64,7 @@ class SheetsAdapter(BaseAdapter):
             return self._client
 
     def _new_client(self) -> SheetsClient:
-        key = load_key(self.context.credentials)
-        auth = ServiceAccountAuth(key, self.context.urls.get("token_url") or SYSTEM.extra_urls["token_url"])
+        auth = self._prepared() or self._auth(load_key(self.context.credentials))
         rate = self.settings.rate_limit
         http = self.context.http(
             self.context.base_url, auth=auth,
@@ -67,8 +73,41 @@ class SheetsAdapter(BaseAdapter):
         )
         return SheetsClient(http, system=self.name)
 
+    def _auth(self, key: ServiceAccountKey) -> ServiceAccountAuth:
+        return ServiceAccountAuth(key, self.context.urls.get("token_url") or SYSTEM.extra_urls["token_url"])
+
+    def prepare_run(self) -> None:
+        """RunPreparation: the sign-in's CPU work, begun on a thread at the run's start (importing PyJWT
+        and cryptography, loading and checking the key: 0.1-0.2 s that otherwise sit between a push's
+        plan and its first call). The key is read only from the environment (the keyring may prompt: it
+        is opened only when the client is built, as before); only the imports when it is not there."""
+        if self._preparing is None and self._client is None:
+            self._preparing = started(self._prepare, name="sheets-sign-in")
+
+    def _prepare(self) -> ServiceAccountAuth | None:
+        credentials = self.context.credentials
+        if not any(credentials.environ.get(credentials.env_name(name)) for name in KEY_NAMES):
+            import_signer()
+            return None
+        auth = self._auth(load_key(credentials))
+        auth.prepare()
+        return auth
+
+    def _prepared(self) -> ServiceAccountAuth | None:
+        """prepare_run()'s auth, ready to sign; None when there is none (the caller loads the key in
+        place, raising what went wrong there, as without the preparation)."""
+        if self._preparing is None:
+            return None
+        try:
+            return self._preparing.result()
+        except Exception:  # raised again, in place, by the caller's own load of the key
+            return None
+
     def close(self) -> None:
         wait(self._warming.values())  # a warm-up's request is answered before its client closes
+        if self._preparing is not None:  # CPU only, never a request: done in a moment
+            wait([self._preparing])
+            self._preparing = None
         self._warming.clear()
         if self._client is not None:
             self._client.http.close()

@@ -73,10 +73,13 @@ def register_key(private_key: str) -> None:
             register_secret(line)
 
 
+KEY_NAMES = ("credentials_json", "credentials_file")  # where the key is found, in this order
+
+
 def load_key(credentials: Credentials) -> ServiceAccountKey:
     """Find the service-account key: the environment first (inline JSON, then the key file's path),
     then the keyring (the same two names, in that order)."""
-    found = credentials.first("credentials_json", "credentials_file")
+    found = credentials.first(*KEY_NAMES)
     if found is not None and found[0] == "credentials_json":
         return ServiceAccountKey.from_json(found[1], credentials.env_name("credentials_json"))
     path = found[1] if found is not None else None
@@ -94,16 +97,44 @@ def load_key(credentials: Credentials) -> ServiceAccountKey:
     return ServiceAccountKey.from_json(text, f"key file {file}")
 
 
-def make_assertion(key: ServiceAccountKey, token_url: str, scopes: tuple[str, ...], now: float) -> str:
-    """The signed JWT of the jwt-bearer grant (iss, scope, aud, iat, exp ≤ iat + 1 h)."""
+def signing_key(key: ServiceAccountKey) -> Any:
+    """The private key loaded and checked as PyJWT signs with it (its own `prepare_key`, so a key it
+    refuses is refused alike), or ConfigError. Importing PyJWT + cryptography costs ~0.1 s the first
+    time and loading a 2048-bit key ~0.04 s: `RunPreparation` does it ahead, a rerun that never signs
+    not at all."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from jwt.algorithms import RSAAlgorithm
+
+    try:
+        loaded = RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(key.private_key)
+    except (ValueError, TypeError, jwt.PyJWTError) as exc:
+        raise ConfigError(f"sheets: the service-account private key of {key.client_email} cannot sign "
+                          f"({type(exc).__name__}); download a new JSON key") from None
+    if not isinstance(loaded, RSAPrivateKey):
+        raise ConfigError(f"sheets: the service-account private key of {key.client_email} cannot sign "
+                          "(it is a public key); download a new JSON key")
+    return loaded
+
+
+def import_signer() -> None:
+    """Import what signing needs (PyJWT, cryptography's RSA): the part of the sign-in's preparation
+    that needs no key."""
+    import jwt.algorithms  # noqa: F401
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: F401
+
+
+def make_assertion(key: ServiceAccountKey, signer: Any, token_url: str, scopes: tuple[str, ...], now: float) -> str:
+    """The signed JWT of the jwt-bearer grant (iss, scope, aud, iat, exp ≤ iat + 1 h), signed with
+    `signer` (`signing_key(key)`)."""
     issued = int(now)
     claims = {"iss": key.client_email, "scope": " ".join(scopes), "aud": token_url,
               "iat": issued, "exp": issued + JWT_LIFETIME}
     headers = {"kid": key.private_key_id} if key.private_key_id else None
-    import jwt  # here, not at import: PyJWT + cryptography cost ~0.1 s, and a rerun with nothing to send never signs
+    import jwt  # imported by signing_key already
 
     try:
-        assertion: str = jwt.encode(claims, key.private_key, algorithm="RS256", headers=headers)
+        assertion: str = jwt.encode(claims, signer, algorithm="RS256", headers=headers)
     except (ValueError, TypeError, jwt.PyJWTError) as exc:
         raise ConfigError(f"sheets: the service-account private key of {key.client_email} cannot sign "
                           f"({type(exc).__name__}); download a new JSON key") from None
@@ -127,6 +158,24 @@ class ServiceAccountAuth(httpx.Auth):
         self.scopes = scopes
         self.clock = clock
         self._cache_key = (key.client_email, token_url, " ".join(scopes))
+        self._signer: Any = None  # the loaded private key: in memory only, loaded once
+        self._signer_lock = threading.Lock()
+
+    def prepare(self) -> None:
+        """Load the signing key now (imports included), unless a cached token makes it needless for
+        now; a key that cannot sign is left for the token request to refuse, where it always was."""
+        if self._cached() is not None:
+            return
+        try:
+            self._signing_key()
+        except ConfigError:
+            return
+
+    def _signing_key(self) -> Any:
+        with self._signer_lock:
+            if self._signer is None:
+                self._signer = signing_key(self.key)
+            return self._signer
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         token = self._cached()
@@ -165,7 +214,7 @@ class ServiceAccountAuth(httpx.Auth):
 
     def _fetch(self) -> Generator[httpx.Request, httpx.Response, str]:
         now = self.clock()
-        assertion = make_assertion(self.key, self.token_url, self.scopes, now)
+        assertion = make_assertion(self.key, self._signing_key(), self.token_url, self.scopes, now)
         response = yield httpx.Request(
             "POST", self.token_url, data={"grant_type": GRANT_TYPE, "assertion": assertion},
             headers={"Accept": "application/json"}, extensions={"idempotent": True},

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migo_sync import interrupt
-from migo_sync.adapter import Unit
+from migo_sync.adapter import Unit, as_run_preparation
 from migo_sync.boundary import library_error
 from migo_sync.config import Project
 from migo_sync.engine.feeds import rename_problems
@@ -276,6 +276,7 @@ def _execute(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mapping
     run_id = report.run_id
     failed: set[str] = set()
     stop = options.stop or (lambda: False)
+    _prepare_systems(pool, mappings, options)
     ahead = _read_ahead(book, pool, mappings, options)
     try:
         for item in mappings:
@@ -356,6 +357,21 @@ def _log_result(result: MappingResult) -> None:
         log.info("%s %s: %s read, %s written, %s rejected, %s requests, %.2f s", result.name, result.status,
                  f"{result.rows_read:,}", f"{result.rows_written:,}", f"{result.rows_rejected:,}",
                  f"{result.requests:,}", result.seconds, extra=extra)
+
+
+def _prepare_systems(pool: AdapterPool, mappings: Sequence[LoadedMapping], options: RunOptions) -> None:
+    """RunPreparation: each selected system's CPU-only preparation (Sheets: its signing key), begun now
+    on a thread of its own, so it runs while the mappings before that system's wait on their APIs."""
+    for system in dict.fromkeys(m.mapping.system for m in mappings):
+        if system in options.backed_off:
+            continue
+        try:
+            adapter = pool(system)
+        except MigoSyncError:  # its mappings report it, where they always did
+            continue
+        preparation = as_run_preparation(adapter)
+        if preparation is not None:
+            preparation.prepare_run()
 
 
 def _read_ahead(book: Bookkeeping, pool: AdapterPool, mappings: Sequence[LoadedMapping],

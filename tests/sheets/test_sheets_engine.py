@@ -20,10 +20,12 @@ import pytest
 from helpers.projects import make_project
 from helpers.sandboxed import query as sql
 
+from migo_sync.adapters.sheets import auth as sheets_auth
 from migo_sync.adapters.sheets.auth import clear_token_cache
 from migo_sync.adapters.sheets.client import SheetsClient
 from migo_sync.config import Project
 from migo_sync.engine import push as push_engine
+from migo_sync.engine import runner as run_engine
 from migo_sync.engine.push import Pusher
 from migo_sync.engine.result import MappingResult
 from migo_sync.engine.runner import RunOptions, run
@@ -150,11 +152,17 @@ class MetadataAsked:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.asked = threading.Event()
+        self.paths: list[str] = []  # every request's method and path, in arrival order
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.paths.append(f"{scope['method']} {scope['path']}")
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].endswith("/spreadsheets/migo-collections"):
             self.asked.set()
         await self.app(scope, receive, send)
+
+    def tokens(self) -> int:
+        return sum(1 for p in self.paths if p.startswith("POST") and p.endswith("/token"))
 
 
 @pytest.fixture
@@ -214,3 +222,105 @@ def test_an_error_in_the_warm_up_surfaces_as_it_did_without_it(
     assert outcome() == warmed
     assert warmed[0] == "failed" and warmed[5] == 0
     assert (warmed[1], warmed[3]) == ("ConfigError", 2), warmed
+
+
+def test_the_signing_key_is_loaded_at_the_runs_start_without_a_request(
+        project: Project, metadata_asked: MetadataAsked, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RunPreparation: the run's start begins loading the signing key (PyJWT, cryptography, the RSA key) on a
+    thread of its own, so it is ready before the push's plan has ended and the token request leaves right
+    after it. Proven by holding the plan until the key has been loaded (10 s at most): without the
+    preparation the key is loaded only by the warm-up, after the plan, so the wait would run out. The
+    preparation sends nothing (no request until the plan ends) and the key is loaded once for the run.
+    A warm process keeps the token in memory: the next runs send no token request and load no key."""
+    loads: list[str] = []
+    loaded = threading.Event()
+    original_key = sheets_auth.signing_key
+
+    def signing_key(key: Any) -> Any:
+        signer = original_key(key)
+        loads.append(threading.current_thread().name)
+        loaded.set()
+        return signer
+
+    held: list[tuple[bool, list[str]]] = []
+    original_plan = push_engine.plan_push
+
+    def plan_push(*args: Any, **kwargs: Any) -> Any:
+        held.append((loaded.wait(10), list(metadata_asked.paths)))
+        return original_plan(*args, **kwargs)
+
+    monkeypatch.setattr(sheets_auth, "signing_key", signing_key)
+    monkeypatch.setattr(push_engine, "plan_push", plan_push)
+    first = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert (first.status, first.rows_written, first.requests) == ("ok", 300, 4), first.error
+    assert held == [(True, [])]  # the key was ready while the plan was held, and nothing had been asked
+    assert loads == ["sheets-sign-in"] and metadata_asked.tokens() == 1
+    again = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert (again.status, again.requests) == ("ok", 0)
+    sql(project, "UPDATE lending.collections SET outstanding = 1.5 WHERE loan_id = 'L0000007'")
+    changed = sync(project, "sheets_collections_push", "sheets_fx_rates_pull")
+    assert [(r.status, r.rows_written) for r in changed.values()] == [("ok", 300), ("ok", 20)]
+    assert loads == ["sheets-sign-in"] and metadata_asked.tokens() == 1  # one sign-in for the three runs
+
+
+def no_preparation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_engine, "as_run_preparation", lambda adapter: None)
+
+
+@pytest.mark.parametrize("broken", ["no key", "unusable key", "public key", "no key file"])
+def test_a_key_problem_surfaces_as_it_did_without_the_preparation(
+        project: Project, broken: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key the preparation cannot load is left for the sign-in to refuse where it always did: the same
+    status, error, exit code and requests (none) with and without it, nothing pending; no token asked."""
+    import orjson
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    environ = {k: v for k, v in project.environ.items() if "CREDENTIALS" not in k}
+    sample = {"type": "service_account", "client_email": "robot@x.iam.gserviceaccount.com", "private_key_id": "k1"}
+    if broken == "unusable key":
+        environ["MIGO_SYNC_SHEETS_CREDENTIALS_JSON"] = orjson.dumps(
+            {**sample, "private_key": "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"}).decode()
+    elif broken == "public key":
+        public = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        environ["MIGO_SYNC_SHEETS_CREDENTIALS_JSON"] = orjson.dumps({**sample, "private_key": public}).decode()
+    elif broken == "no key file":
+        environ["MIGO_SYNC_SHEETS_CREDENTIALS_FILE"] = str(tmp_path / "gone.json")
+    project.environ = environ
+
+    def outcome() -> tuple[Any, ...]:
+        clear_token_cache()
+        result = sync(project, "sheets_collections_push")["sheets_collections_push"]
+        pending = sql(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE pending_hash IS NOT NULL")[0][0]
+        return result.status, result.error_class, result.error, result.exit_code, result.requests, pending
+
+    prepared = outcome()
+    no_preparation(monkeypatch)
+    assert outcome() == prepared
+    assert prepared[0] == "failed" and (prepared[1], prepared[3], prepared[4], prepared[5]) == ("ConfigError", 2, 0, 0)
+    if broken in ("unusable key", "public key"):
+        assert "cannot sign" in (prepared[2] or "")
+        assert "nope" not in (prepared[2] or "") and "BEGIN" not in (prepared[2] or "")
+
+
+def test_the_preparation_never_opens_the_keyring(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key kept in the keyring is read where the client is built, as before (a keyring may prompt): the
+    preparation, on its own thread, only imports the signer's modules."""
+    from migo_sync import credentials as credentials_module
+
+    key_json = project.environ["MIGO_SYNC_SHEETS_CREDENTIALS_JSON"] if "MIGO_SYNC_SHEETS_CREDENTIALS_JSON" in \
+        project.environ else Path(project.environ["MIGO_SYNC_SHEETS_CREDENTIALS_FILE"]).read_text()
+    project.environ = {k: v for k, v in project.environ.items() if "CREDENTIALS" not in k and k != "MIGO_SYNC_NO_KEYRING"}
+    asked: list[tuple[str, str]] = []
+
+    def from_keyring(user: str) -> str | None:
+        asked.append((user, threading.current_thread().name))
+        return key_json if user == "sheets.credentials_json" else None
+
+    monkeypatch.delenv("MIGO_SYNC_NO_KEYRING", raising=False)
+    monkeypatch.setattr(credentials_module, "_from_keyring", from_keyring)
+    clear_token_cache()
+    result = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert (result.status, result.rows_written) == ("ok", 300), result.error
+    assert asked and all(thread != "sheets-sign-in" for _, thread in asked)
