@@ -46,6 +46,7 @@ from . import SYSTEM
 from .client import ImportMessage, WorkdayClient
 from .config import PullOptions, PushOptions, WorkdaySettings
 from .imports import BOOKED, IMPORT_DONE, IMPORT_WITH_ERRORS, await_imports
+from .pages import KEYS
 from .payload import (
     CANCELED,
     Defaults,
@@ -417,11 +418,11 @@ class WorkdayAdapter(BaseAdapter):
         start, end = min(j.posting_date for j in journals), max(j.posting_date for j in journals)
 
         def wanted(entry: dict[str, Any]) -> bool:
-            return lines and (entry["Accounting_Journal_ID"] in by_id
-                              or (entry["External_Reference_ID"] or "") in by_reference)
+            return entry["Accounting_Journal_ID"] in by_id or (entry["External_Reference_ID"] or "") in by_reference
 
         for page in self.client.iter_journals(count=self.settings.page_size, accounting_from=start,
-                                              accounting_to=end, company=self.settings.company, lines=wanted,
+                                              accounting_to=end, company=self.settings.company,
+                                              lines=wanted if lines else KEYS,
                                               concurrency=in_flight or self._concurrency):
             for entry in page.entries:
                 if entry["Journal_Status"] in CANCELED:
@@ -432,7 +433,7 @@ class WorkdayAdapter(BaseAdapter):
                 for key in keys:
                     if key not in found or (own and not found[key].by_key):
                         found[key] = PostedJournal(entry["WID"] or entry["Accounting_Journal_ID"] or "",
-                                                   tuple(entry_lines(entry)), by_key=own)
+                                                   tuple(entry_lines(entry)) if entry["lines"] else (), by_key=own)
         return found
 
     def read_journal_lines(self, start: date, end: date) -> Iterator[list[LedgerLine]]:

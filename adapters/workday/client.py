@@ -224,12 +224,17 @@ class WorkdayClient:
     def get_journals(self, *, lines: Lines = True, **criteria: Any) -> JournalPage:
         """One page of Get_Journals (`journals_query` names the criteria; `lines=False` reads the
         journals without their lines)."""
+        return parse_journals_page(self._journals_answer(**criteria), lines=lines)
+
+    def _journals_answer(self, **criteria: Any) -> bytes:
+        """The raw answer to one Get_Journals (read by `parse_journals_page`)."""
         with self.zeep.settings(raw_response=True):
             raw = self._call("Get_Journals", **journals_query(**criteria))
         if raw.status_code != 200:  # zeep hands a raw answer back unread: its status is ours to judge
             raise FatalRemoteError(SYSTEM, f"Get_Journals: HTTP {raw.status_code} (not a SOAP answer; "
                                            "redirects are never followed)", status=raw.status_code)
-        return parse_journals_page(raw.content, lines=lines)
+        content: bytes = raw.content
+        return content
 
     def iter_journals(self, *, count: int, start_page: int = 1, concurrency: int = 1, lines: Lines = True,
                       **criteria: Any) -> Iterator[JournalPage]:
@@ -239,23 +244,28 @@ class WorkdayClient:
         The first page says how many there are; the others are independent requests of one pinned
         result set (As_Of_Entry_DateTime: the caller's `as_of`, else the moment the tenant answered
         the first page for, as Workday asks of a paged read), so up to `concurrency` of them are in
-        flight (and held) at once. A tenant that names no moment gets its pages one at a time."""
-        def fetch(page: int, as_of: Any) -> JournalPage:
-            result = self.get_journals(page=page, count=count, lines=lines, **{**criteria, "as_of": as_of})
+        flight (and held) at once. A tenant that names no moment gets its pages one at a time.
+        The page threads only ask: each answer is parsed here, so the next page is asked for as
+        soon as one is in, not once it is parsed."""
+        def fetch(page: int, as_of: Any) -> bytes:
+            return self._journals_answer(page=page, count=count, **{**criteria, "as_of": as_of})
+
+        def read(page: int, answer: bytes) -> JournalPage:
+            result = parse_journals_page(answer, lines=lines)
             if result.total_results and result.page != page:
                 raise FatalRemoteError(SYSTEM, f"Get_Journals answered page {result.page} when page {page} "
                                                "was asked for; stopping rather than risk a gap")
             return result
 
-        first = fetch(start_page, criteria.get("as_of"))
+        first = read(start_page, fetch(start_page, criteria.get("as_of")))
         yield first
         if start_page >= first.total_pages:
             return
         pin = criteria.get("as_of") or first.as_of
         pages = range(start_page + 1, first.total_pages + 1)
-        for _, result in in_order(lambda page: fetch(page, pin), pages, in_flight=concurrency if pin else 1,
-                                  name="workday-page"):
-            yield result
+        for page, answer in in_order(lambda page: fetch(page, pin), pages, in_flight=concurrency if pin else 1,
+                                     name="workday-page"):
+            yield read(page, answer)
 
     # -- chart: accounts, worktags, periods -----------------------------------------------------
 

@@ -27,7 +27,7 @@ from zeep.wsdl.utils import etree_to_string
 
 from migo_sync.adapters.workday.client import WorkdayClient
 from migo_sync.adapters.workday.emulator import Spliced, journal_entry_xml, success_envelope, wd
-from migo_sync.adapters.workday.pages import parse_journals_page
+from migo_sync.adapters.workday.pages import KEYS, parse_journals_page
 from migo_sync.adapters.workday.payload import NOT_XML, Defaults, journal_xml, unsendable
 from migo_sync.adapters.workday.soap import XSD_PATH
 from migo_sync.ledger import Journal, JournalLine
@@ -231,6 +231,10 @@ def test_a_journal_page_is_read_as_a_find_per_field_read_it(extra: str) -> None:
     page = parse_journals_page(content)
     assert page.entries == findtext_journal_entries(content)
     assert [{**entry, "lines": []} for entry in page.entries] == parse_journals_page(content, lines=False).entries
+    # the ids an import booked: what names each journal, read as the whole page reads it
+    named = ("WID", "Accounting_Journal_ID", "External_Reference_ID", "Journal_Status")
+    assert parse_journals_page(content, lines=KEYS).entries == [
+        {**{k: entry[k] for k in named}, "lines": []} for entry in page.entries]
     # a look-up reads the lines of the journals it finds only (the predicate sees each without lines)
     asked: list[dict[str, Any]] = []
 

@@ -7,6 +7,7 @@ flight: concurrency is asserted from that count and request counts, never from t
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from helpers.emulators import throttled_fixture
 from workday.workday_support import TENANT, balanced, push_mapping, sandbox_environ
 
 from migo_sync.adapter import PullBatch
+from migo_sync.adapters.workday import client as client_module
 from migo_sync.adapters.workday.adapter import WorkdayAdapter
 from migo_sync.config import Project, ProjectConfig
 from migo_sync.mapping.model import Mapping
@@ -71,3 +73,44 @@ def test_pages_after_the_first_are_read_together_and_loaded_in_order(tenant: San
     assert limits["peak_in_flight"] == CAP
     assert [b.records for b in together] == [b.records for b in sequential]
     assert [b.state.get("page") for b in together[:-1] if b.state] == list(range(2, len(together) + 1))
+
+
+def test_the_next_page_is_asked_for_before_this_one_is_read(tenant: SandboxThread, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page threads only ask: page N is parsed by the reader once it is in, while page N+1 is already
+    asked for. Proven by holding the parse of each page after the first until the next page was asked for
+    (10 s at most): were each page parsed on its page thread, the next one would wait for that parse."""
+    tenant.reset()
+    writer = opened(tenant, tmp_path, max_concurrency=1)
+    try:
+        assert all(r.ok for r in writer.write(push_mapping(), [balanced(f"N-{n:02d}") for n in range(20)]))
+    finally:
+        writer.close()
+    adapter = opened(tenant, tmp_path, max_concurrency=1)
+    client = adapter.client
+    asked: list[int] = []
+    changed = threading.Condition()
+    real_answer = client._journals_answer
+
+    def answer(**criteria: Any) -> bytes:
+        with changed:
+            asked.append(criteria["page"])
+            changed.notify_all()
+        return real_answer(**criteria)
+
+    monkeypatch.setattr(client, "_journals_answer", answer)
+    real_parse = client_module.parse_journals_page
+    held: list[bool] = []
+
+    def parse(content: bytes, **kwargs: Any) -> Any:
+        page = real_parse(content, **kwargs)
+        if 1 < page.page < page.total_pages:
+            with changed:
+                held.append(changed.wait_for(lambda: page.page + 1 in asked, timeout=10))
+        return page
+
+    monkeypatch.setattr(client_module, "parse_journals_page", parse)
+    batches = pulled(adapter)
+    assert held and all(held), held
+    assert asked == list(range(1, len(batches) + 1)) and len(batches) >= 4
+    assert tenant.limits()["workday"]["peak_in_flight"] == 1  # still one call at a time
