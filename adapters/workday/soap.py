@@ -74,7 +74,8 @@ def safe_parser() -> etree.XMLParser:
 class HttpxTransport(Transport):
     """A zeep transport that posts through our `httpx.Client` and loads documents from disk only."""
 
-    def __init__(self, http: httpx.Client) -> None:
+    def __init__(self, http: httpx.Client | None) -> None:
+        """`http` None: a transport that only loads (the shared WSDL document's, `client.wsdl_document`)."""
         # Not Transport.__init__: that opens a requests.Session we would never use.
         import logging
 
@@ -90,6 +91,8 @@ class HttpxTransport(Transport):
         # Every Workday call migo-sync makes is safe to resend: reads change nothing, and each journal
         # of a Submit_Accounting_Journal or Import_Accounting_Journal carries an Accounting_Journal_ID
         # the tenant enforces (Add_Only): a resent import's journals come back "already in use".
+        if self.http is None:
+            raise ExternalReferenceForbidden(address)  # type: ignore[no-untyped-call]
         response = self.http.post(address, content=message, headers=headers, extensions={"idempotent": True})
         if xmlsafe.declares_doctype(response.content):  # zeep's own parser would expand it first
             raise FatalRemoteError(SYSTEM, "XML with a DOCTYPE is refused")

@@ -177,3 +177,42 @@ def test_an_error_in_the_warm_up_surfaces_as_it_did_without_it(
     assert outcome() == warmed
     assert warmed[0] == "failed" and warmed[5] == 0 and warmed[3] == 2, warmed
     assert not posted(workday)
+
+
+def test_the_wsdl_is_read_at_the_runs_start_without_a_request(
+        project: Project, workday: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RunPreparation: the run's start begins zeep's reading of the WSDL subset on a thread of its own, so
+    the client is ready before the push's plan has ended. Proven by holding the plan until the document was
+    read (10 s at most): without the preparation it is read only when the client is made (the warm-up, after
+    the plan), so the wait would run out. Nothing is asked while the plan is held; the document is read once
+    for the process: the next run reads it no more."""
+    from migo_sync.adapters.workday import client as client_module
+    from migo_sync.engine import push as push_engine
+
+    monkeypatch.setattr(client_module, "_document", None)  # as in a fresh process
+    reads: list[str] = []
+    read = threading.Event()
+    original_document = client_module.Document
+
+    def document(*args: Any, **kwargs: Any) -> Any:
+        built = original_document(*args, **kwargs)
+        reads.append(threading.current_thread().name)
+        read.set()
+        return built
+
+    calls = emulator_of(workday).calls
+    held: list[tuple[bool, int]] = []
+    original_plan = push_engine.plan_push
+
+    def plan_push(*args: Any, **kwargs: Any) -> Any:
+        held.append((read.wait(10), sum(calls.values())))
+        return original_plan(*args, **kwargs)
+
+    monkeypatch.setattr(client_module, "Document", document)
+    monkeypatch.setattr(push_engine, "plan_push", plan_push)
+    calls.clear()
+    [first] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+    assert (first.status, first.requests) == ("ok", 7), first.error
+    assert held == [(True, 0)] and reads == ["workday-prepare"]
+    [again] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+    assert (again.status, again.requests) == ("ok", 0) and reads == ["workday-prepare"]
