@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,6 +44,7 @@ from migo_sync.options import option_problems
 from migo_sync.settings import parse_settings
 
 from . import SYSTEM
+from .ahead import written_ahead
 from .client import ImportMessage, WorkdayClient, wsdl_document
 from .config import PullOptions, PushOptions, WorkdaySettings
 from .imports import BOOKED, IMPORT_DONE, IMPORT_WITH_ERRORS, await_imports
@@ -340,8 +342,10 @@ class WorkdayAdapter(BaseAdapter):
             if batch:
                 yield batch
 
-        sent = list(in_order(lambda batch: client.import_journals([body for _, body in batch]), batches(),
-                             in_flight=self._concurrency, name="workday-import"))
+        # each batch written while the imports before it are in flight (`ahead.py`)
+        with closing(written_ahead(batches(), ahead=self._concurrency, name="workday-bodies")) as written:
+            sent = list(in_order(lambda batch: client.import_journals([body for _, body in batch]), written,
+                                 in_flight=self._concurrency, name="workday-import"))
         if not sent:
             return {}
         wids = [wid for _, wid in sent]

@@ -161,3 +161,39 @@ def test_a_body_written_ahead_for_another_shape_is_written_again(
     assert all(r.ok for r in results) and len(written) == 6
     held = [j for j in tenant.dump("workday")["journals"] if j["external_reference"] in {u.key for u in units}]
     assert sorted(j["status"] for j in held) == ["Draft"] * 3
+
+
+def test_the_next_import_is_written_while_the_one_before_is_in_flight(
+        adapter: WorkdayAdapter, tenant: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one import in flight at a time, the second batch's bodies are written while the first import
+    is under way. Proven by holding the first import until the second batch was written (10 s at most):
+    written on the sending thread, the second batch would wait for the first import's answer."""
+    import migo_sync.adapters.workday.adapter as module
+
+    units = [balanced(f"A{n:03d}") for n in range(1, 16)]  # two imports: ten journals, then five
+    written: list[str] = []
+    second_written = threading.Event()
+    real_xml = module.journal_xml
+
+    def journal_xml(journal: Any, *args: Any, **kwargs: Any) -> str:
+        body = real_xml(journal, *args, **kwargs)
+        written.append(journal.key)
+        if len(written) == len(units):
+            second_written.set()
+        return body
+
+    client = adapter.client
+    real_import = client.import_journals
+    held: list[bool] = []
+
+    def import_journals(bodies: list[str], **kwargs: Any) -> str:
+        if not held:  # the first import leaves once the second batch is written
+            held.append(second_written.wait(10))
+        return real_import(bodies, **kwargs)
+
+    monkeypatch.setattr(module, "journal_xml", journal_xml)
+    monkeypatch.setattr(client, "import_journals", import_journals)
+    results = adapter.write(push_mapping(max_concurrency=1), units)
+    assert held == [True] and sorted(written) == [u.key for u in units]
+    assert all(r.ok and not r.duplicate and r.remote_id for r in results)
+    assert emulator_of(tenant).calls["Import_Accounting_Journal"] == 2 and set(posted(tenant).values()) == {1}
