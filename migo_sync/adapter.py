@@ -28,6 +28,7 @@ whose pulls may read at the same time (Adaptive, Intacct), `LedgerPort`
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as KeyMap
 from dataclasses import dataclass, field
@@ -214,6 +215,23 @@ def as_run_preparation(adapter: Any) -> RunPreparation | None:
     return adapter if isinstance(adapter, RunPreparation) else None
 
 
+@runtime_checkable
+class ChecksInFlight(Protocol):
+    """Capability: `check()` waits on the remote (Intacct: the chart and the batch's look-up, one
+    request), and lets the engine's own work for the batch run while it does.
+
+    `check_meanwhile` is `check()` that calls `meanwhile()` exactly once, on the calling thread, while
+    its request is in flight (or before it returns, when it sends none), unless it fails before; an
+    error `meanwhile` raises is raised from it. The engine writes the units' intents there."""
+
+    def check_meanwhile(self, mapping: Mapping, units: Sequence[PushUnit],
+                        meanwhile: Callable[[], None]) -> dict[str, str]: ...
+
+
+def as_checks_in_flight(adapter: Any) -> ChecksInFlight | None:
+    return adapter if isinstance(adapter, ChecksInFlight) else None
+
+
 @dataclass
 class AdapterContext:
     """Everything an adapter gets from the core: no globals, no environment reading of its own."""
@@ -296,6 +314,34 @@ JobsQueued = Callable[[KeyMap[str, str]], None]
 """Called by a `RemoteJobs` adapter with {unit key: job reference} as soon as the remote accepted a job."""
 
 
+class UnitFeed(Protocol):
+    """A batch's units, handed to a `RemoteJobs` adapter as it asks for them, so its first jobs leave
+    while the engine still reads the later units (and writes their intents) between the requests."""
+
+    def take(self, count: int) -> list[PushUnit]:
+        """Up to `count` more units, each one's intent recorded and committed in the ledger before it is
+        returned (so it may be sent at once); an empty list when the batch has no more."""
+        ...
+
+
+class UnitList:
+    """A `UnitFeed` over units already in hand (an adapter's plain `write()`, tests)."""
+
+    def __init__(self, units: Iterable[PushUnit]) -> None:
+        self._units = iter(units)
+
+    def take(self, count: int) -> list[PushUnit]:
+        return list(itertools.islice(self._units, count))
+
+
+def take_all(feed: UnitFeed, chunk: int = 10_000) -> list[PushUnit]:
+    """Every unit a feed has left (an adapter that needs them all before its first request)."""
+    out: list[PushUnit] = []
+    while more := feed.take(chunk):
+        out.extend(more)
+    return out
+
+
 @runtime_checkable
 class RemoteJobs(Protocol):
     """Capability: the system queues writes as jobs and tells their outcome later (Zendesk bulk jobs).
@@ -305,8 +351,11 @@ class RemoteJobs(Protocol):
     run leaves them for the next run to read instead of sending their units again.
     """
 
-    def write_queued(self, mapping: Mapping, units: Sequence[PushUnit], queued: JobsQueued) -> list[UnitResult]:
-        """`write()`, calling `queued({unit key: job reference})` for each accepted job before waiting on it."""
+    def write_queued(self, mapping: Mapping, units: UnitFeed, queued: JobsQueued) -> list[UnitResult]:
+        """`write()` of the units it takes from the feed (as it needs them: a unit taken is ready to be
+        sent), calling `queued({unit key: job reference})` for each accepted job before waiting on it.
+        One result per unit taken, in the order taken; a unit taken and then not sent (the run was
+        interrupted) is answered `not_sent`."""
         ...
 
     def settle_jobs(self, mapping: Mapping, jobs: KeyMap[str, str]) -> list[UnitResult]:

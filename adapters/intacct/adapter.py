@@ -288,11 +288,19 @@ class IntacctAdapter(BaseAdapter):
     # -- the adapter hooks --------------------------------------------------------------------
 
     def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
+        return self.check_meanwhile(mapping, units, lambda: None)
+
+    def check_meanwhile(self, mapping: Mapping, units: Sequence[PushUnit],
+                        meanwhile: Callable[[], None]) -> dict[str, str]:
         """The journal checks against the chart. The first batch's chart read also asks which of
-        its journals the ledger holds (the look-up the write needs first): one request for both."""
+        its journals the ledger holds (the look-up the write needs first): one request for both,
+        during which `meanwhile` runs (`ChecksInFlight`: the engine writes the intents)."""
         if mapping.object != JOURNAL_OBJECT:
+            meanwhile()
             return {}
-        if self._lists is None:
+        if self._lists is not None:  # the chart is in: no request to wait on
+            meanwhile()
+        else:
             journals, _ = self._built.build(units, journal_layout(mapping))
             queries = reference_queries(journals)
             # the chart and look-up on a thread; the journals' bodies are built meanwhile (their error,
@@ -310,6 +318,7 @@ class IntacctAdapter(BaseAdapter):
             # the bodies once the read is sent: built before, they would hold the interpreter its thread
             # needs to build and send it (a read that fails before sending sets it too)
             on_its_way.wait()
+            meanwhile()
             self._bodies = {journal.key: (journal, glbatch_function(journal)) for journal in journals}
             lists = reading.result()
             self._held.keep(journals, held_journals(journals, {name: lists[name] for name in queries}))

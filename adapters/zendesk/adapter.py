@@ -22,10 +22,13 @@ from migo_sync.adapter import (
     PushUnit,
     RemoteField,
     RemoteObject,
+    UnitFeed,
+    UnitList,
     UnitResult,
+    take_all,
 )
 from migo_sync.adapters.zendesk import SYSTEM
-from migo_sync.adapters.zendesk.client import PacedTransport, Pacing, ZendeskClient, classify
+from migo_sync.adapters.zendesk.client import MAX_BULK, PacedTransport, Pacing, ZendeskClient, classify
 from migo_sync.adapters.zendesk.config import PullOptions, PushOptions, ZendeskSettings, option_problems
 from migo_sync.adapters.zendesk.pull import (
     CURSOR_EXPORTS,
@@ -35,7 +38,7 @@ from migo_sync.adapters.zendesk.pull import (
     read_ahead,
     time_pages,
 )
-from migo_sync.adapters.zendesk.push import JobRunner, organization_jobs, payload, recorded_jobs, user_jobs
+from migo_sync.adapters.zendesk.push import JobRunner, feed_jobs, organization_jobs, payload, recorded_jobs
 from migo_sync.bounded import BoundedHTTPTransport
 from migo_sync.errors import AuthError, ConfigError
 from migo_sync.mapping.loader import did_you_mean
@@ -236,23 +239,41 @@ class ZendeskAdapter(BaseAdapter):
     # ---- push and pull -------------------------------------------------------------------------
 
     def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
-        return self.write_queued(mapping, units, None)
+        return self.write_queued(mapping, UnitList(units), None)
 
-    def write_queued(self, mapping: Mapping, units: Sequence[PushUnit],
-                     queued: JobsQueued | None) -> list[UnitResult]:
+    def write_queued(self, mapping: Mapping, units: UnitFeed, queued: JobsQueued | None) -> list[UnitResult]:
         """Users and organizations go out as bulk jobs; `queued` hears of each accepted job before it
-        is waited on (the `RemoteJobs` capability)."""
+        is waited on (the `RemoteJobs` capability). Users are taken from the feed a round of
+        submissions at a time, as their jobs go out; organizations all at once (they are looked up
+        by external_id first)."""
         if mapping.object not in ("users", "organizations"):
-            return super().write(mapping, units)
-        refused = self.check(mapping, units)
-        results = {k: UnitResult(k, ok=False, reason=r) for k, r in refused.items()}
-        sendable = [u for u in units if u.key not in refused]
-        if sendable:
-            jobs = (user_jobs(self.client, sendable, PUSH_KEY) if mapping.object == "users" else
-                    organization_jobs(self.client, [(u, payload(u, PUSH_KEY)) for u in sendable],
-                                      self.settings.max_concurrency))
-            results.update(JobRunner(self.client, self.settings).run(jobs, queued))
-        return [results[u.key] for u in units]
+            return super().write(mapping, take_all(units))
+        taken: list[PushUnit] = []
+        results: dict[str, UnitResult] = {}
+
+        def take(count: int) -> list[PushUnit]:
+            """The next units that can be matched (the others answered here as refused)."""
+            while more := units.take(count):
+                taken.extend(more)
+                refused = self.check(mapping, more)
+                results.update({k: UnitResult(k, ok=False, reason=r) for k, r in refused.items()})
+                sendable = [u for u in more if u.key not in refused]
+                if sendable:
+                    return sendable
+            return []
+
+        runner = JobRunner(self.client, self.settings)
+        if mapping.object == "users":
+            results.update(runner.run(feed_jobs(self.client, take, PUSH_KEY,
+                                                MAX_BULK * self.settings.max_concurrency), queued))
+        else:
+            prepared = [(u, payload(u, PUSH_KEY)) for chunk in iter(lambda: take(10_000), []) for u in chunk]
+            if prepared:
+                results.update(runner.run(organization_jobs(self.client, prepared, self.settings.max_concurrency),
+                                          queued))
+        # a unit taken but in no job that went out: the run stopped before its job was submitted
+        return [results.get(u.key) or UnitResult(u.key, ok=False, not_sent=True, reason="not sent: the run was interrupted")
+                for u in taken]
 
     def settle_jobs(self, mapping: Mapping, jobs: KeyMap[str, str]) -> list[UnitResult]:
         """Poll the jobs an earlier run queued to their end; units of an expired job get no result."""

@@ -18,8 +18,8 @@ from __future__ import annotations
 import functools
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,36 +70,41 @@ class JobRunner:
         self.clock = clock
         self.sleep = sleep
 
-    def run(self, jobs: Sequence[Job], queued: Queued | None = None) -> dict[str, UnitResult]:
+    def run(self, jobs: Iterable[Job], queued: Queued | None = None) -> dict[str, UnitResult]:
         """Submit the jobs and poll them to the end; jobs that already have an id (queued by an
         earlier run) are only polled. `queued` hears of each accepted job before it is waited on.
-        A unit whose outcome stays unknown (an earlier run's job Zendesk forgot) has no result."""
-        workers = min(self.settings.max_concurrency, self.settings.max_jobs_in_flight, len(jobs) or 1)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zendesk-submit") as pool:
-            return self._run(jobs, pool, queued)
+        A unit whose outcome stays unknown (an earlier run's job Zendesk forgot) has no result.
 
-    def _run(self, jobs: Sequence[Job], pool: ThreadPoolExecutor, queued: Queued | None) -> dict[str, UnitResult]:
+        `jobs` may be lazy (`feed_jobs`): a job is taken from it only when there is room for it, and
+        the next wave's first one while this wave is in flight, so the units behind the later jobs are
+        read while the first ones are out; nothing is taken once an interruption is asked for."""
+        with ThreadPoolExecutor(max_workers=max(1, min(self.settings.max_concurrency, self.settings.max_jobs_in_flight)),
+                                thread_name_prefix="zendesk-submit") as pool:
+            return self._run(iter(jobs), pool, queued)
+
+    def _run(self, jobs: Iterator[Job], pool: ThreadPoolExecutor, queued: Queued | None) -> dict[str, UnitResult]:
         results: dict[str, UnitResult] = {}
-        waiting = deque(j for j in jobs if j.job_id is None)
+        waiting: deque[Job] = deque()
         in_flight: dict[str, Job] = {}
-        for job in jobs:
-            if job.job_id is not None:
-                job.started = self.clock()
-                in_flight[job.job_id] = job
+        upcoming = _Upcoming(jobs, in_flight, self.clock)
         seen_state: dict[str, tuple[Any, Any]] = {}
         wait = 0.0  # the first poll goes as soon as the submissions are answered
-        while waiting or in_flight:
-            if waiting and interrupt.requested() is not None:  # stopping: queue no new job
+        upcoming.fill(waiting)  # an earlier run's jobs (only polled) come first, then this run's first
+        while waiting or in_flight or not upcoming.ended:
+            if interrupt.requested() is not None:  # stopping: queue no new job, take no more units
+                upcoming.ended = True
                 while waiting:
                     unsent = waiting.popleft()
                     results.update({u.key: UnitResult(u.key, ok=False, not_sent=True,
                                                       reason="not sent: the run was interrupted")
                                     for u in unsent.units if u is not None})
             room = self.settings.max_jobs_in_flight - len(in_flight)
-            wave = [waiting.popleft() for _ in range(min(room, len(waiting)))]
-            if wave:
-                results.update(self._submit(wave, pool, in_flight, queued))
-                wait = 0.0
+            if room > 0 and (waiting or not upcoming.ended):
+                flying = len(in_flight)
+                results.update(self._submit(upcoming.wave(waiting, room), pool, in_flight, queued,
+                                            then=lambda: upcoming.fill(waiting)))
+                if len(in_flight) > flying:
+                    wait = 0.0
             if not in_flight:
                 continue
             if wait:
@@ -142,17 +147,24 @@ class JobRunner:
                     min(max(wait * 1.5, self.settings.job_poll_interval), self.settings.job_poll_max))
         return results
 
-    def _submit(self, wave: list[Job], pool: ThreadPoolExecutor, in_flight: dict[str, Job],
-                queued: Queued | None) -> dict[str, UnitResult]:
-        """Submit `wave` concurrently; a job Zendesk refused (422) rejects its units. The accepted
+    def _submit(self, wave: Iterable[Job], pool: ThreadPoolExecutor, in_flight: dict[str, Job],
+                queued: Queued | None, then: Callable[[], None] = lambda: None) -> dict[str, UnitResult]:
+        """Submit `wave` concurrently (each job handed to the pool as it is taken from `wave`), then run
+        `then` while they are in flight; a job Zendesk refused (422) rejects its units. The accepted
         jobs are named to `queued` before anything waits on them. Any other error is raised once
         every submission has been answered (the units stay pending: resent next run, which the
         upsert makes safe)."""
         results: dict[str, UnitResult] = {}
         error: BaseException | None = None
         accepted: dict[str, str] = {}
-        futures = [pool.submit(_send, job) for job in wave]
-        for job, future in zip(wave, futures, strict=True):
+        sent: list[tuple[Job, Future[dict[str, Any]]]] = []
+        try:
+            for job in wave:  # taking a job from a lazy wave may read units: the ones before are out
+                sent.append((job, pool.submit(_send, job)))
+            then()
+        except Exception as exc:  # re-raised below, once the submissions in flight are answered
+            error = exc
+        for job, future in sent:
             try:
                 status = future.result()
             except RecordInvalid as exc:
@@ -170,6 +182,41 @@ class JobRunner:
         if error is not None:
             raise error
         return results
+
+
+class _Upcoming:
+    """This run's jobs not yet taken (a lazy source reads units as jobs are taken); an earlier run's
+    jobs met on the way go straight in flight, to be polled only."""
+
+    def __init__(self, jobs: Iterator[Job], in_flight: dict[str, Job], clock: Callable[[], float]) -> None:
+        self.jobs = jobs
+        self.in_flight = in_flight
+        self.clock = clock
+        self.ended = False
+
+    def next(self) -> Job | None:
+        while not self.ended:
+            job = next(self.jobs, None)
+            if job is None:
+                self.ended = True
+            elif job.job_id is None:
+                return job
+            else:
+                job.started = self.clock()
+                self.in_flight[job.job_id] = job
+        return None
+
+    def fill(self, waiting: deque[Job]) -> None:
+        """One job taken ahead into `waiting` (when none waits): the next wave's first is made now."""
+        if not waiting and (job := self.next()) is not None:
+            waiting.append(job)
+
+    def wave(self, waiting: deque[Job], room: int) -> Iterator[Job]:
+        for _ in range(room):
+            job = waiting.popleft() if waiting else self.next()
+            if job is None:
+                return
+            yield job
 
 
 def _send(job: Job) -> dict[str, Any]:
@@ -261,6 +308,13 @@ def user_jobs(client: ZendeskClient, units: list[PushUnit], key: str) -> list[Jo
     """One job per 100 users; each job's payloads are made when it is sent (`Job.build`)."""
     return [Job(chunk, [], client.upsert_users, build=functools.partial(_payloads, chunk, key))
             for chunk in chunked(units, MAX_BULK)]
+
+
+def feed_jobs(client: ZendeskClient, take: Callable[[int], list[PushUnit]], key: str, per_take: int) -> Iterator[Job]:
+    """`user_jobs` over units taken `per_take` at a time (one round of submissions' worth) as the jobs
+    are: the first job leaves once its round's units are read, not once the whole batch is."""
+    while units := take(per_take):
+        yield from user_jobs(client, units, key)
 
 
 def _payloads(units: Sequence[PushUnit], key: str) -> list[dict[str, Any]]:

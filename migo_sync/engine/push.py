@@ -14,6 +14,8 @@ forgot.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import time
@@ -31,6 +33,7 @@ from migo_sync.adapter import (
     RemoteObject,
     Unit,
     UnitResult,
+    as_checks_in_flight,
     as_remote_jobs,
     as_warm_up,
     chunked,
@@ -65,6 +68,7 @@ from migo_sync.xmlsafe import unsendable
 log = logging.getLogger("migo_sync.engine.push")
 DEFAULT_BATCH_UNITS = {"row": 1000, "group": 500, "object": 1}
 SAMPLE_SIZE = 5
+ROWS_AT_ONCE = 1000  # rows made Python objects at a time: a feed's first units are sent before the rest are made
 Progress = Callable[[int], None]
 
 
@@ -107,6 +111,7 @@ class Pusher:
         self.result = MappingResult(mapping.name, mapping.system, "push")
         self.jobs = as_remote_jobs(adapter)
         self.warm = as_warm_up(adapter)
+        self.checks_in_flight = as_checks_in_flight(adapter)  # intents written while the checks wait
         self.refused_earlier: set[str] = set()  # units an earlier run's job refused: rejects, not resent now
         port = as_ledger(adapter) if mapping.mode == "insert" else None
         # journals: each intent keeps how to find the journal in the ledger without its rows
@@ -236,7 +241,11 @@ class Pusher:
             empty = PushUnit(UNIT_ALL, idempotency_key(self.mapping.feed, UNIT_ALL), [], [])
             units = _chain_units(units, iter([_Unit(empty, deleted_row_keys=deleted_by_unit.get(UNIT_ALL, []))]))
         size = self.mapping.batch_size or self.system_batch or DEFAULT_BATCH_UNITS[self.unit]
-        batches = chunked((self._finish(u, plan) for u in units), size)
+        finished = (self._finish(u, plan) for u in units)
+        if self.jobs is not None and not self.dry_run:
+            self._push_queued(finished, size)
+            return
+        batches = chunked(finished, size)
         while True:
             with gc_paused():  # a batch's units are read: several acyclic objects a row (engine/gcpause.py)
                 batch = next(batches, None)
@@ -333,7 +342,8 @@ class Pusher:
     def _rows(self, plan: PushPlan, where: str = "") -> Iterator[dict[str, Any]]:
         sql = f"SELECT * FROM {plan.send_table} {where} ORDER BY {self._order_sql()}"
         for record_batch in self.warehouse.iter_batches(sql, batch_size=5000):
-            yield from record_batch.to_pylist()
+            for start in range(0, record_batch.num_rows, ROWS_AT_ONCE):  # the first units go before all are Python
+                yield from record_batch.slice(start, ROWS_AT_ONCE).to_pylist()
 
     def _order_sql(self) -> str:
         """Units together, rows by key; a whole object in the order its adapter asks for."""
@@ -425,8 +435,30 @@ class Pusher:
         shown = sum(i.unit.records.ticked for i in batch if isinstance(i.unit.records, _Stream))
         self.progress(sum(len(i.unit.row_keys) + len(i.invalid) for i in batch) - shown)
 
-    def _push_batch(self, batch: list[_Unit]) -> None:
-        result = self.result
+    def _push_queued(self, units: Iterator[_Unit], size: int) -> None:
+        """Batches of a `RemoteJobs` adapter: each handed over as a feed it takes from as its jobs go
+        out, so the first jobs leave while later units are read (and their intents written)."""
+        while True:
+            interrupt.check()  # a stop asked for: nothing new is sent (the batch before finished)
+            first = next(units, None)
+            if first is None:
+                return
+            feed = _Feed(self, itertools.chain([first], units), size)
+            assert self.jobs is not None
+            results = self.jobs.write_queued(self.mapping, feed, self._jobs_queued)
+            # units the adapter did not take (it stopped: interrupted) were not read: planned again next run
+            self._settle_batch(feed.items, feed.sent, {r.key: r for r in results}, feed.rejects)
+            if feed.ended:
+                return
+            if self.stop():  # asked to stop: this batch is done and recorded, the rest waits
+                self.result.status = "stopped"
+                return
+
+    def _screen(self, batch: list[_Unit], meanwhile: Callable[[list[_Unit]], None] | None = None,
+                ) -> tuple[list[Reject], list[_Unit]]:
+        """A batch's rejects so far (invalid rows, units the adapter's checks refuse) and its sendable
+        units. `meanwhile(candidates)` runs while checks that wait on the remote do (`ChecksInFlight`),
+        else before them."""
         rejects: list[Reject] = []
         candidates: list[_Unit] = []
         for item in batch:
@@ -437,7 +469,14 @@ class Pusher:
                 continue
             if item.unit.records or item.unit.delete or self.unit == "object":
                 candidates.append(item)
-        reasons = self.adapter.check(self.mapping, [c.unit for c in candidates]) if candidates else {}
+        if meanwhile is None or not candidates:
+            reasons = self.adapter.check(self.mapping, [c.unit for c in candidates]) if candidates else {}
+        elif self.checks_in_flight is not None:
+            reasons = self.checks_in_flight.check_meanwhile(self.mapping, [c.unit for c in candidates],
+                                                            lambda: meanwhile(candidates))
+        else:
+            meanwhile(candidates)
+            reasons = self.adapter.check(self.mapping, [c.unit for c in candidates])
         sendable: list[_Unit] = []
         for item in candidates:
             reason = reasons.get(item.unit.key)
@@ -446,6 +485,21 @@ class Pusher:
                                for k, r in zip(item.unit.row_keys, item.unit.records or [{}], strict=False))
             else:
                 sendable.append(item)
+        return rejects, sendable
+
+    def _intent(self, sendable: list[_Unit]) -> None:
+        """The units' intent, recorded and committed before any of them is sent."""
+        locators = (journal_locators(self.ledger, self.mapping, [i.unit for i in sendable])
+                    if self.ledger is not None else None)
+        self.book.record_intent(self.mapping.feed, self.run_id, _intent_table(sendable, locators))
+
+    def _push_batch(self, batch: list[_Unit]) -> None:
+        result = self.result
+        if self.dry_run or self.checks_in_flight is None:
+            rejects, sendable = self._screen(batch)
+            early: list[_Unit] = []
+        else:
+            rejects, sendable, early = self._screen_intending(batch)
         if self.dry_run:
             result.rows_rejected += len(rejects)
             result.details["would_send"] = result.details.get("would_send", 0) + sum(
@@ -461,23 +515,46 @@ class Pusher:
                     result.details["invalid_sample"].append({"key": r.row_key, "reason": r.reason})
             self._tick(batch)
             return
+        by_key: dict[str, UnitResult] = {}
         if sendable:
-            feed = self.mapping.feed
-            locators = (journal_locators(self.ledger, self.mapping, [i.unit for i in sendable])
-                        if self.ledger is not None else None)
-            self.book.record_intent(feed, self.run_id, _intent_table(sendable, locators))
-            units = [i.unit for i in sendable]
-            if self.jobs is not None:  # each job's reference is in the ledger before it is waited on
-                results = self.jobs.write_queued(self.mapping, units, lambda refs: self._jobs_queued(feed, refs))
-            else:
-                results = self.adapter.write(self.mapping, units)
-            by_key: dict[str, UnitResult] = {r.key: r for r in results}
-        else:
-            by_key = {}
+            ready = {id(i) for i in early}
+            self._intent([i for i in sendable if id(i) not in ready])
+            by_key = {r.key: r for r in self.adapter.write(self.mapping, [i.unit for i in sendable])}
+        sending = {id(i) for i in sendable}
+        refused = [k for i in early if id(i) not in sending for k in i.unit.row_keys]
+        self._settle_batch(batch, sendable, by_key, rejects, refused)
+
+    def _screen_intending(self, batch: list[_Unit]) -> tuple[list[Reject], list[_Unit], list[_Unit]]:
+        """`_screen`, committing the intents of the units that have none while the checks wait on the
+        remote (`ChecksInFlight`): the intent still precedes any send, and a unit the checks then
+        refuse has it dropped with the batch's outcome (nothing of it was sent). A unit with an intent
+        already (an earlier run's, outcome unknown, or `--full`) gets its new one only once its checks
+        pass, as before: a refusal never erases what an earlier run may have sent."""
+        early: list[_Unit] = []
+
+        def intend(candidates: list[_Unit]) -> None:
+            early.extend(i for i in candidates if not i.unit.resend)
+            if early:
+                self._intent(early)
+
+        try:
+            rejects, sendable = self._screen(batch, intend)
+        except Exception:
+            if early:  # the checks failed: nothing was sent, the intents go (the checks' error is the one told)
+                with contextlib.suppress(Exception):
+                    self.book.clear_pending(self.mapping.feed, [k for i in early for k in i.unit.row_keys])
+            raise
+        return rejects, sendable, early
+
+    def _settle_batch(self, batch: list[_Unit], sendable: list[_Unit], by_key: dict[str, UnitResult],
+                      rejects: list[Reject], unsent: Sequence[str] = ()) -> None:
+        """The batch's outcome in one transaction: sent units confirmed, refused ones rejected, the
+        intent of units that never left (`unsent`: rows whose intent the checks' refusal voids) dropped."""
+        result = self.result
         confirmed: list[tuple[str, str, str | None]] = []
         refused = [r for item in batch for r in item.refused]
         held: list[tuple[str, str, str, str | None]] = []
-        failed_keys: list[str] = []
+        failed_keys: list[str] = list(unsent)
         forget: list[str] = []
         for item in sendable:
             answer = by_key.get(item.unit.key)
@@ -524,9 +601,42 @@ class Pusher:
                                                 "rows_rejected": len(rejects)})
         self._tick(batch)
 
+    def _jobs_queued(self, refs: KeyMap[str, str]) -> None:
+        self.book.record_jobs(self.mapping.feed, refs)
 
-    def _jobs_queued(self, feed: str, refs: KeyMap[str, str]) -> None:
-        self.book.record_jobs(feed, refs)
+
+class _Feed:
+    """One batch of a `RemoteJobs` push, read as the adapter takes it (`UnitFeed`): each `take` reads
+    units until it has `count` sendable ones (or the batch ends), screens them and commits their
+    intent before handing them over. Reading pauses the cyclic collector, as a whole batch's does."""
+
+    def __init__(self, pusher: Pusher, units: Iterator[_Unit], limit: int) -> None:
+        self.pusher = pusher
+        self.units = units
+        self.left = limit  # units this batch may still read
+        self.ended = False  # the push has no more units
+        self.items: list[_Unit] = []  # every unit read in this batch
+        self.sent: list[_Unit] = []  # handed over, intent committed
+        self.rejects: list[Reject] = []
+
+    def _read(self, count: int) -> list[_Unit]:
+        asked = min(count, self.left)
+        with gc_paused():  # a chunk's units are read: several acyclic objects a row (engine/gcpause.py)
+            chunk = list(itertools.islice(self.units, asked))
+        self.left -= len(chunk)
+        self.ended = len(chunk) < asked
+        self.items.extend(chunk)
+        return chunk
+
+    def take(self, count: int) -> list[PushUnit]:
+        while self.left > 0 and not self.ended:
+            rejects, sendable = self.pusher._screen(self._read(count))
+            self.rejects.extend(rejects)
+            if sendable:
+                self.pusher._intent(sendable)
+                self.sent.extend(sendable)
+                return [i.unit for i in sendable]
+        return []
 
 
 STREAM_TICK = 1000  # rows of a whole object between progress ticks while it streams

@@ -3,6 +3,7 @@ as a duplicate of what the ledger already holds."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from intacct.intacct_support import journal_ids, make_project, posted, sandbox_environ
 
 from migo_sync.adapters.intacct.adapter import IntacctAdapter
+from migo_sync.adapters.intacct.client import IntacctClient
 from migo_sync.config import Project
 from migo_sync.engine.runner import RunOptions, run
 from migo_sync.sandbox.process import SandboxThread
@@ -74,3 +76,61 @@ def test_no_journal_is_posted_before_its_intent_is_recorded(
     assert result.status == "ok" and result.rows_written > 0 and intents
     assert early == []
     assert posted(intacct) == Counter(journal_ids(project))
+
+
+def test_the_intents_are_written_while_the_checks_read_the_chart(
+        project: Project, intacct: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks' chart and look-up request is held (10 s at most) until the batch's intents are in the
+    ledger, which happens only if they are written while that request is in flight; the posts still
+    follow the intents and the look-up, every journal once."""
+    recorded = threading.Event()
+    record = Bookkeeping.record_intent
+
+    def recording(self: Bookkeeping, feed: str, run_id: str, table: Any) -> int:
+        written = record(self, feed, run_id, table)
+        if table.num_rows:
+            recorded.set()
+        return written
+
+    waited: list[bool] = []
+    post = IntacctClient._post
+
+    def held(client: IntacctClient, url: str, body: bytes) -> Any:
+        if b"<object>REPORTINGPERIOD</object>" in body:  # the chart and look-up, on its way
+            waited.append(recorded.wait(10))
+        return post(client, url, body)
+
+    monkeypatch.setattr(Bookkeeping, "record_intent", recording)
+    monkeypatch.setattr(IntacctClient, "_post", held)
+    result = run(project, RunOptions(names=["intacct_journals_push"])).results[0]
+    assert result.status == "ok" and result.rows_written > 0
+    assert waited == [True]
+    assert posted(intacct) == Counter(journal_ids(project))
+
+
+def test_a_journal_the_checks_refuse_keeps_no_intent(project: Project, intacct: SandboxThread) -> None:
+    """Its intent, written while the checks read the chart, is dropped with the batch's outcome: the
+    ledger shows nothing in flight, the journal is a reject, and once mended it is posted once."""
+    ids = journal_ids(project)
+    warehouse = open_warehouse(project)
+    try:
+        original = warehouse.query(f"SELECT account_no FROM lending.journal_lines WHERE journal_id = '{ids[0]}' "
+                                   "AND line_no = 1")[0][0]
+        lines = warehouse.query(f"SELECT COUNT(*) FROM lending.journal_lines WHERE journal_id = '{ids[0]}'")[0][0]
+        warehouse.execute(f"UPDATE lending.journal_lines SET account_no = '9999' WHERE journal_id = '{ids[0]}' "
+                          "AND line_no = 1")
+    finally:
+        warehouse.close()
+    first = run(project, RunOptions(names=["intacct_journals_push"])).results[0]
+    assert first.status == "rejected" and first.rows_rejected == lines
+    assert posted(intacct) == Counter(ids[1:])
+    warehouse = open_warehouse(project)
+    try:
+        assert warehouse.query("SELECT COUNT(*) FROM migo_sync.sent WHERE pending_hash IS NOT NULL")[0][0] == 0
+        warehouse.execute(f"UPDATE lending.journal_lines SET account_no = '{original}' WHERE journal_id = '{ids[0]}' "
+                          "AND line_no = 1")
+    finally:
+        warehouse.close()
+    second = run(project, RunOptions(names=["intacct_journals_push"])).results[0]
+    assert second.status == "ok" and second.rows_rejected == 0
+    assert posted(intacct) == Counter(ids)

@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ import httpx
 import pytest
 from zendesk.zendesk_support import basic_auth, configure, dump, environ, make_project, query
 
+from migo_sync.adapters.zendesk.client import ZendeskClient
 from migo_sync.config import Project
 from migo_sync.engine.runner import RunOptions, run
 from migo_sync.sandbox.process import SandboxThread
 from migo_sync.warehouse import open_warehouse
+from migo_sync.warehouse.bookkeeping import Bookkeeping
 
 PUSH, TICKETS, USERS = "zendesk_users_push", "zendesk_tickets_pull", "zendesk_users_pull"
 
@@ -132,3 +135,44 @@ def test_pull_killed_at_random_pages_resumes_with_every_ticket_once(zd: SandboxT
     from migo_sync.engine.pull import _Pending
 
     assert pages <= 25 + 3 * (_Pending.FLUSH_ROWS // 1000 + 3)
+
+
+def test_the_first_jobs_leave_while_the_later_users_are_still_read(
+        zd: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A push hands Zendesk's adapter its users a round of submissions at a time (here one request in
+    flight: 100 users), each round's intents committed before its job leaves. Every intent after the
+    first round's is held (10 s at most) until a job was submitted, which happens only if the first
+    jobs go while the later users are still to be read; and no job carries a user without its intent."""
+    project = make_project(tmp_path / "project", environ(zd, tmp_path), settings="max_concurrency = 1\n")
+    intents: set[str] = set()
+    rounds: list[int] = []
+    submitted = threading.Event()
+    waited: list[bool] = []
+    record = Bookkeeping.record_intent
+
+    def recorded(self: Bookkeeping, feed: str, run_id: str, table: Any) -> int:
+        if intents:
+            waited.append(submitted.wait(10))
+        written = record(self, feed, run_id, table)
+        keys = table.column("unit_key").to_pylist()
+        rounds.append(len(keys))
+        intents.update(keys)
+        return written
+
+    without_intent: list[str] = []
+    upsert = ZendeskClient.upsert_users
+
+    def sent(self: ZendeskClient, users: Any) -> Any:
+        without_intent.extend(u["external_id"] for u in users if u["external_id"] not in intents)
+        submitted.set()
+        return upsert(self, users)
+
+    monkeypatch.setattr(Bookkeeping, "record_intent", recorded)
+    monkeypatch.setattr(ZendeskClient, "upsert_users", sent)
+    result = run(project, RunOptions(names=[PUSH])).results[0]
+    assert (result.status, result.rows_written, result.requests) == ("ok", 400, 4 + 2)  # 4 jobs, then 2 polls of all 4
+    assert rounds == [100, 100, 100, 100] and waited == [True, True, True]
+    assert without_intent == []
+    assert len(pushed_state(zd, project)) == 400
+    again = run(project, RunOptions(names=[PUSH])).results[0]
+    assert (again.rows_written, again.requests) == (0, 0)
