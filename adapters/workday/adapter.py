@@ -472,19 +472,31 @@ class WorkdayAdapter(BaseAdapter):
     # -- the adapter hooks --------------------------------------------------------------------
 
     def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
+        return self.check_meanwhile(mapping, units, lambda: None)
+
+    def check_meanwhile(self, mapping: Mapping, units: Sequence[PushUnit],
+                        meanwhile: Callable[[], None]) -> dict[str, str]:
         """The journal checks against the chart. The first batch's chart reads go out together
-        with the look-up of its journals the write needs first (`HeldAhead`): one round trip."""
+        with the look-up of its journals the write needs first (`HeldAhead`): one round trip, during
+        which `meanwhile` runs (`ChecksInFlight`: the engine writes the intents), then this batch's
+        request bodies are written (`post_journals`)."""
         if mapping.object != JOURNAL_OBJECT:
+            meanwhile()
             return {}
-        if self._chart is None:
+        if self._chart is not None:  # the chart is in: no request to wait on
+            meanwhile()
+        else:
             self._configure(mapping)
             journals, _ = self._built.build(units, journal_layout(mapping))
             _ = self.client  # opened here, once: not by two threads at a time below
-            # beside the chart's three reads: its pages one at a time, within the tenant's in-flight cap;
-            # while both are in flight, the request bodies of this batch are written (`post_journals`)
+
+            def during() -> None:
+                meanwhile()
+                self._write_ahead(journals)
+
+            # beside the chart's three reads: its pages one at a time, within the tenant's in-flight cap
             reads: list[Callable[[], Any]] = [self.chart, lambda: self._look_up(journals, in_flight=1)]
-            _chart, held = self._parallel(lambda read: read(), reads, at_once=2,
-                                          meanwhile=lambda: self._write_ahead(journals))
+            _chart, held = self._parallel(lambda read: read(), reads, at_once=2, meanwhile=during)
             self._held.keep(journals, held)
         return check_units(self, mapping, units, self.chart(), built=self._built)
 

@@ -216,3 +216,66 @@ def test_the_wsdl_is_read_at_the_runs_start_without_a_request(
     assert held == [(True, 0)] and reads == ["workday-prepare"]
     [again] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
     assert (again.status, again.requests) == ("ok", 0) and reads == ["workday-prepare"]
+
+
+def test_the_intents_are_written_while_the_checks_read_the_chart_and_look_up(
+        project: Project, workday: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ChecksInFlight: the look-up beside the chart's reads is held (10 s at most) until the batch's intents
+    are in the ledger, which happens only if they are written while it is in flight; no journal is imported
+    before its intent is recorded, and each is posted once."""
+    from migo_sync.warehouse.bookkeeping import Bookkeeping
+
+    intents: set[str] = set()
+    recorded = threading.Event()
+    record = Bookkeeping.record_intent
+
+    def recording(self: Bookkeeping, feed: str, run_id: str, table: Any) -> int:
+        written = record(self, feed, run_id, table)
+        intents.update(table.column("unit_key").to_pylist())
+        if table.num_rows:
+            recorded.set()
+        return written
+
+    waited: list[bool] = []
+    look_up = WorkdayAdapter._look_up
+
+    def held(self: WorkdayAdapter, journals: Any, **kwargs: Any) -> Any:
+        found = look_up(self, journals, **kwargs)
+        if not waited:  # the checks' look-up, beside the chart
+            waited.append(recorded.wait(10))
+        return found
+
+    early: list[str] = []
+    post = WorkdayAdapter.post_journals
+
+    def checked(self: WorkdayAdapter, journals: Any) -> Any:
+        early.extend(j.key for j in journals if j.key not in intents)
+        return post(self, journals)
+
+    monkeypatch.setattr(Bookkeeping, "record_intent", recording)
+    monkeypatch.setattr(WorkdayAdapter, "_look_up", held)
+    monkeypatch.setattr(WorkdayAdapter, "post_journals", checked)
+    [result] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+    assert (result.status, result.requests) == ("ok", 7) and result.rows_written > 0, result.error
+    assert waited == [True] and early == [] and intents
+    assert set(posted(workday).values()) == {1}
+
+
+def test_a_journal_the_checks_refuse_keeps_no_intent(project: Project, workday: SandboxThread) -> None:
+    """Its intent, written while the checks read the chart, is dropped with the batch's outcome: nothing
+    is shown in flight, the journal is a reject, and once mended it is posted once."""
+    [first_id, *_] = sorted({r[0] for r in project_sql(project, "SELECT journal_id FROM lending.journal_lines")})
+    lines = project_sql(project, f"SELECT COUNT(*) FROM lending.journal_lines WHERE journal_id = '{first_id}'")[0][0]
+    original = project_sql(project, "SELECT account_no FROM lending.journal_lines WHERE journal_id = "
+                                    f"'{first_id}' AND line_no = 1")[0][0]
+    project_sql(project, f"UPDATE lending.journal_lines SET account_no = '9999' WHERE journal_id = '{first_id}' "
+                         "AND line_no = 1")
+    [first] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+    assert first.status == "rejected" and first.rows_rejected == lines
+    assert first_id not in posted(workday) and set(posted(workday).values()) == {1}
+    assert project_sql(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE pending_hash IS NOT NULL")[0][0] == 0
+    project_sql(project, f"UPDATE lending.journal_lines SET account_no = '{original}' WHERE journal_id = "
+                         f"'{first_id}' AND line_no = 1")
+    [second] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+    assert second.status == "ok" and second.rows_rejected == 0
+    assert posted(workday)[first_id] == 1 and set(posted(workday).values()) == {1}
