@@ -245,19 +245,22 @@ def test_the_intents_are_written_while_the_checks_read_the_chart_and_look_up(
             waited.append(recorded.wait(10))
         return found
 
-    early: list[str] = []
-    post = WorkdayAdapter.post_journals
+    from migo_sync.adapters.workday.client import WorkdayClient
 
-    def checked(self: WorkdayAdapter, journals: Any) -> Any:
-        early.extend(j.key for j in journals if j.key not in intents)
-        return post(self, journals)
+    intents_when_imported: list[int] = []
+    send = WorkdayClient.import_journals
+
+    def importing(client: WorkdayClient, bodies: list[str], **kwargs: Any) -> str:
+        intents_when_imported.append(len(intents))  # every journal of the batch has its intent by now
+        return send(client, bodies, **kwargs)
 
     monkeypatch.setattr(Bookkeeping, "record_intent", recording)
     monkeypatch.setattr(WorkdayAdapter, "_look_up", held)
-    monkeypatch.setattr(WorkdayAdapter, "post_journals", checked)
+    monkeypatch.setattr(WorkdayClient, "import_journals", importing)
     [result] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
     assert (result.status, result.requests) == ("ok", 7) and result.rows_written > 0, result.error
-    assert waited == [True] and early == [] and intents
+    journals = len(posted(workday))
+    assert waited == [True] and intents_when_imported == [journals] and len(intents) == journals
     assert set(posted(workday).values()) == {1}
 
 
