@@ -110,20 +110,21 @@ class Puller:
             state = None if self.full_refresh else (None if self.dry_run and not self._book_ready()
                                                     else self.book.get_cursor(self.mapping.name))
         mirror = self.mapping.mode == "mirror"
-        if not self.dry_run:
-            self.warehouse.ensure_table(
-                self.target, [ColumnDef(f.column, f.type, self.scales.get(f.column)) for f in self.mapping.fields
-                              if f.column],
-                self.mapping.key)
         batches = self.ahead.batches() if self.ahead is not None else iter(read_pages(self.adapter, self.mapping, state))
-        # The first page is asked for now, on a thread, while the staging tables are made (a read
-        # started ahead is already under way); its answer, or its error, is taken in the loop below.
+        # The first page is asked for now, on a thread, while the target and staging tables are made
+        # (a read started ahead is already under way); its answer, or its error, is taken in the loop
+        # below. A failing setup waits for it, and nothing of it is loaded.
         first: Future[ArrowBatch | PullBatch | None] | None = (
             begun(lambda: next(batches, None), name="pull-first-page") if self.ahead is None else None)
         staging = temp_name(self.mapping.name, "stage")
         mirror_staging = temp_name(self.mapping.name, "mirror")
         preview = temp_name(self.mapping.name, "preview")
         try:
+            if not self.dry_run:
+                self.warehouse.ensure_table(
+                    self.target, [ColumnDef(f.column, f.type, self.scales.get(f.column)) for f in self.mapping.fields
+                                  if f.column],
+                    self.mapping.key)
             # Staging tables exist before the first transaction: DDL inside one would commit it.
             if mirror and not self.dry_run:  # a mirror stages every page here, and merges nothing before
                 self.warehouse.load_arrow(mirror_staging, self.schema.empty_table(), temporary=True, replace=True)
@@ -139,6 +140,7 @@ class Puller:
             raise
         last_state = state
         pending = _Pending()
+        staged = False  # a mirror's pages loaded into its staging table (all but the last one read)
         stopped = None
         while True:
             with gc_paused():  # the adapter builds the page (here or on its own thread), then the casts
@@ -167,13 +169,19 @@ class Puller:
                 continue
             if batch.state is not None:  # a page without a new resume point keeps the last one
                 last_state = batch.state
+            if mirror and pending.tables:  # a mirror holds back only the last page read: the one before is staged
+                self._flush(pending, staging, mirror_staging)
+                staged = True
             pending.add(table, rejects, batch)
-            if mirror or batch.deleted_keys or pending.due():
+            if not mirror and (batch.deleted_keys or pending.due()):
                 self._flush(pending, staging, mirror_staging)
             if not mirror and self.stop():  # asked to stop: commit what was read, resume from there
                 self.result.status = "stopped"
                 break
-        if pending.tables:
+        # A mirror read whole in one page (a sheet tab, a chart) merges it straight from Arrow, its rejects and
+        # cursor in the same transaction: no staging copy and no commit of its own between the read and the swap.
+        whole = mirror and not staged and stopped is None and not self.dry_run and len(pending.tables) == 1
+        if pending.tables and not whole:
             self._flush(pending, staging, mirror_staging)
         if stopped is not None:
             raise interrupt.Interrupted(stopped)  # a mirror is never swapped half read
@@ -184,9 +192,22 @@ class Puller:
             self.book.set_cursor(self.mapping.name, None, self.run_id)  # only --full-refresh forgets
         if mirror and not self.dry_run:
             with self.warehouse.transaction():
-                counts = self.warehouse.merge(self.target, mirror_staging, self.mapping.key,
-                                              self.mapping.columns, delete_missing=True)
+                if whole:
+                    counts = self.warehouse.merge_arrow(self.target, pending.tables[0], mirror_staging, self.mapping.key,
+                                                        self.mapping.columns, delete_missing=True)
+                    if pending.rejects:
+                        self.book.add_rejects(self.run_id, self.mapping.name, pending.rejects)
+                else:
+                    counts = self.warehouse.merge(self.target, mirror_staging, self.mapping.key,
+                                                  self.mapping.columns, delete_missing=True)
                 self.book.set_cursor(self.mapping.name, last_state, self.run_id)
+            if whole:
+                self.result.rows_rejected += len(pending.rejects)
+                log.debug("%s batch: %d record(s) committed, %d rejected", self.mapping.name,
+                          pending.tables[0].num_rows, len(pending.rejects),
+                          extra={"event": "batch", "mapping": self.mapping.name, "records": pending.tables[0].num_rows,
+                                 "rows_rejected": len(pending.rejects)})
+                pending.clear()
             self.result.rows_changed += counts.inserted + counts.updated + counts.deleted
             self.result.rows_written += counts.inserted + counts.updated
             self.warehouse.execute(f"DROP TABLE IF EXISTS {mirror_staging}")

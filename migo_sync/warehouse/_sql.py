@@ -356,7 +356,7 @@ class SQLWarehouse:
         return self._merge_statement(target, source, key, insert_cols, update_cols, delete_missing)
 
     def merge_arrow(self, target: str, data: pa.Table, staging: str, key: Sequence[str],
-                    columns: Sequence[str]) -> MergeCounts:
+                    columns: Sequence[str], *, delete_missing: bool = False) -> MergeCounts:
         """The keys checked in Arrow (no query), the data loaded into `staging` (emptied first; on
         Snowflake a Parquet file PUT into the table's stage and COPY INTO it, as write_pandas does),
         then merged from it: one transaction."""
@@ -366,7 +366,7 @@ class SQLWarehouse:
         with self.transaction():
             self.execute(f"DELETE FROM {self.quote(staging)}")
             self.load_arrow(staging, data, temporary=True)
-            return self._merge_rows(target, staging, key, columns, False)
+            return self._merge_rows(target, staging, key, columns, delete_missing)
 
     def _check_source_keys(self, target: str, source: str, key: Sequence[str]) -> None:
         """A key must name one row: duplicates or NULLs would merge unpredictably, so refuse them."""

@@ -109,9 +109,10 @@ class Warehouse(Protocol):
         ...
 
     def merge_arrow(self, target: str, data: pa.Table, staging: str, key: Sequence[str],
-                    columns: Sequence[str]) -> MergeCounts:
+                    columns: Sequence[str], *, delete_missing: bool = False) -> MergeCounts:
         """`merge()` of Arrow data: staged in the temporary table `staging` (emptied first), or, where
-        the engine can read Arrow in place (DuckDB), merged straight from it."""
+        the engine can read Arrow in place (DuckDB), merged straight from it; `delete_missing` as in
+        `merge()` (a mirror pull whose whole read is one page)."""
         ...
 
     def row_hash_sql(self, columns: Sequence[str], alias: str | None = None) -> str:

@@ -222,13 +222,13 @@ class DuckDBWarehouse(SQLWarehouse):
         return int(data.num_rows)
 
     def merge_arrow(self, target: str, data: pa.Table, staging: str, key: Sequence[str],
-                    columns: Sequence[str]) -> MergeCounts:
+                    columns: Sequence[str], *, delete_missing: bool = False) -> MergeCounts:
         """Merged straight from the registered Arrow data (the same column types a staging table
         created from it would have): no copy into `staging` first."""
         view = f"migo_arrow_{uuid.uuid4().hex[:12]}"
         self._conn.register(view, data)
         try:
-            return self.merge(target, view, key, columns)
+            return self.merge(target, view, key, columns, delete_missing=delete_missing)
         finally:
             self._conn.unregister(view)
 

@@ -115,12 +115,20 @@ class Held(Scripted):
 @pytest.mark.parametrize("mode", ["upsert", "mirror"])
 def test_the_first_page_is_asked_for_while_the_staging_tables_are_made(
         warehouse: Warehouse, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first page's request goes out before the engine makes its staging tables (on a thread); the
-    making is held until the page was asked for (10 s at most), which only happens if the two overlap.
-    A mirror makes only the table it stages its pages in."""
+    """The first page's request goes out before the engine makes its target and staging tables (on a
+    thread); the making is held until the page was asked for (10 s at most), which only happens if the two
+    overlap. A mirror makes only the table it stages its pages in."""
     adapter = Held([[record(1), record(2)], [record(3)]])
     made: list[tuple[str, bool]] = []
     load = type(warehouse).load_arrow
+    ensure = type(warehouse).ensure_table
+
+    def ensured(self: Warehouse, table: str, *args: Any, **kwargs: Any) -> Any:
+        if table == "landing.things":
+            made.append((table, adapter.asked.wait(10)))
+        return ensure(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(type(warehouse), "ensure_table", ensured)
 
     def held(self: Warehouse, table: str, data: Any, **kwargs: Any) -> int:
         if data.num_rows == 0 and "scripted_pull" in table:  # this pull's staging, made empty before any page
@@ -132,8 +140,8 @@ def test_the_first_page_is_asked_for_while_the_staging_tables_are_made(
     result = Puller(warehouse, Bookkeeping(warehouse), adapter, mapping, "r1").run()
     assert (result.status, result.rows_read, result.rows_written) == ("ok", 3, 3)
     assert made and all(asked for _, asked in made)
-    assert [name for name, _ in made] == (["migo_mirror_scripted_pull"] if mode == "mirror"
-                                          else ["migo_stage_scripted_pull", "migo_deleted_scripted_pull"])
+    assert [name for name, _ in made] == ["landing.things"] + (
+        ["migo_mirror_scripted_pull"] if mode == "mirror" else ["migo_stage_scripted_pull", "migo_deleted_scripted_pull"])
     assert Bookkeeping(warehouse).get_cursor("scripted_pull") == {"page": 1}
 
 
@@ -151,3 +159,28 @@ def test_an_error_of_the_first_page_is_raised_as_when_it_was_read_in_place(
 
     monkeypatch.setattr(pull_engine, "begun", started_in_place)
     assert outcome() == threaded == (failure, 0, None)
+
+
+@pytest.mark.parametrize("pages", [1, 3])
+def test_a_mirror_lands_the_same_whether_read_in_one_page_or_several(warehouse: Warehouse, pages: int) -> None:
+    """A mirror read whole in one page merges it straight from Arrow (no staging copy, one transaction with its
+    rejects and cursor); read in several, its pages are staged and merged at the end. Both land the same rows,
+    delete the same ones, record the same rejects and the same counts."""
+    warehouse.execute("CREATE SCHEMA IF NOT EXISTS landing")
+    warehouse.execute("CREATE TABLE landing.things (id BIGINT, name VARCHAR, amount DECIMAL(38,2), seen TIMESTAMP)")
+    warehouse.execute("INSERT INTO landing.things VALUES (1, 'old', 1.50, '2026-11-30 08:00:00'), "
+                      "(2, 'x', 1.50, '2026-11-30 08:00:00'), (9, 'gone', 9.99, '2026-11-30 08:00:00')")
+    records = [record(1, "new", "2.25"), record(2), record(3, amount="lots"), record(4, "four", "0.01"),
+               {"name": "no id"}, record(5, "five", "12345678.90")]
+    size = -(-len(records) // pages)
+    mapping = MAPPING.model_copy(update={"mode": "mirror"})
+    result = Puller(warehouse, Bookkeeping(warehouse), Scripted([records[i:i + size] for i in range(0, len(records), size)]),
+                    mapping, "r1").run()
+    assert (result.status, result.rows_read, result.rows_written, result.rows_changed, result.rows_rejected) == \
+        ("rejected", 6, 3, 4, 2)  # 1 updated, 4 and 5 inserted, 9 deleted; 3 and the keyless record rejected
+    assert warehouse.query("SELECT id, name, amount FROM landing.things ORDER BY id") == [
+        (1, "new", Decimal("2.25")), (2, "x", Decimal("1.50")), (4, "four", Decimal("0.01")),
+        (5, "five", Decimal("12345678.90"))]
+    assert sorted(r[0] for r in warehouse.query("SELECT reason FROM migo_sync.rejects")) == [
+        "missing key value", "money.amount: 'lots' is not a number"]
+    assert Bookkeeping(warehouse).get_cursor("scripted_pull") == {"page": pages - 1}

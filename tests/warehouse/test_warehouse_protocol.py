@@ -302,6 +302,23 @@ def test_merge_arrow_merges_as_merge_does_to_the_cent(wh: SQLWarehouse) -> None:
     assert [r[0] for r in table_rows(wh)] == ["1000", "1100", "2000", "3000"]
 
 
+def test_merge_arrow_deleting_missing_keys_lands_as_merge_does(wh: SQLWarehouse) -> None:
+    """A mirror read whole in one page: merged straight from Arrow with the keys it lacks deleted, exactly
+    as merge() from a staged copy deletes them (same counts, same rows, to the cent)."""
+    page = [("1000", "Cash", "10.01", D1, True), ("3000", "Equity", "0.01", None, None)]
+    seed(wh)
+    wh.load_arrow("stage_copy", accounts(page), temporary=True, replace=True)
+    staged = wh.merge("fin.accounts", "stage_copy", ["account_no"], COLUMNS, delete_missing=True)
+    landed = table_rows(wh)
+    wh.execute("DROP TABLE fin.accounts")
+    seed(wh)
+    staging = staging_made_before(wh)
+    assert wh.merge_arrow("fin.accounts", accounts(page), staging, ["account_no"], COLUMNS,
+                          delete_missing=True) == staged == MergeCounts(inserted=1, updated=1, deleted=2)
+    assert table_rows(wh) == landed == [("1000", "Cash", Decimal("10.01"), D1, True),
+                                        ("3000", "Equity", Decimal("0.01"), None, None)]
+
+
 def test_merge_arrow_refuses_duplicate_or_empty_keys_as_merge_does(wh: SQLWarehouse) -> None:
     seed(wh)
     before = table_rows(wh)
