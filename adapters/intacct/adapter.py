@@ -287,6 +287,14 @@ class IntacctAdapter(BaseAdapter):
 
     # -- the adapter hooks --------------------------------------------------------------------
 
+    def warm_up(self, mapping: Mapping) -> None:
+        """WarmUp: a journal push's sign-in (getAPISession) and the client it needs, begun on a thread
+        while the engine reads the units, so the checks' chart and look-up request (which waits for the
+        sign-in it goes beside) and the posts find it answered. A client that cannot be built (a missing
+        credential) or a refused sign-in is raised by check(), as without the warm-up."""
+        if mapping.object == JOURNAL_OBJECT and mapping.direction == "push":
+            started(lambda: self.client.sign_in_ahead(), name="intacct-warm-up")
+
     def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
         return self.check_meanwhile(mapping, units, lambda: None)
 

@@ -106,6 +106,13 @@ class IntacctClient:
         """The current session, renewed when it expires (or is about to)."""
         return self._fresh() or self._sign_in().result()
 
+    def sign_in_ahead(self) -> None:
+        """getAPISession begun now on its thread, unless a session is fresh or one is on its way: for a
+        caller that will need one (a push about to post), so the requests after find it answered. Its
+        error is raised by the request that needs the session, as without it."""
+        if self._fresh() is None:
+            self._sign_in()
+
     def _fresh(self) -> Session | None:
         current = self._session
         if current is not None and (current.expires is None or self.now() + self.session_margin < current.expires):

@@ -134,3 +134,35 @@ def test_a_journal_the_checks_refuse_keeps_no_intent(project: Project, intacct: 
     second = run(project, RunOptions(names=["intacct_journals_push"])).results[0]
     assert second.status == "ok" and second.rows_rejected == 0
     assert posted(intacct) == Counter(ids)
+
+
+def test_the_sign_in_goes_while_the_engine_reads_the_journals(
+        project: Project, intacct: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """WarmUp: once the plan has journals to send, getAPISession leaves on a thread. The checks are held
+    (10 s at most) until it was sent, which happens only if it went while the engine read the units (the
+    checks' own read would send it otherwise); it is sent once, and every journal is posted once."""
+    signed = threading.Event()
+    sign_ins: list[bytes] = []
+    post = IntacctClient._post
+
+    def watched(client: IntacctClient, url: str, body: bytes) -> Any:
+        if b"getAPISession" in body:
+            sign_ins.append(body)
+            signed.set()
+        return post(client, url, body)
+
+    waited: list[bool] = []
+    check = IntacctAdapter.check_meanwhile
+
+    def held(self: IntacctAdapter, *args: Any) -> Any:
+        waited.append(signed.wait(10))
+        return check(self, *args)
+
+    monkeypatch.setattr(IntacctClient, "_post", watched)
+    monkeypatch.setattr(IntacctAdapter, "check_meanwhile", held)
+    result = run(project, RunOptions(names=["intacct_journals_push"])).results[0]
+    assert result.status == "ok" and result.rows_written > 0
+    assert waited == [True] and len(sign_ins) == 1
+    assert posted(intacct) == Counter(journal_ids(project))
+    again = run(project, RunOptions(names=["intacct_journals_push"])).results[0]
+    assert (again.rows_written, again.requests) == (0, 0)  # nothing to send: no warm-up, no sign-in
