@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import platform
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, wait
 from typing import Any
 
@@ -219,6 +219,13 @@ class SheetsAdapter(BaseAdapter):
 
     def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
         """Refuse a unit before anything is sent: cell limits, range fit, values JSON cannot carry."""
+        return self.check_meanwhile(mapping, units, lambda: None)
+
+    def check_meanwhile(self, mapping: Mapping, units: Sequence[PushUnit],
+                        meanwhile: Callable[[], None]) -> dict[str, str]:
+        """`check()` (ChecksInFlight): once the rows are read through, `meanwhile` (the engine's intents)
+        runs while the warm-up's sign-in and metadata are still in flight; then the range and cell-count
+        checks wait for the metadata. Without a warm-up the metadata is read after it, in place."""
         options = tab_options(mapping.options, mapping.label)
         remotes = [f.remote for f in mapping.fields]
         limit = self.settings.max_request_bytes
@@ -228,6 +235,7 @@ class SheetsAdapter(BaseAdapter):
         scanned = {unit.idempotency_key: Rows.scan(remotes, anchor, unit, limit,
                                                    None if isinstance(unit.records, list) else limit)
                    for unit in units}
+        meanwhile()
         meta = self.metadata(options.spreadsheet_id)
         self._metadata[options.spreadsheet_id] = meta
         target = Target.resolve(options, meta)

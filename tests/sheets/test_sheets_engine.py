@@ -8,6 +8,7 @@ rows are read) and its errors.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import threading
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from migo_sync.engine.result import MappingResult
 from migo_sync.engine.runner import RunOptions, run
 from migo_sync.sandbox.process import SandboxThread
 from migo_sync.warehouse import open_warehouse
+from migo_sync.warehouse.bookkeeping import Bookkeeping
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
 HEADER = ["Priority", "Days Past Due", "Loan ID", "Customer ID", "Customer", "Phone", "Outstanding (KES)", "Agent",
@@ -165,16 +167,21 @@ class MetadataAsked:
         return sum(1 for p in self.paths if p.startswith("POST") and p.endswith("/token"))
 
 
-@pytest.fixture
-def metadata_asked(sheets_sandbox: SandboxThread) -> Iterator[MetadataAsked]:
+def wrapped(sheets_sandbox: SandboxThread, wrap: Any) -> Iterator[Any]:
+    """The sandbox's app wrapped by `wrap(app)` for one test."""
     sandbox = sheets_sandbox.sandbox
     inner = sandbox.counter
-    wrapper = MetadataAsked(inner)
-    sandbox.counter = wrapper  # type: ignore[assignment]
+    wrapper = wrap(inner)
+    sandbox.counter = wrapper
     try:
         yield wrapper
     finally:
         sandbox.counter = inner
+
+
+@pytest.fixture
+def metadata_asked(sheets_sandbox: SandboxThread) -> Iterator[MetadataAsked]:
+    yield from wrapped(sheets_sandbox, MetadataAsked)
 
 
 def test_the_sign_in_and_metadata_go_out_while_the_engine_reads_the_rows(
@@ -324,3 +331,75 @@ def test_the_preparation_never_opens_the_keyring(project: Project, monkeypatch: 
     result = sync(project, "sheets_collections_push")["sheets_collections_push"]
     assert (result.status, result.rows_written) == ("ok", 300), result.error
     assert asked and all(thread != "sheets-sign-in" for _, thread in asked)
+
+
+class MetadataHeld:
+    """ASGI wrapper around the sandbox: the collections spreadsheet's metadata is answered only once
+    `release` is set (10 s at most); `held` notes whether it was set in time."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.release = threading.Event()
+        self.held: list[bool] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].endswith("/spreadsheets/migo-collections"):
+            self.held.append(await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 10))
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def metadata_held(sheets_sandbox: SandboxThread) -> Iterator[MetadataHeld]:
+    yield from wrapped(sheets_sandbox, MetadataHeld)
+
+
+def test_the_intent_is_written_while_the_metadata_is_in_flight(
+        project: Project, metadata_held: MetadataHeld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ChecksInFlight: once the checks have read the rows through, the engine commits the tab's intent while
+    the warm-up's metadata request is in flight; only the range and cell checks wait for its answer. Proven
+    by holding the metadata's answer until the intent was committed (10 s at most): with the intent written
+    after the checks, as before, the wait would run out. The intent still precedes every write."""
+    original = Bookkeeping.record_intent
+    order: list[str] = []
+
+    def record_intent(self: Bookkeeping, *args: Any, **kwargs: Any) -> int:
+        written = original(self, *args, **kwargs)
+        if written:  # (the engine's call for units whose intent waits for their checks: none here)
+            order.append("intent")
+            metadata_held.release.set()
+        return written
+
+    def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+        order.append("write")
+        return sheets_write(self, *args, **kwargs)
+
+    from migo_sync.adapters.sheets.adapter import SheetsAdapter
+    sheets_write = SheetsAdapter.write
+    monkeypatch.setattr(Bookkeeping, "record_intent", record_intent)
+    monkeypatch.setattr(SheetsAdapter, "write", write)
+    result = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert (result.status, result.rows_written, result.requests) == ("ok", 300, 4), result.error
+    assert metadata_held.held == [True] and order == ["intent", "write"]
+    assert sql(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE pending_hash IS NOT NULL")[0][0] == 0
+
+
+def test_a_tab_the_checks_refuse_after_its_intent_keeps_none_and_is_sent_once_mended(
+        project: Project, sheets_sandbox: SandboxThread) -> None:
+    """The range check needs the metadata, so it refuses the tab after its intent was written: the intent is
+    dropped with the rejects (nothing was sent but the sign-in and the metadata read), and once the range is
+    widened the next run sends the tab once."""
+    path = project.mappings_dir / "sheets_collections_push.yaml"
+    shipped = path.read_text()
+    path.write_text(shipped.replace("sheet: Collections", "sheet: Collections\n  range: A1:I50"))
+    refused = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert (refused.status, refused.rows_rejected, refused.rows_written, refused.requests) == ("rejected", 300, 0, 2)
+    assert sql(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE pending_hash IS NOT NULL")[0][0] == 0
+    reasons = {r[0] for r in sql(project, "SELECT reason FROM migo_sync.rejects")}
+    assert len(reasons) == 1 and "do not fit in the mapped range" in reasons.pop()
+    assert tab_rows(sheets_sandbox) == []
+    path.write_text(shipped)
+    mended = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert (mended.status, mended.rows_written, mended.requests) == ("ok", 300, 3), mended.error  # token cached
+    assert len(tab_rows(sheets_sandbox)) == 301
+    again = sync(project, "sheets_collections_push")["sheets_collections_push"]
+    assert (again.status, again.requests) == ("ok", 0)
