@@ -58,8 +58,9 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Pulls of this many systems read their remote at once, ahead of their turn; 1 = one at a time.
-    threads: int = Field(default=1, ge=1, le=16)
+    # Pulls read their remote at once, ahead of their turn: up to threads - 1 besides the engine's own
+    # turn; 1 = one at a time. 5 = one per shipped system (README "Several systems at once").
+    threads: int = Field(default=5, ge=1, le=16)
     # After a journal push that found nothing to send: "always" compares the ledger again (an entry
     # posted by hand under one of the feed's references shows up); "changed" only when the last
     # reconciliation of that push did not match (no ledger read on an unchanged rerun).

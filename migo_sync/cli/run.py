@@ -39,7 +39,7 @@ EveryOpt = Annotated[str | None, typer.Option(
 ThreadsOpt = Annotated[int | None, typer.Option(
     "--threads", min=1, max=16, metavar="N",
     help="Up to N systems talk to their remotes at once: pulls of other systems read ahead while the run works "
-         "through its mappings in order (default: [run] threads in migo-sync.toml, else 1).")]
+         "through its mappings in order; 1: one at a time (default: [run] threads in migo-sync.toml, else 5).")]
 CyclesOpt = Annotated[int | None, typer.Option("--cycles", min=1, metavar="N",
                                                help="Watch mode: stop after N cycles.")]
 

@@ -61,16 +61,29 @@ class ConnectionDropped(Exception):
 
 
 class FaultMiddleware:
-    """Wraps the sandbox app; decides per request, with a seeded RNG, whether to misbehave."""
+    """Wraps the sandbox app; decides per request, with a seeded RNG, whether to misbehave.
+
+    Each system draws from its own RNG (every one seeded with the same seed): a system's faults
+    land on the same of its requests whatever other systems send meanwhile, so a run whose pulls
+    read ahead on several threads (`[run] threads`) meets the faults a sequential run meets.
+    """
 
     def __init__(self, app: ASGIApp, emulators: dict[str, Emulator], config: FaultConfig) -> None:
         self.app = app
         self.emulators = emulators
         self.config = config
-        self.rng = random.Random(config.seed)
+        self.seed = config.seed
+        self.rngs: dict[str, random.Random] = {}
 
     def reseed(self, seed: int) -> None:
-        self.rng = random.Random(seed)
+        self.seed = seed
+        self.rngs.clear()
+
+    def rng(self, system: str) -> random.Random:
+        """This system's draws (the middleware runs on the server's one event loop: no lock needed)."""
+        if system not in self.rngs:
+            self.rngs[system] = random.Random(self.seed)
+        return self.rngs[system]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,9 +98,9 @@ class FaultMiddleware:
                 body = await _body(receive)
                 receive = _replay(body)
                 if config.match.encode() in body:
-                    kind = config.pick(self.rng)
+                    kind = config.pick(self.rng(system))
             else:
-                kind = config.pick(self.rng)
+                kind = config.pick(self.rng(system))
         if kind is None or emulator is None:
             await self.app(scope, receive, send)
             return

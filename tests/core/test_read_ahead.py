@@ -133,6 +133,16 @@ def test_pulls_of_other_systems_read_while_one_waits_and_land_as_a_sequential_ru
         ("zendesk_tickets_pull", 0), ("zendesk_users_pull", 0)]
 
 
+def test_by_default_pulls_read_ahead(fresh: SandboxThread, gate: Gate, tmp_path: Path) -> None:
+    """No `[run] threads` and no `--threads`: the default (5) reads other systems' pulls ahead."""
+    project = project_of(tmp_path / "default", fresh, ["sheets", "zendesk"])
+    assert "threads" not in (project.root / "migo-sync.toml").read_text()
+    report = run(project, RunOptions(names=PULLS))
+    assert gate.other_asked.is_set() and gate.gave_up == 0  # Sheets answered once Zendesk was asked
+    assert all(r.status == "ok" for r in report.results), [(r.name, r.error) for r in report.results]
+    assert any("read_ahead_seconds" in r.details for r in report.results if r.system == "zendesk")
+
+
 ADAPTIVE_PULLS = ["adaptive_accounts_pull", "adaptive_budget_pull", "adaptive_forecast_pull"]
 
 
