@@ -1,11 +1,12 @@
-"""Small helpers shared by the benchmark scripts: peak RSS and a timer."""
+"""Small helpers shared by the benchmark scripts: peak RSS, a timer, the ledger benches' push, and an
+engine run followed by its unchanged rerun (in the same process and as a fresh process)."""
 
 from __future__ import annotations
 
 import resource
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,99 @@ def rerun_lines(label: str, first: float, warm: float, warm_requests: int, fresh
             f"{warm_requests} requests; fresh `migo-sync run` process {fresh['wall']:.2f} s wall = "
             f"{fresh['wall'] / first:.1%} (imports {fresh['imports']:.2f} s, the command {fresh['run']:.2f} s = "
             f"{fresh['run'] / first:.1%}), {fresh['requests']:.0f} requests, exit {fresh['exit']:.0f}"]
+
+
+def engine_runs(project: Any, name: str, served: Callable[[], int] | None = None, **options: Any) -> dict[str, Any]:
+    """One mapping through the engine's `run()`, then again with nothing changed in the same
+    process (and the same `run()` options): the first run's seconds, rows and requests, and the
+    rerun's as `warm_seconds` / `warm_requests`. With `served` (the requests the remote has
+    received so far), also what each run sent in all (`served`, `warm_served`: a journal push's
+    reconciliation included, which no mapping's count holds)."""
+    from migo_sync.engine.runner import RunOptions, run
+
+    figures: dict[str, Any] = {}
+    for warm in (False, True):
+        before = served() if served else 0
+        started = time.perf_counter()
+        [result] = run(project, RunOptions(names=[name], command="bench", **options)).results
+        seconds = time.perf_counter() - started
+        if result.status != "ok":
+            raise SystemExit(f"{name}{' (rerun)' if warm else ''}: {result.status}: {result.error}")
+        sent = served() - before if served else None
+        if warm:
+            figures.update(warm_seconds=seconds, warm_requests=result.requests, warm_served=sent)
+        else:
+            figures.update(seconds=seconds, rows=result.rows_written, requests=result.requests, served=sent)
+    return figures
+
+
+# ---- a ledger's journals through the engine (bench/intacct.py, bench/workday.py) -------------------
+
+
+def journal_lines_sql(journals: int) -> str:
+    """`lending.journal_lines` (the table both ledgers' shipped push mappings read) made of `journals`
+    balanced journals of 4 lines over Oct-Nov 2026, with accounts, departments and locations the
+    demo's sandboxes know."""
+    return f"""CREATE OR REPLACE TABLE lending.journal_lines AS
+        WITH j AS (SELECT i, printf('BENCH-%06d', i) AS journal_id, DATE '2026-10-01' + CAST(i % 60 AS INTEGER) AS day,
+                          CAST(10 + (i * 7919) % 900000 AS DECIMAL(18, 0)) * 0.01 AS a,
+                          CAST(10 + (i * 104729) % 900000 AS DECIMAL(18, 0)) * 0.01 AS b
+                   FROM range({journals}) t(i))
+        SELECT journal_id, n AS line_no, day AS posting_date, 'GJ' AS journal_symbol,
+               'Bench journal ' || journal_id AS batch_title,
+               (['1100', '4100', '4000', '1000'])[n] AS account_no, (['COLL', 'OPS'])[1 + i % 2] AS department_id,
+               (['NBO', 'MSA', 'KSM'])[1 + i % 3] AS location_id,
+               CAST((CASE n WHEN 1 THEN a WHEN 2 THEN b WHEN 3 THEN -a ELSE -b END) AS DECIMAL(38, 2)) AS amount,
+               'line ' || n AS memo
+        FROM j, range(1, 5) l(n)"""
+
+
+def ledger_engine_lines(system: str, push: str, pulls: Sequence[str], journals: int) -> list[str]:
+    """The demo project (its shipped mappings, dictionary and sandbox settings) on loopback, with
+    `journals` journals in `lending.journal_lines`: the push and each pull through `run()`, each
+    followed by an unchanged rerun in the same process and as a fresh `migo-sync run` process (issue
+    16: < 5 % of the first run); the push's rerun also with `[run] reconcile = "changed"`."""
+    import os
+    import tempfile
+
+    from migo_sync.demo.dataset import seed as seed_dataset
+    from migo_sync.demo.project import SANDBOX_OPTIONS, create_project, sandbox_credentials
+    from migo_sync.sandbox.process import SandboxProcess
+    from migo_sync.warehouse import open_warehouse
+
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix=f"migo-bench-{system}-engine-") as tmp:
+        project = create_project(Path(tmp) / "demo")
+        warehouse = open_warehouse(project, create=True)
+        try:
+            seed_dataset(warehouse, 42)
+            warehouse.execute(journal_lines_sql(journals))
+        finally:
+            warehouse.close()
+        with SandboxProcess(state_dir=project.state_dir / "sandbox", seed=42, options=SANDBOX_OPTIONS) as sandbox:
+            project.environ.update(sandbox.env)
+            project.environ.update(sandbox_credentials(project.state_dir))
+            env = {**os.environ, **project.environ}
+
+            def served() -> int:
+                return int(sandbox.stats().get(system, 0))
+
+            for name in (push, *pulls):
+                figures = engine_runs(project, name, served)
+                lines.append(f"engine {name} (`run()`, {journals:,} journals in the warehouse): {figures['rows']:,} rows "
+                             f"in {figures['seconds']:.2f} s, {figures['requests']} requests "
+                             f"({figures['served']} received by the sandbox, reconciliation included)")
+                lines += rerun_lines(f"  {name}", figures["seconds"], figures["warm_seconds"],
+                                     figures["warm_requests"], fresh_run(project.root, name, env))
+                lines.append(f"  {name}: the in-process rerun sent {figures['warm_served']} requests in all "
+                             "(reconciliation included)")
+                if name == push:  # two more unchanged reruns, reconciling only after a mismatch
+                    again = engine_runs(project, name, served, reconcile="changed")
+                    lines.append(f"  {name}: unchanged reruns with [run] reconcile = \"changed\": "
+                                 f"{again['seconds']:.3f} s and {again['warm_seconds']:.3f} s "
+                                 f"({again['warm_seconds'] / figures['seconds']:.1%} of the first run), "
+                                 f"{again['served']} and {again['warm_served']} requests in all")
+    return lines
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--fresh-child":

@@ -8,8 +8,14 @@
 Figures: rows/s, peak RSS, requests sent versus the minimum (journals / 100, lines / 1000, plus
 one getAPISession and, for a push, one request for the chart).
 
+First, through the engine (`run()`, the demo project and its sandbox on loopback, `--engine-journals`
+journals of 4 lines in `lending.journal_lines`): the shipped journal push and each Intacct pull,
+each followed by an unchanged rerun in the same process and as a fresh `migo-sync run` process
+(issue 16: < 5 % of the first run; bench/common.py's `ledger_engine_lines`, as the other benches).
+
     python bench/intacct.py                  # everything
-    python bench/intacct.py --pull-only 250000
+    python bench/intacct.py --engine-only --engine-journals 10000
+    python bench/intacct.py --engine-journals 0 --pull-only 250000
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ledger_engine_lines
 
 JOURNALS, LINES_PER_JOURNAL = 10_000, 5
+ENGINE_PULLS = ("intacct_accounts_pull", "intacct_gl_detail_pull", "intacct_trial_balance_pull")
 PULL_SIZES = (100_000, 1_000_000)
 
 
@@ -132,6 +140,9 @@ def main() -> None:
     parser.add_argument("--child-pull", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--pull-only", type=int, nargs="*", help="only pull these sizes")
+    parser.add_argument("--engine-journals", type=int, default=10_000,
+                        help="journals in the warehouse for the engine runs (0: leave them out)")
+    parser.add_argument("--engine-only", action="store_true", help="only the engine runs and their reruns")
     args = parser.parse_args()
     if args.child_pull:
         print(json.dumps(pull(dict(os.environ))))
@@ -140,6 +151,10 @@ def main() -> None:
         from migo_sync.sandbox.server import bind, build_sandbox, serve
 
         serve(build_sandbox(only=["intacct"], seed=1), bind(0), args.serve)
+        return
+    if args.engine_journals:
+        print("\n".join(ledger_engine_lines("intacct", "intacct_journals_push", ENGINE_PULLS, args.engine_journals)))
+    if args.engine_only:
         return
     with sandbox_process() as (url, env):
         admin = httpx.Client(base_url=url, timeout=600)

@@ -9,11 +9,18 @@
 
 Figures: rows/s, peak RSS, requests sent versus the minimum.
 
+First, through the engine (`run()`, the demo project and its sandbox on loopback, `--engine-journals`
+journals of 4 lines in `lending.journal_lines`): the shipped journal push (batched import) and the
+GL lines pull, each followed by an unchanged rerun in the same process and as a fresh `migo-sync
+run` process (issue 16: < 5 % of the first run; bench/common.py's `ledger_engine_lines`, as the
+other benches).
+
 `--latency` instead: the journal push at a real tenant's latency (the sandbox's `--realistic`:
 700 ms a call, 4 in flight), batched import against single submits, each against the API-imposed
 minimum of its own calls (`latency_push`, also printed by bench/latency.py).
 
     python bench/workday.py
+    python bench/workday.py --engine-only --engine-journals 10000
     python bench/workday.py --journals 2000 --concurrency 1
     python bench/workday.py --latency --journals 10000 --submit-journals 400
 """
@@ -33,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import peak_rss_mb
+from common import ledger_engine_lines, peak_rss_mb
 
 LINES_PER_JOURNAL = 4
 PAGE = 999
@@ -174,7 +181,15 @@ def main() -> None:
     parser.add_argument("--latency", action="store_true", help="the push at realistic latency, import vs submit")
     parser.add_argument("--submit-journals", type=int, default=400, help="journals of the single-submit run "
                         "(--latency; 10,000 single submits take ~30 min at 700 ms)")
+    parser.add_argument("--engine-journals", type=int, default=10_000,
+                        help="journals in the warehouse for the engine runs (0: leave them out)")
+    parser.add_argument("--engine-only", action="store_true", help="only the engine runs and their reruns")
     args = parser.parse_args()
+    if args.engine_journals and not (args.latency or args.child_pull):
+        print("\n".join(ledger_engine_lines("workday", "workday_journals_push", ("workday_gl_lines_pull",),
+                                             args.engine_journals)))
+    if args.engine_only:
+        return
     if args.latency:
         print("\n".join(latency_push(args.journals, args.submit_journals)))
         return
