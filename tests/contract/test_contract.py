@@ -13,7 +13,9 @@ real HTTP on loopback. Every system must:
   same remote state as a clean push;
 - map errors to the documented exit codes: a refused row 1, a refused credential 2, nothing
   listening 3;
-- never show a secret: not on stdout/stderr (text or --json), not in any file of the project.
+- never show a secret: not on stdout/stderr (text or --json), not in any file of the project;
+- if it prepares a run (the `RunPreparation` capability): send nothing, write nothing and raise nothing
+  there, with its credentials or without them.
 
 System-specific behaviour (formats, limits, odd answers) is tested beside each adapter.
 """
@@ -29,9 +31,10 @@ from contract.cases import CASES, Case, canonical
 from contract.harness import build, clean_push, source_keys, sql, sync
 from helpers.kill import kill_push_then_rerun
 
-from migo_sync.adapter import as_remote_jobs
+from migo_sync.adapter import as_remote_jobs, as_run_preparation
 from migo_sync.cli import run_cli
 from migo_sync.config import Project
+from migo_sync.http import REQUEST_STATS
 from migo_sync.sandbox.process import SandboxThread
 from migo_sync.systems import open_adapter
 from migo_sync.warehouse.bookkeeping import Bookkeeping
@@ -118,6 +121,26 @@ def test_jobs_a_dead_push_queued_are_read_by_the_next_run_not_sent_again(
     assert settled["rows_confirmed"] >= len(named)
     assert rerun.rows_written == len(keys) - settled["rows_confirmed"]  # only what no job held was sent
     assert case.remote(remote) == reference
+
+
+@pytest.mark.parametrize("credentials", ["given", "none"])
+def test_a_run_preparation_sends_nothing_writes_nothing_and_raises_nothing(
+        case: Case, remote: SandboxThread, tmp_path: Path, credentials: str) -> None:
+    project = build(case, remote, tmp_path / "project")
+    if credentials == "none":
+        project.environ = {k: v for k, v in project.environ.items() if k.endswith("_URL") or k == "MIGO_SYNC_NO_KEYRING"}
+    before, sent, files = case.remote(remote), REQUEST_STATS.get(case.system), sorted(project.root.rglob("*"))
+    adapter = open_adapter(project, case.system)
+    try:
+        preparation = as_run_preparation(adapter)
+        if preparation is None:
+            pytest.skip(f"{case.system} has no RunPreparation capability")
+        preparation.prepare_run()
+    finally:
+        adapter.close()  # waits for the preparation
+    assert REQUEST_STATS.get(case.system) == sent
+    assert case.remote(remote) == before
+    assert sorted(project.root.rglob("*")) == files
 
 
 def test_faults_leave_the_same_remote_state(case: Case, remote: SandboxThread, tmp_path: Path) -> None:
