@@ -113,6 +113,20 @@ def _check_sql(warehouse: Warehouse, check: Check) -> tuple[str, str]:
             check.message or f"not unique: {', '.join(check.unique)}")
 
 
+def _runs(conditions: list[tuple[str, str, list[str]]]) -> list[list[tuple[str, str, list[str]]]]:
+    """The checks' conditions in order, those without a subquery run together (one UPDATE with a
+    CASE giving the first one failed); one with a subquery (a `unique` check, perhaps an
+    expression) alone: Snowflake takes an IN subquery in a WHERE clause only, not in a CASE."""
+    runs: list[list[tuple[str, str, list[str]]]] = []
+    for condition in conditions:
+        alone = "select" in condition[0].lower()
+        if runs and not alone and "select" not in runs[-1][-1][0].lower():
+            runs[-1].append(condition)
+        else:
+            runs.append([condition])
+    return runs
+
+
 def _literal(value: object) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -187,40 +201,51 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     chosen = (f"SELECT migo_row_key, MIN(migo_unit_key) AS migo_unit_key, MIN(migo_change) AS migo_change, "
               f"MAX(migo_pending) AS migo_pending, MIN(migo_row_hash) AS migo_row_hash FROM ({chosen}) d GROUP BY migo_row_key")
     select_cols = ", ".join(f"s.{q(c)}" for c in columns)
+    # The key's own checks mark their rows as the send table is written: no key column NULL (check
+    # or no check), and no key held by several rows. The send table holds every source row of each
+    # key it holds (joined back by key), so a key repeated in the source is repeated here.
+    key_cols = ", ".join(q(c) for c in mapping.key)
+    identity = list(dict.fromkeys([*mapping.key, *mapping.group_by]))
+    missing, duplicate = f"missing key value in ({', '.join(identity)})", f"duplicate key ({key_cols})"
+    key_invalid = (f"CASE WHEN {' OR '.join(f's.{q(c)} IS NULL' for c in identity)} THEN {_literal(missing)} "
+                   f"WHEN COUNT(*) OVER (PARTITION BY k.migo_row_key) > 1 THEN {_literal(duplicate)} "
+                   f"ELSE CAST(NULL AS VARCHAR) END")
     warehouse.execute(f"DROP TABLE IF EXISTS {send}")
     warehouse.execute(
         f"CREATE TEMPORARY TABLE {send} AS SELECT {select_cols}, k.migo_row_key, k.migo_row_hash, k.migo_unit_key, "
-        f"k.migo_change, k.migo_pending, CAST(NULL AS VARCHAR) AS migo_invalid FROM {source} s "
+        f"k.migo_change, k.migo_pending, {key_invalid} AS migo_invalid FROM {source} s "
         f"JOIN ({chosen}) k ON {key_expr} = k.migo_row_key"
     )
     diverged = temp_name(name, "diverged") if mapping.mode == "insert" and not full else None
-    if diverged is not None:
+    if diverged is not None:  # its refusals replace the key's: a unit sent before is reported as such
         _insert_only(warehouse, ledger_table, feed, snapped, send, diverged, deleted_rows)
-    # Mapping checks, plus the key's own uniqueness: failing rows are marked, never sent.
-    key_cols = ", ".join(q(c) for c in mapping.key)
-    identity = list(dict.fromkeys([*mapping.key, *mapping.group_by]))
-    # The send table holds every source row of each key it holds (joined back by key), so a key
-    # repeated in the source is repeated here: no scan of the whole snapshot needed.
-    conditions = [(" OR ".join(f"{q(c)} IS NULL" for c in identity),  # keys are never NULL, check or no check
-                   "?", [f"missing key value in ({', '.join(identity)})"]),
-                  (f"migo_row_key IN (SELECT migo_row_key FROM {send} GROUP BY migo_row_key HAVING COUNT(*) > 1)",
-                   "?", [f"duplicate key ({key_cols})"])]
-    conditions += [check_sql(warehouse, c) for c in mapping.checks]
-    for condition, reason, params in conditions:
+    # The mapping's checks: failing rows are marked, never sent. A `unique` check on exactly the
+    # key's columns marks no row the duplicate-key mark has not: skipped.
+    conditions = [check_sql(warehouse, c) for c in mapping.checks
+                  if not (c.unique and set(c.unique) == set(mapping.key))]
+    for group in _runs(conditions):
         # replace, not format: a check's own SQL may hold braces. A `unique` check counts only
         # the values the send table holds (the only rows it marks), not every value of the source.
-        where = condition.replace("{snapshot}", source).replace("{about_to_send}", send)
-        warehouse.execute(f"UPDATE {send} SET migo_invalid = {reason} WHERE migo_invalid IS NULL AND ({where})",
-                          params)
+        wheres = [cond.replace("{snapshot}", source).replace("{about_to_send}", send) for cond, _r, _p in group]
+        if len(group) == 1:
+            reason = group[0][1]
+        else:  # the reason of the first condition a row fails, as one UPDATE each in turn would give
+            reason = "CASE " + " ".join(f"WHEN ({w}) THEN {r}" for w, (_c, r, _p) in zip(wheres, group, strict=True)) + " END"
+        warehouse.execute(f"UPDATE {send} SET migo_invalid = {reason} WHERE migo_invalid IS NULL AND "
+                          f"({' OR '.join(f'({w})' for w in wheres)})", [p for _c, _r, ps in group for p in ps])
     plan = PushPlan(mapping=name, snapshot_table=snap if unit != "row" else "", send_table=send, diff_table=diff,
                     diverged_table=diverged)
-    plan.total = int(warehouse.query(f"SELECT COUNT(*) FROM {snap if unit != 'row' else source}")[0][0] or 0)
+    # the counts in one statement: the source's rows, what the send table holds, the ledger's pending rows
     counts = warehouse.query(
-        f"SELECT SUM(CASE WHEN migo_change = 'new' THEN 1 ELSE 0 END), "
+        f"SELECT (SELECT COUNT(*) FROM {snap if unit != 'row' else source}), "
+        f"(SELECT COUNT(*) FROM {ledger_table} WHERE mapping = '{feed}' AND pending_hash IS NOT NULL), "
+        f"SUM(CASE WHEN migo_change = 'new' THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN migo_change = 'changed' OR (migo_change = 'unchanged' AND migo_pending = 1) THEN 1 ELSE 0 END), "
         f"COUNT(DISTINCT migo_unit_key), "
         f"SUM(CASE WHEN migo_invalid IS NOT NULL THEN 1 ELSE 0 END), COUNT(*) FROM {send}"
     )[0]
+    plan.total, plan.in_flight = int(counts[0] or 0), int(counts[1] or 0)
+    counts = counts[2:]
     plan.new, plan.changed, plan.units, plan.invalid, plan.rows_to_send = (int(x or 0) for x in counts)
     if diverged is not None:
         # an insert-only remote is never asked to delete: a vanished row of a unit sent before is
@@ -233,8 +258,6 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     elif not full:
         plan.deleted_keys = [(str(r[0]), str(r[1])) for r in warehouse.query(f"{deleted_rows} ORDER BY 1")]
     plan.deleted = len(plan.deleted_keys) + len(plan.vanished_keys)
-    plan.in_flight = int(warehouse.query(
-        f"SELECT COUNT(*) FROM {ledger_table} WHERE mapping = '{feed}' AND pending_hash IS NOT NULL")[0][0] or 0)
     if plan.in_flight and not full:  # (the usual case, nothing in flight, costs nothing more)
         plan.pending_vanished = _pending_vanished(warehouse, ledger_table, mapping, unit, snapped, send)
         if mapping.mode == "insert":
