@@ -20,6 +20,7 @@ from migo_sync.adapter import Unit, as_run_preparation
 from migo_sync.boundary import library_error
 from migo_sync.config import Project
 from migo_sync.engine.feeds import rename_problems
+from migo_sync.engine.gcpause import heap_frozen
 from migo_sync.engine.probe import ChangeProbe
 from migo_sync.engine.pull import Puller, read_pages
 from migo_sync.engine.push import Pusher
@@ -234,7 +235,7 @@ def run(project: Project, options: RunOptions, progress: ProgressFactory | None 
     records runs left `running` by a process that died as `died`, when none can be running."""
     options = replace(options, threads=options.threads or project.config.run.threads,
                       reconcile=options.reconcile or project.config.run.reconcile)
-    with opened(project) as (warehouse, pool):
+    with heap_frozen(), opened(project) as (warehouse, pool):
         notes: list[str] = []
         mappings, gov = prepare(project, options, warehouse, pool, notes)
         events = Emitter(project, gov.graph)
