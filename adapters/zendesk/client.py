@@ -7,7 +7,11 @@ Pacing lives in `PacedTransport`, under the core's retrying transport, so that e
   `WindowLimiter` never sends the N+1th inside a minute of the first's answer;
 - `X-Rate-Limit-Remaining` (or `ratelimit-remaining`) below a share of `X-Rate-Limit` spreads the
   remaining budget over the rest of the window (`ratelimit-reset`), instead of hitting the wall;
-- 429 + `Retry-After` is left to the core HTTP layer, which honours it.
+- 429 + `Retry-After` is left to the core HTTP layer, which honours it;
+- a 429 WITHOUT `Retry-After` to a bulk-job submission is Zendesk's job limit (`TooManyJobs`: the
+  account's 30 job slots are taken; its rate limits always say when to come back): `JobLimitReached`,
+  raised at once, not retried blindly by the core. Nothing was created; only jobs finishing free a
+  slot, so the job runner (push.py) waits on its own jobs and submits the refused job again.
 
 `classify()` turns Zendesk's JSON errors into the error tree: 401/403 → AuthError, 422 →
 RecordInvalid (record-level reasons), 400 `TooManyValues` and other 4xx → FatalRemoteError.
@@ -146,6 +150,16 @@ class Pacing:
             self.not_before = max(self.not_before, self.clock() + min(window / (remaining + 1), self.wait_max))
 
 
+class JobLimitReached(FatalRemoteError):
+    """Zendesk refused a bulk job: the account's job slots are all taken (nothing was created)."""
+
+
+def _job_limit(request: httpx.Request, response: httpx.Response) -> bool:
+    """A refused bulk-job submission (`*_many.json`): 429 with no `Retry-After` (see the module docstring)."""
+    return (response.status_code == 429 and "retry-after" not in response.headers
+            and request.method in ("POST", "PUT") and request.url.path.endswith("_many.json"))
+
+
 class PacedTransport(httpx.BaseTransport):
     """Wraps the network transport: waits as `Pacing` says before each attempt, learns after it."""
 
@@ -164,6 +178,11 @@ class PacedTransport(httpx.BaseTransport):
             if incremental:
                 self.pacing.incremental.release()
         self.pacing.observe(response.headers)
+        if _job_limit(request, response):
+            response.close()
+            raise JobLimitReached(SYSTEM, f"HTTP 429 TooManyJobs on {request.method} {request.url.path}: "
+                                  "Zendesk's job limit (jobs queued or running per account) is reached", status=429,
+                                  code="TooManyJobs")
         response.request = request  # httpx sets it only later; classify() names the request it failed
         return response
 

@@ -27,6 +27,8 @@ class ZendeskSettings(CoreSettings):
     job_poll_interval: float = Field(default=0.5, ge=0, description="first wait after a poll that showed no change (s)")
     job_poll_max: float = Field(default=5.0, ge=0, description="longest wait between job status polls (s)")
     job_timeout: float = Field(default=1800.0, gt=0, description="give up on a job after this long (s)")
+    job_slot_wait: float = Field(
+        default=300.0, gt=0, description="longest wait for a job slot while Zendesk's job limit is taken by other jobs (s)")
 
     @classmethod
     def parse(cls, settings: dict[str, Any]) -> ZendeskSettings:

@@ -11,6 +11,13 @@ before it is waited on; a run killed meanwhile leaves the jobs running, and the 
 them (`recorded_jobs`) instead of sending their units again: a queued or working job is waited on
 (it holds one of the account's 30 job slots), a finished one settles its units from its per-item
 results, and an expired one (Zendesk keeps jobs about a day) leaves its units unknown, resent.
+
+A submission refused for Zendesk's job limit (`JobLimitReached`: 429 TooManyJobs, the account's slots
+taken, e.g. by a job whose answer was lost, or another integration's) created nothing: the job goes back
+to the front of the queue, unsent, and the runner lowers its own ceiling to the jobs the account has
+accepted, then submits again as its jobs finish (raising the ceiling one job per accepted wave). With
+none of its jobs in flight it waits (`job_poll_interval` growing to `job_poll_max`) and tries one; if
+no slot frees within `job_slot_wait` it stops with an UnreachableError naming the job limit (exit 3).
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from typing import Any
 
 from migo_sync import interrupt
 from migo_sync.adapter import PushUnit, UnitResult, chunked
-from migo_sync.adapters.zendesk.client import MAX_BULK, RecordInvalid, ZendeskClient
+from migo_sync.adapters.zendesk.client import MAX_BULK, JobLimitReached, RecordInvalid, ZendeskClient
 from migo_sync.adapters.zendesk.config import ZendeskSettings
+from migo_sync.errors import UnreachableError
 
 Submit = Callable[[Sequence[dict[str, Any]]], dict[str, Any]]
 Queued = Callable[[Mapping[str, str]], None]
@@ -89,6 +97,7 @@ class JobRunner:
         upcoming = _Upcoming(jobs, in_flight, self.clock)
         seen_state: dict[str, tuple[Any, Any]] = {}
         wait = 0.0  # the first poll goes as soon as the submissions are answered
+        slots = _Slots(self.settings, self.clock)
         upcoming.fill(waiting)  # an earlier run's jobs (only polled) come first, then this run's first
         while waiting or in_flight or not upcoming.ended:
             if interrupt.requested() is not None:  # stopping: queue no new job, take no more units
@@ -98,14 +107,19 @@ class JobRunner:
                     results.update({u.key: UnitResult(u.key, ok=False, not_sent=True,
                                                       reason="not sent: the run was interrupted")
                                     for u in unsent.units if u is not None})
-            room = self.settings.max_jobs_in_flight - len(in_flight)
+            room = slots.ceiling - len(in_flight)
             if room > 0 and (waiting or not upcoming.ended):
                 flying = len(in_flight)
+                refused: list[Job] = []
                 results.update(self._submit(upcoming.wave(waiting, room), pool, in_flight, queued,
-                                            then=lambda: upcoming.fill(waiting)))
+                                            then=lambda: upcoming.fill(waiting), refused=refused))
+                waiting.extendleft(reversed(refused))  # first in line again, in their order; nothing was sent
+                slots.answered(len(in_flight), refused=bool(refused), accepted=len(in_flight) > flying)
                 if len(in_flight) > flying:
                     wait = 0.0
             if not in_flight:
+                if slots.refused_since is not None and waiting:
+                    slots.pause(self.sleep)
                 continue
             if wait:
                 self.sleep(wait)
@@ -148,9 +162,11 @@ class JobRunner:
         return results
 
     def _submit(self, wave: Iterable[Job], pool: ThreadPoolExecutor, in_flight: dict[str, Job],
-                queued: Queued | None, then: Callable[[], None] = lambda: None) -> dict[str, UnitResult]:
+                queued: Queued | None, then: Callable[[], None] = lambda: None,
+                refused: list[Job] | None = None) -> dict[str, UnitResult]:
         """Submit `wave` concurrently (each job handed to the pool as it is taken from `wave`), then run
-        `then` while they are in flight; a job Zendesk refused (422) rejects its units. The accepted
+        `then` while they are in flight; a job Zendesk refused (422) rejects its units, one refused for
+        the job limit goes to `refused` (nothing was created: to be submitted again). The accepted
         jobs are named to `queued` before anything waits on them. Any other error is raised once
         every submission has been answered (the units stay pending: resent next run, which the
         upsert makes safe)."""
@@ -170,6 +186,12 @@ class JobRunner:
             except RecordInvalid as exc:
                 results.update(_fail(job, f"{exc.code or 'RecordInvalid'}: {exc.reason}"))
                 continue
+            except JobLimitReached as exc:
+                if refused is None:
+                    error = error or exc
+                else:
+                    refused.append(job)
+                continue
             except Exception as exc:  # re-raised below, once the others are answered
                 error = error or exc
                 continue
@@ -182,6 +204,41 @@ class JobRunner:
         if error is not None:
             raise error
         return results
+
+
+class _Slots:
+    """How many jobs the runner keeps in flight: `max_jobs_in_flight`, lowered to what the account
+    accepted when Zendesk answers TooManyJobs (its slots are shared with jobs not ours), raised again
+    one job per wave the account accepts whole; how long it has been refused with nothing accepted."""
+
+    def __init__(self, settings: ZendeskSettings, clock: Callable[[], float]) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.ceiling = settings.max_jobs_in_flight
+        self.refused_since: float | None = None
+        self.wait = 0.0
+
+    def answered(self, in_flight: int, *, refused: bool, accepted: bool) -> None:
+        if refused:
+            self.ceiling = max(1, in_flight)
+            if accepted or self.refused_since is None:
+                self.refused_since = self.clock()
+        elif accepted:
+            self.ceiling = min(self.settings.max_jobs_in_flight, self.ceiling + 1)
+            self.refused_since, self.wait = None, 0.0
+
+    def pause(self, sleep: Callable[[float], None]) -> None:
+        """None of our jobs in flight and the account full: wait (bounded), or stop naming the limit."""
+        assert self.refused_since is not None
+        waited = self.clock() - self.refused_since
+        if waited >= self.settings.job_slot_wait:
+            raise UnreachableError(
+                f"zendesk: no bulk-job slot freed in {waited:.0f} s: Zendesk's job limit (jobs queued or running "
+                "per account, 30) is taken by jobs that are not this run's; the records not yet sent were not "
+                "created (the next run sends them; `job_slot_wait` in [systems.zendesk])")
+        self.wait = min(max(self.wait * 2, self.settings.job_poll_interval, 0.05),
+                        max(self.settings.job_poll_max, 0.05), self.settings.job_slot_wait - waited)
+        sleep(self.wait)
 
 
 class _Upcoming:
