@@ -17,4 +17,9 @@ SYSTEM = SystemSpec(
     catalog=Path(__file__).with_name("catalog.yaml"),
     sandbox_credentials="migo_sync.adapters.workday.sandbox:credentials",
     wire="xml",
+    # One write() for up to 10,000 journals: each batch's checks look up every journal the tenant holds
+    # over the batch's dates, and its imports look up what they booked; batches of 500 over the same
+    # dates re-read the earlier batches' journals each time (10,000 journals: 273 requests, most of them
+    # look-up pages, instead of ~45). The adapter still imports `import_batch_size` at a time.
+    push_batch=10_000,
 )
