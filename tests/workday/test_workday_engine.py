@@ -307,3 +307,24 @@ def test_a_journal_the_checks_refuse_keeps_no_intent(project: Project, workday: 
     [second] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
     assert second.status == "ok" and second.rows_rejected == 0
     assert posted(workday)[first_id] == 1 and set(posted(workday).values()) == {1}
+
+
+def test_a_push_of_many_journals_over_the_same_dates_looks_each_journal_up_once(
+        workday: SandboxThread, tmp_path: Path) -> None:
+    """More journals than the engine's default batch (500), all over the same months: the checks' look-up
+    reads the tenant over their dates once and the imports' look-up of the booked ids reads each page once
+    (Get_Journals pages: 1 on the empty tenant + the booked ones at 100 a page, + the same again by the
+    push's reconciliation). In batches of 500 each
+    batch's look-ups would re-read the journals the batches before it had booked."""
+    project = make_project(tmp_path / "project", sandbox_environ(workday, tmp_path), "page_size = 100\n")
+    copies = math.ceil(600 / project_sql(project, "SELECT COUNT(DISTINCT journal_id) FROM lending.journal_lines")[0][0])
+    project_sql(project, f"""CREATE OR REPLACE TABLE lending.journal_lines AS
+        SELECT * REPLACE (journal_id || '-' || k AS journal_id) FROM lending.journal_lines, range({copies}) t(k)""")
+    [journals] = project_sql(project, "SELECT COUNT(DISTINCT journal_id) FROM lending.journal_lines")[0]
+    calls = emulator_of(workday).calls
+    calls.clear()
+    [result] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+    assert result.status == "ok", result.error
+    assert journals > 500 and len(posted(workday)) == journals
+    pages = math.ceil(journals / 100)  # the booked ids' look-up, then the reconciliation reading them back
+    assert calls["Get_Journals"] == 1 + pages + pages, dict(calls)
