@@ -191,30 +191,42 @@ class BodyGate:
             self.inside -= 1
 
 
+def run_gated(fresh: SandboxThread, root: Path, system: str, names: list[str], held: bytes,
+              other: bytes) -> tuple[Project, RunReport, BodyGate]:
+    """`names` run with 4 threads, `system`'s calls matching `held` waiting (bounded) for one matching `other`."""
+    sandbox = fresh.sandbox
+    inner = sandbox.counter
+    gate = BodyGate(inner, system, held, other)
+    sandbox.counter = gate  # type: ignore[assignment]
+    try:
+        project = project_of(root, fresh, [system])
+        return project, run(project, RunOptions(names=names, threads=4)), gate
+    finally:
+        sandbox.counter = inner
+
+
+def run_sequential(fresh: SandboxThread, root: Path, system: str, names: list[str]) -> tuple[Project, RunReport]:
+    """The same pulls one at a time, on the tenant reset to its seed: what the gated run must equal."""
+    reset(fresh)
+    project = project_of(root, fresh, [system])
+    return project, run(project, RunOptions(names=names, threads=1))
+
+
 INTACCT_PULLS = ["intacct_accounts_pull", "intacct_gl_detail_pull", "intacct_trial_balance_pull"]
 
 
 def test_a_systems_own_pulls_read_together_within_its_cap_and_count_their_own_requests(
         fresh: SandboxThread, tmp_path: Path) -> None:
-    sandbox = fresh.sandbox
-    inner = sandbox.counter
     # The chart's answer waits until the versions are asked: read one pull after the other, the
     # versions (the budget pull's) would only be asked once the chart (the accounts pull's) is in.
-    gate = BodyGate(inner, "adaptive", rb'method="exportAccounts"', rb'method="exportVersions"')
-    sandbox.counter = gate  # type: ignore[assignment]
-    try:
-        together = project_of(tmp_path / "together", fresh, ["adaptive"])
-        report = run(together, RunOptions(names=ADAPTIVE_PULLS, threads=4))
-    finally:
-        sandbox.counter = inner
+    together, report, gate = run_gated(fresh, tmp_path / "together", "adaptive", ADAPTIVE_PULLS,
+                                       rb'method="exportAccounts"', rb'method="exportVersions"')
     assert gate.other_asked.is_set() and gate.gave_up == 0
     assert gate.peak <= 2  # Adaptive's cap (max_concurrency 2), though three pulls wanted to read
     assert sorted(gate.methods) == ["exportAccounts", "exportData", "exportData", "exportVersions"]  # each once
     assert [r.name for r in report.results] == ADAPTIVE_PULLS
     assert all(r.status == "ok" and r.rows_read for r in report.results), [(r.name, r.error) for r in report.results]
-    reset(fresh)
-    one = project_of(tmp_path / "one", fresh, ["adaptive"])
-    sequential = run(one, RunOptions(names=ADAPTIVE_PULLS, threads=1))
+    one, sequential = run_sequential(fresh, tmp_path / "one", "adaptive", ADAPTIVE_PULLS)
     assert outline(report) == outline(sequential)  # rows and each pull's own requests, exactly
     assert [r.requests for r in sequential.results] == [1, 2, 1]
     for relation in ("planning.accounts", "planning.budget", "planning.forecast"):
@@ -222,26 +234,17 @@ def test_a_systems_own_pulls_read_together_within_its_cap_and_count_their_own_re
 
 
 def test_intacct_pulls_read_together_and_sign_in_once(fresh: SandboxThread, tmp_path: Path) -> None:
-    sandbox = fresh.sandbox
-    inner = sandbox.counter
     # The ledger lines' query waits until a trial balance is asked: one pull after the other, the
     # trial balance (the last pull's) would only be asked once the lines (the one before) are in.
-    gate = BodyGate(inner, "intacct", rb"<object>GLENTRY</object>", rb"<get_trialbalance")
-    sandbox.counter = gate  # type: ignore[assignment]
-    try:
-        together = project_of(tmp_path / "together", fresh, ["intacct"])
-        report = run(together, RunOptions(names=INTACCT_PULLS, threads=4))
-    finally:
-        sandbox.counter = inner
+    together, report, gate = run_gated(fresh, tmp_path / "together", "intacct", INTACCT_PULLS,
+                                       rb"<object>GLENTRY</object>", rb"<get_trialbalance")
     assert gate.other_asked.is_set() and gate.gave_up == 0
     assert gate.peak <= 4  # Intacct's cap (max_concurrency 4)
     assert gate.methods.count("getAPISession") == 1  # one session for the three pulls
     assert [r.name for r in report.results] == INTACCT_PULLS
     assert all(r.status == "ok" for r in report.results), [(r.name, r.error) for r in report.results]
     assert report.results[0].rows_read and report.results[2].rows_read  # the chart and the balances (no lines posted)
-    reset(fresh)
-    one = project_of(tmp_path / "one", fresh, ["intacct"])
-    sequential = run(one, RunOptions(names=INTACCT_PULLS, threads=1))
+    one, sequential = run_sequential(fresh, tmp_path / "one", "intacct", INTACCT_PULLS)
     # the same rows and, in all, the same requests (the one sign-in is counted to whichever pull needed it first)
     assert [r[:4] for r in outline(report)] == [r[:4] for r in outline(sequential)]
     assert sum(r.requests for r in report.results) == sum(r.requests for r in sequential.results) == len(gate.methods)
