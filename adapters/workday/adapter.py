@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from migo_sync.adapter import AdapterContext, BaseAdapter, PullBatch, PushUnit, UnitResult
-from migo_sync.ahead import in_order, started
+from migo_sync.ahead import in_order, started, written_ahead
 from migo_sync.errors import ConfigError, OutcomeUnknownError
 from migo_sync.ledger import (
     Account,
@@ -44,7 +44,6 @@ from migo_sync.options import option_problems
 from migo_sync.settings import parse_settings
 
 from . import SYSTEM
-from .ahead import written_ahead
 from .client import ImportMessage, WorkdayClient, wsdl_document
 from .config import PullOptions, PushOptions, WorkdaySettings
 from .imports import BOOKED, IMPORT_DONE, IMPORT_WITH_ERRORS, await_imports
@@ -342,7 +341,7 @@ class WorkdayAdapter(BaseAdapter):
             if batch:
                 yield batch
 
-        # each batch written while the imports before it are in flight (`ahead.py`)
+        # each batch written while the imports before it are in flight (`migo_sync/ahead.py`: `written_ahead`)
         with closing(written_ahead(batches(), ahead=self._concurrency, name="workday-bodies")) as written:
             sent = list(in_order(lambda batch: client.import_journals([body for _, body in batch]), written,
                                  in_flight=self._concurrency, name="workday-import"))

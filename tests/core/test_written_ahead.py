@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from migo_sync.adapters.workday.ahead import written_ahead
+from migo_sync.ahead import written_ahead
 
 pytestmark = pytest.mark.timeout(30)
 
