@@ -6,9 +6,10 @@ Organizations have no bulk upsert: they are looked up by `external_id` (`show_ma
 ones go through `create_many` (external_id is unique, so a resend is refused, never doubled) and
 known ones through `update_many` with their ids.
 
-Each job is named to the engine as soon as Zendesk accepts it (`queued`: {unit key: "job id#index"}),
-before it is waited on; a run killed meanwhile leaves the jobs running, and the next run reads
-them (`recorded_jobs`) instead of sending their units again: a queued or working job is waited on
+Each job is named to the engine as soon as its wave is accepted (`queued`: {unit key: "job id#index"}),
+written while the wave's first poll is in flight, before any poll's answer is read; a run killed
+meanwhile leaves the jobs running, and the next run reads them (`recorded_jobs`) instead of sending
+their units again: a queued or working job is waited on
 (it holds one of the account's 30 job slots), a finished one settles its units from its per-item
 results, and an expired one (Zendesk keeps jobs about a day) leaves its units unknown, resent.
 
@@ -22,6 +23,7 @@ no slot frees within `job_slot_wait` it stops with an UnreachableError naming th
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import time
 from collections import deque
@@ -80,8 +82,8 @@ class JobRunner:
 
     def run(self, jobs: Iterable[Job], queued: Queued | None = None) -> dict[str, UnitResult]:
         """Submit the jobs and poll them to the end; jobs that already have an id (queued by an
-        earlier run) are only polled. `queued` hears of each accepted job before it is waited on.
-        A unit whose outcome stays unknown (an earlier run's job Zendesk forgot) has no result.
+        earlier run) are only polled. `queued` hears of a wave's accepted jobs while the wave's first
+        poll is in flight, before any poll's answer is read (`_poll`). A unit whose outcome stays unknown (an earlier run's job Zendesk forgot) has no result.
 
         `jobs` may be lazy (`feed_jobs`): a job is taken from it only when there is room for it, and
         the next wave's first one while this wave is in flight, so the units behind the later jobs are
@@ -108,16 +110,20 @@ class JobRunner:
                                                       reason="not sent: the run was interrupted")
                                     for u in unsent.units if u is not None})
             room = slots.ceiling - len(in_flight)
+            accepted: dict[str, str] = {}  # this wave's job references, recorded while its first poll is out
             if room > 0 and (waiting or not upcoming.ended):
                 flying = len(in_flight)
                 refused: list[Job] = []
                 results.update(self._submit(upcoming.wave(waiting, room), pool, in_flight, queued,
-                                            then=lambda: upcoming.fill(waiting), refused=refused))
+                                            then=lambda: upcoming.fill(waiting), refused=refused,
+                                            accepted=accepted))
                 waiting.extendleft(reversed(refused))  # first in line again, in their order; nothing was sent
                 slots.answered(len(in_flight), refused=bool(refused), accepted=len(in_flight) > flying)
                 if len(in_flight) > flying:
                     wait = 0.0
             if not in_flight:
+                if accepted and queued is not None:
+                    queued(accepted)
                 if slots.refused_since is not None and waiting:
                     slots.pause(self.sleep)
                 continue
@@ -125,7 +131,8 @@ class JobRunner:
                 self.sleep(wait)
             progressed = False
             seen: set[str] = set()
-            statuses = [s for ids in chunked(list(in_flight), MAX_BULK) for s in self.client.job_statuses(ids)]
+            statuses = self._poll(list(in_flight), pool,
+                                  record=functools.partial(queued, accepted) if accepted and queued else None)
             for status in statuses:
                 job_id = str(status.get("id"))
                 polled = in_flight.get(job_id)
@@ -161,18 +168,35 @@ class JobRunner:
                     min(max(wait * 1.5, self.settings.job_poll_interval), self.settings.job_poll_max))
         return results
 
+    def _poll(self, ids: list[str], pool: ThreadPoolExecutor, record: Callable[[], None] | None) -> list[dict[str, Any]]:
+        """Every job's status (one show_many per 100). `record` (the references of the jobs just
+        accepted, written to the ledger) runs while the poll is in flight: a poll changes nothing at
+        Zendesk, and its answer is read only once the references are committed, so no job's outcome
+        is recorded before its reference, and a kill meanwhile leaves what it left before (the
+        references either committed or not yet, the units pending: read or resent next run)."""
+        def poll() -> list[dict[str, Any]]:
+            return [s for chunk in chunked(ids, MAX_BULK) for s in self.client.job_statuses(chunk)]
+
+        if record is None:
+            return poll()
+        answer = pool.submit(contextvars.copy_context().run, poll)
+        record()
+        return answer.result()
+
     def _submit(self, wave: Iterable[Job], pool: ThreadPoolExecutor, in_flight: dict[str, Job],
                 queued: Queued | None, then: Callable[[], None] = lambda: None,
-                refused: list[Job] | None = None) -> dict[str, UnitResult]:
+                refused: list[Job] | None = None, accepted: dict[str, str] | None = None) -> dict[str, UnitResult]:
         """Submit `wave` concurrently (each job handed to the pool as it is taken from `wave`), then run
         `then` while they are in flight; a job Zendesk refused (422) rejects its units, one refused for
         the job limit goes to `refused` (nothing was created: to be submitted again). The accepted
-        jobs are named to `queued` before anything waits on them. Any other error is raised once
-        every submission has been answered (the units stay pending: resent next run, which the
-        upsert makes safe)."""
+        jobs are named to `queued` before anything waits on them, or, given `accepted`, added to it for
+        the caller to name while its first poll is out (`_poll`). Any other error is raised once every
+        submission has been answered, the accepted jobs named first (the units stay pending: resent
+        next run, which the upsert makes safe)."""
         results: dict[str, UnitResult] = {}
         error: BaseException | None = None
-        accepted: dict[str, str] = {}
+        named = accepted is not None
+        accepted = {} if accepted is None else accepted
         sent: list[tuple[Job, Future[dict[str, Any]]]] = []
         try:
             for job in wave:  # taking a job from a lazy wave may read units: the ones before are out
@@ -199,8 +223,9 @@ class JobRunner:
             job.submissions += 1
             in_flight[job.job_id] = job
             accepted.update(job_refs(job))
-        if accepted and queued is not None:
+        if accepted and queued is not None and (error is not None or not named):
             queued(accepted)  # in the ledger before any wait: a kill from here on leaves them to be read
+            accepted.clear()
         if error is not None:
             raise error
         return results

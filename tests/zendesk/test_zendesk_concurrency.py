@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from helpers.emulators import throttled_fixture
-from zendesk.zendesk_support import configure, make_adapter, restore, user_unit
+from helpers.runs import wait_until
+from zendesk.zendesk_support import configure, emulator_of, make_adapter, restore, user_unit
 
 from migo_sync.adapter import PushUnit
 from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
@@ -77,6 +78,29 @@ def test_a_jobs_payloads_are_made_when_it_is_sent_not_all_before_the_first_reque
     firsts = [f"C{n:06d}" for n in (1, 101, 201)]
     assert [e.split()[1] for e in events] == [k for k in firsts for _ in (0, 1)]
     assert [e.split()[0] for e in events] == ["build", "send"] * 3
+
+
+def test_a_waves_job_references_are_written_while_its_first_poll_is_in_flight(zendesk: ZendeskAdapter,
+                                                                              tenant: SandboxThread) -> None:
+    """The write of the references (`queued`, held here until Zendesk has the poll: a bounded wait)
+    and the wave's first poll go together; written before the poll went out, the wait times out.
+    Nothing is read of the poll's answer before the write is done: each job's outcome comes after."""
+    emulator = emulator_of(tenant)
+    events: list[str] = []
+
+    def polled(refs: dict[str, str]) -> bool:
+        ids = {ref.partition("#")[0] for ref in refs.values()}
+        return any(job["polls"] for job_id, job in list(emulator.jobs.items()) if job_id in ids)
+
+    def queued(refs: dict[str, str]) -> None:
+        wait_until(lambda: polled(refs), seconds=10, what="the wave's first poll while its references are written")
+        events.append(f"recorded {len(refs)}")
+
+    jobs = user_jobs(zendesk.client, prepared(250), "external_id")
+    results = JobRunner(zendesk.client, zendesk.settings, sleep=never_sleep).run(jobs, queued)
+    assert events == ["recorded 250"]
+    assert len(results) == 250 and all(r.ok for r in results.values())
+    assert tenant.limits()["zendesk"]["served"] == 3 + 2  # still the minimum: three jobs, two polls
 
 
 def test_submissions_stay_within_the_in_flight_setting(tenant: SandboxThread, tmp_path: Path) -> None:

@@ -25,8 +25,9 @@ STUCK = {"job_polls_to_complete": 10**6, "job_seconds": 10.0**6}  # Zendesk is s
 
 
 def polled(zd: SandboxThread) -> bool:
-    """The push has polled its jobs: their references are in the ledger (recorded before any poll)."""
-    return any(job["polls"] for job in list(emulator_of(zd).jobs.values()))
+    """The push has polled its jobs twice: their references are in the ledger (written while the first
+    poll is in flight, before its answer is read; the second poll follows that answer)."""
+    return any(job["polls"] >= 2 for job in list(emulator_of(zd).jobs.values()))
 
 
 def requests(project_root: Path, run_id: str) -> Counter[str]:
