@@ -27,28 +27,84 @@ _PUT_EVERY = 0.05  # how often a drawing thread with a full queue looks whether 
 
 def in_order(call: Callable[[Item], Result], items: Iterable[Item], *, in_flight: int,
              name: str) -> Iterator[tuple[Item, Result]]:
-    """`(item, call(item))` for each item in order, with up to `in_flight` calls out at once; the
-    next call goes out before a result is handed over. A call's error is raised where its result
-    stands; closing the iterator cancels calls not started and waits for those in flight."""
+    """`(item, call(item))` for each item in order, with up to `in_flight` calls out at once.
+
+    A slot is refilled as soon as any call in it ends, not when the caller takes that call's answer:
+    a slow first answer, or the caller parsing the one it holds, leaves no slot idle. Answers wait for
+    the caller in order, at most `in_flight` of them beside the calls out (memory stays bounded). Once
+    a call has failed, or drawing the next item raised, no further call goes out; the error is raised
+    where it stands. Closing the iterator cancels calls not started and waits for those in flight."""
     width = max(1, in_flight)
     upcoming = iter(items)
+    state, drawing = threading.Condition(), threading.Lock()  # drawing: one item at a time, in order
     pending: deque[tuple[Item, Future[Result]]] = deque()
+    out = held = 0  # calls out; entries of `pending` plus slots reserved for an item being drawn
+    going = True  # no call failed, nothing raised, items left, the caller still reading
+    raised: list[BaseException] = []
+    context = contextvars.copy_context()  # the caller's: requests are counted to the pull that asked
     pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix=name)
-    try:
-        def fill() -> None:
-            for item in upcoming:
-                # in the caller's context: requests are counted to the pull that asked (RequestStats.tallied)
-                pending.append((item, pool.submit(contextvars.copy_context().run, call, item)))
-                if len(pending) >= width:
-                    return
+    filling = threading.local()  # a call that ends while its thread sends the next: no nested fill
 
+    def fill() -> None:
+        nonlocal out, held, going
+        if getattr(filling, "on", False):
+            return
+        filling.on = True
+        try:
+            while True:
+                with state:
+                    if not going or out >= width or held >= 2 * width:
+                        return
+                    out, held = out + 1, held + 1
+                with drawing:
+                    try:
+                        item = next(upcoming)
+                    except BaseException as exc:
+                        with state:
+                            out, held, going = out - 1, held - 1, False
+                            if not isinstance(exc, StopIteration):
+                                raised.append(exc)
+                            state.notify_all()
+                        return
+                    with state:
+                        if not going:  # closed, or a call failed, while this item was drawn: not sent
+                            out, held = out - 1, held - 1
+                            return
+                        future = pool.submit(context.copy().run, call, item)
+                        pending.append((item, future))
+                        state.notify_all()
+                future.add_done_callback(ended)
+        finally:
+            filling.on = False
+
+    def ended(future: Future[Result]) -> None:
+        nonlocal out, going
+        with state:
+            out -= 1
+            if future.cancelled() or future.exception() is not None:
+                going = False
         fill()
-        while pending:
-            item, future = pending.popleft()
+
+    try:
+        fill()
+        while True:
+            with state:
+                while not pending and going:  # an item is being drawn on a call's thread
+                    state.wait()
+                if not pending:
+                    if raised:
+                        raise raised[0]
+                    return
+                item, future = pending[0]
             result = future.result()
+            with state:
+                pending.popleft()
+                held -= 1
             fill()
             yield item, result
     finally:
+        with state:
+            going = False
         pool.shutdown(wait=True, cancel_futures=True)
 
 
