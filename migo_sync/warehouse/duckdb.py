@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from migo_sync.errors import ConfigError, UnreachableError, WarehouseError
-from migo_sync.warehouse._sql import SQLWarehouse, first_line, split_name
+from migo_sync.warehouse._sql import SQLWarehouse, check_arrow_keys, first_line, split_name
 from migo_sync.warehouse.base import Column, MergeCounts
 
 if TYPE_CHECKING:
@@ -224,11 +224,16 @@ class DuckDBWarehouse(SQLWarehouse):
     def merge_arrow(self, target: str, data: pa.Table, staging: str, key: Sequence[str],
                     columns: Sequence[str], *, delete_missing: bool = False) -> MergeCounts:
         """Merged straight from the registered Arrow data (the same column types a staging table
-        created from it would have): no copy into `staging` first."""
+        created from it would have): no copy into `staging` first, and its keys checked in Arrow
+        (the same refusals as `merge`'s query, without one)."""
+        if not key:
+            raise WarehouseError(f"merge into {target}: a key is required")
+        check_arrow_keys(target, data, key)
         view = f"migo_arrow_{uuid.uuid4().hex[:12]}"
         self._conn.register(view, data)
         try:
-            return self.merge(target, view, key, columns, delete_missing=delete_missing)
+            with self.transaction():
+                return self._merge_rows(target, view, key, columns, delete_missing)
         finally:
             self._conn.unregister(view)
 
