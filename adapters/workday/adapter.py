@@ -88,6 +88,7 @@ class WorkdayAdapter(BaseAdapter):
         # bodies written while the first batch's chart and look-up are in flight: journal key ->
         # (the very journal, what its body depends on, the body or None when XML cannot carry it)
         self._bodies: dict[str, tuple[Journal, tuple[Any, ...], str | None]] = {}
+        self._lead = False  # a write's first look-up not yet asked (see find_journals)
         self._submit = self.settings.submit
         self._concurrency = self.settings.max_concurrency
         self._import = self.settings.journal_import
@@ -414,7 +415,21 @@ class WorkdayAdapter(BaseAdapter):
         one paged read per batch, however many journals it holds (or the answer the batch's checks
         read beside the chart: `HeldAhead`)."""
         ahead = self._held.take(journals)
-        return ahead if ahead is not None else self._look_up(journals)
+        if ahead is not None:
+            return ahead
+        lead, self._lead = self._lead, False
+        if not lead or self._bodies:
+            return self._look_up(journals)
+        # A write whose checks did not look up (and write) ahead: the bodies of its first requests
+        # (`max_concurrency` imports or submits) are written while the look-up is in flight, so they
+        # leave as soon as its answer is read rather than one batch's writing later.
+        first = journals[:self._concurrency * (self._batch if self._import else 1)]
+        found = started(lambda: self._look_up(journals), name="workday-look-up")
+        try:
+            self._write_ahead(first)
+        finally:
+            wait([found])
+        return found.result()
 
     def _look_up(self, journals: Sequence[Journal], *, in_flight: int | None = None,
                  lines: bool = True) -> dict[str, PostedJournal]:
@@ -503,7 +518,11 @@ class WorkdayAdapter(BaseAdapter):
         if mapping.object != JOURNAL_OBJECT:
             raise ConfigError(f"workday: {mapping.object} cannot be pushed (only {JOURNAL_OBJECT})")
         self._configure(mapping)
-        return write_units(self, mapping, units, built=self._built)
+        self._lead = True  # the write's first look-up is in flight while its first bodies are written
+        try:
+            return write_units(self, mapping, units, built=self._built)
+        finally:
+            self._lead = False
 
     def _configure(self, mapping: Mapping) -> None:
         """The push's options over the system's settings (submit, concurrency, import and its batch)."""

@@ -150,6 +150,40 @@ def test_the_first_batchs_bodies_are_written_while_its_chart_and_look_up_are_in_
     assert set(posted(tenant).values()) == {1} and len(posted(tenant)) == len(units)
 
 
+def test_a_write_without_checks_ahead_writes_its_first_imports_while_its_look_up_is_in_flight(
+        adapter: WorkdayAdapter, tenant: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write whose checks read nothing ahead (the chart already in): the look-up's answer is held until
+    the first `max_concurrency` imports' bodies are written (20 s at most); written after the look-up,
+    they would wait for that answer and the wait would fail. Those bodies are sent, none written twice."""
+    units = [balanced(f"L{n:03d}") for n in range(1, 46)]  # 4 imports of 10, then one of 5
+    adapter.chart()
+    written = _counting_bodies(monkeypatch)
+    first_written = threading.Event()
+    look_up = adapter._look_up
+    held: list[bool] = []
+
+    def held_until_written(*args: Any, **kwargs: Any) -> Any:
+        answer = look_up(*args, **kwargs)
+        if not held:  # the write's look-up (the booked ids' look-up after the imports is not held)
+            held.append(first_written.wait(timeout=20))
+        return answer
+
+    real_write_ahead = adapter._write_ahead
+
+    def write_ahead(journals: Any) -> None:
+        real_write_ahead(journals)
+        first_written.set()
+
+    monkeypatch.setattr(adapter, "_look_up", held_until_written)
+    monkeypatch.setattr(adapter, "_write_ahead", write_ahead)
+    results = adapter.write(push_mapping(), units)
+    assert held == [True]
+    assert written[:40] == [u.key for u in units[:40]]  # the first four imports' bodies, before the look-up's answer
+    assert sorted(written) == sorted(u.key for u in units)  # and none written again
+    assert all(r.ok and not r.duplicate and r.remote_id for r in results)
+    assert emulator_of(tenant).calls["Import_Accounting_Journal"] == 5 and set(posted(tenant).values()) == {1}
+
+
 def test_a_body_written_ahead_for_another_shape_is_written_again(
         adapter: WorkdayAdapter, tenant: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
     units = [balanced(f"S{n:03d}") for n in range(1, 4)]
