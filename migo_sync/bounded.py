@@ -16,6 +16,7 @@ import contextvars
 import functools
 import io
 import ssl
+import threading
 import time
 import typing
 import zlib
@@ -100,10 +101,19 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self.inner.sleep(seconds)
 
 
-@functools.cache
+_ssl_building = threading.Lock()
+
+
 def shared_ssl_context() -> ssl.SSLContext:
     """httpx's default verifying context, built once per process: loading the CA bundle costs
-    ~0.1-0.3 s, which a watch cycle (new clients every cycle) would otherwise pay each time."""
+    ~0.1-0.3 s, which a watch cycle (new clients every cycle) would otherwise pay each time. A
+    caller that asks while another thread builds it (the run's start begins it) waits for that one."""
+    with _ssl_building:
+        return _ssl_context()
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 

@@ -7,14 +7,16 @@ key, but a standard/cube import overwrites the cells it names, so a resent slice
 state. Before anything is sent, `check()` compares each cell with the live exportVersions /
 exportAccounts / exportLevels / exportDimensions: unknown or rollup accounts and levels, values
 holding `|`, months outside the version and months in a locked version are rejected by name.
+Those exports depend on no unit: they leave with the push's warm-up (`WarmUp`), while the engine
+reads the units, and the units' intents are written while they are in flight (`ChecksInFlight`).
 """
 
 from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,6 +49,7 @@ from migo_sync.adapters.adaptive.push import (
     require_fields,
     write_units,
 )
+from migo_sync.ahead import started
 from migo_sync.errors import ConfigError
 from migo_sync.mapping.model import Mapping
 from migo_sync.options import option_problems
@@ -69,6 +72,7 @@ class AdaptiveAdapter(BaseAdapter):
         self._cache: dict[Any, Any] = {}
         self._lock = threading.Lock()  # pulls may read at once (SharedPulls): one client, each read once
         self._loading: dict[Any, threading.Lock] = {}
+        self._warming: dict[str, Future[Target]] = {}  # a push's target its warm-up is reading, by mapping
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -93,6 +97,8 @@ class AdaptiveAdapter(BaseAdapter):
         return self.settings.max_concurrency
 
     def close(self) -> None:
+        wait(list(self._warming.values()))  # a warm-up's requests are answered before its client closes
+        self._warming.clear()
         if self._client is not None:
             self._client.http.close()
             self._client = None
@@ -285,9 +291,28 @@ class AdaptiveAdapter(BaseAdapter):
         return Target(version=version, accounts={a["code"]: a for a in accounts},
                       levels={lv["name"]: lv for lv in levels}, dimensions=dimensions, sheet=sheet)
 
+    def warm_up(self, mapping: Mapping) -> None:
+        """WarmUp: a push's target (exportVersions, exportAccounts, exportLevels: none depends on the
+        units) read on a thread from the plan's end, while the engine reads the units; the checks take
+        it (`check_meanwhile`), its error included, raised there as without the warm-up."""
+        if mapping.object == "data" and mapping.direction == "push" and mapping.name not in self._warming:
+            self._warming[mapping.name] = started(lambda: self.target(mapping), name="adaptive-warm-up")
+
     def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
+        return self.check_meanwhile(mapping, units, lambda: None)
+
+    def check_meanwhile(self, mapping: Mapping, units: Sequence[PushUnit],
+                        meanwhile: Callable[[], None]) -> dict[str, str]:
+        """ChecksInFlight: the cells against the push's target, whose exports (the warm-up's, else begun
+        here) are in flight while `meanwhile` runs (the engine writes the intents); the import after."""
         self._push_only(mapping)
-        return check_units(self.target(mapping), units, self._dims(mapping))
+        loading = self._warming.pop(mapping.name, None) or started(lambda: self.target(mapping),
+                                                                   name="adaptive-checks")
+        try:
+            meanwhile()
+        finally:
+            wait([loading])  # its requests are answered before anything else happens, even on an error
+        return check_units(loading.result(), units, self._dims(mapping))
 
     def write(self, mapping: Mapping, units: Sequence[PushUnit]) -> list[UnitResult]:
         self._push_only(mapping)

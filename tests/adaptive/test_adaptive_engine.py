@@ -10,11 +10,13 @@ import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 from adaptive.adaptive_support import cells, sandbox_environ
 from helpers.browser import render
+from helpers.inplace import noting_intents, units_held_until_asked
 from helpers.projects import make_project
 from helpers.runs import cli_json
 from helpers.sandboxed import query as sql
@@ -207,3 +209,78 @@ def test_the_run_report_shows_plan_versus_actual_from_the_run_record(project: Pr
                 for g in shown.xpath('.//svg[@class="section-chart"]/g[@class="point"]') for r in g.xpath("rect")}
         assert bars == {(p["label"], s): v for p in section["chart"]
                         for s, v in zip(section["series"], p["values"], strict=True)}
+
+
+def test_the_exports_go_out_while_the_engine_reads_the_units(
+        project: Project, adaptive_sandbox: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up (WarmUp): once the plan has something to send, the push's exports (versions, accounts,
+    levels: none depends on a unit) go out on a thread while the engine reads the units. Proven by holding
+    the engine's reading of the units until the tenant was asked for the versions (10 s at most): without
+    the warm-up the checks ask for them only after every unit was read, so the wait would run out. A push
+    with nothing to send asks nothing."""
+    from migo_sync.adapters.adaptive.client import AdaptiveClient
+
+    waited, asked = units_held_until_asked(monkeypatch, AdaptiveClient, "export_versions")
+    first = sync(project, "adaptive_actuals_push")["adaptive_actuals_push"]
+    assert waited == [True]
+    assert (first.status, first.rows_written, first.requests) == ("ok", 160, 4), first.error
+    asked.clear()
+    again = sync(project, "adaptive_actuals_push")["adaptive_actuals_push"]
+    assert (again.status, again.requests) == ("ok", 0) and not asked.is_set()
+
+
+def test_the_intents_are_written_while_the_exports_are_in_flight(
+        project: Project, adaptive_sandbox: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ChecksInFlight: the last export (levels) is held (10 s at most) until the batch's intents are in the
+    ledger, which happens only if they are written while the exports are in flight; the import leaves
+    after every intent is recorded, and a slice the checks refuse keeps none."""
+    from migo_sync.adapters.adaptive.client import AdaptiveClient
+
+    sql(project, "INSERT INTO lending.monthly_actuals VALUES ('9999', 'OPS', '2026-01', 1)")
+    intents, recorded = noting_intents(monkeypatch, "row_key")
+    waited: list[bool] = []
+    export_levels = AdaptiveClient.export_levels
+
+    def levels(self: AdaptiveClient, version: str | None = None) -> Any:
+        found = export_levels(self, version)
+        waited.append(recorded.wait(10))
+        return found
+
+    intents_when_imported: list[int] = []
+    import_data = AdaptiveClient.import_data
+
+    def importing(self: AdaptiveClient, **kwargs: Any) -> Any:
+        intents_when_imported.append(len(intents))
+        return import_data(self, **kwargs)
+
+    monkeypatch.setattr(AdaptiveClient, "export_levels", levels)
+    monkeypatch.setattr(AdaptiveClient, "import_data", importing)
+    result = sync(project, "adaptive_actuals_push")["adaptive_actuals_push"]
+    assert (result.status, result.rows_written, result.rows_rejected, result.requests) == ("rejected", 160, 1, 4)
+    assert waited == [True] and intents_when_imported == [161]  # the refused slice's intent too, then dropped
+    pending = sql(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE pending_hash IS NOT NULL")[0][0]
+    held = sql(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE row_key LIKE '9999%' "
+                        "AND (sent_hash IS NOT NULL OR pending_hash IS NOT NULL)")[0][0]
+    assert (pending, held) == (0, 0)  # nothing in flight, nothing shown as sent
+    assert {k[0] for k in cells(adaptive_sandbox)} == set(ACCOUNTS)
+
+
+def test_an_error_in_the_warm_up_surfaces_as_it_did_without_it(
+        project: Project, adaptive_sandbox: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exports the tenant refuses (a wrong password: exit 2) are raised where the checks need them, exactly
+    as without the warm-up: same status, error, exit code and requests; nothing imported, no intent left."""
+    from migo_sync.engine import push as push_engine
+
+    project.environ = {**project.environ, "MIGO_SYNC_ADAPTIVE_PASSWORD": "not-the-password"}
+
+    def outcome() -> tuple[Any, ...]:
+        result = sync(project, "adaptive_actuals_push")["adaptive_actuals_push"]
+        pending = sql(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE pending_hash IS NOT NULL")[0][0]
+        return result.status, result.error_class, result.error, result.exit_code, result.requests, pending
+
+    warmed = outcome()
+    monkeypatch.setattr(push_engine, "as_warm_up", lambda adapter: None)
+    cold = outcome()
+    assert warmed == cold
+    assert (warmed[0], warmed[3], warmed[5]) == ("failed", 2, 0), warmed
+    assert not cells(adaptive_sandbox)

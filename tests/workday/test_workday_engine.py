@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.inplace import noting_intents, units_held_until_asked
 from helpers.kill import kill_push_then_rerun
 from helpers.sandboxed import query as project_sql
 from workday.workday_support import (
@@ -128,25 +129,9 @@ def test_the_chart_goes_out_while_the_engine_reads_the_units(
     the engine's reading of the units until the tenant was asked for the account set (10 s at most):
     without the warm-up the checks ask it only after every unit was read, so the wait would run out.
     A push with nothing to send asks nothing."""
-    from migo_sync.engine.push import Pusher
 
-    asked = threading.Event()
     calls = emulator_of(workday).calls
-    real = WorkdayAdapter.list_accounts
-
-    def list_accounts(self: WorkdayAdapter) -> Any:
-        asked.set()
-        return real(self)
-
-    monkeypatch.setattr(WorkdayAdapter, "list_accounts", list_accounts)
-    waited: list[bool] = []
-    units = Pusher._units
-
-    def held(self: Pusher, plan: Any, deleted: Any) -> Any:
-        waited.append(asked.wait(10))
-        yield from units(self, plan, deleted)
-
-    monkeypatch.setattr(Pusher, "_units", held)
+    waited, asked = units_held_until_asked(monkeypatch, WorkdayAdapter, "list_accounts")
     calls.clear()
     [first] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
     assert waited == [True]
@@ -248,19 +233,7 @@ def test_the_intents_are_written_while_the_checks_read_the_chart_and_look_up(
     """ChecksInFlight: the look-up beside the chart's reads is held (10 s at most) until the batch's intents
     are in the ledger, which happens only if they are written while it is in flight; no journal is imported
     before its intent is recorded, and each is posted once."""
-    from migo_sync.warehouse.bookkeeping import Bookkeeping
-
-    intents: set[str] = set()
-    recorded = threading.Event()
-    record = Bookkeeping.record_intent
-
-    def recording(self: Bookkeeping, feed: str, run_id: str, table: Any) -> int:
-        written = record(self, feed, run_id, table)
-        intents.update(table.column("unit_key").to_pylist())
-        if table.num_rows:
-            recorded.set()
-        return written
-
+    intents, recorded = noting_intents(monkeypatch)
     waited: list[bool] = []
     look_up = WorkdayAdapter._look_up
 
@@ -279,7 +252,6 @@ def test_the_intents_are_written_while_the_checks_read_the_chart_and_look_up(
         intents_when_imported.append(len(intents))  # every journal of the batch has its intent by now
         return send(client, bodies, **kwargs)
 
-    monkeypatch.setattr(Bookkeeping, "record_intent", recording)
     monkeypatch.setattr(WorkdayAdapter, "_look_up", held)
     monkeypatch.setattr(WorkdayClient, "import_journals", importing)
     [result] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
