@@ -323,6 +323,12 @@ class UnitFeed(Protocol):
         returned (so it may be sent at once); an empty list when the batch has no more."""
         ...
 
+    def settled(self, results: KeyMap[str, UnitResult]) -> None:
+        """Results of units taken, known before `write_queued` returns (a finished wave of jobs): the
+        engine records them now, while later units are in flight (call it while waiting on the remote).
+        `write_queued` still answers them; they are recorded once."""
+        ...
+
 
 class UnitList:
     """A `UnitFeed` over units already in hand (an adapter's plain `write()`, tests)."""
@@ -332,6 +338,9 @@ class UnitList:
 
     def take(self, count: int) -> list[PushUnit]:
         return list(itertools.islice(self._units, count))
+
+    def settled(self, results: KeyMap[str, UnitResult]) -> None:
+        """Nothing to record early: the caller has every result from `write()`."""
 
 
 def take_all(feed: UnitFeed, chunk: int = 10_000) -> list[PushUnit]:

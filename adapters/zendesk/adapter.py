@@ -243,7 +243,8 @@ class ZendeskAdapter(BaseAdapter):
 
     def write_queued(self, mapping: Mapping, units: UnitFeed, queued: JobsQueued | None) -> list[UnitResult]:
         """Users and organizations go out as bulk jobs; `queued` hears of each accepted job before it
-        is waited on (the `RemoteJobs` capability). Users are taken from the feed a round of
+        is waited on (the `RemoteJobs` capability), and the feed of each finished wave's results while
+        a later poll is in flight (`UnitFeed.settled`). Users are taken from the feed a round of
         submissions at a time, as their jobs go out; organizations all at once (they are looked up
         by external_id first)."""
         if mapping.object not in ("users", "organizations"):
@@ -265,12 +266,12 @@ class ZendeskAdapter(BaseAdapter):
         runner = JobRunner(self.client, self.settings)
         if mapping.object == "users":
             results.update(runner.run(feed_jobs(self.client, take, PUSH_KEY,
-                                                MAX_BULK * self.settings.max_concurrency), queued))
+                                                MAX_BULK * self.settings.max_concurrency), queued, units.settled))
         else:
             prepared = [(u, payload(u, PUSH_KEY)) for chunk in iter(lambda: take(10_000), []) for u in chunk]
             if prepared:
                 results.update(runner.run(organization_jobs(self.client, prepared, self.settings.max_concurrency),
-                                          queued))
+                                          queued, units.settled))
         # a unit taken but in no job that went out: the run stopped before its job was submitted
         return [results.get(u.key) or UnitResult(u.key, ok=False, not_sent=True, reason="not sent: the run was interrupted")
                 for u in taken]

@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from migo_sync import interrupt
@@ -40,6 +40,7 @@ from migo_sync.errors import UnreachableError
 
 Submit = Callable[[Sequence[dict[str, Any]]], dict[str, Any]]
 Queued = Callable[[Mapping[str, str]], None]
+Settled = Callable[[Mapping[str, UnitResult]], None]
 TERMINAL_FAILED = ("failed", "killed")
 MAX_RESUBMITS = 2
 
@@ -80,20 +81,26 @@ class JobRunner:
         self.clock = clock
         self.sleep = sleep
 
-    def run(self, jobs: Iterable[Job], queued: Queued | None = None) -> dict[str, UnitResult]:
+    def run(self, jobs: Iterable[Job], queued: Queued | None = None,
+            settled: Settled | None = None) -> dict[str, UnitResult]:
         """Submit the jobs and poll them to the end; jobs that already have an id (queued by an
         earlier run) are only polled. `queued` hears of a wave's accepted jobs while the wave's first
-        poll is in flight, before any poll's answer is read (`_poll`). A unit whose outcome stays unknown (an earlier run's job Zendesk forgot) has no result.
+        poll is in flight, before any poll's answer is read (`_poll`). `settled` hears of finished
+        jobs' results while a later poll is in flight (the engine records them while later jobs run);
+        the answer still holds every result. A unit whose outcome stays unknown (an earlier run's job
+        Zendesk forgot) has no result.
 
         `jobs` may be lazy (`feed_jobs`): a job is taken from it only when there is room for it, and
         the next wave's first one while this wave is in flight, so the units behind the later jobs are
         read while the first ones are out; nothing is taken once an interruption is asked for."""
         with ThreadPoolExecutor(max_workers=max(1, min(self.settings.max_concurrency, self.settings.max_jobs_in_flight)),
                                 thread_name_prefix="zendesk-submit") as pool:
-            return self._run(iter(jobs), pool, queued)
+            return self._run(iter(jobs), pool, queued, settled)
 
-    def _run(self, jobs: Iterator[Job], pool: ThreadPoolExecutor, queued: Queued | None) -> dict[str, UnitResult]:
+    def _run(self, jobs: Iterator[Job], pool: ThreadPoolExecutor, queued: Queued | None,
+             settled: Settled | None) -> dict[str, UnitResult]:
         results: dict[str, UnitResult] = {}
+        outcomes = _Outcomes()  # finished jobs' results not yet in `results` nor handed to `settled`
         waiting: deque[Job] = deque()
         in_flight: dict[str, Job] = {}
         upcoming = _Upcoming(jobs, in_flight, self.clock)
@@ -131,8 +138,7 @@ class JobRunner:
                 self.sleep(wait)
             progressed = False
             seen: set[str] = set()
-            statuses = self._poll(list(in_flight), pool,
-                                  record=functools.partial(queued, accepted) if accepted and queued else None)
+            statuses = self._poll(list(in_flight), pool, _meanwhile(queued, accepted, settled, outcomes, results))
             for status in statuses:
                 job_id = str(status.get("id"))
                 polled = in_flight.get(job_id)
@@ -143,13 +149,13 @@ class JobRunner:
                 if seen_state.get(job_id) != (state, status.get("progress")):
                     seen_state[job_id] = (state, status.get("progress"))
                     progressed = True
-                if state == "completed":
-                    results.update(job_results(polled, status.get("results") or []))
+                if state == "completed":  # its items matched to units later, the next wave's jobs out first
+                    outcomes.finished.append((polled, status.get("results") or []))
                 elif state in TERMINAL_FAILED:
-                    results.update(_fail(polled, f"Zendesk job {state}: {status.get('message') or 'no message'}"))
+                    outcomes.known.update(_fail(polled, f"Zendesk job {state}: {status.get('message') or 'no message'}"))
                 elif self.clock() - polled.started > self.settings.job_timeout:
-                    results.update(_fail(polled, f"Zendesk job {job_id} did not finish within "
-                                              f"{self.settings.job_timeout:.0f} s"))
+                    outcomes.known.update(_fail(polled, f"Zendesk job {job_id} did not finish within "
+                                                        f"{self.settings.job_timeout:.0f} s"))
                 else:
                     continue
                 del in_flight[job_id]
@@ -162,18 +168,20 @@ class JobRunner:
                 elif lost.submissions <= MAX_RESUBMITS:
                     waiting.appendleft(lost)
                 else:
-                    results.update(_fail(lost, f"Zendesk forgot job {job_id} before it could be read"))
+                    outcomes.known.update(_fail(lost, f"Zendesk forgot job {job_id} before it could be read"))
                 progressed = True
             wait = (0.0 if progressed else
                     min(max(wait * 1.5, self.settings.job_poll_interval), self.settings.job_poll_max))
+        outcomes.take(results)
         return results
 
     def _poll(self, ids: list[str], pool: ThreadPoolExecutor, record: Callable[[], None] | None) -> list[dict[str, Any]]:
-        """Every job's status (one show_many per 100). `record` (the references of the jobs just
-        accepted, written to the ledger) runs while the poll is in flight: a poll changes nothing at
-        Zendesk, and its answer is read only once the references are committed, so no job's outcome
-        is recorded before its reference, and a kill meanwhile leaves what it left before (the
-        references either committed or not yet, the units pending: read or resent next run)."""
+        """Every job's status (one show_many per 100). `record` (`_meanwhile`: the references of the
+        jobs just accepted, then finished jobs' results, written to the ledger) runs while the poll is
+        in flight: a poll changes nothing at Zendesk, and its answer is read only once `record` is
+        done, so no job's outcome is recorded before its reference, and a kill meanwhile leaves what it
+        left before (the references either committed or not yet, the units pending: read or resent
+        next run)."""
         def poll() -> list[dict[str, Any]]:
             return [s for chunk in chunked(ids, MAX_BULK) for s in self.client.job_statuses(chunk)]
 
@@ -229,6 +237,50 @@ class JobRunner:
         if error is not None:
             raise error
         return results
+
+
+@dataclass
+class _Outcomes:
+    """Results learnt from polls and not yet handed over: completed jobs with their items (matched to
+    units only when handed over, off the path between a poll's answer and the next submissions) and
+    results known outright (failed, timed out, forgotten jobs)."""
+
+    finished: list[tuple[Job, list[dict[str, Any]]]] = field(default_factory=list)
+    known: dict[str, UnitResult] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.finished or self.known)
+
+    def take(self, results: dict[str, UnitResult]) -> dict[str, UnitResult]:
+        """Move every outcome into `results`; answer the ones moved."""
+        fresh = dict(self.known)
+        for job, items in self.finished:
+            fresh.update(job_results(job, items))
+        self.finished.clear()
+        self.known.clear()
+        results.update(fresh)
+        return fresh
+
+
+def _meanwhile(queued: Queued | None, accepted: dict[str, str], settled: Settled | None, outcomes: _Outcomes,
+               results: dict[str, UnitResult]) -> Callable[[], None] | None:
+    """What is written while a poll is in flight: the references of the jobs just accepted (before
+    the poll's answer is read), then the results earlier polls found (the engine's confirmations);
+    None when there is nothing to write."""
+    name = bool(accepted) and queued is not None
+    settle = bool(outcomes) and settled is not None
+    if not (name or settle):
+        return None
+
+    def record() -> None:
+        if name:
+            assert queued is not None
+            queued(accepted)
+        if settle:
+            assert settled is not None
+            settled(outcomes.take(results))
+
+    return record
 
 
 class _Slots:

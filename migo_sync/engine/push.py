@@ -446,8 +446,11 @@ class Pusher:
             feed = _Feed(self, itertools.chain([first], units), size)
             assert self.jobs is not None
             results = self.jobs.write_queued(self.mapping, feed, self._jobs_queued)
-            # units the adapter did not take (it stopped: interrupted) were not read: planned again next run
-            self._settle_batch(feed.items, feed.sent, {r.key: r for r in results}, feed.rejects)
+            # units the adapter did not take (it stopped: interrupted) were not read: planned again next run;
+            # units whose results it handed over early (`_Feed.settled`) are recorded already
+            self._settle_batch([i for i in feed.items if id(i) not in feed.settled_ids],
+                               [i for i in feed.sent if id(i) not in feed.settled_ids],
+                               {r.key: r for r in results}, feed.rejects)
             if feed.ended:
                 return
             if self.stop():  # asked to stop: this batch is done and recorded, the rest waits
@@ -618,6 +621,7 @@ class _Feed:
         self.items: list[_Unit] = []  # every unit read in this batch
         self.sent: list[_Unit] = []  # handed over, intent committed
         self.rejects: list[Reject] = []
+        self.settled_ids: set[int] = set()  # units of `sent` whose results are recorded already
 
     def _read(self, count: int) -> list[_Unit]:
         asked = min(count, self.left)
@@ -637,6 +641,15 @@ class _Feed:
                 self.sent.extend(sendable)
                 return [i.unit for i in sendable]
         return []
+
+    def settled(self, results: KeyMap[str, UnitResult]) -> None:
+        """Results the adapter knows before the batch ends (a finished wave of jobs), recorded now in a
+        transaction of their own (confirmed, or rejected), while its later jobs are in flight; the
+        batch's end records the rest (and this batch's rows refused before sending)."""
+        done = [i for i in self.sent if i.unit.key in results and id(i) not in self.settled_ids]
+        if done:
+            self.settled_ids.update(id(i) for i in done)
+            self.pusher._settle_batch(done, done, dict(results), [])
 
 
 STREAM_TICK = 1000  # rows of a whole object between progress ticks while it streams

@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from zendesk.zendesk_support import basic_auth, configure, dump, environ, make_project, query
+from helpers.runs import wait_until
+from zendesk.zendesk_support import basic_auth, configure, dump, emulator_of, environ, make_project, query
 
 from migo_sync.adapters.zendesk.client import ZendeskClient
 from migo_sync.config import Project
@@ -174,5 +175,35 @@ def test_the_first_jobs_leave_while_the_later_users_are_still_read(
     assert rounds == [100, 100, 100, 100] and waited == [True, True, True]
     assert without_intent == []
     assert len(pushed_state(zd, project)) == 400
+    again = run(project, RunOptions(names=[PUSH])).results[0]
+    assert (again.rows_written, again.requests) == (0, 0)
+
+
+def test_a_finished_waves_users_are_confirmed_while_the_next_waves_job_runs(
+        zd: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two jobs at a time (`max_jobs_in_flight = 2`), 300 users: three jobs in two waves. The first
+    wave's 200 users are confirmed while the second wave's job is in Zendesk: their confirmation is
+    held (10 s at most) until Zendesk has that job, which must not have finished by then. Confirmed
+    only once every job finished, the first confirmation would hold all 300, the last job completed."""
+    project = make_project(tmp_path / "project", environ(zd, tmp_path), customers=300,
+                           settings="max_jobs_in_flight = 2\n")
+    emulator = emulator_of(zd)
+    confirmed: list[tuple[int, bool]] = []
+    confirm = Bookkeeping.confirm
+
+    def held(self: Bookkeeping, feed: str, run_id: str, rows: Any) -> int:
+        wait_until(lambda: len(emulator.jobs) == 3, seconds=10, what="the second wave's job")
+        last = list(emulator.jobs.values())[-1]
+        confirmed.append((rows.num_rows, last["status"] == "completed"))
+        return confirm(self, feed, run_id, rows)
+
+    monkeypatch.setattr(Bookkeeping, "confirm", held)
+    result = run(project, RunOptions(names=[PUSH])).results[0]
+    assert (result.status, result.rows_written, result.rows_rejected) == ("ok", 300, 0)
+    assert result.requests == 2 + 2 + 1 + 2  # the first wave and its two polls, then the second's
+    assert confirmed == [(200, False), (100, True)]
+    ledger = query(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE sent_hash IS NOT NULL AND pending_hash IS NULL "
+                            "AND remote_job IS NULL AND remote_id IS NOT NULL")
+    assert ledger == [(300,)]
     again = run(project, RunOptions(names=[PUSH])).results[0]
     assert (again.rows_written, again.requests) == (0, 0)
