@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 from lxml import etree
 
 from migo_sync.errors import FatalRemoteError
-from migo_sync.xmlsafe import UnsafeXMLError, parse_xml
+from migo_sync.xmlsafe import UnsafeXMLError, declares_doctype, parse_xml
 
 from .soap import SYSTEM, WD
 
@@ -82,6 +82,52 @@ def _datetime(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Where a Get_Journals answer stands: read from its first bytes (`paging_head`)."""
+
+    page: int
+    total_pages: int
+    total_results: int
+    as_of: datetime | None
+
+
+HEAD_BYTES = 16_384  # Response_Filter and Response_Results come before Response_Data (~1 KB in)
+_FILTER, _RESULTS, _DATA = f"{Q}Response_Filter", f"{Q}Response_Results", f"{Q}Response_Data"
+
+
+def paging_head(content: bytes) -> Paging | None:
+    """The answer's paging (the page, how many pages and results, the pinned moment) read from its
+    first HEAD_BYTES with a pull parser, before the page is parsed: the pages after it are asked
+    for meanwhile. None when the head does not say (another shape, a DOCTYPE, malformed): the
+    whole page is parsed first, and its parse gives the clean error."""
+    if declares_doctype(content[:HEAD_BYTES]):
+        return None
+    parser = etree.XMLPullParser(events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
+                                 remove_comments=True)
+    found: dict[str, etree._Element] = {}
+    try:
+        parser.feed(content[:HEAD_BYTES])
+        for event, element in parser.read_events():
+            if event == "start" and element.tag == _DATA:
+                break
+            if event == "end" and element.tag in (_FILTER, _RESULTS):
+                found.setdefault(element.tag, element)
+                if len(found) == 2:
+                    break
+        results, echoed = found.get(_RESULTS), found.get(_FILTER)
+        if results is None or echoed is None or results.getparent() is not echoed.getparent():
+            return None
+        if etree.QName(results.getparent()).localname != "Get_Journals_Response":
+            return None
+        return Paging(page=int(Decimal(results.findtext(f"{Q}Page") or "1")),
+                      total_pages=max(int(Decimal(results.findtext(f"{Q}Total_Pages") or "1")), 1),
+                      total_results=int(Decimal(results.findtext(f"{Q}Total_Results") or "0")),
+                      as_of=_datetime(echoed.findtext(f"{Q}As_Of_Entry_DateTime")))
+    except (etree.XMLSyntaxError, ArithmeticError, ValueError):
+        return None
 
 
 def parse_journals_page(content: bytes, *, lines: Lines = True) -> JournalPage:

@@ -8,6 +8,7 @@ flight: concurrency is asserted from that count and request counts, never from t
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from workday.workday_support import TENANT, balanced, push_mapping, sandbox_envi
 from migo_sync.adapter import PullBatch
 from migo_sync.adapters.workday import client as client_module
 from migo_sync.adapters.workday.adapter import WorkdayAdapter
+from migo_sync.adapters.workday.pages import JournalPage
 from migo_sync.config import Project, ProjectConfig
 from migo_sync.mapping.model import Mapping
 from migo_sync.sandbox.process import SandboxThread
@@ -80,13 +82,20 @@ def test_the_next_page_is_asked_for_before_this_one_is_read(tenant: SandboxThrea
     """The page threads only ask: page N is parsed by the reader once it is in, while page N+1 is already
     asked for. Proven by holding the parse of each page after the first until the next page was asked for
     (10 s at most): were each page parsed on its page thread, the next one would wait for that parse."""
-    tenant.reset()
-    writer = opened(tenant, tmp_path, max_concurrency=1)
-    try:
-        assert all(r.ok for r in writer.write(push_mapping(), [balanced(f"N-{n:02d}") for n in range(20)]))
-    finally:
-        writer.close()
+    posted_fresh(tenant, tmp_path, "N", 20)
     adapter = opened(tenant, tmp_path, max_concurrency=1)
+    asked, held = parse_held_until_asked(monkeypatch, adapter, lambda page: (
+        page.page + 1 if 1 < page.page < page.total_pages else None))
+    batches = pulled(adapter)
+    assert held and all(held), held
+    assert asked == list(range(1, len(batches) + 1)) and len(batches) >= 4
+    assert tenant.limits()["workday"]["peak_in_flight"] == 1  # still one call at a time
+
+
+def parse_held_until_asked(monkeypatch: pytest.MonkeyPatch, adapter: WorkdayAdapter,
+                           hold: Callable[[JournalPage], int | None]) -> tuple[list[int], list[bool]]:
+    """Every page asked for, in order; and a page's parse held (10 s at most) until the page `hold` names
+    for it was asked for: whether each such wait ended in time, in order."""
     client = adapter.client
     asked: list[int] = []
     changed = threading.Condition()
@@ -98,19 +107,61 @@ def test_the_next_page_is_asked_for_before_this_one_is_read(tenant: SandboxThrea
             changed.notify_all()
         return real_answer(**criteria)
 
-    monkeypatch.setattr(client, "_journals_answer", answer)
     real_parse = client_module.parse_journals_page
     held: list[bool] = []
 
     def parse(content: bytes, **kwargs: Any) -> Any:
         page = real_parse(content, **kwargs)
-        if 1 < page.page < page.total_pages:
+        wanted = hold(page)
+        if wanted is not None:
             with changed:
-                held.append(changed.wait_for(lambda: page.page + 1 in asked, timeout=10))
+                held.append(changed.wait_for(lambda: wanted in asked, timeout=10))
         return page
 
+    monkeypatch.setattr(client, "_journals_answer", answer)
     monkeypatch.setattr(client_module, "parse_journals_page", parse)
+    return asked, held
+
+
+def posted_fresh(tenant: SandboxThread, tmp_path: Path, prefix: str, count: int) -> None:
+    """The reset tenant with `count` more journals, posted one call at a time."""
+    tenant.reset()
+    writer = opened(tenant, tmp_path, max_concurrency=1)
+    try:
+        assert all(r.ok for r in writer.write(push_mapping(), [balanced(f"{prefix}-{n:02d}") for n in range(count)]))
+    finally:
+        writer.close()
+
+
+def test_the_pages_after_the_first_are_asked_for_before_the_first_is_parsed(
+        tenant: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first answer's head says how many pages there are and what moment pins them: the others are
+    asked for then, not once the whole first page is parsed. Proven by holding the first page's parse until
+    page 2 was asked for (10 s at most): asked after the parse, page 2 would wait for it."""
+    posted_fresh(tenant, tmp_path, "H", 12)
+    sequential = pulled(opened(tenant, tmp_path))
+    adapter = opened(tenant, tmp_path)
+    _asked, held = parse_held_until_asked(monkeypatch, adapter, lambda page: 2 if page.page == 1 else None)
+    before = tenant.limits()["workday"]["served"]
     batches = pulled(adapter)
-    assert held and all(held), held
-    assert asked == list(range(1, len(batches) + 1)) and len(batches) >= 4
-    assert tenant.limits()["workday"]["peak_in_flight"] == 1  # still one call at a time
+    assert held == [True]
+    assert [b.records for b in batches] == [b.records for b in sequential]  # the same lines, in the same order
+    assert tenant.limits()["workday"]["served"] - before == len(batches) >= 3  # every page asked for once
+
+
+def test_a_pages_head_reads_as_its_whole_parse_or_not_at_all(tenant: SandboxThread, tmp_path: Path) -> None:
+    from migo_sync.adapters.workday.pages import Paging, paging_head
+
+    posted_fresh(tenant, tmp_path, "G", 12)
+    adapter = opened(tenant, tmp_path)
+    try:
+        answer = adapter.client._journals_answer(page=2, count=4)
+    finally:
+        adapter.close()
+    page = client_module.parse_journals_page(answer)
+    assert page.page == 2 and page.total_pages > 2
+    assert paging_head(answer) == Paging(page.page, page.total_pages, page.total_results, page.as_of)
+    declared = answer.replace(b"<env:Envelope", b'<!DOCTYPE x [<!ENTITY a "b">]><env:Envelope', 1)
+    assert paging_head(declared) is None  # left to the whole parse, which refuses it
+    assert paging_head(b"<html><body>503 Service Unavailable</body></html>") is None
+    assert paging_head(answer[:200]) is None  # cut before its paging: the whole parse gives the error
