@@ -1,8 +1,9 @@
 """Pulls of several systems read their remotes at once, ahead of their turn (`[run] threads`).
 
 A run waits on remotes far more than it works: at a real tenant's latency most of a pull is
-round trips. With `threads = N`, up to N - 1 pulls read their remote on their own threads while
-the engine works through the mappings in the usual order. Everything else stays as with one
+round trips. With `threads = N`, up to N systems talk to their remotes at once: the engine's own
+turn, and pulls of other systems reading their remotes on their own threads while the engine
+works through the mappings in the usual order. Everything else stays as with one
 thread: each pull's batches are loaded, its cursor committed, its result recorded and printed by
 the engine, one mapping after another, on the run's one warehouse connection — so the order of
 output, the sent ledger, cursors, run evidence and signals are exactly those of a sequential run,
@@ -18,7 +19,9 @@ A pull reads ahead when nothing orders it after unfinished work:
     `pulls_at_once()` pulls read together (Adaptive's exportAccounts ∥ exportVersions ∥ exportData),
     its client keeps every call within the API's in-flight cap, reference reads are made once, and
     each read counts its own requests (`RequestStats.tallied`);
-  - fewer than N - 1 reads ahead are in progress.
+  - its system already talks to its remote, or fewer than N systems do (those with a read under
+    way, and the system of the engine's own turn; a system counts once however many of its own
+    pulls read together).
 Its cursor is the one committed before the run (only the pull itself moves it). What it read
 waits in a bounded queue (memory stays bounded: a reader blocks when its queue is full); a read
 that fails is the pull's failure when its turn comes, as if it had read then. When the run stops
@@ -33,6 +36,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +100,20 @@ class Read:
         return False
 
 
+@dataclass
+class Beside:
+    """A remote read of the run that is no pull (a push's reconciliation: its ledger side), on a thread
+    beside the run's other work; its answer (or error) in `future`."""
+
+    name: str
+    system: str
+    call: Callable[[], Any]
+    state: str = "waiting"  # waiting | running | done
+    future: Future[Any] = field(default_factory=Future)
+    requests: int = 0
+    seconds: float = 0.0
+
+
 class ReadAhead:
     """The reads ahead of one run. Reads start from `fill()`, called by the engine when a mapping
     ends and by a reader when it finishes; `take()` hands a started read to the engine."""
@@ -106,7 +124,7 @@ class ReadAhead:
         self.order = [m.mapping for m in mappings]
         self.reader = reader  # how a pull reads its pages (pull.read_pages: Arrow where the adapter can)
         self.cursors = cursors
-        self.limit = max(0, threads - 1)
+        self.limit = max(1, threads)  # systems talking to their remotes at once, the engine's turn included
         self.skip_systems = set(skip_systems)
         self.adapters: dict[str, Adapter] = {}
         self.shared: dict[str, int] = {}  # system -> how many of its pulls may read together (SharedPulls)
@@ -126,6 +144,7 @@ class ReadAhead:
         self.ended: dict[str, bool] = {}  # mapping name -> ended ok (engine side)
         self.reads: dict[str, Read] = {}
         self.claimed: set[str] = set()  # pulls the engine reads itself: never started here
+        self.besides: list[Beside] = []
         self.threads: list[threading.Thread] = []
         self.closed = False
 
@@ -143,6 +162,30 @@ class ReadAhead:
             if read is None:
                 self.claimed.add(name)
             return read
+
+    def beside(self, name: str, system: str, adapter: Adapter, call: Callable[[], Any]) -> Beside:
+        """`call` (remote reads of `system` only, nothing written) to run once nothing of `system` is
+        under way but reads that may go with it — every mapping of that system ended or finished
+        reading (or, for SharedPulls, reading together within its `pulls_at_once()`) — and within
+        the systems' limit. It starts from the next `fill()`; `result()` takes its answer."""
+        job = Beside(name, system, call)
+        with self.lock:
+            if system not in self.shared:
+                shared = as_shared_pulls(adapter)
+                if shared is not None and shared.pulls_at_once() > 1:
+                    self.shared[system] = shared.pulls_at_once()
+            self.besides.append(job)
+        return job
+
+    def result(self, job: Beside) -> Any:
+        """The answer of `job`: waited for when it is under way, run here and now when it never started."""
+        with self.lock:
+            here = job.state == "waiting"
+            if here:
+                job.state = "running"
+        if here:
+            self._beside(job)
+        return job.future.result()
 
     def close(self) -> None:
         """Abandon every read not taken to its end, and wait for the readers (bounded)."""
@@ -164,15 +207,20 @@ class ReadAhead:
         with self.lock:
             if self.closed:
                 return
-            reading = sum(1 for r in self.reads.values() if not r.ended.is_set())
-            # the first mapping not ended is the engine's own turn: it reads that one itself, unless
-            # its system's pulls read together (then its read goes beside theirs)
-            turn = next((m.name for m in self.order if m.name not in self.ended), None)
+            # the systems talking to their remotes: those with a read under way, and the system of
+            # the engine's own turn (the first mapping not ended) unless that turn is read here; a
+            # system counts once however many of its own pulls read together (SharedPulls)
+            talking = {r.system for r in self.reads.values() if not r.ended.is_set()}
+            turn = next((m for m in self.order if m.name not in self.ended), None)
+            if turn is not None and turn.name not in self.reads and turn.system not in self.skip_systems:
+                talking.add(turn.system)
             for index, mapping in enumerate(self.order):
-                if mapping.name == turn and mapping.system not in self.shared:
+                # the engine reads its own turn itself, unless its system's pulls read together
+                # (then its read goes beside theirs)
+                if turn is not None and mapping.name == turn.name and mapping.system not in self.shared:
                     continue
-                if reading >= self.limit:
-                    return
+                if mapping.system not in talking and len(talking) >= self.limit:
+                    continue
                 if not self._ready(index):
                     continue
                 read = Read(mapping.name, mapping.system, self.cursors.get(mapping.name))
@@ -181,7 +229,18 @@ class ReadAhead:
                 thread = threading.Thread(target=self._read, args=(read, self.adapters[mapping.system], mapping),
                                           name=f"migo-read-ahead-{mapping.name}", daemon=True)
                 self.threads.append(thread)
-                reading += 1
+                talking.add(mapping.system)
+                thread.start()
+            for job in self.besides:
+                if job.state != "waiting" or not self._may_go(job.system, self.order):
+                    continue
+                if job.system not in talking and len(talking) >= self.limit:
+                    continue
+                job.state = "running"
+                talking.add(job.system)
+                thread = threading.Thread(target=self._beside, args=(job,), name=f"migo-beside-{job.name}",
+                                          daemon=True)
+                self.threads.append(thread)
                 thread.start()
 
     def _ready(self, index: int) -> bool:
@@ -192,15 +251,45 @@ class ReadAhead:
         names = {m.name for m in self.order}
         if any(self.ended.get(dep) is not True for dep in mapping.depends_on if dep in names):
             return False
-        together = self.shared.get(mapping.system, 1)
-        for earlier in self.order[:index]:
-            if earlier.system != mapping.system or earlier.name in self.ended:
+        return self._may_go(mapping.system, self.order[:index])
+
+    def _may_go(self, system: str, before: Sequence[Mapping]) -> bool:
+        """Whether one more read of `system` may go now: every one of `before` of that system ended
+        or finished reading (or, for SharedPulls, is reading), and its reads under way leave room."""
+        together = self.shared.get(system, 1)
+        for earlier in before:
+            if earlier.system != system or earlier.name in self.ended:
                 continue
             read = self.reads.get(earlier.name)
             if read is None or (together == 1 and not read.ended.is_set()):
                 return False
-        reading = sum(1 for r in self.reads.values() if r.system == mapping.system and not r.ended.is_set())
-        return reading < together
+        return self._under_way(system) < together
+
+    def _under_way(self, system: str) -> int:
+        """Reads of `system` not ended, and its remote reads beside them still running."""
+        return (sum(1 for r in self.reads.values() if r.system == system and not r.ended.is_set())
+                + sum(1 for job in self.besides if job.system == system and job.state == "running"))
+
+    def _beside(self, job: Beside) -> None:
+        """Run `job` on this thread; its requests are its own: counted in its context beside reads of
+        its system (SharedPulls), else by its system's count, which nothing else moves meanwhile."""
+        started, before = time.perf_counter(), REQUEST_STATS.get(job.system)
+        value: Any = None
+        error: BaseException | None = None
+        with REQUEST_STATS.tallied() as tally:
+            try:
+                value = job.call()
+            except BaseException as exc:  # handed to the engine, where it takes the answer
+                error = exc
+        job.requests = tally.count if job.system in self.shared else REQUEST_STATS.get(job.system) - before
+        job.seconds = time.perf_counter() - started
+        with self.lock:
+            job.state = "done"
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(value)
+        self.fill()
 
     def _read(self, read: Read, adapter: Adapter, mapping: Any) -> None:
         if mapping.system not in self.shared:

@@ -27,6 +27,7 @@ from migo_sync.engine.probe import ChangeProbe
 from migo_sync.engine.pull import Puller, read_pages
 from migo_sync.engine.push import Pusher
 from migo_sync.engine.readahead import ReadAhead
+from migo_sync.engine.reconciling import Reconciler
 from migo_sync.engine.result import MappingResult
 from migo_sync.errors import MappingError, MigoSyncError, UsageError, exit_code_for, most_serious
 from migo_sync.evidence.artifacts import write_artifacts
@@ -276,11 +277,26 @@ def _execute(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mapping
              events: Emitter) -> None:
     """Each mapping in order, recorded as it ends; then reconciliation. A signal stops it between
     batches: the mappings not started are recorded as skipped."""
+    _prepare_systems(pool, mappings, options)
+    ahead = _read_ahead(book, pool, mappings, options)
+    reconciler = Reconciler(warehouse, book, pool, ahead, reconcile=options.reconcile or "always",
+                            full=options.full, dry_run=options.dry_run)
+    try:
+        _each(warehouse, book, pool, mappings, report, options, progress, gov, events, ahead, reconciler)
+        if report.interrupted is None and not report.stopped:
+            report.reconciliation = reconciler.results(mappings)
+    finally:
+        if ahead is not None:
+            ahead.close()  # reads not taken are abandoned: nothing of them was loaded
+
+
+def _each(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mappings: Sequence[LoadedMapping],
+          report: RunReport, options: RunOptions, progress: ProgressFactory | None, gov: Governance,
+          events: Emitter, ahead: ReadAhead | None, reconciler: Reconciler) -> None:
+    """The mappings in order, each recorded as it ends (a push's reconciliation begun then)."""
     run_id = report.run_id
     failed: set[str] = set()
     stop = options.stop or (lambda: False)
-    _prepare_systems(pool, mappings, options)
-    ahead = _read_ahead(book, pool, mappings, options)
     try:
         for item in mappings:
             interrupt.check()
@@ -313,6 +329,7 @@ def _execute(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mapping
                 events.finish(mapping, result)
                 if result.status == "failed":
                     failed.add(mapping.name)
+            reconciler.push_ended(mapping, result, stopping=stopped is not None or stop())
             if ahead is not None:
                 ahead.mapping_ended(mapping.name, mapping.name not in failed)
             _log_result(result)
@@ -340,11 +357,6 @@ def _execute(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mapping
                 if run_id is not None:
                     book.record_result(run_id, skipped.as_json())
         log.warning("%s", exc)
-    finally:
-        if ahead is not None:
-            ahead.close()  # reads not taken are abandoned: nothing of them was loaded
-    if report.interrupted is None and not report.stopped:
-        report.reconciliation = _reconcile(warehouse, pool, mappings, report, options, options.reconcile or "always")
 
 
 def _log_result(result: MappingResult) -> None:
@@ -388,7 +400,7 @@ def _read_ahead(book: Bookkeeping, pool: AdapterPool, mappings: Sequence[LoadedM
     if (options.threads or 1) <= 1 or options.dry_run:
         return None
     pulls = [m.mapping for m in mappings if m.mapping.direction == "pull" and m.mapping.system not in options.backed_off]
-    if not pulls:
+    if not pulls and not any(m.mapping.direction == "push" for m in mappings):
         return None
     cursors = {m.name: None if options.full_refresh else book.get_cursor(m.name) for m in pulls}
     ahead = ReadAhead(mappings, pool, cursors, options.threads or 1, set(options.backed_off), read_pages)
@@ -468,47 +480,3 @@ def _promoted_run(warehouse: Warehouse, gov: Governance, item: LoadedMapping,
     if promotions:
         result.details["promotions"] = promotions
     return result
-
-
-def _reconcile(warehouse: Warehouse, pool: AdapterPool, mappings: Sequence[LoadedMapping], report: RunReport,
-               options: RunOptions, reconcile: str = "always") -> list[dict[str, Any]]:
-    """After pushes to a ledger, compare warehouse totals with what the ledger now holds."""
-    if options.dry_run:
-        return []
-    try:
-        from migo_sync.ledger.reconcile import reconcile_after_push
-    except ImportError:
-        return []
-    # A push the change probe skipped sent nothing: its ledger was reconciled when it last did.
-    pushed_ok = {r.name: r for r in report.results if r.direction == "push" and r.status in ("ok", "rejected")
-                 and not r.details.get("unchanged")}
-    book = Bookkeeping(warehouse)
-    out: list[dict[str, Any]] = []
-    for item in mappings:
-        result = pushed_ok.get(item.mapping.name)
-        if result is not None and not options.full and reconcile == "changed" and _settled(book, result):
-            continue
-        if result is not None:
-            system = item.mapping.system
-            started, before = time.perf_counter(), REQUEST_STATS.get(system)
-            found = reconcile_after_push(warehouse, pool(system), item.mapping)
-            if found is not None:
-                # its calls are part of the run's time: recorded with the reconciliation itself
-                found["seconds"] = round(time.perf_counter() - started, 3)
-                found["requests"] = REQUEST_STATS.get(system) - before
-                out.append(found)
-    return out
-
-
-def _settled(book: Bookkeeping, result: MappingResult) -> bool:
-    """A push that found nothing to send (no request, no change, no reject, nothing resumed) after a
-    reconciliation in which everything matched: comparing again would read the same ledger entries
-    against the same rows (`migo-sync reconcile` compares on demand). Noted in its details."""
-    if result.requests or result.rows_changed or result.rows_rejected or result.details.get("in_flight_resumed") \
-            or result.details.get("queued_jobs") or result.details.get("invalid"):
-        return False
-    last = book.last_reconciliation(result.name)
-    if last is None or not last[1]:
-        return False
-    result.details["reconciled"] = f"unchanged since run {last[0]}, whose reconciliation matched"
-    return True

@@ -17,6 +17,7 @@ rejected (those also show per feed, as missing in the ledger). That is the point
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -191,7 +192,8 @@ def per_period(periods: Sequence[Period], read: Callable[[Period], dict[tuple[st
         found = [read(period) for period in periods]
     else:
         with ThreadPoolExecutor(max_workers=PERIODS_AT_ONCE, thread_name_prefix="ledger-read") as pool:
-            found = list(pool.map(read, periods))
+            # in the caller's context: the requests are counted to the reconciliation (RequestStats.tallied)
+            found = [f.result() for f in [pool.submit(contextvars.copy_context().run, read, p) for p in periods]]
     totals: dict[tuple[str, str], Decimal] = {}
     for part in found:
         for key, amount in part.items():
@@ -252,19 +254,56 @@ def _report(port: LedgerPort, name: str, chosen: Sequence[Period], scale: int,
     return ReconcileReport(system=port.name, mapping=name, periods=[p.key for p in chosen], rows=rows)
 
 
+@dataclass
+class FeedReconciliation:
+    """One feed's reconciliation in its two halves: what the warehouse says about the relation
+    (its posting dates and references, read on the run's connection when it begins), then the
+    ledger side (`read_ledger`: remote reads only, no warehouse, so it may run on a thread beside
+    the run's other work), then the warehouse totals over the periods the ledger names (`finish`)."""
+
+    mapping: Mapping
+    port: LedgerPort
+    layout: JournalLayout
+    periods: Sequence[str] | None  # the periods asked for; None: every one the relation touches
+    span: tuple[date, date] | None
+    references: set[str] | None
+
+    def read_ledger(self, chart: Chart | None = None) -> tuple[list[Period], dict[tuple[str, str], Decimal]]:
+        """The periods compared and the ledger's totals over them (the feed's own journals, or the
+        whole ledger without a mapped reference)."""
+        chart = chart or self.port.chart()  # the run's chart: the checks read it already
+        chosen = select_periods(chart, self.periods, self.span)
+        theirs = (ledger_totals(self.port, chosen) if self.references is None
+                  else feed_ledger_totals(self.port, chosen, self.references))
+        return chosen, theirs
+
+    def unchanged(self, warehouse: Warehouse) -> bool:
+        """Whether the relation still spans the same dates and names the same references: then the
+        ledger side read earlier is the one a read now would select (the ledger lines of the same
+        periods and journals)."""
+        again = begin(warehouse, self.mapping, self.port, periods=self.periods)
+        return (again.span, again.references) == (self.span, self.references)
+
+    def finish(self, warehouse: Warehouse, chosen: Sequence[Period],
+               theirs: dict[tuple[str, str], Decimal]) -> ReconcileReport:
+        ours = warehouse_totals(warehouse, self.mapping, self.layout, chosen)
+        return _report(self.port, self.mapping.name, chosen, self.layout.scale, ours, theirs)
+
+
+def begin(warehouse: Warehouse, mapping: Mapping, port: LedgerPort, *,
+          periods: Sequence[str] | None = None) -> FeedReconciliation:
+    """The warehouse's half that decides what the ledger side reads (see FeedReconciliation)."""
+    layout = port.journal_layout(mapping)
+    span = None if periods else warehouse_range(warehouse, mapping, layout)
+    return FeedReconciliation(mapping, port, layout, periods, span, warehouse_references(warehouse, mapping, layout))
+
+
 def reconcile(warehouse: Warehouse, mapping: Mapping, port: LedgerPort, *,
               periods: Sequence[str] | None = None, chart: Chart | None = None) -> ReconcileReport:
     """Compare the push relation of `mapping` with the ledger entries of its own journals (by
     reference), per account and period; without a mapped reference, with the whole ledger."""
-    layout = port.journal_layout(mapping)
-    chart = chart or port.chart()  # the run's chart: the checks read it already
-    span = None if periods else warehouse_range(warehouse, mapping, layout)
-    chosen = select_periods(chart, periods, span)
-    ours = warehouse_totals(warehouse, mapping, layout, chosen)
-    references = warehouse_references(warehouse, mapping, layout)
-    theirs = (ledger_totals(port, chosen) if references is None
-              else feed_ledger_totals(port, chosen, references))
-    return _report(port, mapping.name, chosen, layout.scale, ours, theirs)
+    feed = begin(warehouse, mapping, port, periods=periods)
+    return feed.finish(warehouse, *feed.read_ledger(chart))
 
 
 def reconcile_ledger(warehouse: Warehouse, mappings: Sequence[Mapping], port: LedgerPort, *,
@@ -289,13 +328,26 @@ def reconcile_after_push(warehouse: Warehouse, adapter: Any, mapping: Mapping, *
     """What the engine calls after every push: for a push of journals to a ledger, the
     reconciliation as JSON-safe data to record in the run (`ReconcileReport.as_dict()`; its
     "differences" list is empty when everything matches); None for any other mapping."""
-    port = as_ledger(adapter)
-    if port is None or mapping.direction != "push" or mapping.object != port.journal_object:
+    port = ledger_of(adapter, mapping)
+    if port is None:
         return None
     try:
         return reconcile(warehouse, mapping, port, periods=periods).as_dict()
     except MigoSyncError as exc:  # the run is recorded all the same, as not reconciled
-        message = redact(str(exc))
-        return {"system": port.name, "mapping": mapping.name, "periods": list(periods or []), "ok": False,
-                "error": message, "compared": 0, "differences": [{"status": "error", "message": message}],
-                "rows": []}
+        return not_reconciled(port, mapping, exc, periods)
+
+
+def ledger_of(adapter: Any, mapping: Mapping) -> LedgerPort | None:
+    """The ledger a push of journals posts to; None for any other mapping (nothing to reconcile)."""
+    port = as_ledger(adapter)
+    if port is None or mapping.direction != "push" or mapping.object != port.journal_object:
+        return None
+    return port
+
+
+def not_reconciled(port: LedgerPort, mapping: Mapping, exc: MigoSyncError,
+                   periods: Sequence[str] | None = None) -> dict[str, Any]:
+    """A reconciliation that could not be done, as the run records it (its one line, redacted)."""
+    message = redact(str(exc))
+    return {"system": port.name, "mapping": mapping.name, "periods": list(periods or []), "ok": False,
+            "error": message, "compared": 0, "differences": [{"status": "error", "message": message}], "rows": []}

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from migo_sync.adapter import PushUnit, UnitResult, idempotency_key
+from migo_sync.config import Project, ProjectConfig, WarehouseConfig
 from migo_sync.ledger import (
     Account,
     AccountBalance,
@@ -19,6 +21,7 @@ from migo_sync.ledger import (
     PostedJournal,
 )
 from migo_sync.mapping.model import Mapping
+from migo_sync.warehouse import Warehouse, open_warehouse
 
 LAYOUT = JournalLayout(posting_date="date", account="account", amount="amount", symbol="journal",
                        title="title", reference="ref", memo="memo",
@@ -121,3 +124,16 @@ class MemoryLedger:
 
     def chart(self) -> Chart:
         return self.the_chart
+
+
+def journal_warehouse(rows: Sequence[tuple[Any, ...]]) -> Warehouse:
+    """An in-memory DuckDB holding `lending.journal_lines` (journal_id, line_no, posting_date,
+    account_no, amount) with these rows."""
+    project = Project(root=Path("."), config=ProjectConfig(warehouse=WarehouseConfig(path=":memory:")), environ={})
+    wh = open_warehouse(project)
+    wh.execute("CREATE SCHEMA lending")
+    wh.execute("CREATE TABLE lending.journal_lines (journal_id VARCHAR, line_no INTEGER, posting_date DATE, "
+               "account_no VARCHAR, amount DECIMAL(18, 2))")
+    for row in rows:
+        wh.execute("INSERT INTO lending.journal_lines VALUES (?, ?, ?, ?, ?)", list(row))
+    return wh

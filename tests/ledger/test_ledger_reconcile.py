@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from ledger.ledger_support import LAYOUT, MemoryLedger, journal_mapping, unit
+from ledger.ledger_support import LAYOUT, MemoryLedger, journal_mapping, journal_warehouse, unit
 
-from migo_sync.config import Project, ProjectConfig, WarehouseConfig
 from migo_sync.errors import ConfigError, UnreachableError
 from migo_sync.ledger import build_journal
 from migo_sync.ledger.journal import JournalLayout
 from migo_sync.ledger.reconcile import reconcile, reconcile_after_push, reconcile_ledger
-from migo_sync.warehouse import Warehouse, open_warehouse
+from migo_sync.warehouse import Warehouse
 
 ROWS = [  # journal_id, line_no, posting_date, account_no, amount
     ("J1", 1, date(2026, 10, 5), "1100", Decimal("100.00")), ("J1", 2, date(2026, 10, 5), "1000", Decimal("-100.00")),
@@ -25,13 +23,7 @@ ROWS = [  # journal_id, line_no, posting_date, account_no, amount
 
 @pytest.fixture
 def warehouse() -> Iterator[Warehouse]:
-    project = Project(root=Path("."), config=ProjectConfig(warehouse=WarehouseConfig(path=":memory:")), environ={})
-    wh = open_warehouse(project)
-    wh.execute("CREATE SCHEMA lending")
-    wh.execute("CREATE TABLE lending.journal_lines (journal_id VARCHAR, line_no INTEGER, posting_date DATE, "
-               "account_no VARCHAR, amount DECIMAL(18, 2))")
-    for row in ROWS:
-        wh.execute("INSERT INTO lending.journal_lines VALUES (?, ?, ?, ?, ?)", list(row))
+    wh = journal_warehouse(ROWS)
     yield wh
     wh.close()
 
