@@ -33,6 +33,7 @@ Knobs (`options`, also settable at runtime with POST `/intacct/_options`, JSON):
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -120,6 +122,15 @@ class IntacctEmulator(Emulator):
     system: ClassVar[str] = "intacct"
     url_suffixes: ClassVar[dict[str, str]] = {"url": "/ia/xml/xmlgw.phtml"}
 
+    def __init__(self, *, seed: int = 0, options: dict[str, Any] | None = None) -> None:
+        # One request at a time, on a worker thread: the event loop stays free to take the next request
+        # (its latency counted from its arrival, as at a real gateway that answers requests in parallel)
+        # while this one is worked on; the answers are the same as worked on the loop. Whatever else
+        # reads or replaces the company's state (reset, persistence, dump, options) holds the same lock.
+        self._working = threading.Lock()
+        super().__init__(seed=seed, options=options)
+        self.request_schema()  # read now (once per process), not while the first request waits
+
     def opt(self, name: str) -> Any:
         return self.options.get(name, DEFAULTS[name])
 
@@ -130,6 +141,10 @@ class IntacctEmulator(Emulator):
         return datetime.fromtimestamp(self.now(), UTC).strftime("%Y-%m-%d %H:%M:%S")
 
     def reset(self) -> None:
+        with self._working:
+            self._reset()
+
+    def _reset(self) -> None:
         self.company = Company(bulk_lines=int(self.opt("bulk_gl_lines")))
         self.executed: dict[str, str] = {}
         self.sessions: dict[str, float] = {}
@@ -145,15 +160,21 @@ class IntacctEmulator(Emulator):
     # -- persistence --------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        return {"batches": self.company.batches, "next_recordno": self.company.next_recordno,
-                "executed": self.executed, "sessions": self.sessions}
+        with self._working:  # copies: the next request may change them while they are written out
+            return {"batches": list(self.company.batches), "next_recordno": self.company.next_recordno,
+                    "executed": dict(self.executed), "sessions": dict(self.sessions)}
 
     def load(self, state: dict[str, Any]) -> None:
-        self.company.restore(list(state.get("batches", [])), int(state.get("next_recordno", 1)))
-        self.executed = dict(state.get("executed", {}))
-        self.sessions = {k: float(v) for k, v in state.get("sessions", {}).items()}
+        with self._working:
+            self.company.restore(list(state.get("batches", [])), int(state.get("next_recordno", 1)))
+            self.executed = dict(state.get("executed", {}))
+            self.sessions = {k: float(v) for k, v in state.get("sessions", {}).items()}
 
     def dump(self) -> dict[str, Any]:
+        with self._working:
+            return self._dump()
+
+    def _dump(self) -> dict[str, Any]:
         journals = [{"recordno": b["RECORDNO"], "controlid": b["controlid"], "journal": b["JOURNAL"],
                      "batch_date": b["BATCH_DATE"], "title": b["BATCH_TITLE"], "referenceno": b["REFERENCENO"],
                      "state": b["STATE"],
@@ -168,9 +189,11 @@ class IntacctEmulator(Emulator):
 
     async def options_route(self, request: Request) -> Response:
         if request.method == "POST":
-            self.options.update(await request.json())
-            if "bulk_gl_lines" in self.options:
-                self.company.bulk.size = int(self.options["bulk_gl_lines"])
+            changes = await request.json()
+            with self._working:
+                self.options.update(changes)
+                if "bulk_gl_lines" in self.options:
+                    self.company.bulk.size = int(self.options["bulk_gl_lines"])
         return JSONResponse({key: self.opt(key) for key in DEFAULTS if "password" not in key})
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -204,7 +227,7 @@ class IntacctEmulator(Emulator):
         if every and self.requests % every == 0:
             header = self.opt("retry_after_header")
             return self.throttled(int(self.opt("throttle_status")), int(header) if header is not None else None)
-        xml, wrote = self.handle(body, f"{prefix}/{self.opt('pod')}/ia/xml/xmlgw.phtml")
+        xml, wrote = await run_in_threadpool(self.handle_alone, body, f"{prefix}/{self.opt('pod')}/ia/xml/xmlgw.phtml")
         if wrote and self.fault_524():
             return Response("<html><body><h1>524: A timeout occurred</h1></body></html>", status_code=524,
                             media_type="text/html")
@@ -224,6 +247,10 @@ class IntacctEmulator(Emulator):
         return (f'<?xml version="1.0" encoding="UTF-8"?><response><control><status>failure</status>'
                 f"<senderid>{esc(senderid)}</senderid><controlid>{esc(controlid)}</controlid>"
                 f"<uniqueid>false</uniqueid><dtdversion>3.0</dtdversion></control>{errors_xml(errors)}</response>")
+
+    def handle_alone(self, body: bytes, endpoint: str) -> tuple[str, bool]:
+        with self._working:
+            return self.handle(body, endpoint)
 
     def handle(self, body: bytes, endpoint: str) -> tuple[str, bool]:
         """The response document for one request, and whether anything was written."""
@@ -267,16 +294,19 @@ class IntacctEmulator(Emulator):
     def schema_refusal(self, root: Any) -> Error | None:
         """The gateway's answer to a request its schema refuses (libxml2's words, as recorded in
         jfcote87-execXMLError.xml), or None when it is valid or no schema is at hand."""
-        setting = self.opt("request_schema")
-        if setting == "":
-            return None
-        path = Path(setting) if setting else recordings_dir() / "intacct" / "api.xsd"
-        schema = official_schema(path)
+        schema = self.request_schema()
         error = violation(schema, root) if schema is not None else None
         if error is None:
             return None
         return ("XL03000003", "", f"XML Parse schema error: Error {error.type}: {error.message} "
                                   f"Line: {error.line}, column: {error.column}.", "")
+
+    def request_schema(self) -> Any:
+        """The official schema requests are checked against (`request_schema`), or None."""
+        setting = self.opt("request_schema")
+        if setting == "":
+            return None
+        return official_schema(Path(setting) if setting else recordings_dir() / "intacct" / "api.xsd")
 
     def authenticate(self, auth: Any) -> tuple[str, bool]:
         now = self.now()

@@ -72,6 +72,26 @@ def money(value: Decimal) -> str:
     return str(value.quantize(CENT))
 
 
+def texts(parent: Any) -> dict[str, str]:
+    """{tag: stripped text} of an element's children, the first child of each tag (as `find(tag)`
+    reads it; "" for one without text), read in one pass."""
+    found: dict[str, str] = {}
+    for child in parent:
+        tag = child.tag
+        if isinstance(tag, str) and tag not in found:  # comments and processing instructions have no name
+            found[tag] = (child.text or "").strip()
+    return found
+
+
+def gateway_day(text: str) -> date:
+    """mm/dd/yyyy as `strptime(text, "%m/%d/%Y")` reads it (ValueError when it cannot): the common
+    two-digit form sliced, anything else through strptime itself."""
+    if len(text) == 10 and text[2] == "/" and text[5] == "/" and (text[:2] + text[3:5] + text[6:]).isascii() \
+            and (text[:2] + text[3:5] + text[6:]).isdigit():
+        return date(int(text[6:]), int(text[:2]), int(text[3:5]))
+    return datetime.strptime(text, "%m/%d/%Y").date()
+
+
 class GLBatchError(ValueError):
     """A GLBATCH the gateway refuses; `str()` is description2."""
 
@@ -157,22 +177,20 @@ class Company:
     # -- posting ------------------------------------------------------------------------------
 
     def validate(self, node: Any) -> dict[str, Any]:
-        """Read and check one GLBATCH element; returns the batch to post or raises GLBatchError."""
-        def text(parent: Any, tag: str) -> str:
-            child = parent.find(tag)
-            return (child.text or "").strip() if child is not None and child.text else ""
-
-        journal = text(node, "JOURNAL")
+        """Read and check one GLBATCH element; returns the batch to post or raises GLBatchError.
+        Each element's children are read once (`texts`): a request holds hundreds of journals."""
+        header = texts(node)
+        journal = header.get("JOURNAL", "")
         if not journal:
             raise GLBatchError("Required field JOURNAL is missing")
         if journal not in {j["SYMBOL"] for j in self.journals}:
             raise GLBatchError(f"Invalid Journal '{journal}'")
-        raw_date = text(node, "BATCH_DATE")
+        raw_date = header.get("BATCH_DATE", "")
         try:
-            batch_date = datetime.strptime(raw_date, "%m/%d/%Y").date().isoformat()
+            batch_date = gateway_day(raw_date).isoformat()
         except ValueError:
             raise GLBatchError(f"BATCH_DATE '{raw_date}' is not a valid date (expected mm/dd/yyyy)") from None
-        title = text(node, "BATCH_TITLE")
+        title = header.get("BATCH_TITLE", "")
         if not title:
             raise GLBatchError("Required field BATCH_TITLE is missing")
         period = self.period_of(batch_date)
@@ -188,34 +206,36 @@ class Company:
         locations = {loc["LOCATIONID"] for loc in self.locations}
         lines, total = [], Decimal(0)
         for number, entry in enumerate(entries, start=1):
-            account = text(entry, "ACCOUNTNO")
+            line = texts(entry)
+            account = line.get("ACCOUNTNO", "")
             if account not in accounts:
                 raise GLBatchError(f"Line {number}: Invalid account number '{account}'")
-            raw_amount = text(entry, "TRX_AMOUNT") or text(entry, "AMOUNT")
+            raw_amount = line.get("TRX_AMOUNT", "") or line.get("AMOUNT", "")
             try:
                 amount = Decimal(raw_amount)
             except InvalidOperation:
                 raise GLBatchError(f"Line {number}: TRX_AMOUNT '{raw_amount}' is not a number") from None
             if amount < 0:
                 raise GLBatchError(f"Line {number}: TRX_AMOUNT must be a positive amount; use TR_TYPE for credits")
-            tr_type = text(entry, "TR_TYPE")
+            tr_type = line.get("TR_TYPE", "")
             if tr_type not in ("1", "-1"):
                 raise GLBatchError(f"Line {number}: TR_TYPE must be 1 (debit) or -1 (credit), not '{tr_type}'")
-            department, location = text(entry, "DEPARTMENT"), text(entry, "LOCATION")
+            department, location = line.get("DEPARTMENT", ""), line.get("LOCATION", "")
             if department and department not in departments:
                 raise GLBatchError(f"Line {number}: Invalid Department '{department}'")
             if location and location not in locations:
                 raise GLBatchError(f"Line {number}: Invalid Location '{location}'")
             total += amount * int(tr_type)
+            cents = money(amount)
             lines.append({"LINE_NO": str(number), "ENTRY_DATE": batch_date, "ACCOUNTNO": account, "TR_TYPE": tr_type,
-                          "TRX_AMOUNT": money(amount), "AMOUNT": money(amount), "CURRENCY": self.currency,
+                          "TRX_AMOUNT": cents, "AMOUNT": cents, "CURRENCY": self.currency,
                           "DEPARTMENT": department or None, "LOCATION": location or None,
-                          "DESCRIPTION": text(entry, "DESCRIPTION") or title})
+                          "DESCRIPTION": line.get("DESCRIPTION", "") or title})
         if total != 0:
             raise GLBatchError(f"Debits and credits must balance (out of balance by {money(abs(total))})")
-        state = text(node, "STATE") or "Posted"
+        state = header.get("STATE", "") or "Posted"
         return {"JOURNAL": journal, "BATCH_DATE": batch_date, "BATCH_TITLE": title,
-                "REFERENCENO": text(node, "REFERENCENO") or None, "STATE": state, "lines": lines}
+                "REFERENCENO": header.get("REFERENCENO", "") or None, "STATE": state, "lines": lines}
 
     def post(self, batch: dict[str, Any], controlid: str, now: str) -> str:
         """Record a validated batch; returns its RECORDNO."""

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import Counter
 
 import pytest
+from helpers.runs import wait_until
 from intacct.intacct_support import PAIR, entry, envelope, glbatch, post
 
 from migo_sync.adapters.intacct.emulator import IntacctEmulator
@@ -234,3 +237,42 @@ def test_state_survives_a_restart(emulator: IntacctEmulator, intacct: SandboxThr
     fresh.load(json.loads(json.dumps(state)))
     assert [b["controlid"] for b in fresh.company.batches] == ["keep"] and "keep" in fresh.executed
     assert len(fresh.company.lines) == 2
+
+
+def test_a_request_is_taken_in_while_another_is_worked_on(
+        intacct: SandboxThread, emulator: IntacctEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway works on one request at a time, off the event loop, so a second request is taken in
+    (its latency counted from its arrival, as at a real gateway answering requests in parallel) while the
+    first is worked on. Proven by holding the work on the first (10 s at most) until the second has
+    reached the gateway: worked on the event loop, the second could not arrive before the first was done.
+    Both are answered as they would be one after the other."""
+    arrived = threading.Event()
+
+    class Hits(Counter[str]):
+        def __setitem__(self, key: str, value: int) -> None:
+            super().__setitem__(key, value)
+            if self.total() >= 2:
+                arrived.set()
+
+    emulator.endpoint_hits = Hits(emulator.endpoint_hits)
+    waited: list[bool] = []
+    handle = IntacctEmulator.handle
+
+    def held(self: IntacctEmulator, body: bytes, endpoint: str) -> tuple[str, bool]:
+        if b'controlid="first"' in body:
+            waited.append(arrived.wait(10))
+        return handle(self, body, endpoint)
+
+    monkeypatch.setattr(IntacctEmulator, "handle", held)
+    answers: dict[str, object] = {}
+
+    def ask(name: str) -> None:
+        answers[name] = call(intacct, f'<function controlid="{name}"><getAPISession/></function>')
+
+    first = threading.Thread(target=ask, args=("first",))
+    first.start()
+    wait_until(lambda: emulator.endpoint_hits.total() >= 1, 10, "the first request at the gateway")
+    ask("second")
+    first.join(timeout=30)
+    assert waited == [True]
+    assert [answers[n].results[0].ok for n in ("first", "second")] == [True, True]  # type: ignore[attr-defined]
