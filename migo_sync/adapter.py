@@ -17,7 +17,8 @@ Capabilities are small Protocols of their own, declared by the adapters that hav
 with `isinstance` (never by attribute probing): `RemoteJobs` (below) for systems whose writes are
 queued as remote jobs, `ArrowPull` for adapters that hand over pull pages already read into Arrow
 (Zendesk's exports: the raw page through pyarrow's JSON reader), `WarmUp` for adapters whose first send
-needs calls that do not depend on the units (Sheets: the sign-in and the spreadsheet's metadata),
+needs calls that do not depend on the units (Sheets: the sign-in and the spreadsheet's metadata), `KeysAhead`
+for those whose first look-up needs only some fields' values (Intacct: the journals' references),
 `RunPreparation` for adapters with CPU-only work a run will need, begun at its start (Sheets: the
 signing key), `ReportSections` for adapters that
 add a view of their own to a run's report (Adaptive: plan versus actual), `SharedPulls` for adapters
@@ -196,6 +197,28 @@ class WarmUp(Protocol):
 
 def as_warm_up(adapter: Any) -> WarmUp | None:
     return adapter if isinstance(adapter, WarmUp) else None
+
+
+@runtime_checkable
+class KeysAhead(Protocol):
+    """Capability: a `WarmUp` adapter whose first send's look-up needs only some fields' values (Intacct:
+    the journals' references, looked up in the same request as the chart), not the units themselves.
+
+    When a push's plan fits one batch, the engine reads those fields' distinct values from the rows to
+    send (one query), transformed as the units' records will be, and hands them over right after
+    `warm_up`, before it reads the units: the look-up can leave with the warm-up. It returns at once and
+    never raises. A hint only: the hook that needs the look-up still checks it covers the units it is
+    given, and asks again for any it does not."""
+
+    def keys_ahead(self, mapping: Mapping) -> Sequence[str]:
+        """The remote fields whose values the look-up needs (none: nothing is read for it)."""
+        ...
+
+    def warm_up_keys(self, mapping: Mapping, values: KeyMap[str, Sequence[Any]]) -> None: ...
+
+
+def as_keys_ahead(adapter: Any) -> KeysAhead | None:
+    return adapter if isinstance(adapter, KeysAhead) else None
 
 
 @runtime_checkable

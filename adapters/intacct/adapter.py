@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping as KeyMap
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -87,6 +88,8 @@ class IntacctAdapter(BaseAdapter):
         self._held = HeldAhead()
         self._built = BuiltJournals()  # a batch's units read as journals once (checks, look-up, write)
         self._bodies: dict[str, tuple[Journal, Function]] = {}  # create/GLBATCH built while the chart was read
+        # the chart and the look-up of the references the engine handed over (KeysAhead), in flight
+        self._ahead: tuple[frozenset[str], dict[str, tuple[str, str, str]], Future[dict[str, Any]]] | None = None
         self._functions_per_request = self.settings.functions_per_request
         # pulls may read at once (SharedPulls): one client, the chart's lists read once
         self._client_lock, self._lists_lock, self._chart_lock = threading.Lock(), threading.Lock(), threading.Lock()
@@ -125,6 +128,9 @@ class IntacctAdapter(BaseAdapter):
         return self._client
 
     def close(self) -> None:
+        if self._ahead is not None:  # a look-up sent ahead and never taken (the push failed first)
+            wait([self._ahead[2]])
+            self._ahead = None
         if self._client is not None:
             self._client.http.close()
             self._client = None
@@ -295,6 +301,24 @@ class IntacctAdapter(BaseAdapter):
         if mapping.object == JOURNAL_OBJECT and mapping.direction == "push":
             started(lambda: self.client.sign_in_ahead(), name="intacct-warm-up")
 
+    def keys_ahead(self, mapping: Mapping) -> Sequence[str]:
+        """KeysAhead: a journal push's look-up needs only the journals' references."""
+        reference = journal_layout(mapping).reference
+        return [reference] if mapping.object == JOURNAL_OBJECT and mapping.direction == "push" and reference else []
+
+    def warm_up_keys(self, mapping: Mapping, values: KeyMap[str, Sequence[Any]]) -> None:
+        """The chart and the look-up of the references handed over, one request, sent now on a thread
+        (beside the warm-up's sign-in) while the engine reads the units; `check()` takes its answer when
+        its journals' references are all among them, else has their look-up asked again."""
+        reference = journal_layout(mapping).reference
+        if mapping.object != JOURNAL_OBJECT or self._lists is not None or self._ahead is not None or not reference:
+            return
+        references = sorted({text for value in values.get(reference, ()) if value is not None
+                             and (text := str(value).strip())})
+        queries = queries_of(references)
+        self._ahead = (frozenset(references), queries,
+                       started(lambda: self._fetch_lists(queries), name="intacct-chart"))
+
     def check(self, mapping: Mapping, units: Sequence[PushUnit]) -> dict[str, str]:
         return self.check_meanwhile(mapping, units, lambda: None)
 
@@ -306,6 +330,17 @@ class IntacctAdapter(BaseAdapter):
         if mapping.object != JOURNAL_OBJECT:
             meanwhile()
             return {}
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            journals, _ = self._built.build(units, journal_layout(mapping))
+            if {str(journal.reference) for journal in journals if journal.reference} <= ahead[0]:
+                # the engine's keys covered them: the chart and their look-up are already on their way
+                meanwhile()
+                self._bodies = {journal.key: (journal, glbatch_function(journal)) for journal in journals}
+                lists = ahead[2].result()
+                self._held.keep(journals, held_journals(journals, {name: lists[name] for name in ahead[1]}))
+                return check_units(self, mapping, units, self.chart(), built=self._built)
+            wait([ahead[2]])  # its chart is kept (an error is raised by the read below); the write looks them up
         if self._lists is not None:  # the chart is in: no request to wait on
             meanwhile()
         else:
@@ -428,7 +463,11 @@ REFERENCES_PER_QUERY = 100
 
 def reference_queries(journals: Sequence[Journal]) -> dict[str, tuple[str, str, str]]:
     """GLENTRY readByQuery lists (for `read_lists`) of the journals' references."""
-    references = sorted({str(journal.reference) for journal in journals if journal.reference})
+    return queries_of(sorted({str(journal.reference) for journal in journals if journal.reference}))
+
+
+def queries_of(references: Sequence[str]) -> dict[str, tuple[str, str, str]]:
+    """GLENTRY readByQuery lists of these references, REFERENCES_PER_QUERY a query."""
     return {f"ref{i}": ("GLENTRY", LINE_FIELDS, "REFERENCENO IN (" + ", ".join(quote(r) for r in chunk) + ")")
             for i, chunk in enumerate(chunked(references, REFERENCES_PER_QUERY))}
 

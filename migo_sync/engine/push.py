@@ -34,6 +34,7 @@ from migo_sync.adapter import (
     Unit,
     UnitResult,
     as_checks_in_flight,
+    as_keys_ahead,
     as_remote_jobs,
     as_warm_up,
     chunked,
@@ -111,6 +112,7 @@ class Pusher:
         self.result = MappingResult(mapping.name, mapping.system, "push")
         self.jobs = as_remote_jobs(adapter)
         self.warm = as_warm_up(adapter)
+        self.keys_ahead = as_keys_ahead(adapter) if self.warm is not None else None
         self.checks_in_flight = as_checks_in_flight(adapter)  # intents written while the checks wait
         self.refused_earlier: set[str] = set()  # units an earlier run's job refused: rejects, not resent now
         port = as_ledger(adapter) if mapping.mode == "insert" else None
@@ -230,17 +232,19 @@ class Pusher:
                 self.book.clear_refused(self.mapping.feed, plan.diverged_table)
         if plan.pending_vanished:  # (after clear_refused: the diverged units were planned without these)
             self._settle_vanished_pending(plan)
+        size = self.mapping.batch_size or self.system_batch or DEFAULT_BATCH_UNITS[self.unit]
         if self.warm is not None and not self.dry_run and (plan.rows_to_send > plan.invalid or acted_deletes):
             # something will be sent: the calls its first send needs whatever the units are go out now,
             # while the units are read, checked and their intents written (WarmUp)
             self.warm.warm_up(self.mapping)
+            if self.keys_ahead is not None and plan.units <= size:  # one batch: its look-up's keys are all
+                self._hand_keys_ahead(plan)
         units = self._units(plan, deleted_by_unit)
         if mirror and self.unit == "row":
             units = _chain_units(units, self._delete_units(plan))
         elif self.unit == "object" and plan.deleted and plan.units == 0:
             empty = PushUnit(UNIT_ALL, idempotency_key(self.mapping.feed, UNIT_ALL), [], [])
             units = _chain_units(units, iter([_Unit(empty, deleted_row_keys=deleted_by_unit.get(UNIT_ALL, []))]))
-        size = self.mapping.batch_size or self.system_batch or DEFAULT_BATCH_UNITS[self.unit]
         finished = (self._finish(u, plan) for u in units)
         if self.jobs is not None and not self.dry_run:
             self._push_queued(finished, size)
@@ -256,6 +260,24 @@ class Pusher:
             if self.stop():  # asked to stop: this batch is done and recorded, the rest waits
                 result.status = "stopped"
                 break
+
+    def _hand_keys_ahead(self, plan: PushPlan) -> None:
+        """KeysAhead: the distinct values of the fields the adapter's first look-up needs, read from the
+        rows to send (one query) and transformed as the units' records will be, handed over before the
+        units are read. A value whose transform fails is left out: its unit is refused when read."""
+        assert self.keys_ahead is not None
+        wanted = set(self.keys_ahead.keys_ahead(self.mapping))
+        values: dict[str, list[Any]] = {}
+        q = self.warehouse.quote
+        for remote, column, transform in self.fields:
+            if remote not in wanted or not column:
+                continue
+            found = values.setdefault(remote, [])
+            for (raw,) in self.warehouse.query(f"SELECT DISTINCT {q(column)} FROM {plan.send_table} "
+                                               "WHERE migo_invalid IS NULL"):
+                with contextlib.suppress(ValueError, TypeError, ArithmeticError):
+                    found.append(transform(raw))
+        self.keys_ahead.warm_up_keys(self.mapping, values)
 
     def _report_vanished(self, plan: PushPlan) -> None:
         """Rows of insert-only units sent before and deleted from the warehouse since: reported

@@ -9,7 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from intacct.intacct_support import journal_ids, make_project, posted, sandbox_environ
+from helpers.inplace import units_held_until_asked
+from intacct.intacct_support import (
+    PAIR,
+    envelope,
+    glbatch,
+    journal_ids,
+    make_project,
+    post,
+    posted,
+    sandbox_environ,
+)
 
 from migo_sync.adapters.intacct.adapter import IntacctAdapter
 from migo_sync.adapters.intacct.client import IntacctClient
@@ -166,3 +176,60 @@ def test_the_sign_in_goes_while_the_engine_reads_the_journals(
     assert posted(intacct) == Counter(journal_ids(project))
     again = run(project, RunOptions(names=["intacct_journals_push"])).results[0]
     assert (again.rows_written, again.requests) == (0, 0)  # nothing to send: no warm-up, no sign-in
+
+
+def test_the_look_up_leaves_before_the_engine_reads_the_journals(
+        project: Project, intacct: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KeysAhead: once the plan has journals to send, the engine hands over their references (one query
+    over the rows to send) and the chart and look-up request leaves beside the warm-up's sign-in. Proven by
+    holding the engine's reading of the units until that request was asked for (10 s at most): without the
+    keys it leaves from the checks, after every unit was read, so the wait would run out. The same requests
+    as without the keys, every journal posted once; nothing to send asks nothing."""
+    from migo_sync.engine import push as push_engine
+
+    cold = run(project, RunOptions(names=["intacct_journals_push"], dry_run=True)).results[0]
+    waited, asked = units_held_until_asked(monkeypatch, IntacctClient, "read_lists")
+    result = run(project, RunOptions(names=["intacct_journals_push"], reconcile="changed")).results[0]
+    assert waited == [True]
+    assert (result.status, result.rows_written) == ("ok", cold.details["would_send"]), result.error
+    assert posted(intacct) == Counter(journal_ids(project))
+    creates = -(-len(journal_ids(project)) // 100)
+    assert result.requests == 2 + creates  # getAPISession, the chart and look-up, the creates
+    asked.clear()
+    again = run(project, RunOptions(names=["intacct_journals_push"], reconcile="changed")).results[0]
+    assert (again.status, again.requests) == ("ok", 0) and not asked.is_set()
+    assert push_engine.as_keys_ahead(IntacctAdapter.__new__(IntacctAdapter)) is not None
+
+
+def test_keys_that_miss_a_journal_still_have_it_looked_up_before_it_is_posted(
+        project: Project, intacct: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KeysAhead is a hint: a journal whose reference the engine's keys missed (dropped here on purpose) is
+    looked up by the write before anything is posted — one more request — so one the ledger already holds
+    (posted by hand with its reference) is not posted again: the outcome is the one without the keys."""
+    from migo_sync.engine import push as push_engine
+
+    ids = journal_ids(project)
+    hand = IntacctAdapter.warm_up_keys
+
+    def missing_one(self: IntacctAdapter, mapping: Any, values: Any) -> None:
+        hand(self, mapping, {name: [v for v in found if v != ids[0]] for name, found in values.items()})
+
+    def outcome() -> tuple[Any, ...]:
+        assert post(intacct, envelope(glbatch(ids[0], PAIR))).status_code == 200
+        result = run(project, RunOptions(names=["intacct_journals_push"], reconcile="changed")).results[0]
+        found = (result.status, result.rows_written, result.rows_rejected, posted(intacct), result.requests)
+        intacct.reset("intacct")
+        warehouse = open_warehouse(project)
+        try:
+            warehouse.execute("DELETE FROM migo_sync.sent")
+            warehouse.execute("DELETE FROM migo_sync.rejects")
+        finally:
+            warehouse.close()
+        return found
+
+    monkeypatch.setattr(IntacctAdapter, "warm_up_keys", missing_one)
+    missed = outcome()
+    monkeypatch.setattr(push_engine, "as_keys_ahead", lambda adapter: None)
+    cold = outcome()
+    assert missed[:4] == cold[:4] and missed[4] == cold[4] + 1, (missed, cold)
+    assert missed[3] == Counter(ids)  # the hand-posted journal once, every other once
