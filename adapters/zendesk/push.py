@@ -90,9 +90,10 @@ class JobRunner:
         the answer still holds every result. A unit whose outcome stays unknown (an earlier run's job
         Zendesk forgot) has no result.
 
-        `jobs` may be lazy (`feed_jobs`): a job is taken from it only when there is room for it, and
-        the next wave's first one while this wave is in flight, so the units behind the later jobs are
-        read while the first ones are out; nothing is taken once an interruption is asked for."""
+        `jobs` may be lazy (`feed_jobs`): a job is taken from it only when there is room for it, the
+        next wave's first one while this wave is in flight and its others a round a poll while this
+        wave is polled, so the units behind the later jobs are read while the first ones are out;
+        nothing is taken once an interruption is asked for."""
         with ThreadPoolExecutor(max_workers=max(1, min(self.settings.max_concurrency, self.settings.max_jobs_in_flight)),
                                 thread_name_prefix="zendesk-submit") as pool:
             return self._run(iter(jobs), pool, queued, settled)
@@ -138,7 +139,19 @@ class JobRunner:
                 self.sleep(wait)
             progressed = False
             seen: set[str] = set()
-            statuses = self._poll(list(in_flight), pool, _meanwhile(queued, accepted, settled, outcomes, results))
+            polled_ids = list(in_flight)
+
+            def meanwhile(accepted: dict[str, str] = accepted) -> None:
+                """While the poll is out: the references of the jobs just accepted (before its answer is
+                read), the results earlier polls found (the engine's confirmations), and one round of
+                the next wave's jobs taken ahead (their units read, their intents written)."""
+                if accepted and queued is not None:
+                    queued(accepted)
+                if outcomes and settled is not None:
+                    settled(outcomes.take(results))
+                upcoming.ahead(waiting, slots.ceiling, self.settings.max_concurrency)
+
+            statuses = self._poll(polled_ids, pool, meanwhile)
             for status in statuses:
                 job_id = str(status.get("id"))
                 polled = in_flight.get(job_id)
@@ -160,7 +173,7 @@ class JobRunner:
                     continue
                 del in_flight[job_id]
                 seen_state.pop(job_id, None)
-            for job_id in [j for j in in_flight if j not in seen]:
+            for job_id in [j for j in polled_ids if j not in seen and j in in_flight]:
                 lost = in_flight.pop(job_id)  # expired or unknown: the outcome is lost, the upsert safe to resend
                 seen_state.pop(job_id, None)
                 if lost.submit is None:
@@ -175,20 +188,17 @@ class JobRunner:
         outcomes.take(results)
         return results
 
-    def _poll(self, ids: list[str], pool: ThreadPoolExecutor, record: Callable[[], None] | None) -> list[dict[str, Any]]:
-        """Every job's status (one show_many per 100). `record` (`_meanwhile`: the references of the
-        jobs just accepted, then finished jobs' results, written to the ledger) runs while the poll is
-        in flight: a poll changes nothing at Zendesk, and its answer is read only once `record` is
-        done, so no job's outcome is recorded before its reference, and a kill meanwhile leaves what it
-        left before (the references either committed or not yet, the units pending: read or resent
-        next run)."""
+    def _poll(self, ids: list[str], pool: ThreadPoolExecutor, meanwhile: Callable[[], None]) -> list[dict[str, Any]]:
+        """Every job's status (one show_many per 100), `meanwhile` run while the poll is in flight (the
+        references of the jobs just accepted, written to the ledger; see `_run`): a poll changes
+        nothing at Zendesk, and its answer is read only once `meanwhile` is done, so no job's outcome
+        is recorded before its reference, and a kill meanwhile leaves what it left before (the
+        references either committed or not yet, the units pending: read or resent next run)."""
         def poll() -> list[dict[str, Any]]:
             return [s for chunk in chunked(ids, MAX_BULK) for s in self.client.job_statuses(chunk)]
 
-        if record is None:
-            return poll()
         answer = pool.submit(contextvars.copy_context().run, poll)
-        record()
+        meanwhile()
         return answer.result()
 
     def _submit(self, wave: Iterable[Job], pool: ThreadPoolExecutor, in_flight: dict[str, Job],
@@ -262,27 +272,6 @@ class _Outcomes:
         return fresh
 
 
-def _meanwhile(queued: Queued | None, accepted: dict[str, str], settled: Settled | None, outcomes: _Outcomes,
-               results: dict[str, UnitResult]) -> Callable[[], None] | None:
-    """What is written while a poll is in flight: the references of the jobs just accepted (before
-    the poll's answer is read), then the results earlier polls found (the engine's confirmations);
-    None when there is nothing to write."""
-    name = bool(accepted) and queued is not None
-    settle = bool(outcomes) and settled is not None
-    if not (name or settle):
-        return None
-
-    def record() -> None:
-        if name:
-            assert queued is not None
-            queued(accepted)
-        if settle:
-            assert settled is not None
-            settled(outcomes.take(results))
-
-    return record
-
-
 class _Slots:
     """How many jobs the runner keeps in flight: `max_jobs_in_flight`, lowered to what the account
     accepted when Zendesk answers TooManyJobs (its slots are shared with jobs not ours), raised again
@@ -343,6 +332,17 @@ class _Upcoming:
     def fill(self, waiting: deque[Job]) -> None:
         """One job taken ahead into `waiting` (when none waits): the next wave's first is made now."""
         if not waiting and (job := self.next()) is not None:
+            waiting.append(job)
+
+    def ahead(self, waiting: deque[Job], most: int, count: int) -> None:
+        """Up to `count` more jobs taken into `waiting` (`most` waiting at most): the next wave's units
+        are read, and their intents written, while this wave's jobs are polled, not as its jobs leave."""
+        for _ in range(min(count, most - len(waiting))):
+            if interrupt.requested() is not None:  # stopping: no more units are taken
+                return
+            job = self.next()
+            if job is None:
+                return
             waiting.append(job)
 
     def wave(self, waiting: deque[Job], room: int) -> Iterator[Job]:

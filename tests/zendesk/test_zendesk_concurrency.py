@@ -7,7 +7,8 @@ counts at the minimum, never from timings.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from zendesk.zendesk_support import configure, emulator_of, make_adapter, restor
 
 from migo_sync.adapter import PushUnit
 from migo_sync.adapters.zendesk.adapter import ZendeskAdapter
-from migo_sync.adapters.zendesk.push import JobRunner, organization_jobs, payload, user_jobs
+from migo_sync.adapters.zendesk.push import JobRunner, feed_jobs, organization_jobs, payload, user_jobs
 from migo_sync.sandbox.process import SandboxThread
 
 pytestmark = pytest.mark.timeout(120)
@@ -152,3 +153,42 @@ def test_organization_lookups_go_out_together(zendesk: ZendeskAdapter, tenant: S
     assert sum(len(j.units) for j in jobs) == 500 and len(jobs) == 5
     limits = tenant.limits()["zendesk"]
     assert limits["served"] == 5 and limits["peak_in_flight"] == 5  # five show_many of 100, together
+
+
+def test_the_next_waves_units_are_taken_while_this_wave_is_polled(tenant: SandboxThread, tmp_path: Path) -> None:
+    """Four jobs a wave, two submitted at a time (a take of 200 users: two jobs), 1,000 users: the
+    second wave's last take is made while the first wave is polled (held here, 10 s at most, until
+    Zendesk has that poll; none of the first wave's jobs may have finished then). Taken as the second
+    wave's jobs leave, it would come once the first wave's jobs finished."""
+    restore(tenant)
+    emulator = emulator_of(tenant)
+    adapter = make_adapter(tenant, tmp_path, max_concurrency=2, max_jobs_in_flight=4)
+    units = iter(prepared(1000))
+    taken: list[int] = []
+    first_wave: list[str] = []
+    finished_then: list[bool] = []
+
+    def polled() -> bool:
+        return any(emulator.jobs[j]["polls"] for j in first_wave)
+
+    def take(count: int) -> list[PushUnit]:
+        if len(taken) == 3:  # the units of jobs 7 and 8
+            wait_until(polled, seconds=10, what="the first wave's poll while the next wave's units are taken")
+            finished_then.append(any(emulator.jobs[j]["status"] == "completed" for j in first_wave))
+        chunk = list(itertools.islice(units, count))
+        taken.append(len(chunk))
+        return chunk
+
+    def queued(refs: Mapping[str, str]) -> None:
+        if not first_wave:
+            first_wave.extend({r.partition("#")[0] for r in refs.values()})
+
+    try:
+        results = JobRunner(adapter.client, adapter.settings, sleep=never_sleep).run(
+            feed_jobs(adapter.client, take, "external_id", 200), queued)
+    finally:
+        adapter.close()
+    assert len(results) == 1000 and all(r.ok for r in results.values())
+    assert taken == [200, 200, 200, 200, 200, 0] and finished_then == [False]
+    limits = tenant.limits()["zendesk"]
+    assert limits["served"] == 10 + 3 * 2 and limits["refused"] == 0  # 10 jobs in three waves, 2 polls each
