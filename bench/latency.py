@@ -40,7 +40,9 @@ that part grows with the machine's load, so the load average is printed too). Re
 runs after the pushes and is its own line. A rerun on unchanged data follows (pushes send 0), three
 times: one thread (each pull's requests by kind, from the trace), `--threads N` (pulls of other
 systems read ahead, README "Several systems at once"), and N with `[run] reconcile = "changed"`;
-each against the first run, with the floor the APIs impose on a rerun (see `rerun_floor`).
+each against the first run, with the floor the APIs impose on a rerun (see `rerun_floor`) and where
+the rerun's time went (`spans`: each system's first call and last answer, the run's own work before
+and after them).
 `--loopback` runs the same job on the sandbox without latency (where only our own code counts);
 `--quick` leaves out the dlt comparison and the 10,000-journal Workday figures.
 Then, where one applies, a sequential client on the same realistic sandbox: dlt's `rest_api` over
@@ -472,9 +474,12 @@ def reruns(project: Any, trace: Trace, first: float, threads: int, loopback: boo
                             RunOptions(command="bench", threads=threads, reconcile="changed"))):
         trace.rest()
         trace.by_mapping.clear()
+        first_call = len(trace.calls)
+        began = time.monotonic()  # the trace's clock
         started = time.perf_counter()
         again = run(project, options)
         seconds = time.perf_counter() - started
+        ended = time.monotonic()
         outside = trace.rest()
         pushes = sum(r.requests for r in again.results if r.direction == "push")
         pulls = sum(r.requests for r in again.results) - pushes
@@ -483,7 +488,8 @@ def reruns(project: Any, trace: Trace, first: float, threads: int, loopback: boo
               f"({first:.1f} s); pushes sent {pushes} requests, pulls {pulls}, reconciliation {reconciled} "
               f"[{again.status}]")
         row: dict[str, Any] = {"seconds": round(seconds, 2), "ratio": round(seconds / first, 4), "push_requests": pushes,
-                               "pull_requests": pulls, "reconciliation_requests": reconciled, "status": again.status}
+                               "pull_requests": pulls, "reconciliation_requests": reconciled, "status": again.status,
+                               "calls": spans(trace.calls[first_call:], began, ended)}
         if label == "1 thread":  # one at a time: the trace tells each pull's requests apart
             for r in again.results:
                 kinds = Counter(c.kind for c in trace.by_mapping.get(r.name, []))
@@ -494,6 +500,25 @@ def reruns(project: Any, trace: Trace, first: float, threads: int, loopback: boo
             row["floor"] = rerun_floor(again.results, first, loopback)
         out[label] = row
     return out
+
+
+def spans(calls: list[Call], began: float, ended: float) -> dict[str, Any]:
+    """Where a rerun's time went: each system's first call sent and last answer read (s from the run's
+    start), and the run's own work before the first call and after the last answer (loading the
+    project and checking the mappings, the pushes' plans; the last loads, the records, the run's files)."""
+    if not calls:
+        return {}
+    per_system: dict[str, tuple[float, float]] = {}
+    for call in calls:
+        first, last = per_system.get(call.system, (call.started, call.ended))
+        per_system[call.system] = (min(first, call.started), max(last, call.ended))
+    before = min(c.started for c in calls) - began
+    after = ended - max(c.ended for c in calls)
+    print(f"    calls from {before:.2f} to {ended - began - after:.2f} s ("
+          + ", ".join(f"{s} {a - began:.2f}-{b - began:.2f}" for s, (a, b) in sorted(per_system.items(), key=lambda kv: kv[1]))
+          + f"); the run's own work before the first call {before:.2f} s, after the last answer {after:.2f} s")
+    return {"before_first_call": round(before, 3), "after_last_answer": round(after, 3),
+            "per_system": {s: [round(a - began, 3), round(b - began, 3)] for s, (a, b) in per_system.items()}}
 
 
 def rerun_floor(results: list[Any], first: float, loopback: bool) -> dict[str, Any]:
