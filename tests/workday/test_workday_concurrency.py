@@ -15,7 +15,18 @@ from typing import Any
 
 import pytest
 from helpers.emulators import throttled_fixture
-from workday.workday_support import TENANT, balanced, emulator_of, posted, push_mapping
+from workday.workday_support import (
+    TENANT,
+    WD,
+    balanced,
+    emulator_of,
+    envelope,
+    line_xml,
+    post,
+    posted,
+    push_mapping,
+    submit_body,
+)
 
 from migo_sync.adapters.workday.adapter import WorkdayAdapter
 from migo_sync.adapters.workday.sandbox import credentials
@@ -231,3 +242,42 @@ def test_the_next_import_is_written_while_the_one_before_is_in_flight(
     assert held == [True] and sorted(written) == [u.key for u in units]
     assert all(r.ok and not r.duplicate and r.remote_id for r in results)
     assert emulator_of(tenant).calls["Import_Accounting_Journal"] == 2 and set(posted(tenant).values()) == {1}
+
+
+def test_an_answer_falls_due_while_the_emulator_works_out_another_call(
+        tenant: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox holds each answer until its latency is up, and the emulator works calls out on a thread
+    of its own: an answer that falls due while it is busy with another call still goes out on time. Proven
+    by holding the second call's work until the first call's answer has reached the client (20 s at most):
+    worked out on the event loop, the second call would keep that answer from being sent."""
+    tenant.reset()
+    emulator = emulator_of(tenant)
+    first_worked, first_answered = threading.Event(), threading.Event()
+    real_submit, real_regions = emulator._submit_accounting_journal, emulator._get_regions
+    held: list[bool] = []
+
+    def submit(request: Any) -> Any:
+        try:
+            return real_submit(request)
+        finally:
+            first_worked.set()
+
+    def regions(request: Any) -> Any:
+        held.append(first_answered.wait(timeout=20))
+        return real_regions(request)
+
+    monkeypatch.setattr(emulator, "_submit_accounting_journal", submit)
+    monkeypatch.setattr(emulator, "_get_regions", regions)
+    answers: dict[str, int] = {}
+
+    def first() -> None:
+        lines = line_xml("1100", debit="250.00") + line_xml("1000", credit="250.00")
+        answers["submit"] = post(tenant, envelope(submit_body("DUE-1", lines))).status_code
+        first_answered.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_worked.wait(timeout=20)  # worked out, its answer held for the call's latency
+    answers["regions"] = post(tenant, envelope(f'<wd:Get_Regions_Request xmlns:wd="{WD}"/>')).status_code
+    thread.join(timeout=20)
+    assert held == [True] and answers == {"submit": 200, "regions": 200}
