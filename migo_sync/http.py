@@ -114,10 +114,13 @@ class RequestStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.sent: Counter[str] = Counter()
+        self._listening: set[threading.Event] = set()
 
     def add(self, system: str) -> None:
         with self._lock:
             self.sent[system] += 1
+            for event in self._listening:
+                event.set()
         tally = _TALLY.get()
         if tally is not None:
             tally.add()
@@ -125,6 +128,15 @@ class RequestStats:
     def get(self, system: str) -> int:
         with self._lock:
             return self.sent[system]
+
+    def listen(self, event: threading.Event) -> None:
+        """Set `event` when the next request is sent (the runner's later preparations wait for one)."""
+        with self._lock:
+            self._listening.add(event)
+
+    def unlisten(self, event: threading.Event) -> None:
+        with self._lock:
+            self._listening.discard(event)
 
     @staticmethod
     @contextmanager
