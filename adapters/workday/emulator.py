@@ -32,11 +32,8 @@ Knobs (`self.options`, read on every call so tests may flip them; closed_through
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -99,32 +96,25 @@ class WorkdayEmulator(Emulator):
 
     books: Books
 
-    def __init__(self, *, seed: int = 0, options: dict[str, Any] | None = None) -> None:
-        # calls are worked out on one thread of their own; the sandbox's state hooks (reset, load,
-        # state, dump) run on its event loop: the lock keeps the two from interleaving
-        self._lock = threading.RLock()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workday-emulator")
-        super().__init__(seed=seed, options=options)
-
     def reset(self) -> None:
-        with self._lock:
+        with self.lock:
             self.books = Books(closed_through=str(self.options.get("closed_through", "2025-12")))
             self.wids = 0
             self.calls: Counter[str] = Counter()  # the request log: operations answered, by name
             self.imports: dict[str, dict[str, Any]] = {}  # import process WID → its journals' outcome
 
     def state(self) -> dict[str, Any]:
-        with self._lock:
+        with self.lock:
             return {**self.books.state(), "wids": self.wids, "imports": self.imports}
 
     def load(self, state: dict[str, Any]) -> None:
-        with self._lock:
+        with self.lock:
             self.books.load(state)
             self.wids = int(state.get("wids", len(self.books.journals)))
             self.imports = dict(state.get("imports", {}))
 
     def dump(self) -> dict[str, Any]:
-        with self._lock:
+        with self.lock:
             return {"tenant": self.options.get("tenant", SANDBOX_TENANT), **self.books.dump()}
 
     def routes(self) -> list[BaseRoute]:
@@ -151,17 +141,11 @@ class WorkdayEmulator(Emulator):
         return Response(single_wsdl(str(request.url.remove_query_params("wsdl"))), media_type=XML)
 
     async def call(self, request: Request) -> Response:
-        """One SOAP call, worked out on the emulator's own thread (`_answer`), one call at a time as on
-        the event loop: the loop stays free to send the answers a realistic sandbox holds until they are
-        due (an import of 500 journals is ~0.15 s of booking; worked out on the loop, it delayed every
+        """One SOAP call, worked out `alone()`, one call at a time as on the event loop: the loop stays
+        free to send the answers a realistic sandbox holds until they are due (an import of 500 journals is ~0.15 s of booking; worked out on the loop, it delayed every
         answer that fell due meanwhile, so a tenant's 700 ms calls took 0.8-1.1 s)."""
         body = await request.body()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._worker, self._answer, body, request.url.path, request.path_params["tenant"])
-
-    def _answer(self, body: bytes, path: str, tenant: str) -> Response:
-        with self._lock:
-            return self._work(body, path, tenant)
+        return await self.alone(self._work, body, request.url.path, request.path_params["tenant"])
 
     def _work(self, body: bytes, path: str, tenant: str) -> Response:
         try:

@@ -114,7 +114,9 @@ class Sandbox:
         for name, emulator in self.emulators.items():
             path = self.state_dir / f"{name}.json"
             tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(emulator.state(), default=str), encoding="utf-8")
+            with emulator.lock:  # not while a request is worked on `alone()`: written out whole
+                text = json.dumps(emulator.state(), default=str)
+            tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, path)
 
     async def health(self, request: Request) -> Response:
@@ -125,7 +127,10 @@ class Sandbox:
         system = request.path_params["system"]
         if system not in self.emulators:
             return JSONResponse({"error": f"no emulator '{system}'"}, status_code=404)
-        return JSONResponse(json.loads(json.dumps(self.emulators[system].dump(), default=str)))
+        emulator = self.emulators[system]
+        with emulator.lock:
+            text = json.dumps(emulator.dump(), default=str)
+        return JSONResponse(json.loads(text))
 
     async def reset_route(self, request: Request) -> Response:
         system = request.path_params.get("system")
