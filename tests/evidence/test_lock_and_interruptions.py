@@ -62,13 +62,15 @@ def test_run_is_refused_while_another_process_works_on_the_project(
 
 
 def _interrupted_run(project: Path, env: dict[str, str], sandbox: SandboxThread, signum: int) -> tuple[int, dict]:
-    """Start `run --json` with Sheets slowed, signal it once its push is under way."""
+    """Start `run --json` with Sheets slowed, signal it once its push's batch is under way: once its write
+    reached the sandbox (after the warm-up's token and metadata), not at its first request, which leaves
+    before the units are read and the batch begins."""
     sandbox.faults(rate=1.0, kinds=["slow"], slow_seconds=0.4, systems=["sheets"])
     before = sandbox.stats().get("sheets", 0)
     try:
         code, out, err = signal_when(["run", "--json", "--project", str(project)], env,
-                                     lambda: sandbox.stats().get("sheets", 0) > before, signum,
-                                     what="the push's first request")
+                                     lambda: sandbox.stats().get("sheets", 0) >= before + 3, signum,
+                                     what="the push's batch")
     finally:
         sandbox.faults(rate=0.0)
     assert "Traceback" not in err, err
