@@ -26,7 +26,7 @@ from workday.workday_support import (
     submit_body,
 )
 
-from migo_sync.adapters.workday.adapter import WorkdayAdapter
+from migo_sync.adapters.workday.adapter import DIMENSIONS, WorkdayAdapter
 from migo_sync.cli import run_cli
 from migo_sync.config import Project
 from migo_sync.engine.runner import RunOptions, run
@@ -152,13 +152,34 @@ def test_an_error_in_the_warm_up_surfaces_as_it_did_without_it(
     The checks run the chart and the look-up on two pool threads and cancel what has not started once
     the chart fails: whether the look-up leaves depends on whether its thread took it before the refusal
     came in (one fewer request under load, with or without the warm-up). So the refusal is held here
-    until the look-up has begun (10 s at most), in both runs: the same order each time."""
+    until the look-up has begun (10 s at most), in both runs: the same order each time. The chart's own
+    three reads race the same way (the first refusal cancels a read whose pool thread has not taken it
+    yet), so the account read's refusal is held until both dimension reads have begun."""
     from migo_sync.engine import push as push_engine
 
     project.environ = {**project.environ, "MIGO_SYNC_WORKDAY_PASSWORD": "not-the-password"}
-    looking = threading.Event()
+    looking, dimensions_begun = threading.Event(), threading.Event()
     waited: list[bool] = []
+    begun: list[str] = []
     read_chart, look_up = WorkdayAdapter._read_chart, WorkdayAdapter._look_up
+    list_accounts, dimension_read = WorkdayAdapter.list_accounts, WorkdayAdapter._dimension_read
+
+    def accounts_refused_after_the_dimensions(self: WorkdayAdapter) -> Any:
+        try:
+            return list_accounts(self)
+        except Exception:
+            waited.append(dimensions_begun.wait(10))
+            raise
+
+    def dimension_read_noted(self: WorkdayAdapter, kind: str) -> Any:
+        read = dimension_read(self, kind)
+
+        def noted() -> Any:
+            begun.append(kind)
+            if len(begun) == len(DIMENSIONS):
+                dimensions_begun.set()
+            return read()
+        return noted
 
     def refused_after_the_look_up(self: WorkdayAdapter) -> Any:
         try:
@@ -173,9 +194,13 @@ def test_an_error_in_the_warm_up_surfaces_as_it_did_without_it(
 
     monkeypatch.setattr(WorkdayAdapter, "_read_chart", refused_after_the_look_up)
     monkeypatch.setattr(WorkdayAdapter, "_look_up", looking_up)
+    monkeypatch.setattr(WorkdayAdapter, "list_accounts", accounts_refused_after_the_dimensions)
+    monkeypatch.setattr(WorkdayAdapter, "_dimension_read", dimension_read_noted)
 
     def outcome() -> tuple[Any, ...]:
         looking.clear()
+        dimensions_begun.clear()
+        begun.clear()
         [result] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
         pending = project_sql(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE pending_hash IS NOT NULL")[0][0]
         return result.status, result.error_class, result.error, result.exit_code, result.requests, pending
@@ -183,7 +208,7 @@ def test_an_error_in_the_warm_up_surfaces_as_it_did_without_it(
     warmed = outcome()
     monkeypatch.setattr(push_engine, "as_warm_up", lambda adapter: None)
     cold = outcome()
-    assert waited == [True, True]
+    assert waited == [True] * 4  # in each run: the account read's refusal, then the chart's
     assert warmed == cold
     assert (warmed[0], warmed[3], warmed[4], warmed[5]) == ("failed", 2, 4, 0), warmed
     assert not posted(workday)
