@@ -164,12 +164,15 @@ def test_an_error_in_the_warm_up_surfaces_as_it_did_without_it(
     read_chart, look_up = WorkdayAdapter._read_chart, WorkdayAdapter._look_up
     list_accounts, dimension_read = WorkdayAdapter.list_accounts, WorkdayAdapter._dimension_read
 
-    def accounts_refused_after_the_dimensions(self: WorkdayAdapter) -> Any:
-        try:
-            return list_accounts(self)
-        except Exception:
-            waited.append(dimensions_begun.wait(10))
-            raise
+    def refused_once(event: threading.Event, call: Any) -> Any:
+        """`call`, whose refusal is raised only once `event` is set (10 s at most)."""
+        def held(self: WorkdayAdapter) -> Any:
+            try:
+                return call(self)
+            except Exception:
+                waited.append(event.wait(10))
+                raise
+        return held
 
     def dimension_read_noted(self: WorkdayAdapter, kind: str) -> Any:
         read = dimension_read(self, kind)
@@ -181,20 +184,13 @@ def test_an_error_in_the_warm_up_surfaces_as_it_did_without_it(
             return read()
         return noted
 
-    def refused_after_the_look_up(self: WorkdayAdapter) -> Any:
-        try:
-            return read_chart(self)
-        except Exception:
-            waited.append(looking.wait(10))
-            raise
-
     def looking_up(self: WorkdayAdapter, *args: Any, **kwargs: Any) -> Any:
         looking.set()
         return look_up(self, *args, **kwargs)
 
-    monkeypatch.setattr(WorkdayAdapter, "_read_chart", refused_after_the_look_up)
+    monkeypatch.setattr(WorkdayAdapter, "_read_chart", refused_once(looking, read_chart))
     monkeypatch.setattr(WorkdayAdapter, "_look_up", looking_up)
-    monkeypatch.setattr(WorkdayAdapter, "list_accounts", accounts_refused_after_the_dimensions)
+    monkeypatch.setattr(WorkdayAdapter, "list_accounts", refused_once(dimensions_begun, list_accounts))
     monkeypatch.setattr(WorkdayAdapter, "_dimension_read", dimension_read_noted)
 
     def outcome() -> tuple[Any, ...]:
