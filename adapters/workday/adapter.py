@@ -11,6 +11,7 @@ what the tenant actually holds, line by line.
 
 from __future__ import annotations
 
+import contextvars
 import re
 import threading
 import time
@@ -81,6 +82,7 @@ class WorkdayAdapter(BaseAdapter):
         self._client: WorkdayClient | None = None
         self._opening = threading.Lock()  # the client is made once, whichever thread asks first
         self._chart: Chart | None = None
+        self._chart_lock = threading.Lock()  # reconciliations beside each other (SharedPulls): the chart read once
         self._warming: Future[Chart] | None = None  # the chart a push's warm-up is reading
         self._preparing: Future[Any] | None = None  # prepare_run()'s reading of the WSDL
         self._held = HeldAhead()
@@ -122,9 +124,16 @@ class WorkdayAdapter(BaseAdapter):
                 raise ConfigError("workday: no tenant for the endpoint URL: set [systems.workday] tenant, "
                                   "or MIGO_SYNC_WORKDAY_URL")
             url = url.replace("{tenant}", tenant)
-        http = self.context.http(url, transport=FaultTransport(),
+        # every call through it, whoever sends it (a pull's pages, a reconciliation read beside it, a
+        # push's imports), within the tenant's `max_concurrency` in flight (SharedPulls)
+        http = self.context.http(url, transport=FaultTransport(), in_flight=self.settings.max_concurrency,
                                  headers={"Content-Type": "text/xml; charset=utf-8"})
         return WorkdayClient(http, url=url, username=username, password=password, version=self.settings.version)
+
+    def pulls_at_once(self) -> int:
+        """SharedPulls: as many reads together as calls may be in flight (a pull's pages and a push's
+        reconciliation read beside it share the client's gate; no reference read is shared by two pulls)."""
+        return self.settings.max_concurrency
 
     def prepare_run(self) -> None:
         """RunPreparation: zeep's reading of the WSDL subset (~0.05 s of CPU, before a push's first call
@@ -231,10 +240,11 @@ class WorkdayAdapter(BaseAdapter):
         """Accounts, worktags and periods, pulled once per run (the adapter lives for one run) and
         shared by every push's checks and the reconciliation; the three reads go out together (or
         went out with a push's warm-up: taken here, its error raised here)."""
-        if self._chart is None:
-            warming, self._warming = self._warming, None
-            self._chart = warming.result() if warming is not None else self._read_chart()
-        return self._chart
+        with self._chart_lock:
+            if self._chart is None:
+                warming, self._warming = self._warming, None
+                self._chart = warming.result() if warming is not None else self._read_chart()
+            return self._chart
 
     def _read_chart(self) -> Chart:
         reads: list[Callable[[], Any]] = [self.list_accounts, *(self._dimension_read(k) for k in DIMENSIONS)]
@@ -398,7 +408,8 @@ class WorkdayAdapter(BaseAdapter):
             return [work(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(limit, len(items)),
                                 thread_name_prefix="workday-post") as pool:
-            futures = [pool.submit(work, item) for item in items]
+            # in the caller's context: each read's requests are counted to it (RequestStats.tallied)
+            futures = [pool.submit(contextvars.copy_context().run, work, item) for item in items]
             try:
                 if meanwhile is not None:
                     meanwhile()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import shutil
 import signal
 import threading
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 from helpers import sandboxed
+from helpers.gates import BodyGate
 from helpers.runs import signal_when
 from helpers.sandboxed import REPO
 
@@ -144,60 +144,6 @@ def test_by_default_pulls_read_ahead(fresh: SandboxThread, gate: Gate, tmp_path:
 
 
 ADAPTIVE_PULLS = ["adaptive_accounts_pull", "adaptive_budget_pull", "adaptive_forecast_pull"]
-
-
-class BodyGate:
-    """ASGI wrapper over one system's XML API: a call whose body matches `held` waits until one matching
-    `other` has been asked (at most HOLD_SECONDS) — of the same system, or of `other_system`; records
-    the most calls the held system had at once and each of its calls' first function or method."""
-
-    def __init__(self, app: Any, system: str, held: bytes, other: bytes, other_system: str | None = None) -> None:
-        self.app, self.system, self.held, self.other = app, system, re.compile(held), re.compile(other)
-        self.other_system = other_system or system
-        self.other_asked = threading.Event()
-        self.gave_up = self.inside = self.peak = 0
-        self.methods: list[str] = []
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        system = scope["path"].strip("/").split("/", 1)[0] if scope["type"] == "http" else ""
-        if system not in (self.system, self.other_system):
-            await self.app(scope, receive, send)
-            return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body, more = body + message.get("body", b""), message.get("more_body", False)
-        if system == self.other_system and self.other.search(body):
-            self.other_asked.set()
-        if system != self.system:
-            await self.app(scope, self._replay(body, receive), send)
-            return
-        found = re.search(rb'method="(\w+)"|<function[^>]*>\s*<(\w+)', body)
-        self.methods.append((found.group(1) or found.group(2)).decode() if found else "")
-        self.inside += 1
-        self.peak = max(self.peak, self.inside)
-        try:
-            if self.held.search(body):
-                deadline = time.monotonic() + HOLD_SECONDS
-                while not self.other_asked.is_set() and time.monotonic() < deadline:
-                    await asyncio.sleep(0.01)
-                self.gave_up += not self.other_asked.is_set()
-            await self.app(scope, self._replay(body, receive), send)
-        finally:
-            self.inside -= 1
-
-    @staticmethod
-    def _replay(body: bytes, receive: Any) -> Any:
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return replay
 
 
 def run_gated(fresh: SandboxThread, root: Path, system: str, names: list[str], held: bytes, other: bytes, *,

@@ -281,3 +281,24 @@ def test_an_answer_falls_due_while_the_emulator_works_out_another_call(
     answers["regions"] = post(tenant, envelope(f'<wd:Get_Regions_Request xmlns:wd="{WD}"/>')).status_code
     thread.join(timeout=20)
     assert held == [True] and answers == {"submit": 200, "regions": 200}
+
+
+def test_callers_at_once_share_the_tenants_cap(adapter: WorkdayAdapter, tenant: SandboxThread) -> None:
+    """Reads of several callers at once (a pull beside a reconciliation: SharedPulls) go through one gate:
+    three callers each reading both worktag lists together want 6 calls out; the tenant, which refuses
+    a call beyond its cap, sees at most CAP and refuses none. Without the client's gate it saw 6."""
+    start = threading.Barrier(3)
+    found: list[dict[str, list[str]]] = []
+
+    def read() -> None:
+        start.wait(10)
+        found.append(adapter.list_dimensions())
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    limits = tenant.limits()["workday"]
+    assert len(found) == 3 and all(f == found[0] and f["cost_center"] for f in found)
+    assert limits["served"] == 6 and limits["refused"] == 0 and limits["peak_in_flight"] == CAP

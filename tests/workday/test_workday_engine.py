@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.gates import BodyGate
 from helpers.inplace import noting_intents, units_held_until_asked
 from helpers.kill import kill_push_then_rerun
 from helpers.sandboxed import query as project_sql
@@ -321,3 +322,30 @@ def test_a_push_of_many_journals_over_the_same_dates_looks_each_journal_up_once(
     assert journals > 500 and len(posted(workday)) == journals
     pages = math.ceil(journals / 100)  # the booked ids' look-up, then the reconciliation reading them back
     assert calls["Get_Journals"] == 1 + pages + pages, dict(calls)
+
+
+def test_a_pushs_reconciliation_reads_beside_its_systems_pull(project: Project, workday: SandboxThread) -> None:
+    """SharedPulls: with threads above 1 the push's reconciliation (its chart, then its periods' journals)
+    reads beside the pull of the same system, every call within the tenant's cap. Proven on the unchanged
+    rerun by holding the pull's Get_Journals (incremental: Updated_From_Date) until the reconciliation asked
+    for the account set (20 s at most): while Workday's reads could not go together the reconciliation
+    began only once the pull had read, so the wait would run out. Requests per mapping and the
+    reconciliation's are those of the sequential rerun."""
+    names = ["workday_journals_push", "workday_gl_lines_pull"]
+    assert run(project, RunOptions(names=names, threads=1)).ok
+    sandbox = workday.sandbox
+    inner = sandbox.counter
+    gate = BodyGate(inner, "workday", rb"Updated_From_Date", rb"Get_Account_Sets_Request")
+    sandbox.counter = gate  # type: ignore[assignment]
+    try:
+        beside = run(project, RunOptions(names=names, threads=2))
+    finally:
+        sandbox.counter = inner
+    assert gate.other_asked.is_set() and gate.gave_up == 0
+    assert beside.ok, beside.reason
+    assert gate.peak <= 4  # the tenant's cap (max_concurrency 4), the pull and the reconciliation together
+    sequential = run(project, RunOptions(names=names, threads=1))
+    assert sequential.ok, sequential.reason
+    assert [(r.name, r.requests) for r in beside.results] == [(r.name, r.requests) for r in sequential.results]
+    assert [r["requests"] for r in beside.reconciliation] == [r["requests"] for r in sequential.reconciliation]
+    assert sum(r.requests for r in beside.results) + beside.reconciliation[0]["requests"] == len(gate.methods)
