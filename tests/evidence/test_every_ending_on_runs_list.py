@@ -22,11 +22,15 @@ PUSH = "workday_journals_push"
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
 
-def latest(root: Path, env: dict[str, str]) -> dict[str, Any]:
+def listed_runs(root: Path, env: dict[str, str]) -> list[dict[str, Any]]:
     code, listed = cli_json("runs", "list", "--project", str(root), env=env)
     assert code == 0, listed
-    run: dict[str, Any] = listed["runs"][0]
-    return run
+    runs: list[dict[str, Any]] = listed["runs"]
+    return runs
+
+
+def latest(root: Path, env: dict[str, str]) -> dict[str, Any]:
+    return listed_runs(root, env)[0]
 
 
 def signalled(root: Path, env: dict[str, str], handle: SandboxThread, signum: int) -> tuple[int, str]:
@@ -79,7 +83,9 @@ def test_each_way_a_run_ends_is_on_the_next_runs_list(workday: SandboxThread, tm
     assert run["reason"].startswith(f"{run['rows_rejected']:,} rows rejected ({PUSH}: ") and run["rows_rejected"] > 0
     history.append((run["run_id"], "rejected", 1))
 
-    code, doc = cli_json("push", PUSH, "--full", "--project", str(root), env={**env, "MIGO_SYNC_WORKDAY_URL": NOWHERE})
+    # one attempt: the seven retries over ~30 s of backoff would change nothing the list shows
+    code, doc = cli_json("push", PUSH, "--full", "--project", str(root),
+                         env={**env, "MIGO_SYNC_WORKDAY_URL": NOWHERE, "MIGO_SYNC_RETRY_ATTEMPTS": "1"})
     run = latest(root, env)
     assert (code, run["run_id"], run["status"], run["exit_code"]) == (3, doc["run_id"], "failed", 3)
     assert run["reason"].startswith(f"{PUSH} failed: UnreachableError: ")
@@ -94,15 +100,16 @@ def test_each_way_a_run_ends_is_on_the_next_runs_list(workday: SandboxThread, tm
     for signum, exit_code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
         code, out = signalled(root, env, workday, signum)
         doc = json.loads(out)
-        run = latest(root, env)
+        runs = listed_runs(root, env)
+        run = runs[0]
         assert (code, run["run_id"], run["status"], run["exit_code"]) == (exit_code, doc["run_id"], "interrupted",
                                                                           exit_code)
         assert run["reason"].startswith(f"interrupted by {signal.Signals(signum).name}")
         history.append((run["run_id"], "interrupted", exit_code))
 
-    code, listed = cli_json("runs", "list", "--project", str(root), env=env)
-    shown = [(r["run_id"], r["status"], -1 if r["exit_code"] is None else r["exit_code"]) for r in listed["runs"]]
-    assert shown == history[::-1]  # every ending, newest first, none left `running`
+    # the list the last ending was read from: every ending, newest first, none left `running`
+    shown = [(r["run_id"], r["status"], -1 if r["exit_code"] is None else r["exit_code"]) for r in runs]
+    assert shown == history[::-1]
 
 
 def query_project(root: Path, env: dict[str, str], statement: str) -> list[tuple[Any, ...]]:
