@@ -1,6 +1,8 @@
 """Every way a run can end shows on the next `runs list`: success, a reconciliation difference, a
 reject, a failure, SIGKILL, SIGTERM and SIGINT. One project pushing journals to the Workday
-emulator; every command is a real `migo-sync` child process; signals are real signals."""
+emulator; every push is a real `migo-sync` child process, signals are real signals, and each
+ending is read with `runs list` once that process is gone (in this process: the command reads
+the project as any next command does)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 from helpers.emulators import emulator_fixtures
-from helpers.runs import cli_json, signal_when
+from helpers.runs import cli_json, cli_json_here, signal_when
 from helpers.sandboxed import query
 from workday.workday_support import envelope, line_xml, make_project, post, sandbox_environ, submit_body
 
@@ -23,7 +25,7 @@ NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
 
 def listed_runs(root: Path, env: dict[str, str]) -> list[dict[str, Any]]:
-    code, listed = cli_json("runs", "list", "--project", str(root), env=env)
+    code, listed = cli_json_here("runs", "list", "--project", str(root), env=env)
     assert code == 0, listed
     runs: list[dict[str, Any]] = listed["runs"]
     return runs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -16,6 +18,27 @@ def cli_json(*args: str, env: dict[str, str] | None = None, timeout: float = 120
     done = subprocess.run([sys.executable, "-m", "migo_sync", *args, "--json"], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def cli_json_here(*args: str, env: dict[str, str] | None = None) -> tuple[int, Any]:
+    """`migo-sync ARGS --json` in this process, `env` set for the call only: for the commands a test
+    reads its evidence with (`runs list`, `runs show`), where a child process of their own adds
+    ~1.5 s of imports and tests nothing more. The run under test stays a child process."""
+    from migo_sync.cli import run_cli
+
+    saved = {name: os.environ.get(name) for name in env or {}}
+    out = io.StringIO()
+    try:
+        os.environ.update(env or {})
+        with contextlib.redirect_stdout(out):
+            code = run_cli([*args, "--json"])
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return code, json.loads(out.getvalue()) if out.getvalue().strip() else None
 
 
 def wait_until(condition: Callable[[], bool], seconds: float = 60.0, what: str = "condition") -> None:
