@@ -18,7 +18,7 @@ from adaptive.adaptive_support import cells, sandbox_environ
 from helpers.browser import render
 from helpers.inplace import noting_intents, units_held_until_asked
 from helpers.projects import make_project
-from helpers.runs import cli_json
+from helpers.runs import cli_json_here
 from helpers.sandboxed import query as sql
 from lxml import html
 
@@ -154,7 +154,7 @@ def test_the_run_report_shows_plan_versus_actual_from_the_run_record(project: Pr
     assert report.ok, report.reason
     remote = {v: cells(adaptive_sandbox, v) for v in ("Forecast Q4 2026", "Budget FY2026")}
     root = str(project.root)
-    code, record = cli_json("runs", "show", str(report.run_id), "--project", root)
+    code, record = cli_json_here("runs", "show", str(report.run_id), "--project", root)
     assert code == 0
     sections = {s["mapping"]: s for s in record["sections"]}
     assert sorted(sections) == ["adaptive_budget_pull", "adaptive_forecast_pull"]
@@ -186,7 +186,7 @@ def test_the_run_report_shows_plan_versus_actual_from_the_run_record(project: Pr
     sql(project, "DROP TABLE planning.forecast")  # the report needs neither these tables nor a request:
     sql(project, "DROP TABLE planning.budget")  # only the run record
     out = tmp_path / "report.html"
-    code, written = cli_json("runs", "report", str(report.run_id), "-o", str(out), "--project", root)
+    code, written = cli_json_here("runs", "report", str(report.run_id), "-o", str(out), "--project", root)
     assert code == 0, written
     page = render(out)
     assert page.console == []

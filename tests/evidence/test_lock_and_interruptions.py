@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.runs import cli_json, signal_when, wait_until
+from helpers.runs import cli_json_here, signal_when, wait_until
 
 from migo_sync.cli import run_cli
 from migo_sync.lock import LockedError, ProjectLock, holder, holds, nobody_running
@@ -90,13 +90,13 @@ def test_a_signal_finishes_the_batch_in_flight_and_is_recorded(project: Path, pr
     assert push["name"] == "sheets_collections_push" and push["rows_written"] > 0
     assert pull["status"] == "skipped" and pull["requests"] == 0 and "interrupted" in pull["error"]
     assert sandbox.dump("sheets")  # the tab holds what the finished batch wrote
-    shown = cli_json("runs", "show", "last", "--project", str(project), env=project_env)[1]
+    shown = cli_json_here("runs", "show", "last", "--project", str(project), env=project_env)[1]
     assert shown["run_id"] == doc["run_id"] and shown["status"] == "interrupted" and shown["exit_code"] == code
     assert [m["status"] for m in shown["mappings"]] == [push["status"], "skipped"]
-    listed = cli_json("runs", "list", "--project", str(project), env=project_env)[1]["runs"][0]
+    listed = cli_json_here("runs", "list", "--project", str(project), env=project_env)[1]["runs"][0]
     assert (listed["run_id"], listed["status"]) == (doc["run_id"], "interrupted") and name in listed["reason"]
     # the next run sends what was left, and nothing twice
-    code2, again = cli_json("run", "--project", str(project), env=project_env)
+    code2, again = cli_json_here("run", "--project", str(project), env=project_env)
     assert code2 == 0 and again["status"] == "ok"
     assert again["mappings"][0]["rows_written"] == 0
 
@@ -114,7 +114,7 @@ def test_a_killed_run_is_recorded_as_died_by_the_next_command(project: Path, pro
         child.wait(timeout=30)
     finally:
         sandbox.faults(rate=0.0)
-    code, listed = cli_json("runs", "list", "--project", str(project), env=project_env)
+    code, listed = cli_json_here("runs", "list", "--project", str(project), env=project_env)
     assert code == 0
     run = listed["runs"][0]
     assert run["status"] == "died" and run["ok"] is False and "died" in run["reason"]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from helpers.browser import render
 from helpers.projects import make_project
-from helpers.runs import cli_json
+from helpers.runs import cli_json, cli_json_here
 from lxml import html
 
 from migo_sync.config import Project
@@ -121,9 +121,9 @@ def test_the_report_renders_in_chromium_and_its_figures_equal_the_run_record(rec
                                                                             tmp_path: Path) -> None:
     root, run_id = recorded
     out = tmp_path / "report.html"
-    code, written = cli_json("runs", "report", "last", "-o", str(out), "--project", str(root))
+    code, written = cli_json_here("runs", "report", "last", "-o", str(out), "--project", str(root))
     assert code == 0 and written == {"run_id": run_id, "report": str(out.resolve())}
-    code, record = cli_json("runs", "show", run_id, "--rejects", "1000", "--project", str(root))
+    code, record = cli_json_here("runs", "show", run_id, "--rejects", "1000", "--project", str(root))
     assert code == 0
     page = render(out)
     assert page.console == []  # no script error, no blocked or failed load

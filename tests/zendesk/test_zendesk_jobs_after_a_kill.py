@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers.runs import cli_json, signal_when
+from helpers.runs import cli_json_here, signal_when
 from zendesk.zendesk_support import basic_auth, configure, dump, emulator_of, environ, make_project
 
 from migo_sync.sandbox.process import SandboxThread
@@ -68,13 +68,13 @@ def test_a_push_stopped_while_its_jobs_run_is_never_sent_again(signum: int, zd: 
         answer = httpx.get(f"{url}/api/v2/job_statuses/{job['id']}.json", auth=basic_auth()).json()["job_status"]
         assert answer["status"] == "completed"
     configure(zd, job_polls_to_complete=3)
-    code, listed = cli_json("runs", "list", "--project", str(project.root), env=env)
+    code, listed = cli_json_here("runs", "list", "--project", str(project.root), env=env)
     assert code == 0
     listed = listed["runs"]
     assert listed[0]["status"] == ("died" if signum == signal.SIGKILL else "interrupted")
     dead_run = listed[0]["run_id"]
 
-    code, document = cli_json("push", PUSH, "--project", str(project.root), env={**env, "MIGO_SYNC_GRACE_SECONDS": "1"})
+    code, document = cli_json_here("push", PUSH, "--project", str(project.root), env={**env, "MIGO_SYNC_GRACE_SECONDS": "1"})
     assert code == 0, document
     result = document["mappings"][0]
     assert result["details"]["queued_jobs"] == {"units": 3000, "rows_confirmed": 3000, "rows_refused": 0,
@@ -92,6 +92,6 @@ def test_a_push_stopped_while_its_jobs_run_is_never_sent_again(signum: int, zd: 
     assert sent["POST users/create_or_update_many.json"] == 2  # the request log: two jobs, the new users only
     assert sent["GET job_statuses/show_many.json"] >= 1
 
-    code, listed = cli_json("runs", "list", "--project", str(project.root), env=env)
+    code, listed = cli_json_here("runs", "list", "--project", str(project.root), env=env)
     statuses = {r["run_id"]: r["status"] for r in listed["runs"]}
     assert statuses == {dead_run: "died" if signum == signal.SIGKILL else "interrupted", document["run_id"]: "ok"}
