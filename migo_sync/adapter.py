@@ -172,7 +172,9 @@ class ArrowPull(Protocol):
     def read_arrow(self, mapping: Mapping, state: dict[str, Any] | None,
                    types: KeyMap[str, pa.DataType]) -> Iterator[ArrowBatch | PullBatch] | None:
         """`read()`, with each page as an ArrowBatch whose columns are the mapping's remote fields read as
-        `types` (string, int64 or bool; a field whose values are lists may come as a list type), or as a
+        `types` (string, int64 or bool; a field whose values are lists may come as a list type) or already
+        as the type the engine stages the field as (`engine.pull.arrow_type`; kept as it is: it must hold
+        what the engine's cast of the records' values gives, e.g. Workday's typed journal lines), or as a
         PullBatch when the page cannot be read so; None when this mapping cannot be read so at all."""
         ...
 

@@ -17,13 +17,16 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Mapping as KeyMap
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
-from migo_sync.adapter import AdapterContext, BaseAdapter, PullBatch, PushUnit, UnitResult
+import pyarrow as pa
+
+from migo_sync.adapter import AdapterContext, ArrowBatch, BaseAdapter, PullBatch, PushUnit, UnitResult
 from migo_sync.ahead import in_order, started, written_ahead
 from migo_sync.errors import ConfigError, OutcomeUnknownError
 from migo_sync.ledger import (
@@ -46,9 +49,10 @@ from migo_sync.settings import parse_settings
 
 from . import SYSTEM
 from .client import ImportMessage, WorkdayClient, wsdl_document
+from .columns import LinesPage, column_kinds, read_lines_page
 from .config import PullOptions, PushOptions, WorkdaySettings
 from .imports import BOOKED, IMPORT_DONE, IMPORT_WITH_ERRORS, await_imports
-from .pages import KEYS
+from .pages import KEYS, JournalPage, parse_journals_page
 from .payload import (
     CANCELED,
     Defaults,
@@ -554,8 +558,35 @@ class WorkdayAdapter(BaseAdapter):
         else:
             raise ConfigError(f"workday: {mapping.object} cannot be pulled")
 
+    def read_arrow(self, mapping: Mapping, state: dict[str, Any] | None,
+                   types: KeyMap[str, pa.DataType]) -> Iterator[ArrowBatch | PullBatch] | None:
+        """ArrowPull: journal lines read straight into columns (`columns.py`), each field the engine asks
+        for as the type it stages it as (null: a field the line record does not have); a page the columns
+        cannot vouch for comes as its records. None for ledger accounts, and for a mapping that types or
+        transforms a line field otherwise (`column_kinds`): `read()` gives it."""
+        kinds = column_kinds(mapping) if mapping.object == LINES_OBJECT else None
+        if kinds is None:
+            return None
+        options = PullOptions.model_validate(mapping.options)
+        mirror = mapping.mode == "mirror"
+        pages = self._line_pages(options, None if mirror else state, incremental=options.incremental and not mirror,
+                                 reader=lambda content: read_lines_page(content, kinds))
+        return (_lines_batch(page, next_state, types) for page, next_state in pages)
+
     def _read_lines(self, options: PullOptions, state: dict[str, Any] | None, *,
                     incremental: bool) -> Iterator[PullBatch]:
+        for page, next_state in self._line_pages(options, state, incremental=incremental, reader=None):
+            yield PullBatch(records=list(line_records(page.entries)), state=next_state)
+
+    @overload
+    def _line_pages(self, options: PullOptions, state: dict[str, Any] | None, *, incremental: bool,
+                    reader: None) -> Iterator[tuple[JournalPage, dict[str, Any]]]: ...
+    @overload
+    def _line_pages(self, options: PullOptions, state: dict[str, Any] | None, *, incremental: bool,
+                    reader: Callable[[bytes], LinesPage]) -> Iterator[tuple[LinesPage, dict[str, Any]]]: ...
+
+    def _line_pages(self, options: PullOptions, state: dict[str, Any] | None, *, incremental: bool,
+                    reader: Callable[[bytes], LinesPage] | None) -> Iterator[tuple[Any, dict[str, Any]]]:
         """Get_Journals in windows of Last_Updated_Date, each pinned by As_Of_Entry_DateTime.
 
         The state saved with a page names its window and the next page, so a run that dies
@@ -575,11 +606,25 @@ class WorkdayAdapter(BaseAdapter):
                      if through else None)
             start_page, count = 1, options.page_size or self.settings.page_size
         window = {"as_of": as_of.isoformat(), "updated_from": since.isoformat() if since else None, "count": count}
-        pages = self.client.iter_journals(
+        criteria: dict[str, Any] = dict(
             count=count, start_page=start_page, concurrency=self.settings.max_concurrency, as_of=as_of,
             updated_from=since, updated_to=as_of if since else None, company=options.company,
             accounting_from=options.accounting_from, accounting_to=options.accounting_to)
+        pages: Iterator[Any] = (self.client.iter_journals(**criteria) if reader is None
+                                else self.client.iter_pages(reader, **criteria))
         for page in pages:
             last = page.page >= page.total_pages
-            next_state = {"updated_through": as_of.isoformat()} if last else {**window, "page": page.page + 1}
-            yield PullBatch(records=list(line_records(page.entries)), state=next_state)
+            yield page, {"updated_through": as_of.isoformat()} if last else {**window, "page": page.page + 1}
+
+
+def _lines_batch(page: LinesPage, state: dict[str, Any], types: KeyMap[str, pa.DataType]) -> ArrowBatch | PullBatch:
+    """One page for the engine: its columns as `types` names them, or (unvouched) its records."""
+
+    def records() -> PullBatch:
+        return PullBatch(records=list(line_records(parse_journals_page(page.content).entries)), state=state)
+
+    if page.columns is None:
+        return records()
+    columns = page.columns
+    return ArrowBatch(pa.table({remote: columns[remote] if remote in columns else pa.nulls(page.rows, kind)
+                                for remote, kind in types.items()}), state, records)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import zeep
@@ -49,6 +49,22 @@ from .soap import (
 )
 
 Q = f"{{{WD}}}"
+
+
+class Paged(Protocol):
+    """What a reading of one Get_Journals answer says about paging (`JournalPage`, `LinesPage`)."""
+
+    @property
+    def page(self) -> int: ...
+    @property
+    def total_pages(self) -> int: ...
+    @property
+    def total_results(self) -> int: ...
+    @property
+    def as_of(self) -> datetime | None: ...
+
+
+PageT = TypeVar("PageT", bound=Paged)
 
 
 def ref(value: str, id_type: str, **attributes: str) -> dict[str, Any]:
@@ -257,6 +273,12 @@ class WorkdayClient:
 
     def iter_journals(self, *, count: int, start_page: int = 1, concurrency: int = 1, lines: Lines = True,
                       **criteria: Any) -> Iterator[JournalPage]:
+        """Every page from `start_page` on as journals (`parse_journals_page`; see `iter_pages`)."""
+        return self.iter_pages(lambda answer: parse_journals_page(answer, lines=lines), count=count,
+                               start_page=start_page, concurrency=concurrency, **criteria)
+
+    def iter_pages(self, reader: Callable[[bytes], PageT], *, count: int, start_page: int = 1, concurrency: int = 1,
+                   **criteria: Any) -> Iterator[PageT]:
         """Every page from `start_page` on, in order; refuses to go on when the tenant answers
         another page than the one asked for (a repeat would loop, a skip would lose journals).
 
@@ -269,8 +291,8 @@ class WorkdayClient:
         def fetch(page: int, as_of: Any) -> bytes:
             return self._journals_answer(page=page, count=count, **{**criteria, "as_of": as_of})
 
-        def read(page: int, answer: bytes) -> JournalPage:
-            result = parse_journals_page(answer, lines=lines)
+        def read(page: int, answer: bytes) -> PageT:
+            result = reader(answer)
             if result.total_results and result.page != page:
                 raise FatalRemoteError(SYSTEM, f"Get_Journals answered page {result.page} when page {page} "
                                                "was asked for; stopping rather than risk a gap")

@@ -142,23 +142,35 @@ def parse_journals_page(content: bytes, *, lines: Lines = True) -> JournalPage:
         raise FatalRemoteError(SYSTEM, f"Get_Journals: unreadable value in the answer: {exc}") from None
 
 
-def _journals_page(root: etree._Element, lines: Lines) -> JournalPage:
+def journals_response(root: etree._Element) -> etree._Element:
+    """The answer's (first) Get_Journals_Response, or the clean error when it holds none."""
     response = root.find(f".//{Q}Get_Journals_Response")
     if response is None:
         raise FatalRemoteError(SYSTEM, "Get_Journals: the answer holds no Get_Journals_Response")
+    return response
+
+
+def paging_of(response: etree._Element) -> Paging:
+    """Where a parsed Get_Journals_Response stands (ArithmeticError/ValueError when unreadable)."""
     results = response.find(f"{Q}Response_Results")
     total_results = int(Decimal(results.findtext(f"{Q}Total_Results") or "0")) if results is not None else 0
     total_pages = int(Decimal(results.findtext(f"{Q}Total_Pages") or "1")) if results is not None else 1
     page = int(Decimal(results.findtext(f"{Q}Page") or "1")) if results is not None else 1
     echoed = response.find(f"{Q}Response_Filter")
     as_of = _datetime(echoed.findtext(f"{Q}As_Of_Entry_DateTime")) if echoed is not None else None
+    return Paging(page=page, total_pages=max(total_pages, 1), total_results=total_results, as_of=as_of)
+
+
+def _journals_page(root: etree._Element, lines: Lines) -> JournalPage:
+    response = journals_response(root)
+    paging = paging_of(response)
     entries = []
     for entry in response.iterfind(f"{Q}Response_Data/{Q}Journal_Entry"):
         references = ids(entry.find(f"{Q}Journal_Entry_Reference"))
         for data in entry.iterfind(f"{Q}Journal_Entry_Data"):
             entries.append(_keys(references, data) if lines == KEYS else _journal(references, data, lines))
-    return JournalPage(entries=entries, page=page, total_pages=max(total_pages, 1), total_results=total_results,
-                       as_of=as_of)
+    return JournalPage(entries=entries, page=paging.page, total_pages=paging.total_pages,
+                       total_results=paging.total_results, as_of=paging.as_of)
 
 
 def _keys(references: dict[str, str], data: etree._Element) -> dict[str, Any]:
