@@ -27,6 +27,13 @@ waits in a bounded queue (memory stays bounded: a reader blocks when its queue i
 that fails is the pull's failure when its turn comes, as if it had read then. When the run stops
 early (a signal, a watch stop, a failure), reads not yet taken are abandoned: nothing of them was
 loaded, so the next run reads them again from the committed cursor and no row is lost.
+
+The engine takes the mappings in the run's order, but while the pull whose turn it is waits on its
+remote (its read under way, nothing of it queued yet), a later pull whose reader has asked its remote
+everything (all of it queued but the end, so loading it waits on no remote) is loaded first (`next_turn`): only pulls are passed over
+(a push may read what a pull writes; it is never moved), never one writing the same table. A pull so
+loaded is recorded when it lands (its cursor committed with its rows, as ever); the run's report and
+`--json` list the mappings in the run's order.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ log = logging.getLogger("migo_sync.engine.readahead")
 Reader = Callable[[Adapter, Mapping, "dict[str, Any] | None"], Iterator[Any]]
 QUEUE_BATCHES = 2          # batches a reader may hold ahead of the engine
 JOIN_SECONDS = 5.0         # how long closing waits for readers in the middle of a call
+WAKE_SECONDS = 0.1         # how often the engine waiting for a turn looks whether a signal came
 
 
 @dataclass
@@ -67,6 +75,7 @@ class Read:
     batches_queue: queue.Queue[Any] = field(default_factory=lambda: queue.Queue(QUEUE_BATCHES))
     cancelled: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)
+    fetched: threading.Event = field(default_factory=threading.Event)  # nothing more to ask: all queued but the end
     requests: int = 0
     before: int = 0
     tally: Tally | None = None  # a read beside others of its system counts its own requests
@@ -141,6 +150,7 @@ class ReadAhead:
             if shared is not None and shared.pulls_at_once() > 1:
                 self.shared[system] = shared.pulls_at_once()
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)  # notified as a reader queues a batch or ends
         self.ended: dict[str, bool] = {}  # mapping name -> ended ok (engine side)
         self.reads: dict[str, Read] = {}
         self.claimed: set[str] = set()  # pulls the engine reads itself: never started here
@@ -162,6 +172,30 @@ class ReadAhead:
             if read is None:
                 self.claimed.add(name)
             return read
+
+    def next_turn(self, pending: Sequence[Mapping]) -> int:
+        """Which of `pending` (the mappings not yet run, in the run's order) the engine runs next: the
+        first, unless it is a pull whose read is under way with nothing queued yet; then the first later
+        pull whose reader has asked its remote everything (`fetched`), passing over pulls only and none writing its table (module
+        docstring). Waits, woken by every batch a reader queues, until one of them can go; a signal, or
+        the reads closing, ends the wait with the first."""
+        if len(pending) < 2 or pending[0].direction != "pull":
+            return 0
+        with self.changed:
+            while True:
+                first = self.reads.get(pending[0].name)
+                if (first is None or first.fetched.is_set() or not first.batches_queue.empty() or self.closed
+                        or interrupt.requested() is not None):
+                    return 0
+                tables = {pending[0].warehouse.table}
+                for index, mapping in enumerate(pending[1:], 1):
+                    if mapping.direction != "pull":
+                        break
+                    read = self.reads.get(mapping.name)
+                    if read is not None and read.fetched.is_set() and mapping.warehouse.table not in tables:
+                        return index
+                    tables.add(mapping.warehouse.table)
+                self.changed.wait(WAKE_SECONDS)
 
     def beside(self, name: str, system: str, adapter: Adapter, call: Callable[[], Any]) -> Beside:
         """`call` (remote reads of `system` only, nothing written) to run once nothing of `system` is
@@ -311,6 +345,7 @@ class ReadAhead:
                     raise interrupt.Interrupted(signum)
                 if not read.put(batch):
                     break
+                self._wake()
         except BaseException as exc:  # handed to the engine: the pull's failure when its turn comes
             end = _End(exc)
         finally:
@@ -321,6 +356,13 @@ class ReadAhead:
                     log.debug("closing the read of %s failed", mapping.name, exc_info=True)
             read.requests = read.tally.count if read.tally is not None else REQUEST_STATS.get(mapping.system) - read.before
             read.seconds = time.perf_counter() - read.started
+            read.fetched.set()
+            self._wake()
             read.put(end)
             read.ended.set()
         self.fill()
+
+    def _wake(self) -> None:
+        """Tell the engine waiting for a turn (`next_turn`) that a read moved on."""
+        with self.changed:
+            self.changed.notify_all()

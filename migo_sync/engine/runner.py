@@ -303,7 +303,7 @@ def _each(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mappings: 
     failed: set[str] = set()
     stop = options.stop or (lambda: False)
     try:
-        for item in mappings:
+        for item in _turns(mappings, ahead):
             interrupt.check()
             mapping = item.mapping
             if stop():
@@ -362,6 +362,18 @@ def _each(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mappings: 
                 if run_id is not None:
                     book.record_result(run_id, skipped.as_json())
         log.warning("%s", exc)
+    position = {item.mapping.name: index for index, item in enumerate(mappings)}
+    report.results.sort(key=lambda r: position.get(r.name, len(position)))  # the run's order, whatever landed first
+
+
+def _turns(mappings: Sequence[LoadedMapping], ahead: ReadAhead | None) -> Iterator[LoadedMapping]:
+    """The mappings in the run's order, but a pull read ahead whose reader asked its remote everything goes
+    before an earlier pull still waiting on its remote (`ReadAhead.next_turn`); each chosen once the one
+    before it ended."""
+    pending = list(mappings)
+    while pending:
+        index = ahead.next_turn([item.mapping for item in pending]) if ahead is not None else 0
+        yield pending.pop(index)
 
 
 def _log_result(result: MappingResult) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import signal
 import threading
@@ -225,6 +226,45 @@ def test_threads_count_systems_so_a_systems_pulls_reading_together_leave_room_fo
     assert outline(report) == outline(sequential)
     for relation in ("planning.accounts", "planning.budget", "planning.forecast", "support.users"):
         assert table(two, relation) == table(one, relation), relation
+
+
+class Landed(logging.Handler):
+    """Sets `event` when the engine logs that mapping `name` ended (its rows and cursor committed)."""
+
+    def __init__(self, name: str, event: threading.Event) -> None:
+        super().__init__(logging.INFO)
+        self.name_, self.event = name, event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "event", None) == "mapping" and getattr(record, "mapping", None) == self.name_:
+            self.event.set()
+
+
+def test_a_pull_whose_read_ended_lands_while_an_earlier_one_waits_on_its_remote(
+        fresh: SandboxThread, tmp_path: Path) -> None:
+    # Adaptive's exportData calls (the budget's and the forecast's) answer only once the Sheets pull (its
+    # one batch read ahead) has landed: loaded in the run's order, it would land only after them, so the
+    # wait would run out.
+    names = [*ADAPTIVE_PULLS, "sheets_fx_rates_pull"]
+    sandbox = fresh.sandbox
+    inner = sandbox.counter
+    gate = BodyGate(inner, "adaptive", rb'method="exportData"', rb"(?!)")  # released by the landing only
+    landed = Landed("sheets_fx_rates_pull", gate.other_asked)
+    logging.getLogger("migo_sync.engine").addHandler(landed)
+    sandbox.counter = gate  # type: ignore[assignment]
+    try:
+        project = project_of(tmp_path / "ahead", fresh, ["adaptive", "sheets"])
+        report = run(project, RunOptions(names=names, threads=2))
+    finally:
+        sandbox.counter = inner
+        logging.getLogger("migo_sync.engine").removeHandler(landed)
+    assert gate.other_asked.is_set() and gate.gave_up == 0
+    assert [r.name for r in report.results] == names  # the report keeps the run's order
+    assert all(r.status == "ok" and r.rows_read for r in report.results), [(r.name, r.error) for r in report.results]
+    one, sequential = run_sequential(fresh, tmp_path / "one", ["adaptive", "sheets"], names)
+    assert outline(report) == outline(sequential)  # rows and requests per mapping, exactly
+    for relation in ("planning.accounts", "planning.budget", "planning.forecast", "finance.fx_rates"):
+        assert table(project, relation) == table(one, relation), relation
 
 
 def without_timing(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
