@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from migo_sync.errors import ConfigError, UnreachableError, WarehouseError
-from migo_sync.warehouse._sql import SQLWarehouse, check_arrow_keys, first_line, split_name
+from migo_sync.warehouse._sql import (
+    SQLWarehouse,
+    arrow_field_type,
+    check_arrow_keys,
+    first_line,
+    split_name,
+    statement_kind,
+)
 from migo_sync.warehouse.base import Column, MergeCounts
 
 if TYPE_CHECKING:
@@ -64,6 +71,13 @@ def _column(name: str, raw: str, nullable: Any = True) -> Column:
     return Column(name=name, type=type_, raw_type=raw, nullable=nullable not in ("NO", False), scale=scale)
 
 
+def _arrow_column(field: pa.Field) -> Column:
+    """The column a table created from this Arrow field has, as loads compare them (name, type, scale)."""
+    type_, scale = arrow_field_type(field)
+    raw = "other" if type_ == "other" else _TYPES.get(type_, f"DECIMAL(38, {scale})")
+    return Column(name=field.name, type=type_, raw_type=raw, scale=scale)
+
+
 class DuckDBWarehouse(SQLWarehouse):
     dialect = "duckdb"
     # An ART index makes DuckDB's MERGE rewrite rows: 100k into 1M takes 3.5 s instead of 0.13 s.
@@ -76,6 +90,10 @@ class DuckDBWarehouse(SQLWarehouse):
                  schema: str | None = None, memory_limit: str | None = None, threads: int | None = None) -> None:
         super().__init__(state_schema)
         self.path = str(path)
+        # temporary tables load_arrow made on this connection, by lower-case name: their columns are
+        # the Arrow schema's, so a later load into one needs no catalog look-up (two queries, ~3-4 ms);
+        # any DDL naming one forgets it (DDL is never rolled back here: see _sql's transaction rules)
+        self._made: dict[str, list[Column]] = {}
         if self.path != ":memory:":
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +122,8 @@ class DuckDBWarehouse(SQLWarehouse):
     # -- engine hooks ---------------------------------------------------------------------------
 
     def _run(self, sql: str, params: Sequence[Any] | None, fetch: bool) -> list[tuple[Any, ...]]:
+        if self._made and statement_kind(sql) == "ddl":
+            self._forget_made(sql)
         try:
             result = self._conn.execute(sql, list(params) if params is not None else None)
             return list(result.fetchall()) if fetch else []
@@ -132,7 +152,18 @@ class DuckDBWarehouse(SQLWarehouse):
         return self._lookup(relation, temporary_only=False)
 
     def _temporary_columns(self, table: str) -> list[Column] | None:
-        return self._lookup(table, temporary_only=True)
+        made = self._made.get(table.lower())
+        return list(made) if made is not None else self._lookup(table, temporary_only=True)
+
+    def _create_from_arrow(self, table: str, schema: pa.Schema, temporary: bool,
+                           other_type: Callable[[pa.Field], str]) -> None:
+        super()._create_from_arrow(table, schema, temporary, other_type)
+        if temporary:  # (after the CREATE, which forgot any namesake)
+            self._made[table.lower()] = [_arrow_column(f) for f in schema]
+
+    def _forget_made(self, sql: str) -> None:
+        for name in [n for n in self._made if re.search(rf"(?<![\w$]){re.escape(n)}(?![\w$])", sql, re.I)]:
+            del self._made[name]
 
     def _lookup(self, relation: str, temporary_only: bool) -> list[Column] | None:
         # From the catalog rather than DESCRIBE: a failed statement would abort an open transaction.
