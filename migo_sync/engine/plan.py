@@ -154,11 +154,11 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     key_expr = warehouse.key_sql(mapping.key, alias="s")
     snapshot = (f"SELECT {key_expr} AS migo_row_key, {warehouse.row_hash_sql(hashed, alias='s')} AS migo_row_hash, "
                 f"{unit_sql(warehouse, mapping, unit)} AS migo_unit_key FROM {source} s")
-    warehouse.execute(f"DROP TABLE IF EXISTS {snap}")
+    # CREATE OR REPLACE: a table left by a plan that failed half-way is replaced (one statement, not two)
     if unit == "row":
         snapped = f"({snapshot})"  # read once, by the join below: never written out
     else:  # whole units are read again from it (every row of a unit with a change)
-        warehouse.execute(f"CREATE TEMPORARY TABLE {snap} AS {snapshot}")
+        warehouse.execute(f"CREATE OR REPLACE TEMPORARY TABLE {snap} AS {snapshot}")
         snapped = snap
     # One join of the snapshot with the feed's ledger finds every difference at once: new,
     # changed and pending rows (source side) and deleted ones (ledger side only). It is
@@ -171,12 +171,11 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     # one), with the same idempotency key.
     ledger = (f"(SELECT l.row_key, l.unit_key, l.sent_hash, l.pending_hash FROM {ledger_table} l "
               f"WHERE l.mapping = '{feed}'{' AND 1 = 0' if full else ''})")
-    warehouse.execute(f"DROP TABLE IF EXISTS {diff}")
     # A row gone from the source is a delete when it was sent, or (not insert-only) when its outcome
     # is unknown: the remote may hold it, so the mapping's delete policy applies to it too.
     gone = "l.sent_hash IS NOT NULL" if mapping.mode == "insert" else "(l.sent_hash IS NOT NULL OR l.pending_hash IS NOT NULL)"
     warehouse.execute(
-        f"CREATE TEMPORARY TABLE {diff} AS SELECT COALESCE(s.migo_row_key, l.row_key) AS migo_row_key, "
+        f"CREATE OR REPLACE TEMPORARY TABLE {diff} AS SELECT COALESCE(s.migo_row_key, l.row_key) AS migo_row_key, "
         f"s.migo_unit_key, l.unit_key AS migo_ledger_unit, s.migo_row_hash, "
         f"CASE WHEN s.migo_row_key IS NULL THEN 'deleted' WHEN l.sent_hash IS NULL THEN 'new' "
         f"WHEN l.sent_hash = s.migo_row_hash THEN 'unchanged' ELSE 'changed' END AS migo_change, "
@@ -201,21 +200,24 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
     chosen = (f"SELECT migo_row_key, MIN(migo_unit_key) AS migo_unit_key, MIN(migo_change) AS migo_change, "
               f"MAX(migo_pending) AS migo_pending, MIN(migo_row_hash) AS migo_row_hash FROM ({chosen}) d GROUP BY migo_row_key")
     select_cols = ", ".join(f"s.{q(c)}" for c in columns)
-    # The key's own checks mark their rows as the send table is written: no key column NULL (check
-    # or no check), and no key held by several rows. The send table holds every source row of each
-    # key it holds (joined back by key), so a key repeated in the source is repeated here.
+    # The key's own checks mark their rows: no key column NULL (check or no check), as the send table
+    # is written, then no key held by several rows. The send table holds every source row of each key
+    # it holds (joined back by key), so a key repeated in the source is repeated here: one count finds
+    # whether any is (a window counting each key's rows as the table is written cost 10-30 ms of
+    # DuckDB's CPU even on a few hundred rows), and only then are they marked.
     key_cols = ", ".join(q(c) for c in mapping.key)
     identity = list(dict.fromkeys([*mapping.key, *mapping.group_by]))
     missing, duplicate = f"missing key value in ({', '.join(identity)})", f"duplicate key ({key_cols})"
     key_invalid = (f"CASE WHEN {' OR '.join(f's.{q(c)} IS NULL' for c in identity)} THEN {_literal(missing)} "
-                   f"WHEN COUNT(*) OVER (PARTITION BY k.migo_row_key) > 1 THEN {_literal(duplicate)} "
                    f"ELSE CAST(NULL AS VARCHAR) END")
-    warehouse.execute(f"DROP TABLE IF EXISTS {send}")
     warehouse.execute(
-        f"CREATE TEMPORARY TABLE {send} AS SELECT {select_cols}, k.migo_row_key, k.migo_row_hash, k.migo_unit_key, "
-        f"k.migo_change, k.migo_pending, {key_invalid} AS migo_invalid FROM {source} s "
+        f"CREATE OR REPLACE TEMPORARY TABLE {send} AS SELECT {select_cols}, k.migo_row_key, k.migo_row_hash, "
+        f"k.migo_unit_key, k.migo_change, k.migo_pending, {key_invalid} AS migo_invalid FROM {source} s "
         f"JOIN ({chosen}) k ON {key_expr} = k.migo_row_key"
     )
+    if int(warehouse.query(f"SELECT COUNT(*) - COUNT(DISTINCT migo_row_key) FROM {send}")[0][0] or 0):
+        warehouse.execute(f"UPDATE {send} SET migo_invalid = {_literal(duplicate)} WHERE migo_invalid IS NULL AND "
+                          f"migo_row_key IN (SELECT migo_row_key FROM {send} GROUP BY migo_row_key HAVING COUNT(*) > 1)")
     diverged = temp_name(name, "diverged") if mapping.mode == "insert" and not full else None
     if diverged is not None:  # its refusals replace the key's: a unit sent before is reported as such
         _insert_only(warehouse, ledger_table, feed, snapped, send, diverged, deleted_rows)
@@ -235,27 +237,29 @@ def plan_push(warehouse: Warehouse, ledger_table: str, mapping: Mapping, unit: U
                           f"({' OR '.join(f'({w})' for w in wheres)})", [p for _c, _r, ps in group for p in ps])
     plan = PushPlan(mapping=name, snapshot_table=snap if unit != "row" else "", send_table=send, diff_table=diff,
                     diverged_table=diverged)
-    # the counts in one statement: the source's rows, what the send table holds, the ledger's pending rows
+    # the counts in one statement: the source's rows, the ledger's pending rows, the rows gone from the
+    # source, the units reported before (insert-only), what the send table holds
+    reported = f"(SELECT COUNT(*) FROM {diverged} WHERE reported = 1)" if diverged is not None else "0"
     counts = warehouse.query(
         f"SELECT (SELECT COUNT(*) FROM {snap if unit != 'row' else source}), "
         f"(SELECT COUNT(*) FROM {ledger_table} WHERE mapping = '{feed}' AND pending_hash IS NOT NULL), "
+        f"(SELECT COUNT(*) FROM {diff} WHERE migo_change = 'deleted'), {reported}, "
         f"SUM(CASE WHEN migo_change = 'new' THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN migo_change = 'changed' OR (migo_change = 'unchanged' AND migo_pending = 1) THEN 1 ELSE 0 END), "
         f"COUNT(DISTINCT migo_unit_key), "
         f"SUM(CASE WHEN migo_invalid IS NOT NULL THEN 1 ELSE 0 END), COUNT(*) FROM {send}"
     )[0]
-    plan.total, plan.in_flight = int(counts[0] or 0), int(counts[1] or 0)
-    counts = counts[2:]
+    plan.total, plan.in_flight, gone_rows = int(counts[0] or 0), int(counts[1] or 0), int(counts[2] or 0)
+    plan.diverged_reported = int(counts[3] or 0)
+    counts = counts[4:]
     plan.new, plan.changed, plan.units, plan.invalid, plan.rows_to_send = (int(x or 0) for x in counts)
-    if diverged is not None:
+    if diverged is not None and gone_rows:
         # an insert-only remote is never asked to delete: a vanished row of a unit sent before is
         # reported (once), with the remedy
         plan.vanished_keys = [(str(r[0]), str(r[1])) for r in warehouse.query(
             f"SELECT migo_row_key, migo_ledger_unit FROM ({deleted_rows}) d WHERE migo_ledger_unit IN "
             f"(SELECT unit_key FROM {diverged} WHERE reported = 0) ORDER BY 2, 1")]
-        plan.diverged_reported = int(warehouse.query(
-            f"SELECT COUNT(*) FROM {diverged} WHERE reported = 1")[0][0] or 0)
-    elif not full:
+    elif diverged is None and not full and gone_rows:
         plan.deleted_keys = [(str(r[0]), str(r[1])) for r in warehouse.query(f"{deleted_rows} ORDER BY 1")]
     plan.deleted = len(plan.deleted_keys) + len(plan.vanished_keys)
     if plan.in_flight and not full:  # (the usual case, nothing in flight, costs nothing more)
@@ -323,10 +327,9 @@ def _insert_only(warehouse: Warehouse, led: str, feed: str, snap: str, send: str
     vanished = (f"SELECT l.unit_key, l.row_key, '{REFUSED_DELETED}' AS now_hash, l.refused_hash, 0 AS differs "
                 f"FROM {led} l LEFT JOIN {snap} s ON s.migo_row_key = l.row_key WHERE l.mapping = '{feed}' "
                 f"AND l.sent_hash IS NOT NULL AND s.migo_row_key IS NULL")  # snap: a table or a subquery
-    warehouse.execute(f"DROP TABLE IF EXISTS {diverged}")
     # Every row (present or vanished) of every unit sent before that is not exactly as sent now.
     warehouse.execute(
-        f"CREATE TEMPORARY TABLE {diverged} AS SELECT unit_key, "
+        f"CREATE OR REPLACE TEMPORARY TABLE {diverged} AS SELECT unit_key, "
         f"CASE WHEN SUM(CASE WHEN refused_hash IS NOT NULL AND refused_hash = now_hash THEN 0 ELSE 1 END) = 0 "
         f"THEN 1 ELSE 0 END AS reported, MAX(differs) AS differs FROM ("
         f"SELECT d.migo_unit_key AS unit_key, d.migo_row_key AS row_key, d.migo_row_hash AS now_hash, "

@@ -217,6 +217,19 @@ def test_a_duplicate_key_and_a_null_key_are_rejects_counted_once_per_row(
     assert sorted(u.key for u in adapter.sent) == sorted(str(i) for i in range(1, 21) if i not in (4, 5))
 
 
+@pytest.mark.parametrize("unit", ["row", "group"])
+def test_a_copy_of_a_key_sent_before_refuses_both_rows(warehouse: Warehouse, unit: str) -> None:
+    """A key sent before that the source now holds twice (one copy as sent, one changed): both rows are
+    refused as a duplicate key, not the changed one sent as an update."""
+    push(warehouse, Recorder(), unit)
+    warehouse.execute("INSERT INTO src.things SELECT id, 'other', score FROM src.things WHERE id = 4")
+    adapter = Recorder()
+    result = push(warehouse, adapter, unit)
+    reasons = warehouse.query("SELECT row_key, reason FROM migo_sync.rejects ORDER BY 1")
+    assert reasons == [("4", 'duplicate key ("id")'), ("4", 'duplicate key ("id")')]
+    assert result.rows_rejected == 2 and adapter.sent == []
+
+
 def test_a_whole_object_shows_progress_while_it_streams(warehouse: Warehouse,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from migo_sync.engine import push as push_module
