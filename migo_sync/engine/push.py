@@ -53,6 +53,7 @@ from migo_sync.engine.plan import (
     PushPlan,
     drop_plan,
     plan_push,
+    source_rows,
 )
 from migo_sync.engine.probe import ChangeProbe, Fingerprint
 from migo_sync.engine.result import MappingResult, Reject
@@ -115,6 +116,10 @@ class Pusher:
         self.keys_ahead = as_keys_ahead(adapter) if self.warm is not None else None
         self.checks_in_flight = as_checks_in_flight(adapter)  # intents written while the checks wait
         self.refused_earlier: set[str] = set()  # units an earlier run's job refused: rejects, not resent now
+        self.feed_noted = dry_run  # the feed is noted once, before the push's first ledger write
+        # the push's work no send waits for (counting the source's rows): done once its first request is
+        # out (after the warm-up, or while a feed's first jobs are), else at its end (`_run_later`)
+        self.later: list[Callable[[], None]] = []
         port = as_ledger(adapter) if mapping.mode == "insert" else None
         # journals: each intent keeps how to find the journal in the ledger without its rows
         self.ledger = port if port is not None and port.journal_object == mapping.object else None
@@ -136,15 +141,13 @@ class Pusher:
             self._settle_queued_jobs()
         if self.full and not self.dry_run:
             self.book.reset(self.mapping.feed)
-        if not self.dry_run:
-            source = self.mapping.source_file
-            self.book.note_feed(self.mapping.feed, self.mapping.system, self.mapping.object, self.mapping.name,
-                                source.name if source is not None else None)
         fingerprint = self.probe.fingerprint(self.warehouse, ledger, self.mapping) if self.probe else None
         if self.probe and fingerprint and self.probe.unchanged(self.mapping.name, fingerprint):
             self.result.details["unchanged"] = True  # the probe says the plan would be empty
+            self._note_feed()
         else:
-            plan = plan_push(self.warehouse, ledger, self.mapping, self.unit, full=self.full)
+            # the source's rows (rows_read) are counted once the first request is out (`_later`)
+            plan = plan_push(self.warehouse, ledger, self.mapping, self.unit, full=self.full, count_source=False)
             if isinstance(self.progress, Task):
                 self.progress.set_total(plan.rows_to_send)
             try:
@@ -215,9 +218,48 @@ class Pusher:
     # -- plan execution -------------------------------------------------------------------------
 
     def _execute(self, plan: PushPlan) -> None:
+        try:
+            self._execute_plan(plan)
+        except BaseException:
+            if self.later:  # a push that failed or was interrupted half-way still tells what it read
+                with contextlib.suppress(Exception):
+                    self._run_later()
+            raise
+        self._run_later()
+
+    def _run_later(self) -> None:
+        while self.later:
+            self.later.pop(0)()
+
+    def _count_source(self, plan: PushPlan) -> None:
+        if plan.total is None:  # not counted by the plan: a query or view costs a scan of its own
+            plan.total = source_rows(self.warehouse, self.mapping)
+        self.result.rows_read = plan.total
+
+    def _note_feed(self) -> None:
+        """Remember which system and object the feed sends to, and which mapping file pushed it (once)."""
+        if not self.feed_noted:
+            self.feed_noted = True
+            source = self.mapping.source_file
+            self.book.note_feed(self.mapping.feed, self.mapping.system, self.mapping.object, self.mapping.name,
+                                source.name if source is not None else None)
+
+    def _before_units(self, plan: PushPlan) -> None:
+        """The ledger's writes before the units are read: the feed noted, insert-only units reported
+        (vanished rows) or cleared (back as sent), units in flight whose rows vanished settled."""
+        self._note_feed()
+        if plan.diverged_table is not None:
+            self.result.details["diverged_reported_before"] = plan.diverged_reported
+            self._report_vanished(plan)
+            if not self.dry_run:
+                self.book.clear_refused(self.mapping.feed, plan.diverged_table)
+        if plan.pending_vanished:  # (after clear_refused: the diverged units were planned without these)
+            self._settle_vanished_pending(plan)
+
+    def _execute_plan(self, plan: PushPlan) -> None:
         mirror = self.mapping.mode == "mirror"
         result = self.result
-        result.rows_read = plan.total
+        self.later.append(lambda: self._count_source(plan))
         acted_deletes = plan.deleted if (mirror or self.unit != "row") else 0
         result.rows_changed = plan.new + plan.changed + acted_deletes
         result.details.update({"new": plan.new, "changed": plan.changed, "deleted": acted_deletes,
@@ -225,20 +267,23 @@ class Pusher:
         deleted_by_unit: dict[str, list[str]] = {}
         for row_key, unit_key in [*plan.deleted_keys, *plan.pending_gone]:
             deleted_by_unit.setdefault(unit_key, []).append(row_key)
-        if plan.diverged_table is not None:
-            result.details["diverged_reported_before"] = plan.diverged_reported
-            self._report_vanished(plan)
-            if not self.dry_run:
-                self.book.clear_refused(self.mapping.feed, plan.diverged_table)
-        if plan.pending_vanished:  # (after clear_refused: the diverged units were planned without these)
-            self._settle_vanished_pending(plan)
         size = self.mapping.batch_size or self.system_batch or DEFAULT_BATCH_UNITS[self.unit]
-        if self.warm is not None and not self.dry_run and (plan.rows_to_send > plan.invalid or acted_deletes):
+        warm = self.warm is not None and not self.dry_run and (plan.rows_to_send > plan.invalid or acted_deletes)
+        # Settling units in flight whose rows vanished may ask the remote itself: then every ledger write
+        # before the units comes first, as it always did; else they are done while the warm-up's calls are out.
+        early = not warm or bool(plan.pending_vanished)
+        if early:
+            self._before_units(plan)
+        if warm:
+            assert self.warm is not None
             # something will be sent: the calls its first send needs whatever the units are go out now,
             # while the units are read, checked and their intents written (WarmUp)
             self.warm.warm_up(self.mapping)
             if self.keys_ahead is not None and plan.units <= size:  # one batch: its look-up's keys are all
                 self._hand_keys_ahead(plan)
+            if not early:
+                self._before_units(plan)
+            self._run_later()
         units = self._units(plan, deleted_by_unit)
         if mirror and self.unit == "row":
             units = _chain_units(units, self._delete_units(plan))
@@ -655,6 +700,8 @@ class _Feed:
         return chunk
 
     def take(self, count: int) -> list[PushUnit]:
+        if self.sent:  # units handed over before are out as jobs: the push's deferred work goes now
+            self.pusher._run_later()
         while self.left > 0 and not self.ended:
             rejects, sendable = self.pusher._screen(self._read(count))
             self.rejects.extend(rejects)

@@ -4,6 +4,7 @@ the same idempotency keys, remote refusals become rejects retried on the next ru
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,44 @@ def test_a_copy_of_a_key_sent_before_refuses_both_rows(warehouse: Warehouse, uni
     reasons = warehouse.query("SELECT row_key, reason FROM migo_sync.rejects ORDER BY 1")
     assert reasons == [("4", 'duplicate key ("id")'), ("4", 'duplicate key ("id")')]
     assert result.rows_rejected == 2 and adapter.sent == []
+
+
+class WarmRecorder(Recorder):
+    """A `WarmUp` adapter: its warm-up only says it was called (the engine's side is what is tested)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warmed = threading.Event()
+
+    def warm_up(self, mapping: Mapping) -> None:
+        self.warmed.set()
+
+
+def test_the_feed_is_noted_and_the_source_counted_while_the_warm_ups_calls_are_out(
+        warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Noting the feed and counting the source's rows wait for nothing the first send needs: each is held
+    (5 s at most) until the warm-up's calls were begun, which happens only if they come after it."""
+    from migo_sync.engine import push as push_module
+
+    adapter = WarmRecorder()
+    waited: list[str] = []
+    note, count = Bookkeeping.note_feed, push_module.source_rows
+
+    def noted(self: Bookkeeping, *args: Any) -> None:
+        waited.append(f"note {adapter.warmed.wait(5)}")
+        note(self, *args)
+
+    def counted(*args: Any) -> int:
+        waited.append(f"count {adapter.warmed.wait(5)}")
+        return count(*args)
+
+    monkeypatch.setattr(Bookkeeping, "note_feed", noted)
+    monkeypatch.setattr(push_module, "source_rows", counted)
+    warehouse.execute("CREATE VIEW src.things_view AS SELECT * FROM src.things")
+    result = push(warehouse, adapter, "row", warehouse={"query": "SELECT * FROM src.things_view"})
+    assert waited == ["note True", "count True"]
+    assert (result.rows_read, result.rows_written, len(adapter.sent)) == (20, 20, 20)
+    assert warehouse.query("SELECT feed, system, object FROM migo_sync.feeds") == [("scripted_push", "scripted", "things")]
 
 
 def test_a_whole_object_shows_progress_while_it_streams(warehouse: Warehouse,
