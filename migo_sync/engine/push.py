@@ -116,7 +116,7 @@ class Pusher:
         self.keys_ahead = as_keys_ahead(adapter) if self.warm is not None else None
         self.checks_in_flight = as_checks_in_flight(adapter)  # intents written while the checks wait
         self.refused_earlier: set[str] = set()  # units an earlier run's job refused: rejects, not resent now
-        self.feed_noted = dry_run  # the feed is noted once, before the push's first ledger write
+        self.feed_noted = dry_run  # the feed is noted once (`_note_feed`)
         # the push's work no send waits for (counting the source's rows): done once its first request is
         # out (after the warm-up, or while a feed's first jobs are), else at its end (`_run_later`)
         self.later: list[Callable[[], None]] = []
@@ -245,9 +245,8 @@ class Pusher:
                                 source.name if source is not None else None)
 
     def _before_units(self, plan: PushPlan) -> None:
-        """The ledger's writes before the units are read: the feed noted, insert-only units reported
-        (vanished rows) or cleared (back as sent), units in flight whose rows vanished settled."""
-        self._note_feed()
+        """The ledger's writes before the units are read: insert-only units reported (vanished rows) or
+        cleared (back as sent), units in flight whose rows vanished settled."""
         if plan.diverged_table is not None:
             self.result.details["diverged_reported_before"] = plan.diverged_reported
             self._report_vanished(plan)
@@ -259,7 +258,9 @@ class Pusher:
     def _execute_plan(self, plan: PushPlan) -> None:
         mirror = self.mapping.mode == "mirror"
         result = self.result
-        self.later.append(lambda: self._count_source(plan))
+        # the feed's note (rename detection reads a feed's history from the ledger itself; the note only
+        # adds its system, object and file) and the source's count wait for nothing a send needs
+        self.later.extend([self._note_feed, lambda: self._count_source(plan)])
         acted_deletes = plan.deleted if (mirror or self.unit != "row") else 0
         result.rows_changed = plan.new + plan.changed + acted_deletes
         result.details.update({"new": plan.new, "changed": plan.changed, "deleted": acted_deletes,

@@ -209,28 +209,34 @@ def test_a_finished_waves_users_are_confirmed_while_the_next_waves_job_runs(
     assert (again.rows_written, again.requests) == (0, 0)
 
 
-def test_the_users_are_counted_while_the_first_job_is_out(
+def test_the_feed_is_noted_and_the_users_counted_while_the_first_job_is_out(
         zd: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The push's rows_read (a count of the customer_status view: a scan of its own) waits for nothing a
-    job needs: it is held (10 s at most) until the first job was submitted, which happens only if it is
-    counted once the first jobs are out."""
+    """The feed's note and the push's rows_read (a count of the customer_status view: a scan of its own)
+    wait for nothing a job needs: each is held (10 s at most) until the first job was submitted, which
+    happens only if they come once the first jobs are out."""
     from migo_sync.engine import push as push_module
 
     project = make_project(tmp_path / "project", environ(zd, tmp_path))
     submitted = threading.Event()
-    waited: list[bool] = []
-    upsert, count = ZendeskClient.upsert_users, push_module.source_rows
+    waited: list[str] = []
+    upsert, count, note = ZendeskClient.upsert_users, push_module.source_rows, Bookkeeping.note_feed
 
     def sent(self: ZendeskClient, users: Any) -> Any:
         submitted.set()
         return upsert(self, users)
 
     def counted(*args: Any) -> int:
-        waited.append(submitted.wait(10))
+        waited.append(f"count {submitted.wait(10)}")
         return count(*args)
+
+    def noted(self: Bookkeeping, *args: Any) -> None:
+        waited.append(f"note {submitted.wait(10)}")
+        note(self, *args)
 
     monkeypatch.setattr(ZendeskClient, "upsert_users", sent)
     monkeypatch.setattr(push_module, "source_rows", counted)
+    monkeypatch.setattr(Bookkeeping, "note_feed", noted)
     result = run(project, RunOptions(names=[PUSH])).results[0]
     assert (result.status, result.rows_read, result.rows_written, result.requests) == ("ok", 400, 400, 4 + 2)
-    assert waited == [True]
+    assert waited == ["note True", "count True"]
+    assert query(project, "SELECT feed, system, object FROM migo_sync.feeds") == [(PUSH, "zendesk", "users")]
