@@ -447,7 +447,8 @@ def _read_ahead(book: Bookkeeping, pool: AdapterPool, mappings: Sequence[LoadedM
     pulls = [m.mapping for m in mappings if m.mapping.direction == "pull" and m.mapping.system not in options.backed_off]
     if not pulls and not any(m.mapping.direction == "push" for m in mappings):
         return None
-    cursors = {m.name: None if options.full_refresh else book.get_cursor(m.name) for m in pulls}
+    cursors = (dict.fromkeys((m.name for m in pulls), None) if options.full_refresh
+               else book.get_cursors([m.name for m in pulls]))
     ahead = ReadAhead(mappings, pool, cursors, options.threads or 1, set(options.backed_off), read_pages)
     ahead.fill()
     return ahead

@@ -433,12 +433,21 @@ class Bookkeeping:
     # -- cursors --------------------------------------------------------------------------------
 
     def get_cursor(self, mapping: str) -> dict[str, Any] | None:
+        return self.get_cursors([mapping])[mapping]
+
+    def get_cursors(self, mappings: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """Each mapping's committed cursor (None: none yet), in one query: a run's reads ahead wait on them."""
+        found: dict[str, dict[str, Any] | None] = dict.fromkeys(mappings)
+        if not found:
+            return found
         q = self.wh.quote
-        rows = self.wh.query(f"SELECT {q('state')} FROM {self._t('cursors')} WHERE {q('mapping')} = ?", [mapping])
-        if not rows or rows[0][0] is None:
-            return None
-        state = json.loads(rows[0][0])
-        return state if isinstance(state, dict) else {"value": state}
+        rows = self.wh.query(f"SELECT {self._c('mapping', 'state')} FROM {self._t('cursors')} "
+                             f"WHERE {q('mapping')} IN ({', '.join('?' for _ in found)})", list(found))
+        for name, text in rows:
+            if text is not None:
+                state = json.loads(text)
+                found[name] = state if isinstance(state, dict) else {"value": state}
+        return found
 
     def set_cursor(self, mapping: str, state: dict[str, Any] | None, run_id: str) -> None:
         """Save (None: forget) a pull's resume state. Joins the caller's transaction, so data and
