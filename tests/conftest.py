@@ -10,6 +10,39 @@ import stamina
 os.environ.setdefault("MIGO_SYNC_NO_KEYRING", "1")
 
 
+# Modules whose tests share a costly module-scoped fixture (test_demo's demo runs): one worker runs
+# each of them whole. xdist's `xdist_group` mark cannot do that under pytest 9.2 (xdist renames the
+# item's `_nodeid`, which pytest 9 no longer reads), so the scheduler below groups them by path.
+WHOLE_MODULES = frozenset({"tests/core/test_demo.py"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first: those marked `slow`, then those on fakesnow, each kind in its usual
+    order. In collection order a 20 s test handed out last stretched the run's tail by its length."""
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("slow") is not None:
+            return 0
+        return 1 if "snowflake" in item.nodeid else 2
+
+    items.sort(key=rank)  # stable: the order within each kind is kept
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With `-n` and `--dist loadgroup` (pyproject): every test is its own unit of work, handed in
+    the order above to whichever worker is free, except each of WHOLE_MODULES, one unit (handed
+    out first: xdist hands the larger units out first)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TestsOrWholeModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in WHOLE_MODULES else nodeid
+
+    return TestsOrWholeModules(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _fast_retries() -> Iterator[None]:
     """Retries still happen in tests, but never sleep."""

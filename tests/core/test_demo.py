@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # one xdist worker runs the module whole: tests/conftest.py, WHOLE_MODULES
 
 
 def migo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

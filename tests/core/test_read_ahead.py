@@ -313,6 +313,7 @@ def test_a_failing_system_stops_none_of_the_others(token: str | None, fresh: San
     assert table(project, "finance.fx_rates")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_the_run_and_abandons_reads_ahead_without_losing_a_row(
         signum: int, fresh: SandboxThread, tmp_path: Path) -> None:

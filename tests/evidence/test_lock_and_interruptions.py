@@ -77,6 +77,7 @@ def _interrupted_run(project: Path, env: dict[str, str], sandbox: SandboxThread,
     return code, json.loads(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
 def test_a_signal_finishes_the_batch_in_flight_and_is_recorded(project: Path, project_env: dict[str, str],
                                                                sandbox: SandboxThread, signum: int, code: int,

@@ -78,6 +78,7 @@ def kill_while_the_ledger_holds_its_answer(sandbox: SandboxThread, system: str, 
         sandbox.faults(rate=0.0, kinds=list(ALL_KINDS), at=[], match="", slow_seconds=0.3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("after_kill", ["changed-then-reverted", "changed"])
 @pytest.mark.parametrize("system", sorted(LEDGERS))
 def test_a_sigkill_between_intent_and_confirm_then_a_revert_or_a_change(
@@ -145,6 +146,7 @@ def reconcile(project: Project, system: str, capsys: pytest.CaptureFixture[str],
     return code, doc
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("booked", [True, False], ids=["booked", "never-booked"])
 @pytest.mark.parametrize("system", sorted(LEDGERS))

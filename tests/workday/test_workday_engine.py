@@ -100,6 +100,7 @@ def test_n_journals_take_one_import_per_batch(workday: SandboxThread, tmp_path: 
     assert sorted(posted(workday).values()) == [1] * journals
 
 
+@pytest.mark.slow
 def test_an_import_killed_while_the_tenant_works_on_it_posts_each_journal_once(
         workday: SandboxThread, tmp_path: Path) -> None:
     """SIGKILL while imports are still Processing (acknowledged, booked, status not yet read):
