@@ -113,7 +113,7 @@ def test_an_import_killed_while_the_tenant_works_on_it_posts_each_journal_once(
     emulator.options["import_seconds"] = 0.3
     try:
         push = kill_push_then_rerun(workday, "workday", project, "workday_journals_push", project.environ,
-                                    lambda: len(workday.dump("workday")["journals"]), slow_seconds=0.01,
+                                    lambda: len(emulator.books.journals), slow_seconds=0.01,
                                     max_step=40, rounds=3)
     finally:
         emulator.options.pop("import_seconds")
