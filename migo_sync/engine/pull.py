@@ -100,6 +100,7 @@ class Puller:
         self.result = MappingResult(mapping.name, mapping.system, "pull")
         self._key_schema = pa.schema([self.schema.field(c) for c in mapping.key])
         self._deleted_staging = temp_name(mapping.name, "deleted")
+        self._new = False  # the target was made by this pull and nothing merged into it yet (`merge_arrow`)
 
     def run(self) -> MappingResult:
         started = time.perf_counter()
@@ -121,7 +122,7 @@ class Puller:
         preview = temp_name(self.mapping.name, "preview")
         try:
             if not self.dry_run:
-                self.warehouse.ensure_table(
+                self._new = self.warehouse.ensure_table(
                     self.target, [ColumnDef(f.column, f.type, self.scales.get(f.column)) for f in self.mapping.fields
                                   if f.column],
                     self.mapping.key)
@@ -194,7 +195,7 @@ class Puller:
             with self.warehouse.transaction():
                 if whole:
                     counts = self.warehouse.merge_arrow(self.target, pending.tables[0], mirror_staging, self.mapping.key,
-                                                        self.mapping.columns, delete_missing=True)
+                                                        self.mapping.columns, delete_missing=True, new=self._new)
                     if pending.rejects:
                         self.book.add_rejects(self.run_id, self.mapping.name, pending.rejects)
                 else:
@@ -287,7 +288,8 @@ class Puller:
         if table.num_rows == 0:
             return
         columns = self.mapping.key if self.mapping.mode == "insert" else self.mapping.columns
-        counts = self.warehouse.merge_arrow(self.target, table, staging, self.mapping.key, columns)
+        counts = self.warehouse.merge_arrow(self.target, table, staging, self.mapping.key, columns, new=self._new)
+        self._new = False
         self.result.rows_changed += counts.inserted + counts.updated
         self.result.rows_written += counts.inserted + counts.updated
 

@@ -267,7 +267,7 @@ class SQLWarehouse:
 
     # -- tables ---------------------------------------------------------------------------------
 
-    def ensure_table(self, name: str, columns: Sequence[ColumnDef], key: Sequence[str]) -> None:
+    def ensure_table(self, name: str, columns: Sequence[ColumnDef], key: Sequence[str]) -> bool:
         existing = self.columns(name)
         if existing is None:
             parts = split_name(name)
@@ -279,12 +279,13 @@ class SQLWarehouse:
             if key and self.primary_keys:
                 defs.append(f"PRIMARY KEY ({', '.join(self.quote_part(k) for k in key)})")
             self.execute(f"CREATE TABLE IF NOT EXISTS {self.quote(name)} ({', '.join(defs)})")
-            return
+            return True
         have = {c.name.lower() for c in existing}
         for c in columns:
             if c.name.lower() not in have:
                 self.execute(f"ALTER TABLE {self.quote(name)} ADD COLUMN {self.quote_part(c.name)} "
                              f"{self.sql_type(str(c.type), c.scale)}")
+        return False
 
     def _arrow_matches(self, existing: Sequence[Column], schema: pa.Schema) -> bool:
         """Does an existing table have exactly the Arrow schema's columns and types?"""
@@ -356,7 +357,7 @@ class SQLWarehouse:
         return self._merge_statement(target, source, key, insert_cols, update_cols, delete_missing)
 
     def merge_arrow(self, target: str, data: pa.Table, staging: str, key: Sequence[str],
-                    columns: Sequence[str], *, delete_missing: bool = False) -> MergeCounts:
+                    columns: Sequence[str], *, delete_missing: bool = False, new: bool = False) -> MergeCounts:
         """The keys checked in Arrow (no query), the data loaded into `staging` (emptied first; on
         Snowflake a Parquet file PUT into the table's stage and COPY INTO it, as write_pandas does),
         then merged from it: one transaction."""

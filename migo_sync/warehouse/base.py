@@ -93,8 +93,9 @@ class Warehouse(Protocol):
         """BEGIN … COMMIT, or ROLLBACK when the block raises."""
         ...
 
-    def ensure_table(self, name: str, columns: Sequence[ColumnDef], key: Sequence[str]) -> None:
-        """Create the table when missing (with schema); add missing columns when it exists."""
+    def ensure_table(self, name: str, columns: Sequence[ColumnDef], key: Sequence[str]) -> bool:
+        """Create the table when missing (with schema); add missing columns when it exists. True when
+        this call created it."""
         ...
 
     def load_arrow(self, table: str, data: pa.Table, *, temporary: bool = False, replace: bool = False) -> int:
@@ -109,10 +110,12 @@ class Warehouse(Protocol):
         ...
 
     def merge_arrow(self, target: str, data: pa.Table, staging: str, key: Sequence[str],
-                    columns: Sequence[str], *, delete_missing: bool = False) -> MergeCounts:
+                    columns: Sequence[str], *, delete_missing: bool = False, new: bool = False) -> MergeCounts:
         """`merge()` of Arrow data: staged in the temporary table `staging` (emptied first), or, where
         the engine can read Arrow in place (DuckDB), merged straight from it; `delete_missing` as in
-        `merge()` (a mirror pull whose whole read is one page)."""
+        `merge()` (a mirror pull whose whole read is one page). `new`: the caller created `target` and
+        merged nothing into it yet, so it is most likely empty (DuckDB then inserts, checked in the
+        statement; the same counts and rows as the merge)."""
         ...
 
     def row_hash_sql(self, columns: Sequence[str], alias: str | None = None) -> str:

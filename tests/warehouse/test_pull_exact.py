@@ -107,3 +107,26 @@ def test_a_page_without_a_resume_point_keeps_the_saved_cursor(wh: SQLWarehouse) 
     # only --full-refresh forgets it
     pull(wh, Pages(FX, states=[None, None]), rates(), full_refresh=True)
     assert book.get_cursor("fx_pull") is None
+
+
+def test_a_pull_into_the_table_it_made_says_so_once(wh: SQLWarehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first merge into a table this pull made is asked as `new` (DuckDB inserts it); every later one, in
+    the same run (a second flush) or the next, merges: the same rows and counts as merges all along."""
+    asked: list[bool] = []
+    real = type(wh).merge_arrow
+
+    def merge_arrow(self: SQLWarehouse, *args: Any, new: bool = False, **kwargs: Any) -> Any:
+        asked.append(new)
+        return real(self, *args, new=new, **kwargs)
+
+    monkeypatch.setattr(type(wh), "merge_arrow", merge_arrow)
+    monkeypatch.setattr("migo_sync.engine.pull._Pending.FLUSH_ROWS", 2)  # each page its own flush
+    first = pull(wh, Pages(FX), rates())
+    assert asked == [True, False]
+    assert (first.rows_written, first.rows_changed) == (3, 3)
+    assert stored(wh) == {"USDJPY": Decimal("139.6511"), "EURUSD": Decimal("1.08"),
+                          "BTCUSD": Decimal("97312.123456789012")}
+    again = pull(wh, Pages([[{"pair": "USDJPY", "rate": "140"}, {"pair": "GBPUSD", "rate": "1.27"}]]), rates())
+    assert asked == [True, False, False]
+    assert (again.rows_written, again.rows_changed) == (2, 2)
+    assert stored(wh)["USDJPY"] == Decimal("140") and len(stored(wh)) == 4

@@ -319,6 +319,35 @@ def test_merge_arrow_deleting_missing_keys_lands_as_merge_does(wh: SQLWarehouse)
                                         ("3000", "Equity", Decimal("0.01"), None, None)]
 
 
+def test_a_new_target_gets_what_the_merge_gives_it_whether_empty_or_not(wh: SQLWarehouse) -> None:
+    """`new` (the caller made the target and merged nothing into it): the same counts and rows as the
+    merge, into an empty table (DuckDB inserts) and into one that holds rows after all (the merge)."""
+    assert wh.ensure_table("fin.accounts", ACCOUNTS, ["account_no"]) is True
+    assert wh.ensure_table("fin.accounts", ACCOUNTS, ["account_no"]) is False
+    staging = staging_made_before(wh)
+    assert wh.merge_arrow("fin.accounts", accounts(BASE), staging, ["account_no"], COLUMNS, new=True) == \
+        MergeCounts(inserted=3)
+    merged = table_rows(wh)
+    wh.execute("DROP TABLE fin.accounts")
+    wh.ensure_table("fin.accounts", ACCOUNTS, ["account_no"])
+    assert wh.merge_arrow("fin.accounts", accounts(BASE), staging, ["account_no"], COLUMNS) == MergeCounts(inserted=3)
+    assert table_rows(wh) == merged
+    changed = [("1100", "Loans", "250.51", D1, True), ("3000", "Equity", "0.01", None, None)]
+    assert wh.merge_arrow("fin.accounts", accounts(changed), staging, ["account_no"], COLUMNS, new=True) == \
+        MergeCounts(inserted=1, updated=1)  # not empty after all: merged, no key twice
+    assert [r[0] for r in table_rows(wh)] == ["1000", "1100", "2000", "3000"]
+    assert table_rows(wh)[1] == ("1100", "Loans", Decimal("250.51"), D1, True)
+    twice = accounts([("1000", "A", None, None, None), ("1000", "B", None, None, None)])
+    wh.execute("DROP TABLE fin.accounts")
+    wh.ensure_table("fin.accounts", ACCOUNTS, ["account_no"])
+    with pytest.raises(WarehouseError, match=r"1 key\(s\) appear more than once"):
+        wh.merge_arrow("fin.accounts", twice, staging, ["account_no"], COLUMNS, new=True)
+    with pytest.raises(RuntimeError), wh.transaction():  # inside the caller's transaction: all or nothing
+        wh.merge_arrow("fin.accounts", accounts(BASE), staging, ["account_no"], COLUMNS, new=True)
+        raise RuntimeError("crash before the cursor is saved")
+    assert table_rows(wh) == []
+
+
 def test_merge_arrow_refuses_duplicate_or_empty_keys_as_merge_does(wh: SQLWarehouse) -> None:
     seed(wh)
     before = table_rows(wh)
