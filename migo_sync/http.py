@@ -240,7 +240,7 @@ class SystemTransport(httpx.BaseTransport):
         self.stats = stats
         self.classify = classify
 
-    def _backoff(self, exc: Exception) -> bool | float:
+    def _backoff(self, exc: BaseException) -> bool | float:
         if isinstance(exc, RetriableError):
             if exc.retry_after is not None:
                 return min(exc.retry_after, self.policy.wait_max)
