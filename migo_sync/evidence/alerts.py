@@ -29,16 +29,15 @@ that cannot be delivered is logged (and recorded in run_results.json) and never 
 from __future__ import annotations
 
 import logging
-import smtplib
-import ssl
-from email.message import EmailMessage
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from migo_sync.credentials import Credentials
 from migo_sync.redact import redact
+
+if TYPE_CHECKING:
+    import smtplib
 
 log = logging.getLogger("migo_sync.alerts")
 TIMEOUT = 10.0
@@ -144,6 +143,8 @@ def _deliver(target: AlertTarget, doc: dict[str, Any], subject: str, body: str, 
     else:
         payload = {"event": "migo-sync.run", "subject": subject, "reasons": why,
                    "report": (doc.get("artifacts") or {}).get("report"), "run": doc}
+    import httpx  # here, not at the top: `migo_sync.config` imports this module on every command
+
     with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
         response = client.post(url, json=payload)
     if response.status_code >= 300:
@@ -153,6 +154,10 @@ def _deliver(target: AlertTarget, doc: dict[str, Any], subject: str, body: str, 
 def _email(target: AlertTarget, secrets: Credentials, subject: str, body: str) -> None:
     if not target.host or not target.to:
         raise ValueError("an email target needs host and to")
+    import smtplib  # here, not at the top: only a run that sends mail needs it
+    import ssl
+    from email.message import EmailMessage
+
     mail = EmailMessage()
     mail["Subject"], mail["From"], mail["To"] = subject, target.sender, ", ".join(target.to)
     mail.set_content(body)
