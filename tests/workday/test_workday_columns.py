@@ -88,6 +88,15 @@ PAGES: dict[str, tuple[bytes, bool]] = {
         + ref("Worktags_Reference", ("Cost_Center_Reference_ID", "OPS"), ("Region_Reference_ID", "NBO"))
         + ref("Worktags_Reference", ("Cost_Center_Reference_ID", " RISK ")) + "<wd:Memo>m</wd:Memo>"
         + "</wd:Journal_Entry_Line_Data>"])), True),
+    "ids-without-a-type-or-of-an-empty-one": (page(journal("w1", "JE-1", [
+        "<wd:Journal_Entry_Line_Data><wd:Line_Order>1</wd:Line_Order><wd:Ledger_Account_Reference>"
+        '<wd:ID wd:type="Ledger_Account_ID">1100</wd:ID><wd:ID>untyped</wd:ID><wd:ID wd:type="">empty</wd:ID>'
+        '</wd:Ledger_Account_Reference><wd:Debit_Amount>1</wd:Debit_Amount><wd:Currency_Reference><wd:ID>USD</wd:ID>'
+        '</wd:Currency_Reference><wd:Worktags_Reference><wd:ID wd:type="Region_Reference_ID">NBO</wd:ID>'
+        '<wd:ID>untyped</wd:ID><wd:ID wd:type="">empty</wd:ID></wd:Worktags_Reference></wd:Journal_Entry_Line_Data>'
+    ]).replace(ref("Journal_Status_Reference", ("Journal_Entry_Status_ID", "Posted")),
+               "<wd:Journal_Status_Reference><wd:ID>Draft</wd:ID><wd:ID>Posted</wd:ID></wd:Journal_Status_Reference>")),
+        True),
     "status-of-several-types": (page(journal("w1", "JE-1", [line("1", "1100", debit="1")]).replace(
         ref("Journal_Status_Reference", ("Journal_Entry_Status_ID", "Posted")),
         ref("Journal_Status_Reference", ("Journal_Entry_Status_ID", "Draft"), ("Other", "x"),
