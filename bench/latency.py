@@ -110,6 +110,7 @@ class Trace:
     in_flight: Counter[str] = field(default_factory=Counter)
     peak: dict[str, Counter[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)  # each mapping's own start and end
 
     def close_mapping(self, name: str) -> None:
         with self.lock:
@@ -205,6 +206,20 @@ def install(trace: Trace) -> None:
                 trace.in_flight[self.system] -= 1
 
     SystemTransport._send_once = send_once  # type: ignore[method-assign]
+
+    from migo_sync.engine import runner
+
+    run_one = runner._run_one
+
+    def timed_run_one(*args: Any, **kwargs: Any) -> Any:
+        """The mapping's own start and end (its `seconds`), apart from what the run does around it."""
+        began = time.monotonic()
+        try:
+            return run_one(*args, **kwargs)
+        finally:
+            trace.spans[args[3].mapping.name] = (began, time.monotonic())
+
+    runner._run_one = timed_run_one
 
 
 class MappingEnds(logging.Handler):
@@ -329,12 +344,18 @@ def reason(calls: list[Call], floor: Minimum, seconds: float, cap: int) -> str:
     return "; ".join(found) or "within the minimum"
 
 
-def timeline(calls: list[Call]) -> str:
-    """One line per call, times relative to the mapping's first call: where the waits are."""
+def timeline(calls: list[Call], span: tuple[float, float] | None = None) -> str:
+    """One line per call, times relative to the mapping's first call: where the waits are; then the
+    mapping's own work outside its calls (from its start to its first request, after its last answer)."""
     if not calls:
         return ""
     zero = calls[0].started
-    return "\n".join(f"    {c.started - zero:6.2f} → {c.ended - zero:6.2f}  {c.role:9} {c.kind}" for c in calls)
+    lines = [f"    {c.started - zero:6.2f} → {c.ended - zero:6.2f}  {c.role:9} {c.kind}" for c in calls]
+    if span is not None:
+        last = max(c.ended for c in calls)
+        lines.append(f"    our work outside the calls: {zero - span[0]:.3f} s before the first, "
+                     f"{span[1] - last:.3f} s after the last answer; calls {last - zero:.3f} s")
+    return "\n".join(lines)
 
 
 # ---- the run --------------------------------------------------------------------------------------
@@ -433,7 +454,7 @@ def main() -> None:
                       f"{floor.requests:4d} {peak_in_flight(calls):4d}/{knobs['max_in_flight']:<4d}  "
                       + (why if flagged else "") + ("" if r.status == "ok" else f"  [{r.status}: {r.error or ''}]"))
                 if args.calls:
-                    print(timeline(calls))
+                    print(timeline(calls, trace.spans.get(r.name)))
                 figures["mappings"][r.name] = {
                     "seconds": round(r.seconds, 3), "minimum_seconds": round(floor.seconds, 3),
                     "api_seconds": round(busy(calls), 3), "requests": len(calls),
