@@ -236,13 +236,72 @@ def child_dlt(url: str, root: Path) -> dict[str, Any]:
 # ---- parent --------------------------------------------------------------------------------------
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bare_posts(waves: int = 2) -> None:
+    """Waves of 30 create_or_update_many jobs of 100 users, 10 in flight, each wave polled twice (the
+    emulator completes a job on its 2nd poll), from plain httpx threads at the realistic sandbox's
+    latency: the floor the emulator and the HTTP stack set under zendesk_users_push's calls, apart from
+    the engine's own work (compare the wave's span with `bench/latency.py --calls`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from migo_sync.sandbox.process import SandboxProcess
+    from migo_sync.sandbox.realism import VENDOR_DEFAULTS
+
+    knobs = VENDOR_DEFAULTS["zendesk"]
+    latency, in_flight = knobs["latency_ms"] / 1000.0, knobs["max_in_flight"]
+    with tempfile.TemporaryDirectory(prefix="migo-bench-bare-") as tmp, \
+            SandboxProcess(state_dir=Path(tmp) / "sandbox", seed=42, realistic=True) as sandbox, \
+            httpx.Client(base_url=sandbox.env["MIGO_SYNC_ZENDESK_URL"].rstrip("/"), auth=(f"{EMAIL}/token", TOKEN),
+                         timeout=30.0, limits=httpx.Limits(max_connections=in_flight)) as client:
+        server = sandbox.process.pid
+
+        def post(n: int) -> tuple[float, float, str]:
+            users = [{"external_id": f"bare-{n}-{k}", "name": f"User {n} {k}", "email": f"bare{n}_{k}@example.com",
+                      "user_fields": {"loan_status": "current"}} for k in range(100)]
+            began = time.monotonic()
+            answer = client.post("/api/v2/users/create_or_update_many.json", json={"users": users})
+            answer.raise_for_status()
+            return began, time.monotonic(), str(answer.json()["job_status"]["id"])
+
+        client.get("/api/v2/job_statuses/show_many.json", params={"ids": "warm-up"})  # the connection's set-up
+        for wave in range(waves):
+            server_cpu, client_cpu, began = _cpu_seconds(server), time.process_time(), time.monotonic()
+            with ThreadPoolExecutor(in_flight) as pool:
+                sent = list(pool.map(post, range(wave * 30, wave * 30 + 30)))
+            span = max(end for _, end, _ in sent) - began
+            server_cpu, client_cpu = _cpu_seconds(server) - server_cpu, time.process_time() - client_cpu
+            calls = sorted(end - start for start, end, _ in sent)
+            polls = []
+            for _ in range(POLLS_PER_JOB):
+                start = time.monotonic()
+                client.get("/api/v2/job_statuses/show_many.json",
+                           params={"ids": ",".join(job for _, _, job in sent)}).raise_for_status()
+                polls.append(time.monotonic() - start)
+            print(f"wave {wave + 1}: 30 posts {span:.3f} s against {3 * latency:.2f} s "
+                  f"({span / (3 * latency):.2f}x); a post {calls[0]:.3f}-{calls[-1]:.3f} s (median "
+                  f"{calls[15]:.3f}); CPU: the sandbox {server_cpu:.3f} s, this client {client_cpu:.3f} s; "
+                  f"polls {', '.join(f'{p:.3f}' for p in polls)} s; load {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--dlt", default=str(DLT_PYTHON), help="python of a venv with dlt, or 'none'")
+    parser.add_argument("--bare-posts", action="store_true",
+                        help="only: the push's job submissions from a bare httpx client at the realistic "
+                             "sandbox's latency (what a wave of 30 costs without the engine)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_posts:
+        bare_posts()
+        return
     if args.child:
         kind, *rest = args.child
         if kind == "pull":
