@@ -195,8 +195,9 @@ class DuckDBWarehouse(SQLWarehouse):
 
     def _forget_catalog_of(self, sql: str) -> None:
         """After `sql` (not a read or a row change): a table's or view's DDL forgets the names it
-        mentions; anything else (a schema's DDL, USE, SET, ATTACH, a quote inside a name) forgets all."""
-        if not _TABLE_DDL.match(sql) or '""' in sql or ";" in sql.strip().rstrip(";"):
+        mentions; anything else (a schema's DDL, CASCADE, USE, SET, ATTACH, a quote inside a name) forgets all."""
+        if (not _TABLE_DDL.match(sql) or '""' in sql or ";" in sql.strip().rstrip(";")
+                or re.search(r"\bCASCADE\b", sql, re.I)):  # what else it drops is not named
             self._forget_catalog()
             return
         for name in [n for n in self._catalog if re.search(rf"(?<![\w$]){re.escape(n)}(?![\w$])", sql, re.I)]:

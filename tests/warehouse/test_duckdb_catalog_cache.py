@@ -103,6 +103,7 @@ def uncached(wh: DuckDBWarehouse, relation: str) -> list[str] | None:
     "ALTER TABLE t ADD COLUMN c DOUBLE",  # the view over t: as the catalog says, remembered or not
     "CREATE OR REPLACE TABLE t (z DATE)",
     "DROP SCHEMA IF EXISTS other CASCADE",
+    "DROP TABLE t CASCADE",
     "CREATE TABLE \"we\"\"ird\" (n INTEGER)",
 ])
 def test_what_it_answers_is_what_the_catalog_says(wh: DuckDBWarehouse, change: str) -> None:
