@@ -122,10 +122,7 @@ def paging_head(content: bytes) -> Paging | None:
             return None
         if etree.QName(results.getparent()).localname != "Get_Journals_Response":
             return None
-        return Paging(page=int(Decimal(results.findtext(f"{Q}Page") or "1")),
-                      total_pages=max(int(Decimal(results.findtext(f"{Q}Total_Pages") or "1")), 1),
-                      total_results=int(Decimal(results.findtext(f"{Q}Total_Results") or "0")),
-                      as_of=_datetime(echoed.findtext(f"{Q}As_Of_Entry_DateTime")))
+        return _paging(results, echoed)
     except (etree.XMLSyntaxError, ArithmeticError, ValueError):
         return None
 
@@ -152,13 +149,18 @@ def journals_response(root: etree._Element) -> etree._Element:
 
 def paging_of(response: etree._Element) -> Paging:
     """Where a parsed Get_Journals_Response stands (ArithmeticError/ValueError when unreadable)."""
-    results = response.find(f"{Q}Response_Results")
-    total_results = int(Decimal(results.findtext(f"{Q}Total_Results") or "0")) if results is not None else 0
-    total_pages = int(Decimal(results.findtext(f"{Q}Total_Pages") or "1")) if results is not None else 1
-    page = int(Decimal(results.findtext(f"{Q}Page") or "1")) if results is not None else 1
-    echoed = response.find(f"{Q}Response_Filter")
-    as_of = _datetime(echoed.findtext(f"{Q}As_Of_Entry_DateTime")) if echoed is not None else None
-    return Paging(page=page, total_pages=max(total_pages, 1), total_results=total_results, as_of=as_of)
+    return _paging(response.find(_RESULTS), response.find(_FILTER))
+
+
+def _paging(results: etree._Element | None, echoed: etree._Element | None) -> Paging:
+    """Paging from Response_Results and the echoed Response_Filter (absent: page 1 of 1, no pin),
+    whether read from the answer's head or from the whole answer."""
+    def number(name: str, default: str) -> int:
+        return int(Decimal((results.findtext(f"{Q}{name}") if results is not None else None) or default))
+
+    return Paging(page=number("Page", "1"), total_pages=max(number("Total_Pages", "1"), 1),
+                  total_results=number("Total_Results", "0"),
+                  as_of=_datetime(echoed.findtext(f"{Q}As_Of_Entry_DateTime")) if echoed is not None else None)
 
 
 def _journals_page(root: etree._Element, lines: Lines) -> JournalPage:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +89,11 @@ _KEEPS_CATALOG = frozenset({"SELECT", "FROM", "VALUES", "WITH", "DESCRIBE", "DES
 
 # DDL on one table or view: it changes what the catalog says about the names it mentions only
 _TABLE_DDL = re.compile(r"\s*(?:CREATE(?:\s+OR\s+REPLACE)?(?:\s+TEMP(?:ORARY)?)?|ALTER|DROP)\s+(?:TABLE|VIEW)\s", re.I)
+
+
+def _mentioned(names: Iterable[str], sql: str) -> list[str]:
+    """Which of `names` `sql` mentions as a whole identifier (a statement that may change them)."""
+    return [n for n in names if re.search(rf"(?<![\w$]){re.escape(n)}(?![\w$])", sql, re.I)]
 
 
 def _keeps_catalog(sql: str) -> bool:
@@ -190,7 +195,7 @@ class DuckDBWarehouse(SQLWarehouse):
             self._made[table.lower()] = [_arrow_column(f) for f in schema]
 
     def _forget_made(self, sql: str) -> None:
-        for name in [n for n in self._made if re.search(rf"(?<![\w$]){re.escape(n)}(?![\w$])", sql, re.I)]:
+        for name in _mentioned(self._made, sql):
             del self._made[name]
 
     def _forget_catalog_of(self, sql: str) -> None:
@@ -200,7 +205,7 @@ class DuckDBWarehouse(SQLWarehouse):
                 or re.search(r"\bCASCADE\b", sql, re.I)):  # what else it drops is not named
             self._forget_catalog()
             return
-        for name in [n for n in self._catalog if re.search(rf"(?<![\w$]){re.escape(n)}(?![\w$])", sql, re.I)]:
+        for name in _mentioned(self._catalog, sql):
             self._forget_catalog(name)
 
     def _forget_catalog(self, name: str | None = None) -> None:
