@@ -33,6 +33,7 @@ _DDL = frozenset({"CREATE", "ALTER", "DROP", "UNDROP", "COMMENT", "GRANT", "REVO
 _READS = frozenset({"SELECT", "FROM", "VALUES", "DESCRIBE", "DESC", "SHOW", "EXPLAIN", "USE", "SET", "PRAGMA",
                     "PUT", "GET", "LIST", "LS", "REMOVE", "RM", "SUMMARIZE"})
 _WRITE_WORDS = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.I)
+_SCHEMA_WORDS = re.compile(r"\b(SCHEMA|DATABASE)\b", re.I)
 
 
 def statement_kind(sql: str) -> str:
@@ -114,6 +115,9 @@ class SQLWarehouse:
         self._depth = 0
         self._begun = False
         self._doomed = False
+        # schemas (quoted) this connection created or found: a fresh state schema's nine tables need one
+        # CREATE SCHEMA, not nine (on Snowflake each is two statements, ~30 ms each even on loopback)
+        self._schemas: set[str] = set()
 
     # -- engine hooks ---------------------------------------------------------------------------
 
@@ -173,6 +177,13 @@ class SQLWarehouse:
         raise NotImplementedError
 
     def _create_schema(self, schema: str) -> None:
+        """CREATE SCHEMA IF NOT EXISTS once per connection and schema; any DDL naming a schema or
+        a database (a DROP SCHEMA, say) makes the next call create it again."""
+        if schema not in self._schemas:
+            self._make_schema(schema)
+            self._schemas.add(schema)
+
+    def _make_schema(self, schema: str) -> None:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
     def _merge_statement(self, target: str, source: str, key: Sequence[str], insert_cols: Sequence[str],
@@ -188,7 +199,10 @@ class SQLWarehouse:
         return self._statement(sql, params, fetch=True)
 
     def _statement(self, sql: str, params: Sequence[Any] | None, fetch: bool) -> list[tuple[Any, ...]]:
-        self._prepare(statement_kind(sql), sql)
+        kind = statement_kind(sql)
+        self._prepare(kind, sql)
+        if kind == "ddl" and self._schemas and _SCHEMA_WORDS.search(sql):
+            self._schemas.clear()
         log.debug("sql: %s", sql)
         return self._run(sql, params, fetch)
 

@@ -244,9 +244,9 @@ class SnowflakeWarehouse(SQLWarehouse):
             return f'"{part.upper()}"'
         return '"' + part.replace('"', '""') + '"'
 
-    def _create_schema(self, schema: str) -> None:
+    def _make_schema(self, schema: str) -> None:
         # CREATE SCHEMA also makes it the session's current schema: go back home afterwards.
-        super()._create_schema(schema)
+        super()._make_schema(schema)
         database, current = self._home
         self.execute(f"USE SCHEMA {_name_as_stored(database)}.{_name_as_stored(current)}")
 

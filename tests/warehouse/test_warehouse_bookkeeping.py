@@ -51,6 +51,46 @@ def test_ensure_creates_every_table_idempotently(wh: SQLWarehouse) -> None:
         book.table_name("nope")
 
 
+def sent_statements(wh: SQLWarehouse, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement `wh.execute` and `wh.query` send from now on, in order, on one line each."""
+    sent: list[str] = []
+    for name in ("execute", "query"):
+        original = getattr(wh, name)
+
+        def wrapper(sql: str, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            sent.append(" ".join(sql.split()))
+            return _original(sql, *args, **kwargs)
+
+        monkeypatch.setattr(wh, name, wrapper)
+    return sent
+
+
+def test_ensure_makes_the_schema_once_and_a_second_bookkeeping_sends_no_ddl(
+        wh: SQLWarehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh state schema gets one CREATE SCHEMA for its nine tables; another Bookkeeping on the
+    same connection (the engine and each command start their own) only looks at `sent` and still
+    works; a dropped schema is made again, tables and all."""
+    sent = sent_statements(wh, monkeypatch)
+    Bookkeeping(wh).ensure()
+    assert sum(s.upper().startswith("CREATE SCHEMA") for s in sent) == 1
+    assert sum(s.upper().startswith("CREATE TABLE") for s in sent) == len(TABLES)
+    sent.clear()
+    book = Bookkeeping(wh)
+    book.ensure()
+    assert sent == []  # (its one look-up, at `sent`'s columns, is neither)
+    run = book.start_run("push", {})
+    assert book.record_intent("m", run, intents(2)) == 2
+    assert book.confirm("m", run, [("k000000", "k000000", "Z-0")]) == 1
+    assert book.ledger("m")["k000000"]["sent_hash"] == "h1-k000000"
+    wh.execute(f"DROP SCHEMA {wh.quote('migo_sync')} CASCADE")
+    sent.clear()
+    again = Bookkeeping(wh)
+    assert again.pending("m") == []  # made anew on first use
+    assert sum(s.upper().startswith("CREATE SCHEMA") for s in sent) == 1
+    for table in TABLES:
+        assert wh.columns(again.table_name(table)) is not None, table
+
+
 def test_state_schema_is_configurable(open_wh: OpenWarehouse) -> None:
     book = Bookkeeping(open_wh(state_schema="ops_state"))
     book.ensure()
