@@ -105,8 +105,11 @@ def paging_head(content: bytes) -> Paging | None:
     whole page is parsed first, and its parse gives the clean error."""
     if declares_doctype(content[:HEAD_BYTES]):
         return None
-    parser = etree.XMLPullParser(events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
-                                 remove_comments=True)
+    # Events of these three names only: each event holds its element, and the parser holds the events it
+    # has not handed out, in a cycle with itself: every element's events (~300 of a head) were freed only by
+    # the cyclic collector, in the pull's path after the answer (and read ~25 % slower).
+    parser = etree.XMLPullParser(events=("start", "end"), tag=(_FILTER, _RESULTS, _DATA), resolve_entities=False,
+                                 no_network=True, load_dtd=False, remove_comments=True)
     found: dict[str, etree._Element] = {}
     try:
         parser.feed(content[:HEAD_BYTES])

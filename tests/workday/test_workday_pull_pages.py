@@ -7,6 +7,7 @@ flight: concurrency is asserted from that count and request counts, never from t
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -165,3 +166,28 @@ def test_a_pages_head_reads_as_its_whole_parse_or_not_at_all(tenant: SandboxThre
     assert paging_head(declared) is None  # left to the whole parse, which refuses it
     assert paging_head(b"<html><body>503 Service Unavailable</body></html>") is None
     assert paging_head(answer[:200]) is None  # cut before its paging: the whole parse gives the error
+
+
+def test_a_pages_head_leaves_nothing_for_the_cyclic_collector() -> None:
+    """The head's reading holds no element of the head once it is read: the parser keeps each event it has
+    not handed out, with its element, in a cycle with itself, so a head of every element's events (~1,000
+    objects) was freed only by a collection, in the pull's path after the answer."""
+    from migo_sync.adapters.workday.pages import paging_head
+
+    entry = ("<wd:Journal_Entry><wd:Journal_Entry_Data><wd:Journal_Number>JE</wd:Journal_Number>"
+             + "<wd:Journal_Entry_Line_Data><wd:Line_Order>1</wd:Line_Order></wd:Journal_Entry_Line_Data>" * 4
+             + "</wd:Journal_Entry_Data></wd:Journal_Entry>")
+    answer = ('<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Body>'
+              '<wd:Get_Journals_Response xmlns:wd="urn:com.workday/bsvc"><wd:Response_Filter><wd:Page>1</wd:Page>'
+              "</wd:Response_Filter><wd:Response_Results><wd:Total_Results>200</wd:Total_Results><wd:Total_Pages>1"
+              "</wd:Total_Pages><wd:Page>1</wd:Page></wd:Response_Results><wd:Response_Data>" + entry * 200
+              + "</wd:Response_Data></wd:Get_Journals_Response></env:Body></env:Envelope>").encode()
+    gc.collect()
+    gc.disable()
+    try:
+        head = paging_head(answer)
+        left = gc.collect()
+    finally:
+        gc.enable()
+    assert head is not None and (head.page, head.total_pages, head.total_results) == (1, 1, 200)
+    assert left < 100  # the parser and its document (~25 objects); with every element's events ~1,000
