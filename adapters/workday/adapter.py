@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as KeyMap
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import closing
+from contextlib import closing, suppress
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, overload
@@ -36,6 +36,7 @@ from migo_sync.ledger import (
     Chart,
     HeldAhead,
     Journal,
+    JournalError,
     JournalLayout,
     LedgerLine,
     Period,
@@ -43,6 +44,7 @@ from migo_sync.ledger import (
     check_units,
     write_units,
 )
+from migo_sync.ledger.journal import to_date
 from migo_sync.mapping.model import Mapping
 from migo_sync.options import option_problems
 from migo_sync.settings import parse_settings
@@ -88,6 +90,10 @@ class WorkdayAdapter(BaseAdapter):
         self._chart: Chart | None = None
         self._chart_lock = threading.Lock()  # reconciliations beside each other (SharedPulls): the chart read once
         self._warming: Future[Chart] | None = None  # the chart a push's warm-up is reading
+        # KeysAhead: the first Get_Journals page of a push's look-up, asked beside its warm-up: the span of
+        # posting dates it covers (first, last) and its answer; taken once, by the look-up of that span
+        self._looking: tuple[tuple[date, date], Future[bytes]] | None = None
+        self._looking_lock = threading.Lock()
         self._preparing: Future[Any] | None = None  # prepare_run()'s reading of the WSDL
         self._held = HeldAhead()
         self._built = BuiltJournals()  # a batch's units read as journals once (checks, look-up, write)
@@ -153,6 +159,7 @@ class WorkdayAdapter(BaseAdapter):
         if self._warming is not None:
             wait([self._warming])  # a warm-up's requests are answered before its client closes
             self._warming = None
+        self._drop_looking()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -266,10 +273,56 @@ class WorkdayAdapter(BaseAdapter):
             return
         self._warming = started(self._read_chart, name="workday-warm-up")
 
+    def keys_ahead(self, mapping: Mapping) -> Sequence[str]:
+        """KeysAhead: a journal push's look-up needs only the span of its journals' posting dates."""
+        if mapping.direction != "push" or mapping.object != JOURNAL_OBJECT:
+            return []
+        return [journal_layout(mapping).posting_date]
+
+    def warm_up_keys(self, mapping: Mapping, values: KeyMap[str, Sequence[Any]]) -> None:
+        """The look-up's first Get_Journals page over the span of the posting dates handed over, asked now
+        on a thread beside the warm-up's three chart reads (the tenant's 4 in flight), not once the units
+        are read: `_look_up` takes its answer when its journals span exactly these dates, else asks for
+        its own. A value that is no date is left out (its journal is refused by the checks)."""
+        if mapping.direction != "push" or mapping.object != JOURNAL_OBJECT or self._looking is not None:
+            return
+        field = journal_layout(mapping).posting_date
+        days: list[date] = []
+        for value in values.get(field, ()):
+            with suppress(JournalError):
+                days.append(to_date(value, field))
+        if not days:
+            return
+        span = (min(days), max(days))
+        count, company = self.settings.page_size, self.settings.company
+        self._looking = (span, started(lambda: self.client.first_journals_answer(
+            count=count, accounting_from=span[0], accounting_to=span[1], company=company), name="workday-look-ahead"))
+
+    def _looked_ahead(self, span: tuple[date, date]) -> bytes | None:
+        """The first page asked ahead (`warm_up_keys`), when it covers exactly `span`; taken once. Its
+        error is raised here, as the same request asked now would raise it."""
+        with self._looking_lock:
+            looking, self._looking = self._looking, None
+        if looking is None:
+            return None
+        if looking[0] != span:
+            wait([looking[1]])  # another span: not used (its answer or error dropped); the look-up asks its own
+            return None
+        return looking[1].result()
+
+    def _drop_looking(self) -> None:
+        """A first page asked ahead and not taken is never used: not after anything was posted (it would
+        not show it), nor past the client's life (its request is answered first)."""
+        with self._looking_lock:
+            looking, self._looking = self._looking, None
+        if looking is not None:
+            wait([looking[1]])
+
     def post_journals(self, journals: Sequence[Journal]) -> list[UnitResult]:
         """Import_Accounting_Journal in batches of `import_batch_size` (the default), or one
         Submit_Accounting_Journal per journal (`journal_import = false`); `max_concurrency` requests
         at a time either way. Add_Only + Accounting_Journal_ID: a replay is refused, and that is success."""
+        self._drop_looking()  # a look-up from before these posts would not show them
         defaults = self._defaults()
         results: dict[str, UnitResult] = {}
         shape = self._body_shape()
@@ -460,6 +513,8 @@ class WorkdayAdapter(BaseAdapter):
                 by_reference.setdefault(str(journal.reference), []).append(journal.key)
         found: dict[str, PostedJournal] = {}
         start, end = min(j.posting_date for j in journals), max(j.posting_date for j in journals)
+        # a look-up before posting (the posted ids' look-up, lines=False, follows posts: never from ahead)
+        first = self._looked_ahead((start, end)) if lines else None
 
         def wanted(entry: dict[str, Any]) -> bool:
             return entry["Accounting_Journal_ID"] in by_id or (entry["External_Reference_ID"] or "") in by_reference
@@ -467,7 +522,7 @@ class WorkdayAdapter(BaseAdapter):
         for page in self.client.iter_journals(count=self.settings.page_size, accounting_from=start,
                                               accounting_to=end, company=self.settings.company,
                                               lines=wanted if lines else KEYS,
-                                              concurrency=in_flight or self._concurrency):
+                                              concurrency=in_flight or self._concurrency, first_answer=first):
             for entry in page.entries:
                 if entry["Journal_Status"] in CANCELED:
                     continue

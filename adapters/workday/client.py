@@ -271,14 +271,20 @@ class WorkdayClient:
         content: bytes = raw.content
         return content
 
+    def first_journals_answer(self, *, count: int, **criteria: Any) -> bytes:
+        """The raw answer to the first page `iter_journals` asks for with these criteria, asked ahead of it
+        (a push's look-up beside its warm-up); handed back to it as `first_answer`, it is not asked again."""
+        return self._journals_answer(page=1, count=count, **{**criteria, "as_of": criteria.get("as_of")})
+
     def iter_journals(self, *, count: int, start_page: int = 1, concurrency: int = 1, lines: Lines = True,
-                      **criteria: Any) -> Iterator[JournalPage]:
+                      first_answer: bytes | None = None, **criteria: Any) -> Iterator[JournalPage]:
         """Every page from `start_page` on as journals (`parse_journals_page`; see `iter_pages`)."""
         return self.iter_pages(lambda answer: parse_journals_page(answer, lines=lines), count=count,
-                               start_page=start_page, concurrency=concurrency, **criteria)
+                               start_page=start_page, concurrency=concurrency, first_answer=first_answer,
+                               **criteria)
 
     def iter_pages(self, reader: Callable[[bytes], PageT], *, count: int, start_page: int = 1, concurrency: int = 1,
-                   **criteria: Any) -> Iterator[PageT]:
+                   first_answer: bytes | None = None, **criteria: Any) -> Iterator[PageT]:
         """Every page from `start_page` on, in order; refuses to go on when the tenant answers
         another page than the one asked for (a repeat would loop, a skip would lose journals).
 
@@ -287,7 +293,8 @@ class WorkdayClient:
         the first page for, as Workday asks of a paged read), so up to `concurrency` of them are in
         flight (and held) at once. A tenant that names no moment gets its pages one at a time.
         The page threads only ask: each answer is parsed here, so the next page is asked for as
-        soon as one is in, not once it is parsed."""
+        soon as one is in, not once it is parsed. `first_answer`: the answer to page 1 with these very criteria,
+        asked ahead (`first_journals_answer`), read here as if it had just been asked for."""
         def fetch(page: int, as_of: Any) -> bytes:
             return self._journals_answer(page=page, count=count, **{**criteria, "as_of": as_of})
 
@@ -298,7 +305,8 @@ class WorkdayClient:
                                                "was asked for; stopping rather than risk a gap")
             return result
 
-        answer = fetch(start_page, criteria.get("as_of"))
+        answer = (first_answer if first_answer is not None and start_page == 1
+                  else fetch(start_page, criteria.get("as_of")))
         # The pages after the first are asked for as soon as its head says how many there are and what
         # moment pins them (`paging_head`), not once the whole page is parsed (3.6 MB of 999 journals).
         head = paging_head(answer)

@@ -145,6 +145,59 @@ def test_the_chart_goes_out_while_the_engine_reads_the_units(
     assert (again.status, again.requests) == ("ok", 0) and not asked.is_set()
 
 
+def test_the_look_up_leaves_beside_the_warm_up_before_the_units_are_read(
+        project: Project, workday: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KeysAhead: once the plan has journals to send, the engine hands over their posting dates (one query
+    over the rows to send) and the look-up's first Get_Journals page leaves beside the warm-up's chart
+    reads. Proven by holding the engine's reading of the units until that page was asked for (10 s at
+    most): without the keys the look-up leaves from the checks, after every unit was read, so the wait
+    would run out. The page asked ahead is the look-up's (not asked again): the same 7 requests (the chart's
+    three, the look-up, the import, its status, the posted ids' look-up), every journal posted once;
+    nothing to send asks nothing."""
+    from migo_sync.adapters.workday.client import WorkdayClient
+    from migo_sync.engine import push as push_engine
+
+    journals = project_sql(project, "SELECT COUNT(DISTINCT journal_id) FROM lending.journal_lines")[0][0]
+    waited, asked = units_held_until_asked(monkeypatch, WorkdayClient, "first_journals_answer")
+    [first] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+    assert waited == [True]
+    assert (first.status, first.requests) == ("ok", 7), first.error
+    assert len(posted(workday)) == journals and set(posted(workday).values()) == {1}
+    asked.clear()
+    [again] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+    assert (again.status, again.requests) == ("ok", 0) and not asked.is_set()
+    assert push_engine.as_keys_ahead(WorkdayAdapter.__new__(WorkdayAdapter)) is not None
+
+
+def test_a_look_up_asked_ahead_over_other_dates_is_asked_again(
+        project: Project, workday: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KeysAhead is a hint: posting dates handed over without the batch's first (dropped here on purpose)
+    span other dates than its journals, so the page asked ahead is not used and the look-up asks for its own
+    span before anything is posted: one request more, the outcome of a push without the keys."""
+    from migo_sync.engine import push as push_engine
+
+    hand = WorkdayAdapter.warm_up_keys
+
+    def without_the_first(self: WorkdayAdapter, mapping: Any, values: Any) -> None:
+        hand(self, mapping, {name: [v for v in found if v != min(found)] for name, found in values.items()})
+
+    def outcome() -> tuple[Any, ...]:
+        [result] = run(project, RunOptions(names=["workday_journals_push"], reconcile="changed")).results
+        found = (result.status, result.rows_written, result.rows_rejected, posted(workday), result.requests)
+        workday.reset("workday")
+        project_sql(project, "DELETE FROM migo_sync.sent")
+        project_sql(project, "DELETE FROM migo_sync.rejects")
+        return found
+
+    assert len(set(project_sql(project, "SELECT posting_date FROM lending.journal_lines"))) > 1
+    monkeypatch.setattr(WorkdayAdapter, "warm_up_keys", without_the_first)
+    missed = outcome()
+    monkeypatch.setattr(push_engine, "as_keys_ahead", lambda adapter: None)
+    cold = outcome()
+    assert missed[:4] == cold[:4] and missed[4] == cold[4] + 1, (missed, cold)
+    assert missed[0] == "ok" and set(missed[3].values()) == {1}
+
+
 def test_an_error_in_the_warm_up_surfaces_as_it_did_without_it(
         project: Project, workday: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> None:
     """A chart read the tenant refuses (a wrong password: a SOAP fault, exit 2) is raised where the checks
