@@ -348,6 +348,8 @@ def _insert_only(warehouse: Warehouse, led: str, feed: str, snap: str, send: str
         f"UNION ALL {vanished}) x WHERE unit_key IN (SELECT migo_unit_key FROM {send} "
         f"WHERE migo_change IN ('changed', 'unchanged') UNION SELECT migo_ledger_unit FROM ({deleted_rows}) y "
         f"UNION SELECT unit_key FROM ({vanished}) z) GROUP BY unit_key")
+    if not int(warehouse.query(f"SELECT COUNT(*) FROM {diverged}")[0][0] or 0):
+        return  # no unit sent before differs now (a first send, an unchanged rerun): the three below touch nothing
     # as reported before: nothing new to say or send
     warehouse.execute(f"DELETE FROM {send} WHERE migo_unit_key IN (SELECT unit_key FROM {diverged} WHERE reported = 1)")
     # the remote holds other values than the warehouse had: ask it again now the warehouse moved
