@@ -125,6 +125,10 @@ REJECTS_SCHEMA = pa.schema([("run_id", _STR), ("mapping", _STR), ("row_key", _ST
 # `sent` the staging ledger was shaped on: the engine and each command start a Bookkeeping of their
 # own, and a second full ensure() is ~20 statements on Snowflake (~0.45 s on fakesnow) for nothing.
 _ENSURED: weakref.WeakKeyDictionary[Warehouse, tuple[str, list[str]]] = weakref.WeakKeyDictionary()
+# Runs started on a connection, with the mappings whose result was recorded on it: a run's id is new
+# (start_run) and only the connection that started it records its results, so a mapping's first result
+# has nothing to replace and is one INSERT, not a transaction of DELETE + INSERT (~2.5 ms less each)
+_RECORDED: weakref.WeakKeyDictionary[Warehouse, dict[str, set[str]]] = weakref.WeakKeyDictionary()
 
 Rows: TypeAlias = "pa.Table | Sequence[Sequence[Any]]"
 Keys: TypeAlias = "pa.Table | pa.Array | pa.ChunkedArray | Sequence[str]"
@@ -222,6 +226,7 @@ class Bookkeeping:
             f"VALUES (?, ?, CAST(? AS TIMESTAMP), ?, 'running', ?, ?)",
             [run_id, command, _ts(utcnow()), json.dumps(args, sort_keys=True, default=str), os.getpid(),
              socket.gethostname()])
+        _RECORDED.setdefault(self.wh, {})[run_id] = set()
         return run_id
 
     def close_dead_runs(self) -> int:
@@ -237,6 +242,7 @@ class Bookkeeping:
 
     def finish_run(self, run_id: str, ok: bool, *, status: str | None = None, reason: str | None = None,
                    exit_code: int | None = None) -> None:
+        _RECORDED.get(self.wh, {}).pop(run_id, None)  # a result recorded after this replaces, as ever
         q = self.wh.quote
         self.wh.execute(f"UPDATE {self._t('runs')} SET {q('finished_at')} = CAST(? AS TIMESTAMP), {q('ok')} = ?, "
                         f"{q('status')} = ?, {q('reason')} = ?, {q('exit_code')} = ? WHERE {q('run_id')} = ?",
@@ -361,11 +367,18 @@ class Bookkeeping:
                    json.dumps(details, sort_keys=True, default=str) if details else None]
         started = result.get("started_at")
         values += [_ts(utcnow()), _ts(_parse_iso(started)) if started else None]
-        with self.wh.transaction():
-            self.wh.execute(f"DELETE FROM {table} WHERE {q('run_id')} = ? AND {q('name')} = ?", [run_id, values[1]])
-            self.wh.execute(f"INSERT INTO {table} ({self._c(*cols, 'recorded_at', 'started_at')}) "
-                            f"VALUES ({', '.join('?' for _ in cols)}, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP))",
-                            values)
+        insert = (f"INSERT INTO {table} ({self._c(*cols, 'recorded_at', 'started_at')}) "
+                  f"VALUES ({', '.join('?' for _ in cols)}, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP))")
+        recorded = _RECORDED.get(self.wh, {}).get(run_id)
+        if recorded is not None and values[1] not in recorded:  # started here, not recorded yet: nothing to replace
+            self.wh.execute(insert, values)
+        else:
+            with self.wh.transaction():
+                self.wh.execute(f"DELETE FROM {table} WHERE {q('run_id')} = ? AND {q('name')} = ?",
+                                [run_id, values[1]])
+                self.wh.execute(insert, values)
+        if recorded is not None:
+            recorded.add(values[1])
 
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest runs first, with their mapping count and summed counters."""

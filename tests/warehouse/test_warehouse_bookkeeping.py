@@ -12,7 +12,7 @@ import pytest
 
 from migo_sync.errors import WarehouseError
 from migo_sync.warehouse._sql import SQLWarehouse
-from migo_sync.warehouse.bookkeeping import TABLES, Bookkeeping
+from migo_sync.warehouse.bookkeeping import _RECORDED, TABLES, Bookkeeping
 
 OpenWarehouse = Callable[..., SQLWarehouse]
 RESULT = {"name": "sheets_accounts", "system": "sheets", "direction": "push", "status": "ok", "rows_read": 10,
@@ -112,6 +112,34 @@ def test_empty_ledger_for_a_dry_run_writes_nothing(wh: SQLWarehouse) -> None:
 
 
 # -- runs --------------------------------------------------------------------------------------------
+
+
+def test_a_result_is_one_row_however_it_is_recorded(wh: SQLWarehouse, open_wh: OpenWarehouse,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's first result of a mapping is one INSERT (the run was started on this connection: nothing
+    to replace); recording it again, from another Bookkeeping on the connection, after the run finished,
+    or a run started elsewhere, replaces it."""
+    book = Bookkeeping(wh)
+    book.ensure()
+    sent: list[str] = []
+    execute = wh.execute
+    monkeypatch.setattr(wh, "execute", lambda sql, params=None: (sent.append(sql.split()[0]), execute(sql, params))[1])
+    run = book.start_run("run", {})
+    book.record_result(run, RESULT)
+    book.record_result(run, {**RESULT, "name": "other"})
+    assert sent == ["INSERT", "INSERT", "INSERT"]  # the run, then one statement per result
+    Bookkeeping(wh).record_result(run, {**RESULT, "rows_written": 5})  # another Bookkeeping, same connection
+    book.record_result(run, {**RESULT, "rows_written": 6})
+    elsewhere = open_wh()  # a run started on another connection: its results always replace
+    foreign = Bookkeeping(elsewhere).start_run("run", {})
+    book.record_result(foreign, RESULT)
+    book.record_result(foreign, {**RESULT, "rows_written": 7})
+    book.finish_run(run, True)
+    assert run not in _RECORDED.get(wh, {})  # what a connection remembers ends with each run
+    book.record_result(run, {**RESULT, "name": "other", "rows_written": 8})
+    shown = {run: book.get_run(run), foreign: book.get_run(foreign)}
+    assert [(m["name"], m["rows_written"]) for m in shown[run]["mappings"]] == [("sheets_accounts", 6), ("other", 8)]
+    assert [(m["name"], m["rows_written"]) for m in shown[foreign]["mappings"]] == [("sheets_accounts", 7)]
 
 
 def test_runs_are_recorded_listed_newest_first_and_shown(book: Bookkeeping) -> None:
