@@ -506,15 +506,11 @@ class Bookkeeping:
                            data.column("row_hash").cast(_STR), data.column("unit_key").cast(_STR),
                            data.column("idempotency_key").cast(_STR), pa.array([run_id] * n, _STR),
                            pa.array([utcnow()] * n, _TS), locator], schema=STAGES[STAGE_INTENT])
+        _refuse_repeated_keys(mapping, staged.column("row_key"))
         self._name("sent")
         q = self.wh.quote
         with self.wh.transaction():
             self.wh.load_arrow(STAGE_INTENT, staged, temporary=True, replace=True)
-            twice = self.wh.query(f"SELECT {q('row_key')} FROM {q(STAGE_INTENT)} GROUP BY {q('row_key')} "
-                                  f"HAVING COUNT(*) > 1 ORDER BY 1 LIMIT 3")
-            if twice:
-                raise WarehouseError(f"ledger intent for {mapping}: row key(s) appear more than once "
-                                     f"(e.g. {', '.join(repr(str(r[0])) for r in twice)})")
             # new rows and known ones alike: the staged values; the rest (sent_hash, remote_id…) kept
             staged_values: dict[str, tuple[str, list[Any]]] = {c: (f"s.{q(c)}", []) for c in
                              ("mapping", "row_key", "pending_hash", "unit_key", "idempotency_key", "run_id", "updated_at",
@@ -719,6 +715,20 @@ class Bookkeeping:
         rows = self.wh.query(f"SELECT {self._c(*names)} FROM {self._t('sent')} WHERE {self.wh.quote('mapping')} = ?",
                              [mapping])
         return {str(r[1]): dict(zip(names, r, strict=True)) for r in rows}
+
+
+def _refuse_repeated_keys(mapping: str, keys: pa.ChunkedArray) -> None:
+    """An intent names each row once: checked in Arrow before anything is written (a query less per
+    batch; on Snowflake, a round trip less). The message names the first three repeated keys in order."""
+    import pyarrow.compute as pc
+
+    if pc.count_distinct(keys, mode="all").as_py() == len(keys):
+        return
+    counts = pc.value_counts(keys)
+    twice = sorted(str(value) for value, count in zip(counts.field("values").to_pylist(),
+                                                       counts.field("counts").to_pylist(), strict=True) if count > 1)
+    raise WarehouseError(f"ledger intent for {mapping}: row key(s) appear more than once "
+                         f"(e.g. {', '.join(repr(key) for key in twice[:3])})")
 
 
 def _table(rows: Rows, names: Sequence[str]) -> pa.Table:
