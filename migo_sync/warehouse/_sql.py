@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -283,6 +283,22 @@ class SQLWarehouse:
 
     def ensure_table(self, name: str, columns: Sequence[ColumnDef], key: Sequence[str]) -> bool:
         existing = self.columns(name)
+        return self._ensure_table(name, columns, key, None if existing is None else [c.name for c in existing])
+
+    def ensure_tables(self, tables: Mapping[str, tuple[Sequence[ColumnDef], Sequence[str]]]) -> dict[str, bool]:
+        found = self._column_names(list(tables))
+        return {name: self._ensure_table(name, columns, key, found.get(name)) for name, (columns, key) in tables.items()}
+
+    def _column_names(self, tables: Sequence[str]) -> dict[str, list[str]]:
+        """Column names of those of `tables` that exist (one look-up each here; Snowflake asks its
+        catalog once)."""
+        found = {name: self.columns(name) for name in tables}
+        return {name: [c.name for c in columns] for name, columns in found.items() if columns is not None}
+
+    def _ensure_table(self, name: str, columns: Sequence[ColumnDef], key: Sequence[str],
+                      existing: list[str] | None) -> bool:
+        """Create `name` when `existing` (its column names, None: no such table) says it is missing,
+        else add the columns it lacks; True when it created it."""
         if existing is None:
             parts = split_name(name)
             if len(parts) > 1:
@@ -294,7 +310,7 @@ class SQLWarehouse:
                 defs.append(f"PRIMARY KEY ({', '.join(self.quote_part(k) for k in key)})")
             self.execute(f"CREATE TABLE IF NOT EXISTS {self.quote(name)} ({', '.join(defs)})")
             return True
-        have = {c.name.lower() for c in existing}
+        have = {c.lower() for c in existing}
         for c in columns:
             if c.name.lower() not in have:
                 self.execute(f"ALTER TABLE {self.quote(name)} ADD COLUMN {self.quote_part(c.name)} "

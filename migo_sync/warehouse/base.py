@@ -6,7 +6,7 @@ hold every SQL difference; the engine and the bookkeeping use only this protocol
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -96,6 +96,11 @@ class Warehouse(Protocol):
     def ensure_table(self, name: str, columns: Sequence[ColumnDef], key: Sequence[str]) -> bool:
         """Create the table when missing (with schema); add missing columns when it exists. True when
         this call created it."""
+        ...
+
+    def ensure_tables(self, tables: Mapping[str, tuple[Sequence[ColumnDef], Sequence[str]]]) -> dict[str, bool]:
+        """`ensure_table` for each of `tables` (name → columns, key), their columns looked up together
+        where the engine can (Snowflake: one catalog query, not a look-up per table)."""
         ...
 
     def load_arrow(self, table: str, data: pa.Table, *, temporary: bool = False, replace: bool = False) -> int:

@@ -183,18 +183,14 @@ class Bookkeeping:
                 self._sent_columns = list(known[1])
                 self._ready = True
                 return
-        for table, (columns, key) in SCHEMAS.items():
-            self.wh.ensure_table(self.table_name(table), columns, key)
+        self.wh.ensure_tables({self.table_name(table): spec for table, spec in SCHEMAS.items()})
         for stage, schema in STAGES.items():
             self.wh.load_arrow(stage, schema.empty_table(), temporary=True, replace=True)
         found = self.wh.columns(self.table_name("sent")) or []
         self._sent_columns = [c.name for c in found]  # every column, even one this version does not know
-        staged = self.wh.columns(STAGE_LEDGER)
-        if staged is not None and [c.name.lower() for c in staged] == [c.lower() for c in self._sent_columns]:
-            self.wh.execute(f"DELETE FROM {self.wh.quote(STAGE_LEDGER)}")  # a write: fine in a transaction
-        else:
-            self.wh.execute(f"CREATE OR REPLACE TEMPORARY TABLE {self.wh.quote(STAGE_LEDGER)} AS "
-                            f"SELECT * FROM {self.wh.quote(self.table_name('sent'))} WHERE 1 = 0")
+        # (first time on this connection, or `sent` changed since: the staging ledger is made anew)
+        self.wh.execute(f"CREATE OR REPLACE TEMPORARY TABLE {self.wh.quote(STAGE_LEDGER)} AS "
+                        f"SELECT * FROM {self.wh.quote(self.table_name('sent'))} WHERE 1 = 0")
         self._ready = True
         _ENSURED[self.wh] = (self.schema, list(self._sent_columns))
 
