@@ -100,6 +100,7 @@ class Puller:
         self.result = MappingResult(mapping.name, mapping.system, "pull")
         self._key_schema = pa.schema([self.schema.field(c) for c in mapping.key])
         self._deleted_staging = temp_name(mapping.name, "deleted")
+        self._made: set[str] = set()  # staging tables this pull made (`_staging`)
         self._new = False  # the target was made by this pull and nothing merged into it yet (`merge_arrow`)
 
     def run(self) -> MappingResult:
@@ -126,13 +127,15 @@ class Puller:
                     self.target, [ColumnDef(f.column, f.type, self.scales.get(f.column)) for f in self.mapping.fields
                                   if f.column],
                     self.mapping.key)
-            # Staging tables exist before the first transaction: DDL inside one would commit it.
-            if mirror and not self.dry_run:  # a mirror stages every page here, and merges nothing before
-                self.warehouse.load_arrow(mirror_staging, self.schema.empty_table(), temporary=True, replace=True)
-            elif not self.dry_run:
-                self.warehouse.load_arrow(staging, self.schema.empty_table(), temporary=True, replace=True)
-                self.warehouse.load_arrow(self._deleted_staging, self._key_schema.empty_table(), temporary=True,
-                                          replace=True)
+            # Staging tables exist before the first transaction: DDL inside one would commit it. Where the
+            # warehouse merges from Arrow in place (DuckDB), they are made only once a page needs one (`_flush`:
+            # a mirror's pages but its last, deleted keys; a mirror read whole in one page needs none).
+            if not self.dry_run and not self.warehouse.merges_from_arrow:
+                if mirror:  # a mirror stages every page here, and merges nothing before
+                    self._staging(mirror_staging, self.schema)
+                else:
+                    self._staging(staging, self.schema)
+                    self._staging(self._deleted_staging, self._key_schema)
             if self.dry_run:
                 self.warehouse.load_arrow(preview, self.schema.empty_table(), temporary=True, replace=True)
         except BaseException:
@@ -192,6 +195,8 @@ class Puller:
                 and self.result.status != "stopped"):
             self.book.set_cursor(self.mapping.name, None, self.run_id)  # only --full-refresh forgets
         if mirror and not self.dry_run:
+            if not whole:  # (staged pages, or none at all: the mirror of an empty read)
+                self._staging(mirror_staging, self.schema)
             with self.warehouse.transaction():
                 if whole:
                     counts = self.warehouse.merge_arrow(self.target, pending.tables[0], mirror_staging, self.mapping.key,
@@ -211,7 +216,8 @@ class Puller:
                 pending.clear()
             self.result.rows_changed += counts.inserted + counts.updated + counts.deleted
             self.result.rows_written += counts.inserted + counts.updated
-            self.warehouse.execute(f"DROP TABLE IF EXISTS {mirror_staging}")
+            if mirror_staging in self._made:
+                self.warehouse.execute(f"DROP TABLE IF EXISTS {mirror_staging}")
         if self.ahead is not None:
             self.result.details["read_ahead_seconds"] = round(self.ahead.seconds, 3)
         return self.result.finish(requests=self.ahead.sent() if self.ahead is not None
@@ -253,6 +259,10 @@ class Puller:
         """Commit the pending pages and the cursor after the last of them, in one transaction."""
         table = self._last_per_key(pa.concat_tables(pending.tables)) if len(pending.tables) > 1 else pending.tables[0]
         rejects = pending.rejects
+        if self.mapping.mode == "mirror":
+            self._staging(mirror_staging, self.schema)
+        elif any(batch.deleted_keys for batch in pending.deleting):
+            self._staging(self._deleted_staging, self._key_schema)
         with self.warehouse.transaction():
             if self.mapping.mode == "mirror":
                 self.warehouse.load_arrow(mirror_staging, table, temporary=True)
@@ -269,6 +279,13 @@ class Puller:
                   extra={"event": "batch", "mapping": self.mapping.name, "records": table.num_rows,
                          "rows_rejected": len(rejects)})
         pending.clear()
+
+    def _staging(self, name: str, schema: pa.Schema) -> None:
+        """Make one staging table (emptied: a namesake an earlier run of this connection left goes), once
+        per pull, before any transaction: DDL inside one would commit it."""
+        if name not in self._made:
+            self.warehouse.load_arrow(name, schema.empty_table(), temporary=True, replace=True)
+            self._made.add(name)
 
     def _last_per_key(self, table: pa.Table) -> pa.Table:
         """Keep the last row of each key (a later page may repeat a record with newer values)."""

@@ -107,6 +107,7 @@ class SQLWarehouse:
     state_schema: str
     null_text: str = "'\\N'"  # the SQL literal for the two characters \N
     primary_keys = True  # declare the key as PRIMARY KEY in ensure_table (key columns are NOT NULL anyway)
+    merges_from_arrow = False  # merge_arrow loads its staging table first (Warehouse.merges_from_arrow)
     types: dict[str, str] = {}  # migo-sync type → column type; decimals use decimal_type
     decimal_type = "DECIMAL(38, {scale})"
 

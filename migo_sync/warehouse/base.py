@@ -71,6 +71,9 @@ class Warehouse(Protocol):
 
     dialect: str
     state_schema: str
+    # merge_arrow reads the Arrow data in place (DuckDB): its `staging` table is never used, so a
+    # caller need not make one
+    merges_from_arrow: bool
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 

@@ -113,11 +113,14 @@ class Held(Scripted):
 
 
 @pytest.mark.parametrize("mode", ["upsert", "mirror"])
+@pytest.mark.parametrize("in_place", [True, False], ids=["merges-from-arrow", "stages"])
 def test_the_first_page_is_asked_for_while_the_staging_tables_are_made(
-        warehouse: Warehouse, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        warehouse: Warehouse, mode: str, in_place: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first page's request goes out before the engine makes its target and staging tables (on a
     thread); the making is held until the page was asked for (10 s at most), which only happens if the two
-    overlap. A mirror makes only the table it stages its pages in."""
+    overlap. A mirror makes only the table it stages its pages in; where the warehouse merges from Arrow in
+    place (DuckDB), an upsert makes none, and a mirror makes its own once a page has to wait in it."""
+    monkeypatch.setattr(warehouse, "merges_from_arrow", in_place)
     adapter = Held([[record(1), record(2)], [record(3)]])
     made: list[tuple[str, bool]] = []
     load = type(warehouse).load_arrow
@@ -141,8 +144,53 @@ def test_the_first_page_is_asked_for_while_the_staging_tables_are_made(
     assert (result.status, result.rows_read, result.rows_written) == ("ok", 3, 3)
     assert made and all(asked for _, asked in made)
     assert [name for name, _ in made] == ["landing.things"] + (
-        ["migo_mirror_scripted_pull"] if mode == "mirror" else ["migo_stage_scripted_pull", "migo_deleted_scripted_pull"])
+        ["migo_mirror_scripted_pull"] if mode == "mirror" else [] if in_place
+        else ["migo_stage_scripted_pull", "migo_deleted_scripted_pull"])
     assert Bookkeeping(warehouse).get_cursor("scripted_pull") == {"page": 1}
+
+
+class Deleting(Scripted):
+    """Pages that also name records the remote deleted."""
+
+    def __init__(self, pages: list[tuple[list[dict[str, Any]], list[int]]]) -> None:
+        super().__init__([records for records, _ in pages])
+        self.deleted = [gone for _, gone in pages]
+
+    def read(self, mapping: Mapping, state: dict[str, Any] | None) -> Iterator[PullBatch]:
+        for number, batch in enumerate(super().read(mapping, state)):
+            yield PullBatch(batch.records, batch.state, deleted_keys=[{"id": i} for i in self.deleted[number]])
+
+
+@pytest.mark.parametrize("in_place", [True, False], ids=["merges-from-arrow", "stages"])
+def test_staging_tables_are_made_where_a_page_needs_them(warehouse: Warehouse, in_place: bool,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merging from Arrow in place, a pull makes a staging table only for what waits in one: a mirror read
+    whole in one page none, an upsert's deleted keys theirs (before the transaction that uses it). The rows
+    are the same as with every staging table made up front."""
+    monkeypatch.setattr(warehouse, "merges_from_arrow", in_place)
+    statements: list[str] = []
+    execute = type(warehouse).execute
+
+    def noted(self: Warehouse, sql: str, params: Any = None) -> None:
+        statements.append(" ".join(sql.split()[:4]))
+        execute(self, sql, params)
+
+    monkeypatch.setattr(type(warehouse), "execute", noted)
+    first = Puller(warehouse, Bookkeeping(warehouse), Scripted([[record(1), record(2), record(3)]]),
+                   MAPPING.model_copy(update={"mode": "mirror"}), "r1").run()
+    made = [s for s in statements if s.startswith(("CREATE TEMPORARY", "DROP TABLE"))]
+    assert made == ([] if in_place else ["CREATE TEMPORARY TABLE \"migo_mirror_scripted_pull\"",
+                                          "DROP TABLE IF EXISTS"])
+    statements.clear()
+    adapter = Deleting([([record(4)], []), ([record(5)], [1, 4]), ([record(6)], [])])
+    second = Puller(warehouse, Bookkeeping(warehouse), adapter, MAPPING.model_copy(update={"batch_size": 1}),
+                    "r2").run()
+    made = [s for s in statements if s.startswith("CREATE TEMPORARY")]
+    assert made == (['CREATE TEMPORARY TABLE "migo_deleted_scripted_pull"'] if in_place else
+                    ['CREATE TEMPORARY TABLE "migo_stage_scripted_pull"', 'CREATE TEMPORARY TABLE "migo_deleted_scripted_pull"'])
+    # the same counts both ways (the staging-first way's, as before this change)
+    assert (first.rows_written, second.rows_written, second.rows_changed) == (3, 2, 3)
+    assert warehouse.query("SELECT id FROM landing.things ORDER BY id") == [(2,), (3,), (5,), (6,)]
 
 
 def test_an_error_of_the_first_page_is_raised_as_when_it_was_read_in_place(
