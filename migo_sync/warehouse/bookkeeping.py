@@ -420,11 +420,12 @@ class Bookkeeping:
         rejects = self.wh.query(
             f"SELECT {self._c('mapping', 'row_key', 'reason', 'payload')}, CAST({q('created_at')} AS VARCHAR) "
             f"FROM {self._t('rejects')} WHERE {q('run_id')} = ? ORDER BY {self._c('created_at', 'mapping', 'row_key')} "
-            f"LIMIT {max(int(limit), 0)}", [run_id])
+            f"LIMIT {max(int(limit), 0)}", [run_id]) if run["rejects_total"] else []
         run["rejects"] = [{"mapping": j[0], "row_key": j[1], "reason": j[2], "payload": _json(j[3]),
                            "created_at": _iso(j[4])} for j in rejects]
         by_mapping = self.wh.query(f"SELECT {q('mapping')}, COUNT(*) FROM {self._t('rejects')} "
-                                   f"WHERE {q('run_id')} = ? GROUP BY {q('mapping')} ORDER BY 1", [run_id])
+                                   f"WHERE {q('run_id')} = ? GROUP BY {q('mapping')} ORDER BY 1",
+                                   [run_id]) if run["rejects_total"] else []  # none: nothing more to ask
         run["rejects_by_mapping"] = {str(m): int(n) for m, n in by_mapping}
         return run
 

@@ -198,3 +198,16 @@ def test_a_statement_mentions_a_name_as_its_whole_identifier_regex_says(sql: str
     names = ["t", "t1", "tt", "x$t", "x", "_t", "stage_1", "stage", "t_", "spät", "später", "ssx", "sx", "na me"]
     expected = [n for n in names if re.search(rf"(?<![\w$]){re.escape(n)}(?![\w$])", sql, re.I)]
     assert _mentioned(names, sql) == expected
+
+
+def test_the_catalog_read_whole_gives_each_relation_its_columns_in_order(wh: DuckDBWarehouse) -> None:
+    wide = ", ".join(f"c{(i * 7) % 30} INTEGER" for i in range(30))  # names out of order, positions in order
+    wh.execute(f"CREATE TABLE wide ({wide})")
+    wh.execute("ALTER TABLE t ADD COLUMN a2 DATE")
+    wh.execute("CREATE TEMPORARY TABLE wide_t AS SELECT * FROM wide")
+    wh.execute("CREATE VIEW wide_v AS SELECT c14, c0, b FROM wide, t")
+    wh._forget_catalog()
+    for relation in ("wide", "t", "wide_t", "wide_v"):
+        described = [r[0] for r in wh._conn.execute(f"DESCRIBE {relation}").fetchall()]
+        assert names(wh.columns(relation)) == described
+    assert reads(wh) == 1

@@ -157,6 +157,7 @@ def test_a_result_is_one_row_however_it_is_recorded(wh: SQLWarehouse, open_wh: O
     shown = {run: book.get_run(run), foreign: book.get_run(foreign)}
     assert [(m["name"], m["rows_written"]) for m in shown[run]["mappings"]] == [("sheets_accounts", 6), ("other", 8)]
     assert [(m["name"], m["rows_written"]) for m in shown[foreign]["mappings"]] == [("sheets_accounts", 7)]
+    assert (shown[run]["rejects_total"], shown[run]["rejects"], shown[run]["rejects_by_mapping"]) == (0, [], {})
 
 
 def test_runs_are_recorded_listed_newest_first_and_shown(book: Bookkeeping) -> None:
