@@ -91,6 +91,7 @@ _KEEPS_CATALOG = frozenset({"SELECT", "FROM", "VALUES", "WITH", "DESCRIBE", "DES
 _TABLE_DDL = re.compile(r"\s*(?:CREATE(?:\s+OR\s+REPLACE)?(?:\s+TEMP(?:ORARY)?)?|ALTER|DROP)\s+(?:TABLE|VIEW)\s", re.I)
 
 
+_CASCADE = re.compile(r"\bCASCADE\b", re.I)
 _WORD = re.compile(r"[\w$]+")
 # how many catalog columns one look-up of the whole catalog may read (beyond it: a query per name)
 SNAPSHOT_COLUMNS = 20_000
@@ -231,7 +232,7 @@ class DuckDBWarehouse(SQLWarehouse):
         """After `sql` (not a read or a row change): a table's or view's DDL forgets the names it
         mentions; anything else (a schema's DDL, CASCADE, USE, SET, ATTACH, a quote inside a name) forgets all."""
         if (not _TABLE_DDL.match(sql) or '""' in sql or ";" in sql.strip().rstrip(";")
-                or re.search(r"\bCASCADE\b", sql, re.I)):  # what else it drops is not named
+                or _CASCADE.search(sql)):  # what else it drops is not named
             self._forget_catalog()
             return
         for name in _mentioned(self._catalog, sql):
@@ -264,13 +265,9 @@ class DuckDBWarehouse(SQLWarehouse):
         """Remember every column of the catalog at once (False: more than SNAPSHOT_COLUMNS, or something
         was forgotten meanwhile: look names up one by one)."""
         generation = self._catalog_generation
-        try:
-            home = tuple(self._conn.execute("SELECT current_database(), current_schema()").fetchall()[0])
-            rows = self._conn.execute(  # ordered here, not in the query (~25 % of its time)
-                "SELECT lower(table_name), lower(database_name), lower(schema_name), column_name, data_type, "
-                f"is_nullable, column_index FROM duckdb_columns() LIMIT {SNAPSHOT_COLUMNS + 1}").fetchall()
-        except duckdb.Error as exc:
-            raise WarehouseError(f"DuckDB: {relation}: {first_line(exc)}") from exc
+        home, rows = self._ask_catalog(  # ordered here, not in the query (~25 % of its time)
+            relation, "SELECT lower(table_name), lower(database_name), lower(schema_name), column_name, data_type, "
+            f"is_nullable, column_index FROM duckdb_columns() LIMIT {SNAPSHOT_COLUMNS + 1}")
         if len(rows) > SNAPSHOT_COLUMNS:
             self._catalog_too_big = True
             return False
@@ -284,6 +281,16 @@ class DuckDBWarehouse(SQLWarehouse):
         self._unsure.clear()
         return True
 
+    def _ask_catalog(self, relation: str, sql: str, params: Sequence[Any] | None = None
+                     ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+        """(current database, schema) and the rows of a catalog query, read outside the statement path
+        (a catalog read forgets nothing)."""
+        try:
+            home = tuple(self._conn.execute("SELECT current_database(), current_schema()").fetchall()[0])
+            return home, [tuple(r) for r in self._conn.execute(sql, params).fetchall()]
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB: {relation}: {first_line(exc)}") from exc
+
     def _catalog_rows(self, relation: str, name: str) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
         """(current database, schema) and every catalog column named `name` (lower case), remembered."""
         known = self._catalog.get(name)
@@ -294,13 +301,9 @@ class DuckDBWarehouse(SQLWarehouse):
         if known is not None:
             return known
         generation = self._catalog_generation
-        try:
-            home = tuple(self._conn.execute("SELECT current_database(), current_schema()").fetchall()[0])
-            rows = [tuple(r) for r in self._conn.execute(
-                "SELECT lower(database_name), lower(schema_name), column_name, data_type, is_nullable "
-                "FROM duckdb_columns() WHERE lower(table_name) = ? ORDER BY column_index", [name]).fetchall()]
-        except duckdb.Error as exc:
-            raise WarehouseError(f"DuckDB: {relation}: {first_line(exc)}") from exc
+        home, rows = self._ask_catalog(
+            relation, "SELECT lower(database_name), lower(schema_name), column_name, data_type, is_nullable "
+            "FROM duckdb_columns() WHERE lower(table_name) = ? ORDER BY column_index", [name])
         if generation == self._catalog_generation:  # nothing forgotten meanwhile (another thread's DDL)
             self._catalog[name] = (home, rows)
         return home, rows
