@@ -92,12 +92,37 @@ VOLATILE = [re.compile(rb"<(sessionid|password|senderpassword|controlid|dtdversi
 
 @dataclass
 class Call:
+    """One request: when it left and was answered; what it asked (kind, role, digest) is read from
+    its body only when the figures are made, after the run, so that reading it (regular expressions
+    and a hash over bodies of up to megabytes) never delays the request it describes."""
+
     system: str
-    kind: str
-    role: str
-    digest: str
+    method: str
+    path: str
+    target: str
+    body: bytes
     started: float
     ended: float = 0.0
+    _seen: tuple[str, str, str] | None = None
+
+    def _read(self) -> tuple[str, str, str]:
+        if self._seen is None:
+            kind, role = classify(self.system, self.method, self.path, self.body)
+            self._seen = (kind, role, digest(self.target, self.body))
+            self.body = b""  # read once: not kept for the rest of the run
+        return self._seen
+
+    @property
+    def kind(self) -> str:
+        return self._read()[0]
+
+    @property
+    def role(self) -> str:
+        return self._read()[1]
+
+    @property
+    def digest(self) -> str:
+        return self._read()[2]
 
 
 @dataclass
@@ -192,8 +217,7 @@ def install(trace: Trace) -> None:
             body = request.content
         except httpx.RequestNotRead:  # a streamed body: its route names it
             body = b""
-        kind, role = classify(self.system, request.method, request.url.path, body)
-        call = Call(self.system, kind, role, digest(str(request.url), body), time.monotonic())
+        call = Call(self.system, request.method, request.url.path, str(request.url), body, time.monotonic())
         with trace.lock:
             trace.calls.append(call)
             trace.pending.append(call)
