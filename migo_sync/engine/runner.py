@@ -23,7 +23,7 @@ from migo_sync.boundary import library_error
 from migo_sync.bounded import shared_ssl_context
 from migo_sync.config import Project
 from migo_sync.engine.feeds import rename_problems
-from migo_sync.engine.gcpause import heap_frozen
+from migo_sync.engine.gcpause import heap_frozen, refreeze
 from migo_sync.engine.probe import ChangeProbe
 from migo_sync.engine.pull import Puller, read_pages
 from migo_sync.engine.push import Pusher
@@ -305,6 +305,7 @@ def _each(warehouse: Warehouse, book: Bookkeeping, pool: AdapterPool, mappings: 
     try:
         for item in _turns(mappings, ahead):
             interrupt.check()
+            refreeze()  # what the run loaded so far is walked by no full pass inside this mapping (gcpause)
             mapping = item.mapping
             if stop():
                 report.stopped = True

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import pytest
 
-from migo_sync.engine.gcpause import gc_paused, heap_frozen
+from migo_sync.engine.gcpause import gc_paused, heap_frozen, refreeze
 
 pytestmark = pytest.mark.timeout(30)
 T = TypeVar("T")
@@ -114,3 +114,28 @@ def test_overlapping_frozen_heaps_end_when_the_last_one_leaves() -> None:
     seen = overlapped(heap_frozen, gc.get_freeze_count)  # A has left; B still holds the heap frozen
     assert len(seen) == 1 and seen[0] > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_refreeze_adds_what_the_run_loaded_and_hands_it_back_at_the_end() -> None:
+    """Inside a frozen heap, objects alive at a refreeze (a WSDL read mid-run) are skipped by the
+    later passes and freed after the run; outside one, refreeze freezes nothing."""
+    gc.collect()
+    refreeze()
+    assert gc.get_freeze_count() == 0  # no run: nothing frozen
+    with heap_frozen():
+        loaded = Node()
+        later = weakref.ref(loaded)
+        frozen = gc.get_freeze_count()
+        refreeze()
+        assert gc.get_freeze_count() > frozen
+        del loaded
+        gc.collect()
+        assert later() is not None  # alive at the refreeze: left out of the run's passes
+        made = Node()
+        after = weakref.ref(made)
+        del made
+        gc.collect()
+        assert after() is None  # made after it: collected as usual
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert later() is None  # handed back at the end: freed by the next full pass
