@@ -16,18 +16,23 @@ def rows(n: int) -> pa.Table:
                      "at": pa.array([None] * n, pa.timestamp("us"))}, schema=STAGE)
 
 
+def spy(monkeypatch: pytest.MonkeyPatch, wh: DuckDBWarehouse, method: str) -> list[str]:
+    """The first argument of each call of `wh.<method>`, which still runs."""
+    calls: list[str] = []
+    original = getattr(wh, method)
+
+    def called(first: str, *rest: object, **named: object) -> object:
+        calls.append(first)
+        return original(first, *rest, **named)
+
+    monkeypatch.setattr(wh, method, called)
+    return calls
+
+
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> tuple[DuckDBWarehouse, list[str]]:
     wh = DuckDBWarehouse(":memory:")
-    looked: list[str] = []
-    original = wh._lookup
-
-    def lookup(relation: str, temporary_only: bool) -> object:
-        looked.append(relation)
-        return original(relation, temporary_only)
-
-    monkeypatch.setattr(wh, "_lookup", lookup)
-    return wh, looked
+    return wh, spy(monkeypatch, wh, "_lookup")
 
 
 def test_a_load_into_a_temporary_table_it_made_looks_nothing_up(counted: tuple[DuckDBWarehouse, list[str]]) -> None:
@@ -57,4 +62,36 @@ def test_ddl_naming_it_makes_the_next_load_look_again(counted: tuple[DuckDBWareh
     assert wh.load_arrow("stage", rows(2), temporary=True, replace=True) == 2
     assert looked == ["stage", "stage"]
     assert wh.query("SELECT row_key FROM stage ORDER BY 1") == [("k0",), ("k1",)]
+    wh.close()
+
+
+def _snapshots(wh: DuckDBWarehouse) -> list[str]:
+    return [str(r[0]) for r in wh.query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'migo_iter_%'")]
+
+
+@pytest.mark.timeout(30)
+def test_a_temporary_result_of_one_batch_is_read_straight_and_a_larger_one_paged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A push reads its rows to send from its temporary table while it writes the ledger: a result of at
+    most one batch is read whole at once (no snapshot table); a larger one still pages through a snapshot,
+    in the query's order, each batch within the size, the connection free between batches."""
+    wh = DuckDBWarehouse(":memory:")
+    wh.load_arrow("send", rows(25), temporary=True)
+    made = spy(monkeypatch, wh, "_pages")
+    order = "SELECT row_key FROM send ORDER BY row_key DESC"
+    whole = list(wh.iter_batches(order, batch_size=25))
+    assert made == [] and _snapshots(wh) == []
+    assert [k for b in whole for k in b.column(0).to_pylist()] == sorted((f"k{i}" for i in range(25)), reverse=True)
+    assert all(b.num_rows <= 25 for b in whole)
+    seen: list[str] = []
+    for batch in wh.iter_batches(order, batch_size=10):
+        assert batch.num_rows <= 10
+        with wh.transaction():  # the caller writes between batches, as the push does
+            wh.execute("DELETE FROM send WHERE row_key = ?", [batch.column(0)[0].as_py()])
+        seen.extend(batch.column(0).to_pylist())
+    assert len(made) == 1 and seen == [k for b in whole for k in b.column(0).to_pylist()]
+    assert _snapshots(wh) == []  # dropped once read
+    assert list(wh.iter_batches("SELECT * FROM send WHERE 1 = 0", batch_size=10)) == []
+    with wh.transaction():  # inside a transaction it sees the transaction's rows
+        wh.execute("DELETE FROM send")
+        assert list(wh.iter_batches("SELECT * FROM send", batch_size=10)) == []
     wh.close()
