@@ -120,6 +120,27 @@ def test_a_posted_unit_changed_deleted_or_extended_is_reported_once_and_cleared_
         (key("J4", 1), INSERT_ONLY_DELETED), (key("J4", 2), INSERT_ONLY_DELETED)]
 
 
+def test_new_journals_beside_a_reported_one_are_posted_and_its_return_is_cleared(warehouse: Warehouse) -> None:
+    """The nightly case: only new units to send (the plan's shortcut: no unit sent before can differ),
+    beside one reported before; when it returns to what was sent in the same run, its report clears."""
+    ledger = Ledger()
+    push(warehouse, ledger, "r1")
+    warehouse.execute("UPDATE src.lines SET amount = 11.00 WHERE jid = 'J1' AND line = 1")
+    assert push(warehouse, ledger, "r2").rows_rejected == 2
+    warehouse.execute("INSERT INTO src.lines VALUES ('J5', 1, 3.00), ('J5', 2, -3.00)")
+    third = push(warehouse, ledger, "r3")  # J1 still changed (reported before), J5 new
+    assert (third.rows_written, third.rows_rejected, third.details["diverged_reported_before"]) == (2, 0, 1)
+    warehouse.execute("UPDATE src.lines SET amount = 10.00 WHERE jid = 'J1' AND line = 1")
+    warehouse.execute("INSERT INTO src.lines VALUES ('J6', 1, 4.00), ('J6', 2, -4.00)")
+    fourth = push(warehouse, ledger, "r4")  # only new rows to send: J6 posted, J1's report cleared
+    assert (fourth.status, fourth.rows_written, fourth.rows_rejected, fourth.details["diverged_reported_before"]) == (
+        "ok", 2, 0, 0)
+    assert ledger.posts == 6 and rejects(warehouse, "r4") == []
+    book = Bookkeeping(warehouse).ledger("journals")
+    assert all(r["refused_hash"] is None and r["sent_hash"] and r["pending_hash"] is None for r in book.values())
+    assert len(book) == 12
+
+
 def test_a_unit_the_remote_holds_with_other_values_is_settled_reported_once_and_asked_again_when_it_moves(
         warehouse: Warehouse) -> None:
     ledger = Ledger()
