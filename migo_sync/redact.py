@@ -13,12 +13,19 @@ MASK = "***"
 _lock = threading.Lock()
 _secrets: set[str] = set()
 SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-key"})
-_PATTERNS = [
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+"),
-    re.compile(r"(?i)((?:password|passwd|secret|token|sessionid|access_token|assertion|api_key)[\"']?\s*[:=]\s*[\"']?)(?![\[(])[^\s\"'&<,}]+"),
-    re.compile(r"(?is)(<(?:\w+:)?(?:password|sessionid|Password)[^>]*>)[^<]*"),
+# Each pattern with the words any of its matches holds (as `re` matches them, case-insensitively): a text that
+# holds none of them is not searched. Every statement and request is logged, and the third pattern alone took
+# ~0.3 ms on a 1.6 KB SQL statement (~10 ms of a push's main thread, 35 records), the check ~5 µs.
+_PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), ("bearer",)),
+    (re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+"), ("basic",)),
+    (re.compile(r"(?i)((?:password|passwd|secret|token|sessionid|access_token|assertion|api_key)[\"']?\s*[:=]\s*[\"']?)(?![\[(])[^\s\"'&<,}]+"),
+     ("passw", "secret", "token", "sessionid", "assertion", "api_key")),
+    (re.compile(r"(?is)(<(?:\w+:)?(?:password|sessionid|Password)[^>]*>)[^<]*"), ("passw", "sessionid")),
 ]
+# The characters `re` takes case-insensitively for a letter of those words and `str.lower()` does not turn into
+# it (tests/core/test_redact_words.py checks every code point): folded first, the words are found as `re` would.
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
 
 
 def register_secret(value: str | None) -> None:
@@ -44,8 +51,10 @@ def redact(text: str) -> str:
                 text = text.replace(secret, MASK)
             else:
                 text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", MASK, text)
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    folded = text.translate(_FOLD).lower()
+    for pattern, words in _PATTERNS:
+        if any(word in folded for word in words):
+            text = pattern.sub(lambda m: m.group(1) + MASK, text)
     return text
 
 
