@@ -249,13 +249,13 @@ class ZendeskAdapter(BaseAdapter):
         by external_id first)."""
         if mapping.object not in ("users", "organizations"):
             return super().write(mapping, take_all(units))
-        taken: list[PushUnit] = []
+        taken: list[str] = []  # keys only: a unit's records are freed once its job is settled
         results: dict[str, UnitResult] = {}
 
         def take(count: int) -> list[PushUnit]:
             """The next units that can be matched (the others answered here as refused)."""
             while more := units.take(count):
-                taken.extend(more)
+                taken.extend(u.key for u in more)
                 refused = self.check(mapping, more)
                 results.update({k: UnitResult(k, ok=False, reason=r) for k, r in refused.items()})
                 sendable = [u for u in more if u.key not in refused]
@@ -273,8 +273,8 @@ class ZendeskAdapter(BaseAdapter):
                 results.update(runner.run(organization_jobs(self.client, prepared, self.settings.max_concurrency),
                                           queued, units.settled))
         # a unit taken but in no job that went out: the run stopped before its job was submitted
-        return [results.get(u.key) or UnitResult(u.key, ok=False, not_sent=True, reason="not sent: the run was interrupted")
-                for u in taken]
+        return [results.get(key) or UnitResult(key, ok=False, not_sent=True, reason="not sent: the run was interrupted")
+                for key in taken]
 
     def settle_jobs(self, mapping: Mapping, jobs: KeyMap[str, str]) -> list[UnitResult]:
         """Poll the jobs an earlier run queued to their end; units of an expired job get no result."""

@@ -512,13 +512,12 @@ class Pusher:
             if first is None:
                 return
             feed = _Feed(self, itertools.chain([first], units), size)
+            del first  # the feed holds it, until it is settled
             assert self.jobs is not None
             results = self.jobs.write_queued(self.mapping, feed, self._jobs_queued)
             # units the adapter did not take (it stopped: interrupted) were not read: planned again next run;
-            # units whose results it handed over early (`_Feed.settled`) are recorded already
-            self._settle_batch([i for i in feed.items if id(i) not in feed.settled_ids],
-                               [i for i in feed.sent if id(i) not in feed.settled_ids],
-                               {r.key: r for r in results}, feed.rejects)
+            # units whose results it handed over early (`_Feed.settled`) are recorded, and gone from the feed
+            self._settle_batch(feed.items, feed.sent, {r.key: r for r in results}, feed.rejects)
             if feed.ended:
                 return
             if self.stop():  # asked to stop: this batch is done and recorded, the rest waits
@@ -686,10 +685,10 @@ class _Feed:
         self.units = units
         self.left = limit  # units this batch may still read
         self.ended = False  # the push has no more units
-        self.items: list[_Unit] = []  # every unit read in this batch
-        self.sent: list[_Unit] = []  # handed over, intent committed
+        self.items: list[_Unit] = []  # the units read in this batch, less those settled early (`settled`)
+        self.sent: list[_Unit] = []  # handed over, intent committed, not yet settled
         self.rejects: list[Reject] = []
-        self.settled_ids: set[int] = set()  # units of `sent` whose results are recorded already
+        self.handed = False  # some units were handed over (their jobs are out)
 
     def _read(self, count: int) -> list[_Unit]:
         asked = min(count, self.left)
@@ -701,7 +700,7 @@ class _Feed:
         return chunk
 
     def take(self, count: int) -> list[PushUnit]:
-        if self.sent:  # units handed over before are out as jobs: the push's deferred work goes now
+        if self.handed:  # units handed over before are out as jobs: the push's deferred work goes now
             self.pusher._run_later()
         while self.left > 0 and not self.ended:
             rejects, sendable = self.pusher._screen(self._read(count))
@@ -709,6 +708,7 @@ class _Feed:
             if sendable:
                 self.pusher._intent(sendable)
                 self.sent.extend(sendable)
+                self.handed = True
                 return [i.unit for i in sendable]
         return []
 
@@ -716,10 +716,14 @@ class _Feed:
         """Results the adapter knows before the batch ends (a finished wave of jobs), recorded now in a
         transaction of their own (confirmed, or rejected), while its later jobs are in flight; the
         batch's end records the rest (and this batch's rows refused before sending)."""
-        done = [i for i in self.sent if i.unit.key in results and id(i) not in self.settled_ids]
+        done = [i for i in self.sent if i.unit.key in results]
         if done:
-            self.settled_ids.update(id(i) for i in done)
             self.pusher._settle_batch(done, done, dict(results), [])
+            # recorded: out of the feed, so their rows are freed now, while later jobs are in flight, and
+            # not all at once after the last answer (memory holds the waves in flight, not the batch)
+            gone = {id(i) for i in done}  # (`done` keeps them alive: no id is reused meanwhile)
+            self.sent = [i for i in self.sent if id(i) not in gone]
+            self.items = [i for i in self.items if id(i) not in gone]
 
 
 STREAM_TICK = 1000  # rows of a whole object between progress ticks while it streams

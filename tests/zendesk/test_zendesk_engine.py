@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,38 @@ def test_a_finished_waves_users_are_confirmed_while_the_next_waves_job_runs(
     assert ledger == [(300,)]
     again = run(project, RunOptions(names=[PUSH])).results[0]
     assert (again.rows_written, again.requests) == (0, 0)
+
+
+def test_a_confirmed_waves_users_are_freed_before_the_batch_ends(
+        zd: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wave's users leave the push once their confirmation is recorded: when the last wave's users are
+    confirmed, none of the first wave's 200 units (their records) is still held, so a batch's memory is
+    the jobs in flight, not every unit it read. All 300 are confirmed, exactly once."""
+    from migo_sync.engine import push as push_module
+
+    project = make_project(tmp_path / "project", environ(zd, tmp_path), customers=300,
+                           settings="max_jobs_in_flight = 2\nmax_concurrency = 1\n")
+    units: list[weakref.ref[Any]] = []
+    alive: list[tuple[int, int]] = []
+    read, confirm = push_module._Feed._read, Bookkeeping.confirm
+
+    def reading(self: Any, count: int) -> Any:
+        chunk = read(self, count)
+        units.extend(weakref.ref(i.unit) for i in chunk)
+        return chunk
+
+    def confirming(self: Bookkeeping, feed: str, run_id: str, rows: Any) -> int:
+        alive.append((rows.num_rows, sum(u() is not None for u in units[:200])))
+        return confirm(self, feed, run_id, rows)
+
+    monkeypatch.setattr(push_module._Feed, "_read", reading)
+    monkeypatch.setattr(Bookkeeping, "confirm", confirming)
+    result = run(project, RunOptions(names=[PUSH])).results[0]
+    assert (result.status, result.rows_written, result.rows_rejected) == ("ok", 300, 0)
+    assert len(units) == 300 and alive == [(200, 200), (100, 0)]
+    ledger = query(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE sent_hash IS NOT NULL AND pending_hash IS NULL "
+                            "AND remote_id IS NOT NULL")
+    assert ledger == [(300,)]
 
 
 def test_the_feed_is_noted_and_the_users_counted_while_the_first_job_is_out(
