@@ -40,7 +40,7 @@ from migo_sync.adapter import (
     chunked,
     idempotency_key,
 )
-from migo_sync.engine.gcpause import gc_paused
+from migo_sync.engine.gcpause import gc_paused, refreeze
 from migo_sync.engine.plan import (
     HELD_UNCOMPARED,
     INSERT_ONLY_CHANGED,
@@ -694,6 +694,9 @@ class _Feed:
         asked = min(count, self.left)
         with gc_paused():  # a chunk's units are read: several acyclic objects a row (engine/gcpause.py)
             chunk = list(itertools.islice(self.units, asked))
+            # held until their jobs' results are recorded (waves later): they join the run's frozen heap, so
+            # the collections meanwhile walk none of them (refcounts still free them once settled)
+            refreeze()
         self.left -= len(chunk)
         self.ended = len(chunk) < asked
         self.items.extend(chunk)

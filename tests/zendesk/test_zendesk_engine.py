@@ -4,6 +4,7 @@ ticket exactly once. Push/pull/rerun/faults/exit codes are the adapter contract 
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import signal
@@ -214,18 +215,22 @@ def test_a_confirmed_waves_users_are_freed_before_the_batch_ends(
         zd: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A wave's users leave the push once their confirmation is recorded: when the last wave's users are
     confirmed, none of the first wave's 200 units (their records) is still held, so a batch's memory is
-    the jobs in flight, not every unit it read. All 300 are confirmed, exactly once."""
+    the jobs in flight, not every unit it read; while held, they are in the run's frozen heap (no
+    collection walks them). All 300 are confirmed, exactly once."""
     from migo_sync.engine import push as push_module
 
     project = make_project(tmp_path / "project", environ(zd, tmp_path), customers=300,
                            settings="max_jobs_in_flight = 2\nmax_concurrency = 1\n")
     units: list[weakref.ref[Any]] = []
     alive: list[tuple[int, int]] = []
+    frozen: list[bool] = []
     read, confirm = push_module._Feed._read, Bookkeeping.confirm
 
     def reading(self: Any, count: int) -> Any:
         chunk = read(self, count)
         units.extend(weakref.ref(i.unit) for i in chunk)
+        if chunk:
+            frozen.append(not any(o is chunk[-1] for o in gc.get_objects()))
         return chunk
 
     def confirming(self: Bookkeeping, feed: str, run_id: str, rows: Any) -> int:
@@ -236,7 +241,7 @@ def test_a_confirmed_waves_users_are_freed_before_the_batch_ends(
     monkeypatch.setattr(Bookkeeping, "confirm", confirming)
     result = run(project, RunOptions(names=[PUSH])).results[0]
     assert (result.status, result.rows_written, result.rows_rejected) == ("ok", 300, 0)
-    assert len(units) == 300 and alive == [(200, 200), (100, 0)]
+    assert len(units) == 300 and alive == [(200, 200), (100, 0)] and frozen == [True, True, True]
     ledger = query(project, "SELECT COUNT(*) FROM migo_sync.sent WHERE sent_hash IS NOT NULL AND pending_hash IS NULL "
                             "AND remote_id IS NOT NULL")
     assert ledger == [(300,)]
