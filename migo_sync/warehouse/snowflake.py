@@ -240,9 +240,7 @@ class SnowflakeWarehouse(SQLWarehouse):
             self._run("ROLLBACK", None, False)
 
     def quote_part(self, part: str) -> str:
-        if PLAIN.match(part):
-            return f'"{part.upper()}"'
-        return '"' + part.replace('"', '""') + '"'
+        return '"' + _stored(part).replace('"', '""') + '"'
 
     def _make_schema(self, schema: str) -> None:
         # CREATE SCHEMA also makes it the session's current schema: go back home afterwards.
