@@ -365,6 +365,8 @@ def reason(calls: list[Call], floor: Minimum, seconds: float, cap: int) -> str:
     client = seconds - waiting
     if client > floor.seconds * (OVER - 1):
         found.append(f"{client:.2f} s of client work between calls (warehouse, parsing, bookkeeping)")
+    if not found and seconds > floor.seconds * OVER:  # neither part alone crosses its share: both together do
+        found.append(f"{waiting - floor.seconds:.2f} s waiting over the minimum + {client:.2f} s of client work")
     return "; ".join(found) or "within the minimum"
 
 
