@@ -191,3 +191,31 @@ def test_a_pages_head_leaves_nothing_for_the_cyclic_collector() -> None:
         gc.enable()
     assert head is not None and (head.page, head.total_pages, head.total_results) == (1, 1, 200)
     assert left < 100  # the parser and its document (~25 objects); with every element's events ~1,000
+
+
+@pytest.mark.parametrize("document", [
+    b'<env:Envelope xmlns:env="e"><env:Body><wd:Get_Journals_Response xmlns:wd="urn:com.workday/bsvc" n="1"/>'
+    b'<wd:Get_Journals_Response xmlns:wd="urn:com.workday/bsvc" n="2"/></env:Body></env:Envelope>',
+    b'<env:Envelope xmlns:env="e"><!-- c --><?pi x?><env:Header><x><wd:Get_Journals_Response '
+    b'xmlns:wd="urn:com.workday/bsvc" n="in the header"/></x></env:Header><env:Body><wd:Get_Journals_Response '
+    b'xmlns:wd="urn:com.workday/bsvc" n="2"/></env:Body></env:Envelope>',
+    b'<wd:Get_Journals_Response xmlns:wd="urn:com.workday/bsvc" n="the root"><a><wd:Get_Journals_Response n="in"/>'
+    b"</a></wd:Get_Journals_Response>",
+    b'<wd:Get_Journals_Response xmlns:wd="urn:com.workday/bsvc" n="the root alone"/>',
+    b'<env:Envelope xmlns:env="e"><env:Body><Get_Journals_Response n="no namespace"/></env:Body></env:Envelope>',
+])
+def test_the_response_is_the_first_below_the_root_in_document_order(document: bytes) -> None:
+    """`journals_response` stops at the response rather than walking the whole answer, and finds what
+    `find('.//…')` finds: the first below the root in document order, or none (the clean error)."""
+    from lxml import etree
+
+    from migo_sync.adapters.workday.pages import RESPONSE, journals_response
+    from migo_sync.errors import FatalRemoteError
+
+    root = etree.fromstring(document)
+    expected = root.find(f".//{RESPONSE}")
+    if expected is None:
+        with pytest.raises(FatalRemoteError, match="holds no Get_Journals_Response"):
+            journals_response(root)
+    else:
+        assert journals_response(root) is expected
