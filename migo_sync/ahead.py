@@ -20,6 +20,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from migo_sync.spare_threads import SpareThreads
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 _PUT_EVERY = 0.05  # how often a drawing thread with a full queue looks whether its reader has stopped
@@ -108,9 +110,13 @@ def in_order(call: Callable[[Item], Result], items: Iterable[Item], *, in_flight
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+_SPARE = SpareThreads()
+
+
 def started(call: Callable[[], Result], *, name: str) -> Future[Result]:
-    """`call()` begun now on a thread of its own. Whoever needs its result takes it from the future:
-    an error it raised is raised there, as the call would have raised it in place."""
+    """`call()` begun now on a thread of its own (a spare one when one waits: `spare_threads`). Whoever
+    needs its result takes it from the future: an error it raised is raised there, as the call would
+    have raised it in place."""
     future: Future[Result] = Future()
 
     def run() -> None:
@@ -124,7 +130,8 @@ def started(call: Callable[[], Result], *, name: str) -> Future[Result]:
             future.set_result(result)
 
     # in the caller's context: its requests are counted to the pull or push that started it
-    threading.Thread(target=contextvars.copy_context().run, args=(run,), name=name, daemon=True).start()
+    context = contextvars.copy_context()
+    _SPARE.run(lambda: context.run(run), name)
     return future
 
 
