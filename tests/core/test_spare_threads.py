@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 
 import pytest
 
@@ -26,7 +27,9 @@ def test_a_thread_that_waits_takes_the_next_call_under_that_calls_name() -> None
 
     spare.run(lambda: call(0), "first")
     assert done[0].wait(10)
+    deadline = time.monotonic() + 10
     while spare.waiting() != 1:  # the thread goes back to waiting once its call has returned
+        assert time.monotonic() < deadline, "the thread never went back to waiting"
         threading.Event().wait(0.001)
     spare.run(lambda: call(1), "second")
     assert done[1].wait(10)
