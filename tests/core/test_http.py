@@ -212,3 +212,28 @@ def test_each_context_counts_its_own_requests_with_the_threads_it_starts() -> No
         thread.join(30)
     assert counts == {"a": 5, "b": 7}
     assert REQUEST_STATS.get("tallysys") - before == 12
+
+
+def test_a_read_response_is_freed_without_the_cyclic_collector() -> None:
+    """A push freezes the heap while its jobs are in flight (engine/gcpause.py): a response (with its
+    request body) that needed the cyclic collector was kept until the run ended."""
+    import gc
+    import weakref
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"echo": len(request.content)})
+
+    http = make_client("testsys", "http://remote.test", transport=httpx.MockTransport(answer))
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        response = http.post("/write", content=b"x" * 100_000)
+        assert response.json() == {"echo": 100_000}
+        assert response.read() == b'{"echo":100000}'
+        gone = weakref.ref(response.request)
+        alive = weakref.ref(response)
+        del response
+        assert alive() is None and gone() is None  # freed by reference counting alone
+    finally:
+        if was_enabled:
+            gc.enable()
