@@ -68,6 +68,9 @@ from migo_sync.warehouse.bookkeeping import Bookkeeping
 from migo_sync.xmlsafe import unsendable
 
 log = logging.getLogger("migo_sync.engine.push")
+# ledger rows staged between remakes of the staging tables (Bookkeeping.release_stages): DuckDB keeps
+# what they held until then; 20,000 is one Zendesk feed's intents and confirmations, a few MB
+RELEASE_STAGED_ROWS = 20_000
 DEFAULT_BATCH_UNITS = {"row": 1000, "group": 500, "object": 1}
 SAMPLE_SIZE = 5
 ROWS_AT_ONCE = 1000  # rows made Python objects at a time: a feed's first units are sent before the rest are made
@@ -303,6 +306,7 @@ class Pusher:
                 break
             interrupt.check()  # a stop asked for: nothing new is sent (the batch before finished)
             self._push_batch(batch)
+            self.book.release_stages(RELEASE_STAGED_ROWS)
             if self.stop():  # asked to stop: this batch is done and recorded, the rest waits
                 result.status = "stopped"
                 break
@@ -518,6 +522,7 @@ class Pusher:
             # units the adapter did not take (it stopped: interrupted) were not read: planned again next run;
             # units whose results it handed over early (`_Feed.settled`) are recorded, and gone from the feed
             self._settle_batch(feed.items, feed.sent, {r.key: r for r in results}, feed.rejects)
+            self.book.release_stages(RELEASE_STAGED_ROWS)
             if feed.ended:
                 return
             if self.stop():  # asked to stop: this batch is done and recorded, the rest waits
