@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 
 IDLE_SECONDS = 30.0  # how long a thread waits for another call before it ends
+IDLE_NAME = "migo-spare"  # a waiting thread's name (each call runs under its own)
 
 
 class SpareThreads:
@@ -46,6 +47,7 @@ class SpareThreads:
         while True:
             call()
             del call  # its result is the caller's: not kept alive while this thread waits
+            threading.current_thread().name = IDLE_NAME  # not its last call's name while it waits
             with self._lock:
                 self._waiting += 1
             try:

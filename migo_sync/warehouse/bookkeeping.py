@@ -203,7 +203,7 @@ class Bookkeeping:
         if self.wh.dialect != "duckdb" or not self._ready or self._staged < at_least:
             return
         q = self.wh.quote
-        for stage in dict.fromkeys([*STAGES, STAGE_LEDGER]):
+        for stage in [*STAGES, STAGE_LEDGER]:  # remade from themselves: a load's replace only DELETEs
             self.wh.execute(f"CREATE OR REPLACE TEMPORARY TABLE {q(stage)} AS SELECT * FROM {q(stage)} WHERE 1 = 0")
         self._staged = 0
 
